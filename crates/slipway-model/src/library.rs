@@ -1,0 +1,543 @@
+//! Loading files and directories of YAML into a set of typed objects by kind and name.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::convert::{Dropped, v1beta1_to_v1};
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
+use crate::kinds::k8s::{ConfigMapData, ObjectMeta, SecretData};
+use crate::kinds::pipeline::PipelineSpec;
+use crate::kinds::run::{PipelineRunSpec, TaskRunSpec};
+use crate::kinds::task::{StepActionSpec, TaskSpec};
+use crate::node::{Document, Pos, parse_documents};
+use crate::suggest::closest;
+
+/// Where an object came from, so later diagnostics can point into its file.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The file.
+    pub source: Arc<SourceFile>,
+    /// The document in that file, with positions.
+    pub doc: Arc<Document>,
+}
+
+impl Origin {
+    /// A diagnostic at `path` inside this object (e.g. `spec.tasks[1].runAfter[0]`).
+    pub fn diag(&self, path: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(&self.source, self.doc.locate(path), message)
+    }
+
+    /// A diagnostic at the value (not the key) at `path`.
+    pub fn diag_value(&self, path: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(&self.source, self.doc.locate_value(path), message)
+    }
+}
+
+/// A typed Tekton or Kubernetes object.
+#[derive(Debug, Clone)]
+pub struct Object<S> {
+    /// `tekton.dev/v1`, `tekton.dev/v1beta1`, …
+    pub api_version: String,
+    /// Metadata.
+    pub meta: ObjectMeta,
+    /// The spec (or data, for ConfigMaps and Secrets).
+    pub spec: S,
+    /// Where it was read from; `None` when built in code.
+    pub origin: Option<Origin>,
+}
+
+impl<S> Object<S> {
+    /// The name, or the generateName prefix, or `""`.
+    pub fn name(&self) -> &str {
+        self.meta
+            .name
+            .as_deref()
+            .or(self.meta.generate_name.as_deref())
+            .unwrap_or("")
+    }
+
+    /// A diagnostic at `path`, located when the object came from a file.
+    pub fn diag(&self, path: &str, message: impl Into<String>) -> Diagnostic {
+        match &self.origin {
+            Some(o) => o.diag(path, message),
+            None => Diagnostic::new(message),
+        }
+    }
+}
+
+/// A run to start: a PipelineRun or a TaskRun.
+#[derive(Debug, Clone)]
+pub enum RunObject {
+    /// Runs a Pipeline.
+    PipelineRun(Object<PipelineRunSpec>),
+    /// Runs a Task.
+    TaskRun(Object<TaskRunSpec>),
+}
+
+impl RunObject {
+    /// `PipelineRun` or `TaskRun`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunObject::PipelineRun(_) => "PipelineRun",
+            RunObject::TaskRun(_) => "TaskRun",
+        }
+    }
+    /// The name or generateName.
+    pub fn name(&self) -> &str {
+        match self {
+            RunObject::PipelineRun(o) => o.name(),
+            RunObject::TaskRun(o) => o.name(),
+        }
+    }
+    /// Metadata.
+    pub fn meta(&self) -> &ObjectMeta {
+        match self {
+            RunObject::PipelineRun(o) => &o.meta,
+            RunObject::TaskRun(o) => &o.meta,
+        }
+    }
+}
+
+/// Every object loaded from the given files, by kind and name.
+#[derive(Debug, Clone, Default)]
+pub struct Library {
+    /// Tasks by name.
+    pub tasks: IndexMap<String, Object<TaskSpec>>,
+    /// Pipelines by name.
+    pub pipelines: IndexMap<String, Object<PipelineSpec>>,
+    /// StepActions by name.
+    pub step_actions: IndexMap<String, Object<StepActionSpec>>,
+    /// ConfigMaps by name.
+    pub config_maps: IndexMap<String, Object<ConfigMapData>>,
+    /// Secrets by name.
+    pub secrets: IndexMap<String, Object<SecretData>>,
+    /// PipelineRuns and TaskRuns in file order.
+    pub runs: Vec<RunObject>,
+    /// Things worth saying that do not stop loading.
+    pub warnings: Vec<Diagnostic>,
+    /// The raw documents of every Tekton object, for storing a run's inputs.
+    pub raw: Vec<Value>,
+}
+
+/// Failure to read a path at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The path does not exist or cannot be read.
+    #[error("failed to read {path}: {source}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+const KNOWN_KINDS: &[&str] = &["Task", "Pipeline", "PipelineRun", "TaskRun", "StepAction"];
+
+impl Library {
+    /// Loads files and directories (recursively: `*.yaml`, `*.yml`, `*.json`).
+    pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Library, Diagnostics> {
+        let mut files = Vec::new();
+        let mut diags = Diagnostics::default();
+        for p in paths {
+            let p = p.as_ref();
+            if p.is_dir() {
+                let before = files.len();
+                collect_dir(p, &mut files, &mut diags);
+                if files.len() == before {
+                    diags.push(
+                        Diagnostic::new(format!("{}: directory holds no YAML files", p.display()))
+                            .with_hint("pass files ending in .yaml, .yml or .json, or a directory that holds them"),
+                    );
+                }
+            } else {
+                files.push(p.to_path_buf());
+            }
+        }
+        let mut lib = Library::default();
+        for f in files {
+            match std::fs::read(&f) {
+                Ok(bytes) => {
+                    let text = match String::from_utf8(bytes) {
+                        Ok(t) => t,
+                        Err(_) => {
+                            diags.push(
+                                Diagnostic::new(format!("{}: file is not UTF-8 text", f.display()))
+                                    .with_hint("pass YAML files holding Tekton objects"),
+                            );
+                            continue;
+                        }
+                    };
+                    lib.add_source(f.display().to_string(), text, &mut diags);
+                }
+                Err(e) => diags.push(
+                    Diagnostic::new(format!("failed to read {}: {e}", f.display()))
+                        .with_hint("check the path passed with -f"),
+                ),
+            }
+        }
+        diags.into_result(lib)
+    }
+
+    /// Parses one file's text and adds its objects.
+    pub fn add_source(&mut self, path: String, text: String, diags: &mut Diagnostics) {
+        let source = Arc::new(SourceFile { path, text });
+        let docs = match parse_documents(&source.text) {
+            Ok(d) => d,
+            Err(e) => {
+                let pos = e.pos.unwrap_or(Pos {
+                    line: 1,
+                    col: 1,
+                    offset: 0,
+                });
+                diags.push(
+                    Diagnostic::at(&source, pos, format!("invalid YAML: {}", e.message))
+                        .with_hint("fix the YAML syntax; `---` separates documents"),
+                );
+                return;
+            }
+        };
+        if docs.is_empty() {
+            diags.push(
+                Diagnostic::at(
+                    &source,
+                    Pos {
+                        line: 1,
+                        col: 1,
+                        offset: 0,
+                    },
+                    "file holds no objects",
+                )
+                .with_hint("add a Task, Pipeline, PipelineRun, TaskRun or StepAction"),
+            );
+            return;
+        }
+        for doc in docs {
+            self.add_document(&source, doc, diags);
+        }
+    }
+
+    fn add_document(
+        &mut self,
+        source: &Arc<SourceFile>,
+        mut doc: Document,
+        diags: &mut Diagnostics,
+    ) {
+        let origin_for = |doc: &Document| Origin {
+            source: source.clone(),
+            doc: Arc::new(doc.clone()),
+        };
+        let Some(map) = doc.value.as_object() else {
+            let o = origin_for(&doc);
+            diags.push(o.diag("", "document is not a mapping").with_hint("each document must be a Kubernetes object with apiVersion, kind, metadata and spec"));
+            return;
+        };
+        let api_version = map
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let kind = map
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if api_version.is_empty() || kind.is_empty() {
+            let o = origin_for(&doc);
+            let missing = if api_version.is_empty() {
+                "apiVersion"
+            } else {
+                "kind"
+            };
+            diags.push(o.diag("", format!("object has no {missing}")).with_hint("start each document with `apiVersion: tekton.dev/v1` and `kind: Task` (or Pipeline, PipelineRun, TaskRun, StepAction)"));
+            return;
+        }
+        let group = api_version.split('/').next().unwrap_or("");
+        if group != "tekton.dev" {
+            if api_version == "v1" && (kind == "ConfigMap" || kind == "Secret") {
+                let origin = origin_for(&doc);
+                let meta = meta_of(&doc.value);
+                let name = meta.name.clone().unwrap_or_default();
+                if kind == "ConfigMap" {
+                    if let Some(spec) = typed::<ConfigMapData>(&origin, &doc.value, "", diags) {
+                        self.config_maps.insert(
+                            name,
+                            Object {
+                                api_version,
+                                meta,
+                                spec,
+                                origin: Some(origin),
+                            },
+                        );
+                    }
+                } else if let Some(spec) = typed::<SecretData>(&origin, &doc.value, "", diags) {
+                    self.secrets.insert(
+                        name,
+                        Object {
+                            api_version,
+                            meta,
+                            spec,
+                            origin: Some(origin),
+                        },
+                    );
+                }
+                return;
+            }
+            let o = origin_for(&doc);
+            self.warnings.push(o.diag(
+                "kind",
+                format!("ignoring {api_version} {kind}: not a Tekton object"),
+            ));
+            return;
+        }
+        if !KNOWN_KINDS.contains(&kind.as_str()) {
+            let o = origin_for(&doc);
+            let mut d = o.diag_value("kind", format!("unsupported kind `{kind}`"));
+            d = match closest(&kind, KNOWN_KINDS) {
+                Some(k) => d.with_hint(format!("did you mean `{k}`?")),
+                None => {
+                    d.with_hint("slipway runs Task, Pipeline, PipelineRun, TaskRun and StepAction")
+                }
+            };
+            diags.push(d);
+            return;
+        }
+        let version = api_version.split('/').nth(1).unwrap_or("");
+        match version {
+            "v1" => {}
+            "v1beta1" | "v1alpha1" if kind == "StepAction" => {}
+            "v1beta1" => {
+                let mut dropped = Dropped::default();
+                v1beta1_to_v1(&kind, &mut doc.value, &mut dropped);
+                for path in dropped.0 {
+                    let o = origin_for(&doc);
+                    self.warnings.push(o.diag(
+                        &path,
+                        format!(
+                            "`{path}` (PipelineResources) was removed from Tekton and is ignored"
+                        ),
+                    ));
+                }
+            }
+            other => {
+                let o = origin_for(&doc);
+                diags.push(
+                    o.diag_value(
+                        "apiVersion",
+                        format!("unsupported apiVersion `tekton.dev/{other}` for {kind}"),
+                    )
+                    .with_hint("use tekton.dev/v1 or tekton.dev/v1beta1"),
+                );
+                return;
+            }
+        }
+        let origin = origin_for(&doc);
+        let value = &doc.value;
+        for key in map_keys(value) {
+            if !["apiVersion", "kind", "metadata", "spec", "status"].contains(&key.as_str()) {
+                let mut d = origin.diag(&key, format!("unknown field `{key}` in {kind}"));
+                if let Some(s) = closest(&key, &["apiVersion", "kind", "metadata", "spec"]) {
+                    d = d.with_hint(format!("did you mean `{s}`?"));
+                } else {
+                    d = d.with_hint("a Tekton object has apiVersion, kind, metadata and spec");
+                }
+                diags.push(d);
+            }
+        }
+        let meta: ObjectMeta = match typed::<ObjectMeta>(
+            &origin,
+            value.get("metadata").unwrap_or(&Value::Null),
+            "metadata",
+            diags,
+        ) {
+            Some(m) => m,
+            None => return,
+        };
+        let name = meta.name.clone();
+        let is_run = kind == "PipelineRun" || kind == "TaskRun";
+        if name.is_none() && !(is_run && meta.generate_name.is_some()) {
+            diags.push(
+                origin
+                    .diag("metadata", format!("{kind} has no metadata.name"))
+                    .with_hint(if is_run {
+                        "set metadata.name or metadata.generateName"
+                    } else {
+                        "set metadata.name so others can refer to it"
+                    }),
+            );
+            return;
+        }
+        let spec_value = value
+            .get("spec")
+            .cloned()
+            .unwrap_or(Value::Object(Default::default()));
+        let name = name.unwrap_or_default();
+        macro_rules! insert_named {
+            ($map:expr, $ty:ty) => {{
+                if let Some(spec) = typed::<$ty>(&origin, &spec_value, "spec", diags) {
+                    if $map.contains_key(&name) {
+                        diags.push(
+                            origin
+                                .diag_value("metadata.name", format!("duplicate {kind} `{name}`"))
+                                .with_hint("each object of a kind needs its own name"),
+                        );
+                    } else {
+                        $map.insert(
+                            name.clone(),
+                            Object {
+                                api_version: api_version.clone(),
+                                meta,
+                                spec,
+                                origin: Some(origin.clone()),
+                            },
+                        );
+                    }
+                }
+            }};
+        }
+        match kind.as_str() {
+            "Task" => insert_named!(self.tasks, TaskSpec),
+            "Pipeline" => insert_named!(self.pipelines, PipelineSpec),
+            "StepAction" => insert_named!(self.step_actions, StepActionSpec),
+            "PipelineRun" => {
+                if let Some(spec) = typed::<PipelineRunSpec>(&origin, &spec_value, "spec", diags) {
+                    self.runs.push(RunObject::PipelineRun(Object {
+                        api_version: api_version.clone(),
+                        meta,
+                        spec,
+                        origin: Some(origin.clone()),
+                    }));
+                }
+            }
+            "TaskRun" => {
+                if let Some(spec) = typed::<TaskRunSpec>(&origin, &spec_value, "spec", diags) {
+                    self.runs.push(RunObject::TaskRun(Object {
+                        api_version: api_version.clone(),
+                        meta,
+                        spec,
+                        origin: Some(origin.clone()),
+                    }));
+                }
+            }
+            _ => {}
+        }
+        self.raw.push(doc.value);
+    }
+
+    /// Adds an object built in code (for `slipway run task NAME`).
+    pub fn push_run(&mut self, run: RunObject) {
+        self.runs.push(run);
+    }
+}
+
+fn map_keys(v: &Value) -> Vec<String> {
+    v.as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn meta_of(v: &Value) -> ObjectMeta {
+    v.get("metadata")
+        .and_then(|m| serde_json::from_value(m.clone()).ok())
+        .unwrap_or_default()
+}
+
+fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            diags.push(Diagnostic::new(format!(
+                "failed to read directory {}: {e}",
+                dir.display()
+            )));
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            collect_dir(&p, out, diags);
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            out.push(p);
+        }
+    }
+}
+
+/// Deserializes `value` (found at `base` in the document) into `T`, turning errors into diagnostics.
+fn typed<T: DeserializeOwned>(
+    origin: &Origin,
+    value: &Value,
+    base: &str,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let path = match (base.is_empty(), inner.as_str()) {
+                (_, ".") => base.to_string(),
+                (true, p) => p.to_string(),
+                (false, p) if p.starts_with('[') => format!("{base}{p}"),
+                (false, p) => format!("{base}.{p}"),
+            };
+            diags.push(serde_diag(origin, &path, &e.into_inner().to_string()));
+            None
+        }
+    }
+}
+
+/// Turns a serde message into a diagnostic with a hint.
+fn serde_diag(origin: &Origin, path: &str, message: &str) -> Diagnostic {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or("");
+        let expected: Vec<&str> = rest
+            .split("expected one of ")
+            .nth(1)
+            .or_else(|| rest.split("expected ").nth(1))
+            .map(|s| s.split(", ").map(|f| f.trim_matches('`')).collect())
+            .unwrap_or_default();
+        let path = if path.ends_with(field) {
+            path.to_string()
+        } else {
+            crate::node::join_key(path, field)
+        };
+        let mut d = origin.diag(&path, format!("unknown field `{field}`"));
+        d = match closest(field, &expected) {
+            Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+            None if !expected.is_empty() => {
+                d.with_hint(format!("allowed here: {}", expected.join(", ")))
+            }
+            None => d.with_hint("remove the field"),
+        };
+        return d;
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or("");
+        return origin
+            .diag(path, format!("missing required field `{field}`"))
+            .with_hint(format!("add `{field}:` here"));
+    }
+    if message.starts_with("invalid type") {
+        let what = message.split(" at line").next().unwrap_or(message);
+        return origin
+            .diag_value(path, what.to_string())
+            .with_hint("check the field's type against the Tekton API reference");
+    }
+    origin
+        .diag_value(path, message.to_string())
+        .with_hint("check this field against the Tekton API reference")
+}
+
+/// Serializes any spec back to JSON for output.
+pub fn to_json<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}

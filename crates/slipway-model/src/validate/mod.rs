@@ -1,0 +1,117 @@
+//! Validation as Tekton's admission webhook does it, with diagnostics at file:line:col.
+
+mod graph;
+mod params;
+mod pipeline;
+mod run;
+mod task;
+
+pub use graph::find_cycle;
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::library::{Library, Object, Origin};
+
+/// Limits that Tekton takes from its config maps.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most TaskRuns one matrix may fan out to (`default-max-matrix-combinations-count`).
+    pub max_matrix_combinations: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_matrix_combinations: 256,
+        }
+    }
+}
+
+/// Checks every object in the library; returns all problems found.
+pub fn validate(lib: &Library, limits: &Limits) -> Diagnostics {
+    let mut cx = Cx {
+        lib,
+        limits,
+        diags: Diagnostics::default(),
+    };
+    for t in lib.tasks.values() {
+        cx.name(t, "Task");
+        task::task_spec(&mut cx, t.origin.as_ref(), "spec", &t.spec, false);
+    }
+    for p in lib.step_actions.values() {
+        cx.name(p, "StepAction");
+        task::step_action(&mut cx, p);
+    }
+    for p in lib.pipelines.values() {
+        cx.name(p, "Pipeline");
+        pipeline::pipeline_spec(&mut cx, p.origin.as_ref(), "spec", &p.spec, false);
+    }
+    for r in &lib.runs {
+        run::run(&mut cx, r);
+    }
+    cx.diags
+}
+
+/// Shared state of one validation pass.
+pub(crate) struct Cx<'a> {
+    pub lib: &'a Library,
+    pub limits: &'a Limits,
+    pub diags: Diagnostics,
+}
+
+impl Cx<'_> {
+    /// Records a problem at `path` with a hint.
+    pub fn err(
+        &mut self,
+        origin: Option<&Origin>,
+        path: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let d = match origin {
+            Some(o) => o.diag(path, message),
+            None => Diagnostic::new(message),
+        };
+        self.diags.push(d.with_hint(hint));
+    }
+
+    fn name<S>(&mut self, o: &Object<S>, kind: &str) {
+        if let Some(n) = &o.meta.name {
+            if let Some(why) = dns_subdomain_problem(n) {
+                self.err(o.origin.as_ref(), "metadata.name", format!("invalid {kind} name `{n}`: {why}"), "use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit");
+            }
+        }
+    }
+}
+
+/// Why `s` is not a DNS-1123 subdomain (a Kubernetes object name).
+pub fn dns_subdomain_problem(s: &str) -> Option<&'static str> {
+    if s.is_empty() {
+        return Some("it is empty");
+    }
+    if s.len() > 253 {
+        return Some("it is longer than 253 characters");
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
+        return Some("it may hold only lowercase letters, digits, '-' and '.'");
+    }
+    let first = s.as_bytes()[0];
+    let last = s.as_bytes()[s.len() - 1];
+    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
+        return Some("it must start and end with a letter or digit");
+    }
+    None
+}
+
+/// Why `s` is not a DNS-1123 label (pipeline task and step names).
+pub fn dns_label_problem(s: &str) -> Option<&'static str> {
+    if s.len() > 63 {
+        return Some("it is longer than 63 characters");
+    }
+    if s.contains('.') {
+        return Some("it may not contain '.'");
+    }
+    dns_subdomain_problem(s)
+}

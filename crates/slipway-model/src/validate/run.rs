@@ -1,0 +1,287 @@
+//! PipelineRun and TaskRun rules: targets, params, workspaces, timeouts.
+
+use super::Cx;
+use super::params::passed;
+use super::pipeline::pipeline_spec;
+use super::task::task_spec;
+use crate::duration::parse_go_duration;
+use crate::kinds::run::WorkspaceBinding;
+use crate::library::{Origin, RunObject};
+use crate::suggest::closest;
+
+pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
+    match r {
+        RunObject::PipelineRun(pr) => {
+            let origin = pr.origin.as_ref();
+            let spec = &pr.spec;
+            let target = match (&spec.pipeline_ref, &spec.pipeline_spec) {
+                (Some(_), Some(_)) | (None, None) => {
+                    cx.err(
+                        origin,
+                        "spec",
+                        "PipelineRun needs exactly one of pipelineRef and pipelineSpec",
+                        "add `pipelineRef: {name: <pipeline>}` or an inline `pipelineSpec:`",
+                    );
+                    None
+                }
+                (Some(r), None) => {
+                    if r.resolver.is_some() {
+                        cx.err(
+                            origin,
+                            "spec.pipelineRef.resolver",
+                            "remote resolvers are not supported locally",
+                            "load the Pipeline with -f and refer to it by name",
+                        );
+                        None
+                    } else {
+                        let name = r.name.clone().unwrap_or_default();
+                        match cx.lib.pipelines.get(&name) {
+                            Some(p) => Some(&p.spec),
+                            None => {
+                                let names: Vec<&str> =
+                                    cx.lib.pipelines.keys().map(String::as_str).collect();
+                                let hint = closest(&name, &names)
+                                    .map(|s| format!("did you mean `{s}`?"))
+                                    .unwrap_or_else(|| {
+                                        "load the file that defines it with -f".into()
+                                    });
+                                cx.err(
+                                    origin,
+                                    "spec.pipelineRef.name",
+                                    format!("Pipeline `{name}` not found"),
+                                    hint,
+                                );
+                                None
+                            }
+                        }
+                    }
+                }
+                (None, Some(s)) => {
+                    pipeline_spec(cx, origin, "spec.pipelineSpec", s, true);
+                    Some(s)
+                }
+            };
+            if let Some(t) = &spec.timeouts {
+                let mut total = None;
+                for (field, v) in [
+                    ("pipeline", &t.pipeline),
+                    ("tasks", &t.tasks),
+                    ("finally", &t.finally),
+                ] {
+                    if let Some(v) = v {
+                        match parse_go_duration(v) {
+                            None => cx.err(
+                                origin,
+                                &format!("spec.timeouts.{field}"),
+                                format!("invalid duration `{v}`"),
+                                "use a Go duration such as 30s, 5m or 1h30m",
+                            ),
+                            Some(d) if field == "pipeline" => total = Some(d),
+                            Some(d) => {
+                                if let Some(p) = total.filter(|p| !p.is_zero() && d > *p) {
+                                    cx.err(origin, &format!("spec.timeouts.{field}"), format!("timeouts.{field} ({v}) is longer than timeouts.pipeline ({}s)", p.as_secs()), "keep tasks and finally within the pipeline timeout");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(s) = &spec.status {
+                if ![
+                    "Cancelled",
+                    "CancelledRunFinally",
+                    "StoppedRunFinally",
+                    "PipelineRunPending",
+                ]
+                .contains(&s.as_str())
+                {
+                    cx.err(origin, "spec.status", format!("invalid PipelineRun status `{s}`"), "use Cancelled, CancelledRunFinally, StoppedRunFinally or PipelineRunPending");
+                }
+            }
+            bindings(cx, origin, &spec.workspaces);
+            if let Some(p) = target {
+                passed(
+                    cx,
+                    origin,
+                    "spec.params",
+                    "spec",
+                    &spec.params,
+                    &p.params,
+                    &format!("PipelineRun `{}`", pr.name()),
+                    &[],
+                );
+                let bound: Vec<&str> = spec.workspaces.iter().map(|w| w.name.as_str()).collect();
+                for w in &p.workspaces {
+                    if !w.optional.unwrap_or(false) && !bound.contains(&w.name.as_str()) {
+                        cx.err(
+                            origin,
+                            "spec",
+                            format!("pipeline workspace `{}` is not bound", w.name),
+                            format!("add `workspaces: [{{name: {}, emptyDir: {{}}}}]`", w.name),
+                        );
+                    }
+                }
+                for (i, trs) in spec.task_run_specs.iter().enumerate() {
+                    if !p
+                        .tasks
+                        .iter()
+                        .chain(&p.finally)
+                        .any(|t| t.name == trs.pipeline_task_name)
+                    {
+                        cx.err(
+                            origin,
+                            &format!("spec.taskRunSpecs[{i}].pipelineTaskName"),
+                            format!(
+                                "taskRunSpecs names unknown pipeline task `{}`",
+                                trs.pipeline_task_name
+                            ),
+                            "use the name of a task in the pipeline",
+                        );
+                    }
+                    if let Some(t) = &trs.timeout {
+                        if parse_go_duration(t).is_none() {
+                            cx.err(
+                                origin,
+                                &format!("spec.taskRunSpecs[{i}].timeout"),
+                                format!("invalid duration `{t}`"),
+                                "use a Go duration such as 30s, 5m or 1h30m",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        RunObject::TaskRun(tr) => {
+            let origin = tr.origin.as_ref();
+            let spec = &tr.spec;
+            let target = match (&spec.task_ref, &spec.task_spec) {
+                (Some(_), Some(_)) | (None, None) => {
+                    cx.err(
+                        origin,
+                        "spec",
+                        "TaskRun needs exactly one of taskRef and taskSpec",
+                        "add `taskRef: {name: <task>}` or an inline `taskSpec:`",
+                    );
+                    None
+                }
+                (Some(r), None) => {
+                    if r.resolver.is_some() {
+                        cx.err(
+                            origin,
+                            "spec.taskRef.resolver",
+                            "remote resolvers are not supported locally",
+                            "load the Task with -f and refer to it by name",
+                        );
+                        None
+                    } else {
+                        let name = r.name.clone().unwrap_or_default();
+                        match cx.lib.tasks.get(&name) {
+                            Some(t) => Some(&t.spec),
+                            None => {
+                                let names: Vec<&str> =
+                                    cx.lib.tasks.keys().map(String::as_str).collect();
+                                let hint = closest(&name, &names)
+                                    .map(|s| format!("did you mean `{s}`?"))
+                                    .unwrap_or_else(|| {
+                                        "load the file that defines it with -f".into()
+                                    });
+                                cx.err(
+                                    origin,
+                                    "spec.taskRef.name",
+                                    format!("Task `{name}` not found"),
+                                    hint,
+                                );
+                                None
+                            }
+                        }
+                    }
+                }
+                (None, Some(s)) => {
+                    task_spec(cx, origin, "spec.taskSpec", s, true);
+                    Some(s)
+                }
+            };
+            if let Some(t) = &spec.timeout {
+                if parse_go_duration(t).is_none() {
+                    cx.err(
+                        origin,
+                        "spec.timeout",
+                        format!("invalid duration `{t}`"),
+                        "use a Go duration such as 30s, 5m or 1h30m",
+                    );
+                }
+            }
+            bindings(cx, origin, &spec.workspaces);
+            if let Some(t) = target {
+                passed(
+                    cx,
+                    origin,
+                    "spec.params",
+                    "spec",
+                    &spec.params,
+                    &t.params,
+                    &format!("TaskRun `{}`", tr.name()),
+                    &[],
+                );
+                let bound: Vec<&str> = spec.workspaces.iter().map(|w| w.name.as_str()).collect();
+                for w in &t.workspaces {
+                    if !w.optional.unwrap_or(false) && !bound.contains(&w.name.as_str()) {
+                        cx.err(
+                            origin,
+                            "spec",
+                            format!("task workspace `{}` is not bound", w.name),
+                            format!("add `workspaces: [{{name: {}, emptyDir: {{}}}}]`", w.name),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn bindings(cx: &mut Cx<'_>, origin: Option<&Origin>, ws: &[WorkspaceBinding]) {
+    for (i, w) in ws.iter().enumerate() {
+        let sources = [
+            w.empty_dir.is_some(),
+            w.persistent_volume_claim.is_some(),
+            w.volume_claim_template.is_some(),
+            w.config_map.is_some(),
+            w.secret.is_some(),
+            w.projected.is_some(),
+            w.csi.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if sources != 1 {
+            cx.err(origin, &format!("spec.workspaces[{i}]"), format!("workspace binding `{}` needs exactly one source", w.name), "use one of emptyDir, persistentVolumeClaim, volumeClaimTemplate, configMap, secret");
+        }
+        let name = w
+            .config_map
+            .as_ref()
+            .and_then(|c| c.object_name())
+            .map(|n| (n, "ConfigMap", cx.lib.config_maps.contains_key(n)))
+            .or_else(|| {
+                w.secret
+                    .as_ref()
+                    .and_then(|c| c.object_name())
+                    .map(|n| (n, "Secret", cx.lib.secrets.contains_key(n)))
+            });
+        if let Some((n, kind, false)) = name {
+            let optional = w
+                .config_map
+                .as_ref()
+                .or(w.secret.as_ref())
+                .and_then(|s| s.optional)
+                .unwrap_or(false);
+            if !optional {
+                cx.err(
+                    origin,
+                    &format!("spec.workspaces[{i}]"),
+                    format!("{kind} `{n}` not found"),
+                    format!("load a {kind} named `{n}` with -f"),
+                );
+            }
+        }
+    }
+}

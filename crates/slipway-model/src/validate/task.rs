@@ -1,0 +1,293 @@
+//! Task, step and StepAction rules.
+
+use std::collections::HashSet;
+
+use super::params::{quoted, specs};
+use super::{Cx, dns_label_problem};
+use crate::kinds::task::{Step, StepActionSpec, TaskSpec};
+use crate::library::{Object, Origin};
+use crate::param::ParamType;
+use crate::subst::{Seg, references};
+
+/// Checks a Task spec found at `base`. `embedded` specs may use params propagated from their parent.
+pub(crate) fn task_spec(
+    cx: &mut Cx<'_>,
+    origin: Option<&Origin>,
+    base: &str,
+    spec: &TaskSpec,
+    embedded: bool,
+) {
+    if spec.api_version.is_some() || spec.kind.is_some() {
+        cx.err(
+            origin,
+            base,
+            "custom tasks cannot run locally",
+            "use a Tekton Task here",
+        );
+        return;
+    }
+    specs(cx, origin, &format!("{base}.params"), &spec.params);
+    if spec.steps.is_empty() {
+        cx.err(
+            origin,
+            base,
+            "task has no steps",
+            "add at least one step under `steps:`",
+        );
+    }
+    let mut names = HashSet::new();
+    for (i, step) in spec.steps.iter().enumerate() {
+        let path = format!("{base}.steps[{i}]");
+        if let Some(n) = &step.name {
+            if !names.insert(n.as_str()) {
+                cx.err(
+                    origin,
+                    &format!("{path}.name"),
+                    format!("duplicate step name `{n}`"),
+                    "give each step its own name",
+                );
+            } else if let Some(why) = dns_label_problem(n) {
+                cx.err(
+                    origin,
+                    &format!("{path}.name"),
+                    format!("invalid step name `{n}`: {why}"),
+                    "use lowercase letters, digits and '-'",
+                );
+            }
+        }
+        self::step(cx, origin, &path, step);
+    }
+    let mut ws = HashSet::new();
+    for (i, w) in spec.workspaces.iter().enumerate() {
+        if !ws.insert(w.name.as_str()) {
+            cx.err(
+                origin,
+                &format!("{base}.workspaces[{i}].name"),
+                format!("duplicate workspace `{}`", w.name),
+                "give each workspace its own name",
+            );
+        }
+    }
+    let mut rs = HashSet::new();
+    for (i, r) in spec.results.iter().enumerate() {
+        if !rs.insert(r.name.as_str()) {
+            cx.err(
+                origin,
+                &format!("{base}.results[{i}].name"),
+                format!("duplicate result `{}`", r.name),
+                "give each result its own name",
+            );
+        }
+        if !super::params::valid_param_name(&r.name) {
+            cx.err(
+                origin,
+                &format!("{base}.results[{i}].name"),
+                format!("invalid result name `{}`", r.name),
+                "result names hold letters, digits, '-', '_' and '.'",
+            );
+        }
+    }
+    if !embedded {
+        references_in_steps(cx, origin, base, spec);
+    }
+}
+
+fn step(cx: &mut Cx<'_>, origin: Option<&Origin>, path: &str, step: &Step) {
+    if step.step_ref.is_some() {
+        for (field, set) in [
+            ("image", step.image.is_some()),
+            ("command", step.command.is_some()),
+            ("args", step.args.is_some()),
+            ("script", step.script.is_some()),
+            ("env", step.env.is_some()),
+            ("volumeMounts", step.volume_mounts.is_some()),
+        ] {
+            if set {
+                cx.err(
+                    origin,
+                    &format!("{path}.{field}"),
+                    format!("`{field}` cannot be used with `ref`"),
+                    "set it in the StepAction, or drop `ref`",
+                );
+            }
+        }
+        if let Some(r) = &step.step_ref {
+            if r.resolver.is_some() {
+                cx.err(
+                    origin,
+                    &format!("{path}.ref.resolver"),
+                    "remote StepAction resolvers are not supported locally",
+                    "load the StepAction with -f and refer to it by name",
+                );
+            } else if let Some(n) = &r.name {
+                if !cx.lib.step_actions.contains_key(n) {
+                    let names: Vec<&str> = cx.lib.step_actions.keys().map(String::as_str).collect();
+                    let hint = crate::suggest::closest(n, &names)
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| "load the StepAction with -f".into());
+                    cx.err(
+                        origin,
+                        &format!("{path}.ref.name"),
+                        format!("StepAction `{n}` not found"),
+                        hint,
+                    );
+                }
+            }
+        }
+        return;
+    }
+    if step.image.is_none() {
+        cx.err(
+            origin,
+            path,
+            "step has no image",
+            "set `image:` (the host executor ignores it, containers need it)",
+        );
+    }
+    if step.script.is_some() && step.command.is_some() {
+        cx.err(
+            origin,
+            &format!("{path}.script"),
+            "step has both `script` and `command`",
+            "use one: a script, or a command with args",
+        );
+    }
+    if let Some(e) = &step.on_error {
+        if e != "continue" && e != "stopAndFail" {
+            cx.err(
+                origin,
+                &format!("{path}.onError"),
+                format!("invalid onError `{e}`"),
+                "use `continue` or `stopAndFail`",
+            );
+        }
+    }
+    if let Some(t) = &step.timeout {
+        if crate::duration::parse_go_duration(t).is_none() {
+            cx.err(
+                origin,
+                &format!("{path}.timeout"),
+                format!("invalid duration `{t}`"),
+                "use a Go duration such as 30s, 5m or 1h30m",
+            );
+        }
+    }
+}
+
+/// Every string of a step a reference could sit in, with its field path.
+fn step_strings<'a>(path: &str, step: &'a Step) -> Vec<(String, &'a str)> {
+    let mut out: Vec<(String, &str)> = Vec::new();
+    let mut push = |p: String, s: &'a Option<String>| {
+        if let Some(s) = s {
+            out.push((p, s.as_str()));
+        }
+    };
+    push(format!("{path}.image"), &step.image);
+    push(format!("{path}.script"), &step.script);
+    push(format!("{path}.workingDir"), &step.working_dir);
+    for (field, list) in [("command", &step.command), ("args", &step.args)] {
+        for (i, s) in list.iter().flatten().enumerate() {
+            out.push((format!("{path}.{field}[{i}]"), s.as_str()));
+        }
+    }
+    for (i, e) in step.env.iter().flatten().enumerate() {
+        if let Some(v) = &e.value {
+            out.push((format!("{path}.env[{i}].value"), v.as_str()));
+        }
+    }
+    out
+}
+
+/// Tekton rejects references to params and results a Task does not declare (workspaces it lets pass).
+fn references_in_steps(cx: &mut Cx<'_>, origin: Option<&Origin>, base: &str, spec: &TaskSpec) {
+    let params: Vec<(&str, ParamType)> = spec
+        .params
+        .iter()
+        .map(|p| (p.name.as_str(), p.effective_type()))
+        .collect();
+    let results: HashSet<&str> = spec.results.iter().map(|r| r.name.as_str()).collect();
+    let mut strings = Vec::new();
+    for (i, step) in spec.steps.iter().enumerate() {
+        strings.extend(step_strings(&format!("{base}.steps[{i}]"), step));
+    }
+    for (i, step) in spec.sidecars.iter().enumerate() {
+        strings.extend(step_strings(&format!("{base}.sidecars[{i}]"), step));
+    }
+    for (path, s) in strings {
+        for r in references(s) {
+            let names = r.names();
+            match names.first().copied() {
+                Some("params") => {
+                    let Some(Seg::Name(name)) = r.segs.get(1) else {
+                        continue;
+                    };
+                    let found = params.iter().find(|(n, _)| n == name).or_else(|| {
+                        // Dotted references may address an object key: `params.obj.key`.
+                        params.iter().find(|(n, t)| {
+                            *t == ParamType::Object && names.len() == 3 && *n == names[1]
+                        })
+                    });
+                    match found {
+                        None => {
+                            let cands: Vec<&str> = params.iter().map(|(n, _)| *n).collect();
+                            let hint = crate::suggest::closest(name, &cands)
+                                .map(|s| format!("did you mean `{s}`?"))
+                                .unwrap_or_else(|| {
+                                    format!(
+                                        "declare it under `params:` (declared: {})",
+                                        if cands.is_empty() {
+                                            "none".to_string()
+                                        } else {
+                                            quoted(&cands)
+                                        }
+                                    )
+                                });
+                            cx.err(
+                                origin,
+                                &path,
+                                format!("`$({})` refers to an undeclared param", r.expr),
+                                hint,
+                            );
+                        }
+                        Some((n, ParamType::Array))
+                            if !path.contains(".command[")
+                                && !path.contains(".args[")
+                                && r.segs.len() == 2 =>
+                        {
+                            cx.err(origin, &path, format!("array param `{n}` is used as a string"), format!("use `$(params.{n}[*])` in args or command, or `$(params.{n}[0])` for one element"));
+                        }
+                        _ => {}
+                    }
+                }
+                Some("results") if names.len() >= 3 && names.get(2) == Some(&"path") => {
+                    if !results.contains(names[1]) {
+                        cx.err(
+                            origin,
+                            &path,
+                            format!("`$({})` refers to an undeclared result", r.expr),
+                            "declare it under `results:`",
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Checks a StepAction.
+pub(crate) fn step_action(cx: &mut Cx<'_>, o: &Object<StepActionSpec>) {
+    let origin = o.origin.as_ref();
+    specs(cx, origin, "spec.params", &o.spec.params);
+    if o.spec.image.is_none() {
+        cx.err(origin, "spec", "StepAction has no image", "set `image:`");
+    }
+    if o.spec.script.is_some() && o.spec.command.is_some() {
+        cx.err(
+            origin,
+            "spec.script",
+            "StepAction has both `script` and `command`",
+            "use one of them",
+        );
+    }
+}
