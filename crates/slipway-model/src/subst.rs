@@ -155,6 +155,11 @@ impl Scope {
         }
     }
 
+    /// The variables whose keys start with `prefix`.
+    pub fn with_prefix(&self, prefix: &str) -> Scope {
+        Scope { vars: self.vars.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect() }
+    }
+
     /// Resolves a parsed reference to a value.
     pub fn resolve(&self, segs: &[Seg]) -> Option<ParamValue> {
         let names = segs

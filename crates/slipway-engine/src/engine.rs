@@ -1,0 +1,220 @@
+//! The engine: starts a PipelineRun or TaskRun and drives it to the end.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+use slipway_model::duration::parse_go_duration;
+use slipway_model::subst::Scope;
+use slipway_model::{Library, RunObject};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::cancel::CancelHandle;
+use crate::config::EngineConfig;
+use crate::error::{EngineError, Failure};
+use crate::event::{RunEvent, RunInfo};
+use crate::executor::Executor;
+use crate::pipeline::{self, PipelineRequest};
+use crate::store::{Reporter, Store};
+use crate::taskplan::{Bound, binding_source};
+use crate::taskrun::{self, TaskRunRequest};
+
+/// State shared by every part of one top-level run.
+pub(crate) struct Shared {
+    pub executor: Arc<dyn Executor>,
+    pub reporter: Reporter,
+    pub lib: Arc<Library>,
+    pub config: EngineConfig,
+    pub permits: Arc<Semaphore>,
+    pub root_uid: String,
+    notices: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("root_uid", &self.root_uid).finish()
+    }
+}
+
+impl Shared {
+    /// Reports a notice once per run.
+    pub fn notice(&self, message: String) {
+        let fresh = self.notices.lock().map(|mut n| n.insert(message.clone())).unwrap_or(true);
+        if fresh {
+            self.reporter.emit(RunEvent::Notice { root: self.root_uid.clone(), message });
+        }
+    }
+}
+
+/// Runs PipelineRuns and TaskRuns on an executor, reporting to a store.
+#[derive(Clone)]
+pub struct Engine {
+    executor: Arc<dyn Executor>,
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("executor", &self.executor.name()).field("config", &self.config).finish()
+    }
+}
+
+/// Per-run choices made by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The run's name (already generated from generateName when needed).
+    pub name: String,
+    /// The run's uid.
+    pub uid: String,
+    /// Copies every event here while the run goes on.
+    pub watcher: Option<mpsc::UnboundedSender<RunEvent>>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Uid.
+    pub uid: String,
+    /// Name.
+    pub name: String,
+    /// `PipelineRun` or `TaskRun`.
+    pub kind: &'static str,
+    /// The condition is True.
+    pub succeeded: bool,
+    /// The condition reason.
+    pub reason: String,
+    /// The whole object in Tekton's shape.
+    pub object: Value,
+}
+
+/// A Kubernetes-style name from `generateName`: the prefix plus five random characters.
+pub fn generate_name(prefix: &str) -> String {
+    const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let suffix: String = (0..5).map(|_| CHARS[fastrand::usize(..CHARS.len())] as char).collect();
+    format!("{prefix}{suffix}")
+}
+
+impl Engine {
+    /// An engine over `executor`, writing through `store`.
+    pub fn new(executor: Arc<dyn Executor>, store: Arc<dyn Store>, config: EngineConfig) -> Self {
+        Engine { executor, store, config }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Runs `run` to the end. Fails only when the run cannot start at all.
+    pub async fn run(&self, lib: Arc<Library>, run: &RunObject, opts: RunOptions, cancel: CancelHandle) -> Result<RunReport, EngineError> {
+        let reporter = Reporter::new(self.store.clone(), opts.watcher.clone());
+        let shared = Arc::new(Shared {
+            executor: self.executor.clone(),
+            reporter: reporter.clone(),
+            lib: lib.clone(),
+            config: self.config.clone(),
+            permits: Arc::new(Semaphore::new(self.config.concurrency.max(1))),
+            root_uid: opts.uid.clone(),
+            notices: Mutex::new(HashSet::new()),
+        });
+        let created = SystemTime::now();
+        let invalid = |f: Failure| EngineError::Invalid { kind: run.kind(), name: opts.name.clone(), failure: f };
+        let report = match run {
+            RunObject::PipelineRun(pr) => {
+                let (spec, pipeline_name, embedded) = match (&pr.spec.pipeline_spec, &pr.spec.pipeline_ref) {
+                    (Some(s), _) => (s.clone(), String::new(), true),
+                    (None, Some(r)) => {
+                        let n = r.name.clone().unwrap_or_default();
+                        let p = lib.pipelines.get(&n).ok_or_else(|| invalid(Failure::new("CouldntGetPipeline", format!("Pipeline `{n}` not found"))))?;
+                        (p.spec.clone(), n, false)
+                    }
+                    (None, None) => return Err(invalid(Failure::new("PipelineRunValidationFailed", "no pipelineRef or pipelineSpec"))),
+                };
+                let mut workspaces = IndexMap::new();
+                for b in &pr.spec.workspaces {
+                    workspaces.insert(b.name.clone(), binding_source(&lib, b, &opts.uid).map_err(invalid)?);
+                }
+                let timeouts = pr.spec.timeouts.clone().unwrap_or_default();
+                let parse = |s: &Option<String>| s.as_deref().and_then(parse_go_duration);
+                let template = pr.spec.task_run_template.clone().unwrap_or_default();
+                let mut metadata = json!({ "name": opts.name });
+                if !pr.meta.labels.is_empty() {
+                    metadata["labels"] = json!(pr.meta.labels);
+                }
+                let req = PipelineRequest {
+                    uid: opts.uid.clone(),
+                    name: opts.name.clone(),
+                    pipeline_name,
+                    spec,
+                    embedded,
+                    params: pr.spec.params.clone(),
+                    workspaces,
+                    timeout: parse(&timeouts.pipeline).or(Some(self.config.default_timeout)),
+                    tasks_timeout: parse(&timeouts.tasks),
+                    finally_timeout: parse(&timeouts.finally),
+                    task_run_specs: pr.spec.task_run_specs.clone(),
+                    pod_template: template.pod_template.clone(),
+                    parent: None,
+                    metadata,
+                    spec_json: serde_json::to_value(&pr.spec).unwrap_or(Value::Null),
+                    created,
+                };
+                let info = RunInfo { uid: opts.uid.clone(), name: opts.name.clone(), kind: "PipelineRun", target: req.pipeline_name.clone(), parent_uid: None, created };
+                reporter.emit(RunEvent::RunStarted { run: info, object: json!({ "apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": req.metadata, "spec": req.spec_json }) });
+                if self.executor.name() == "host" {
+                    shared.notice("host executor: steps run as processes on this machine; `image` is ignored".into());
+                }
+                let done = pipeline::run(shared.clone(), req, cancel).await;
+                RunReport { uid: opts.uid.clone(), name: opts.name.clone(), kind: "PipelineRun", succeeded: done.succeeded, reason: done.reason, object: done.object }
+            }
+            RunObject::TaskRun(tr) => {
+                let (spec, task_name, embedded) = match (&tr.spec.task_spec, &tr.spec.task_ref) {
+                    (Some(s), _) => (s.clone(), String::new(), true),
+                    (None, Some(r)) => {
+                        let n = r.name.clone().unwrap_or_default();
+                        let t = lib.tasks.get(&n).ok_or_else(|| invalid(Failure::new("CouldntGetTask", format!("Task `{n}` not found"))))?;
+                        (t.spec.clone(), n, false)
+                    }
+                    (None, None) => return Err(invalid(Failure::new("TaskRunValidationFailed", "no taskRef or taskSpec"))),
+                };
+                let mut workspaces: IndexMap<String, Bound> = IndexMap::new();
+                for b in &tr.spec.workspaces {
+                    workspaces.insert(b.name.clone(), binding_source(&lib, b, &opts.uid).map_err(invalid)?);
+                }
+                let timeout = tr.spec.timeout.as_deref().and_then(parse_go_duration).or(Some(self.config.default_timeout));
+                let spec_json = serde_json::to_value(&tr.spec).unwrap_or(Value::Null);
+                let info = RunInfo { uid: opts.uid.clone(), name: opts.name.clone(), kind: "TaskRun", target: task_name.clone(), parent_uid: None, created };
+                reporter.emit(RunEvent::RunStarted { run: info, object: json!({ "apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": { "name": opts.name }, "spec": spec_json }) });
+                if self.executor.name() == "host" {
+                    shared.notice("host executor: steps run as processes on this machine; `image` is ignored".into());
+                }
+                let req = TaskRunRequest {
+                    uid: opts.uid.clone(),
+                    name: opts.name.clone(),
+                    task_name,
+                    spec,
+                    embedded,
+                    params: tr.spec.params.clone(),
+                    context: Scope::new(),
+                    workspaces,
+                    pod_template: tr.spec.pod_template.clone(),
+                    timeout,
+                    retries: tr.spec.retries.unwrap_or(0),
+                    parent: None,
+                    spec_json,
+                    labels: tr.meta.labels.clone(),
+                };
+                let token = cancel.graceful().child_token();
+                let done = taskrun::run(shared.clone(), req, token).await;
+                reporter.emit(RunEvent::RunFinished { uid: opts.uid.clone(), reason: done.reason.clone(), succeeded: done.succeeded, object: done.object.clone() });
+                RunReport { uid: opts.uid.clone(), name: opts.name.clone(), kind: "TaskRun", succeeded: done.succeeded, reason: done.reason, object: done.object }
+            }
+        };
+        self.executor.cleanup(&opts.uid).await;
+        self.store.flush().await;
+        Ok(report)
+    }
+}

@@ -1,0 +1,206 @@
+//! The executor contract: a fully resolved TaskRun goes in, events and an outcome come out.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::ExecEvent;
+
+/// One step, with every `$(...)` already substituted.
+#[derive(Debug, Clone, Default)]
+pub struct StepPlan {
+    /// Step name (generated as `unnamed-<i>` when the Task gave none).
+    pub name: String,
+    /// Image; executors without images ignore it.
+    pub image: Option<String>,
+    /// Entrypoint.
+    pub command: Vec<String>,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Script body, run through its shebang.
+    pub script: Option<String>,
+    /// Environment, in order; later entries win.
+    pub env: Vec<(String, String)>,
+    /// Working directory as the step sees it.
+    pub working_dir: Option<String>,
+    /// Volume mounts (by task volume name).
+    pub volume_mounts: Vec<MountPlan>,
+    /// `onError: continue`.
+    pub continue_on_error: bool,
+    /// Step timeout.
+    pub timeout: Option<Duration>,
+    /// Where stdout is also written, as the step sees it.
+    pub stdout_path: Option<String>,
+    /// Where stderr is also written, as the step sees it.
+    pub stderr_path: Option<String>,
+    /// Numeric user to run as.
+    pub run_as_user: Option<u32>,
+    /// Numeric group to run as.
+    pub run_as_group: Option<u32>,
+    /// Names of results this step declares (StepAction results).
+    pub results: Vec<String>,
+    /// Image pull policy.
+    pub image_pull_policy: Option<String>,
+}
+
+/// A volume mounted into a step.
+#[derive(Debug, Clone)]
+pub struct MountPlan {
+    /// Task volume name.
+    pub volume: String,
+    /// Where it appears.
+    pub path: String,
+    /// Sub-directory of the volume.
+    pub sub_path: Option<String>,
+    /// Read-only.
+    pub read_only: bool,
+}
+
+/// What backs a workspace or volume; the executor decides where it lives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VolumeSource {
+    /// Scratch space shared by everything that names the same key (a run uid and a name).
+    EmptyDir {
+        /// Identity of the scratch space.
+        key: String,
+    },
+    /// A named volume that outlives runs.
+    Claim {
+        /// Claim name.
+        name: String,
+    },
+    /// Files projected from a ConfigMap or Secret.
+    Files {
+        /// Path, content and mode of each file.
+        files: Vec<ProjectedFile>,
+    },
+    /// A directory of the machine.
+    HostPath {
+        /// The path.
+        path: String,
+    },
+}
+
+/// One projected file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectedFile {
+    /// Relative path.
+    pub path: String,
+    /// Content.
+    pub content: Vec<u8>,
+    /// Unix mode.
+    pub mode: u32,
+}
+
+/// A workspace mounted into every step of the TaskRun.
+#[derive(Debug, Clone)]
+pub struct WorkspacePlan {
+    /// Workspace name.
+    pub name: String,
+    /// Mount path as steps see it.
+    pub path: String,
+    /// Backing.
+    pub source: VolumeSource,
+    /// Sub-directory.
+    pub sub_path: Option<String>,
+    /// Read-only.
+    pub read_only: bool,
+}
+
+/// A TaskRun ready to execute.
+#[derive(Debug, Clone, Default)]
+pub struct TaskRunPlan {
+    /// TaskRun uid.
+    pub uid: String,
+    /// TaskRun name.
+    pub name: String,
+    /// Top-level run uid.
+    pub root_uid: String,
+    /// Steps, in order.
+    pub steps: Vec<StepPlan>,
+    /// Sidecars, started first and stopped last.
+    pub sidecars: Vec<StepPlan>,
+    /// Bound workspaces.
+    pub workspaces: Vec<WorkspacePlan>,
+    /// Task volumes by name.
+    pub volumes: Vec<(String, VolumeSource)>,
+    /// Declared result names.
+    pub results: Vec<String>,
+    /// Whole-TaskRun timeout; `None` means none.
+    pub timeout: Option<Duration>,
+    /// Largest result accepted, in bytes.
+    pub max_result_bytes: usize,
+}
+
+/// How a TaskRun ended, as seen by the executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecStatus {
+    /// Every step succeeded (or its failure was ignored).
+    Succeeded,
+    /// A step failed.
+    Failed,
+    /// The TaskRun timeout was reached.
+    TimedOut,
+    /// Cancelled from outside.
+    Cancelled,
+    /// An image could not be pulled.
+    ImagePullFailed,
+    /// A result exceeded the size limit.
+    ResultTooLarge,
+    /// The executor itself failed.
+    Error,
+}
+
+/// What an executor hands back when a TaskRun ends.
+#[derive(Debug, Clone)]
+pub struct ExecOutcome {
+    /// The status.
+    pub status: ExecStatus,
+    /// A sentence for the condition message.
+    pub message: String,
+    /// Raw task results read from the results directory.
+    pub results: Vec<(String, String)>,
+    /// Raw step results: step name, result name, value.
+    pub step_results: Vec<(String, String, String)>,
+}
+
+impl ExecOutcome {
+    /// An outcome with no results.
+    pub fn new(status: ExecStatus, message: impl Into<String>) -> Self {
+        ExecOutcome { status, message: message.into(), results: Vec::new(), step_results: Vec::new() }
+    }
+}
+
+/// Where an executor sends its events; tagged with the TaskRun it belongs to.
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    tx: mpsc::UnboundedSender<(String, ExecEvent)>,
+    uid: String,
+}
+
+impl EventSink {
+    /// A sink for the TaskRun `uid`.
+    pub fn new(tx: mpsc::UnboundedSender<(String, ExecEvent)>, uid: String) -> Self {
+        EventSink { tx, uid }
+    }
+    /// Sends an event; a closed dispatcher is not the executor's problem.
+    pub fn send(&self, ev: ExecEvent) {
+        let _ = self.tx.send((self.uid.clone(), ev));
+    }
+}
+
+/// Runs TaskRuns somewhere: host processes, containers, pods.
+#[async_trait]
+pub trait Executor: Send + Sync {
+    /// Short name for messages (`host`, `docker`).
+    fn name(&self) -> &'static str;
+
+    /// Runs one TaskRun to the end, reporting step events through `events`.
+    /// Cancelling `cancel` must stop every step and return `ExecStatus::Cancelled`.
+    async fn run(&self, plan: TaskRunPlan, events: EventSink, cancel: CancellationToken) -> ExecOutcome;
+
+    /// Releases what a top-level run left behind (its scratch workspaces).
+    async fn cleanup(&self, _root_uid: &str) {}
+}

@@ -1,0 +1,27 @@
+//! The Slipway engine: PipelineRun and TaskRun state machines and DAG scheduling.
+//!
+//! A dispatcher owns each run's state; executors report step events over a channel.
+//! Side effects happen only through the [`Executor`] and [`Store`] traits.
+
+pub mod cancel;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod event;
+pub mod executor;
+pub mod matrix;
+pub mod params;
+mod pipeline;
+pub mod status;
+pub mod store;
+pub mod taskplan;
+mod taskrun;
+pub mod when;
+
+pub use cancel::CancelHandle;
+pub use config::EngineConfig;
+pub use engine::{Engine, RunOptions, RunReport, generate_name};
+pub use error::{EngineError, Failure};
+pub use event::{ExecEvent, RunEvent, StepEnd, Stream};
+pub use executor::{EventSink, ExecOutcome, ExecStatus, Executor, StepPlan, TaskRunPlan, VolumeSource};
+pub use store::{NullStore, Store};

@@ -1,0 +1,59 @@
+//! Tekton-shaped status: conditions, step states, and the TaskRun and PipelineRun objects.
+
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+
+use crate::event::StepEnd;
+
+/// RFC 3339 in UTC to the second, as Kubernetes writes times.
+pub fn ts(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// A `Succeeded` condition.
+pub fn condition(status: Option<bool>, reason: &str, message: &str, at: SystemTime) -> Value {
+    let s = match status {
+        Some(true) => "True",
+        Some(false) => "False",
+        None => "Unknown",
+    };
+    json!([{ "type": "Succeeded", "status": s, "reason": reason, "message": message, "lastTransitionTime": ts(at) }])
+}
+
+/// What is known about one step of a TaskRun.
+#[derive(Debug, Clone)]
+pub struct StepState {
+    /// Step name.
+    pub name: String,
+    /// When it began.
+    pub started: Option<SystemTime>,
+    /// How and when it ended.
+    pub ended: Option<(StepEnd, SystemTime)>,
+}
+
+impl StepState {
+    /// Tekton's `status.steps[]` entry.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({ "name": self.name, "container": format!("step-{}", self.name) });
+        match (&self.ended, self.started) {
+            (Some((end, at)), started) => {
+                v["terminated"] = json!({
+                    "exitCode": end.exit_code(),
+                    "reason": end.reason(),
+                    "startedAt": ts(started.unwrap_or(*at)),
+                    "finishedAt": ts(*at),
+                });
+                v["terminationReason"] = json!(end.reason());
+            }
+            (None, Some(s)) => v["running"] = json!({ "startedAt": ts(s) }),
+            (None, None) => v["waiting"] = json!({ "reason": "PodInitializing" }),
+        }
+        v
+    }
+}
+
+/// Tekton's `results[]` entry.
+pub fn result_entry(name: &str, value: &slipway_model::ParamValue) -> Value {
+    json!({ "name": name, "type": value.kind().to_string(), "value": value.to_json() })
+}

@@ -1,0 +1,409 @@
+//! Turns a Task spec plus bound params and workspaces into a `TaskRunPlan` with every `$(...)` resolved.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use indexmap::IndexMap;
+use serde_json::Value;
+use slipway_model::duration::parse_go_duration;
+use slipway_model::kinds::k8s::{EnvVar, Volume, VolumeMount};
+use slipway_model::kinds::run::{ProjectionSource, WorkspaceBinding};
+use slipway_model::kinds::task::{Step, TaskSpec};
+use slipway_model::subst::Scope;
+use slipway_model::{Library, Param, ParamValue};
+
+use crate::error::Failure;
+use crate::executor::{MountPlan, ProjectedFile, StepPlan, TaskRunPlan, VolumeSource, WorkspacePlan};
+use crate::params;
+
+/// A workspace as bound for one TaskRun: its backing and sub-path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound {
+    /// The backing.
+    pub source: VolumeSource,
+    /// Sub-directory.
+    pub sub_path: Option<String>,
+}
+
+/// Everything needed to plan one TaskRun.
+#[derive(Debug)]
+pub struct Invocation<'a> {
+    /// Loaded objects (StepActions, ConfigMaps, Secrets).
+    pub lib: &'a Library,
+    /// The Task.
+    pub spec: &'a TaskSpec,
+    /// Inline specs see params they do not declare.
+    pub embedded: bool,
+    /// Params passed (already substituted by the caller).
+    pub params: &'a [Param],
+    /// Context variables (`context.*`).
+    pub context: &'a Scope,
+    /// Workspaces bound, by task workspace name.
+    pub workspaces: &'a IndexMap<String, Bound>,
+    /// `podTemplate`, for the security context.
+    pub pod_template: Option<&'a Value>,
+    /// TaskRun timeout.
+    pub timeout: Option<Duration>,
+    /// TaskRun uid.
+    pub uid: &'a str,
+    /// TaskRun name.
+    pub name: &'a str,
+    /// Top-level run uid.
+    pub root_uid: &'a str,
+    /// Largest result, in bytes.
+    pub max_result_bytes: usize,
+}
+
+/// Plans a TaskRun.
+pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
+    let spec = inv.spec;
+    let bound = params::bind(&spec.params, inv.params, inv.context, inv.embedded)?;
+    let mut ctx = inv.context.clone();
+    let mut workspaces = Vec::new();
+    for w in &spec.workspaces {
+        let path = w.path();
+        match inv.workspaces.get(&w.name) {
+            Some(b) => {
+                ctx.set_str(format!("workspaces.{}.path", w.name), path.clone());
+                ctx.set_str(format!("workspaces.{}.bound", w.name), "true");
+                let claim = match &b.source {
+                    VolumeSource::Claim { name } => name.clone(),
+                    _ => String::new(),
+                };
+                ctx.set_str(format!("workspaces.{}.claim", w.name), claim);
+                ctx.set_str(format!("workspaces.{}.volume", w.name), format!("ws-{}", w.name));
+                workspaces.push(WorkspacePlan {
+                    name: w.name.clone(),
+                    path,
+                    source: b.source.clone(),
+                    sub_path: b.sub_path.clone(),
+                    read_only: w.read_only.unwrap_or(false),
+                });
+            }
+            None if w.optional.unwrap_or(false) => {
+                ctx.set_str(format!("workspaces.{}.path", w.name), "");
+                ctx.set_str(format!("workspaces.{}.bound", w.name), "false");
+                ctx.set_str(format!("workspaces.{}.claim", w.name), "");
+                ctx.set_str(format!("workspaces.{}.volume", w.name), "");
+            }
+            None => {
+                return Err(Failure::new("TaskRunValidationFailed", format!("workspace `{}` is not bound", w.name)));
+            }
+        }
+    }
+    for r in &spec.results {
+        ctx.set_str(format!("results.{}.path", r.name), format!("/tekton/results/{}", r.name));
+    }
+    ctx.set_str("credentials.path", "/tekton/creds");
+    let names: Vec<String> = spec
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.name.clone().unwrap_or_else(|| format!("unnamed-{i}")))
+        .collect();
+    for n in &names {
+        ctx.set_str(format!("steps.{n}.exitCode.path"), format!("/tekton/steps/step-{n}/exitCode"));
+        ctx.set_str(format!("steps.step-{n}.exitCode.path"), format!("/tekton/steps/step-{n}/exitCode"));
+    }
+    let mut scope = ctx.clone();
+    params::into_scope(&mut scope, &bound);
+
+    let pod_sc = inv.pod_template.and_then(|p| p.get("securityContext"));
+    let mut steps = Vec::with_capacity(spec.steps.len());
+    for (i, step) in spec.steps.iter().enumerate() {
+        let name = &names[i];
+        let mut step_ctx = ctx.clone();
+        let mut step_scope = scope.clone();
+        let declared_results: Vec<String>;
+        let merged = if let Some(r) = &step.step_ref {
+            let action_name = r.name.clone().unwrap_or_default();
+            let action = inv.lib.step_actions.get(&action_name).ok_or_else(|| {
+                Failure::new("TaskRunResolutionFailed", format!("StepAction `{action_name}` not found"))
+            })?;
+            let passed: Vec<Param> = step
+                .params
+                .iter()
+                .flatten()
+                .map(|p| Param { name: p.name.clone(), value: scope.subst_value(&p.value) })
+                .collect();
+            let action_params = params::bind(&action.spec.params, &passed, &ctx, false)?;
+            declared_results = action.spec.results.iter().map(|r| r.name.clone()).collect();
+            for r in &declared_results {
+                step_ctx.set_str(format!("step.results.{r}.path"), format!("/tekton/steps/step-{name}/results/{r}"));
+            }
+            // The action's own text sees its params and the task's context, not the task's params.
+            step_scope = step_ctx.clone();
+            params::into_scope(&mut step_scope, &action_params);
+            let a = &action.spec;
+            Step {
+                name: Some(name.clone()),
+                image: a.image.clone(),
+                command: a.command.clone(),
+                args: a.args.clone(),
+                script: a.script.clone(),
+                env: a.env.clone(),
+                working_dir: a.working_dir.clone(),
+                security_context: a.security_context.clone(),
+                volume_mounts: a.volume_mounts.clone(),
+                on_error: step.on_error.clone(),
+                timeout: step.timeout.clone(),
+                stdout_config: step.stdout_config.clone(),
+                stderr_config: step.stderr_config.clone(),
+                compute_resources: step.compute_resources.clone(),
+                ..Step::default()
+            }
+        } else {
+            declared_results = step.results.iter().flatten().map(|r| r.name.clone()).collect();
+            for r in &declared_results {
+                step_scope.set_str(format!("step.results.{r}.path"), format!("/tekton/steps/step-{name}/results/{r}"));
+            }
+            step.clone()
+        };
+        let merged = apply_template(merged, spec.step_template.as_ref());
+        steps.push(step_plan(inv.lib, name, &merged, &step_scope, pod_sc, declared_results)?);
+    }
+    let mut sidecars = Vec::new();
+    for (i, s) in spec.sidecars.iter().enumerate() {
+        let name = s.name.clone().unwrap_or_else(|| format!("sidecar-{i}"));
+        sidecars.push(step_plan(inv.lib, &name, s, &scope, pod_sc, Vec::new())?);
+    }
+    let volumes = spec
+        .volumes
+        .iter()
+        .map(|v| Ok((v.name.clone(), volume_source(inv.lib, v, inv.uid)?)))
+        .collect::<Result<Vec<_>, Failure>>()?;
+    Ok(TaskRunPlan {
+        uid: inv.uid.to_string(),
+        name: inv.name.to_string(),
+        root_uid: inv.root_uid.to_string(),
+        steps,
+        sidecars,
+        workspaces,
+        volumes,
+        results: spec.results.iter().map(|r| r.name.clone()).collect(),
+        timeout: inv.timeout,
+        max_result_bytes: inv.max_result_bytes,
+    })
+}
+
+/// Fills fields the step leaves unset from the template; env and mounts merge by name and path.
+fn apply_template(mut step: Step, template: Option<&Step>) -> Step {
+    let Some(t) = template else { return step };
+    macro_rules! fill {
+        ($($f:ident),*) => {$( if step.$f.is_none() { step.$f = t.$f.clone(); } )*};
+    }
+    fill!(image, command, args, working_dir, compute_resources, image_pull_policy, security_context, env_from);
+    if let Some(tenv) = &t.env {
+        let mut env: Vec<EnvVar> = tenv.clone();
+        for e in step.env.take().unwrap_or_default() {
+            env.retain(|x| x.name != e.name);
+            env.push(e);
+        }
+        step.env = Some(env);
+    }
+    if let Some(tm) = &t.volume_mounts {
+        let mut mounts: Vec<VolumeMount> = step.volume_mounts.take().unwrap_or_default();
+        for m in tm {
+            if !mounts.iter().any(|x| x.mount_path == m.mount_path || x.name == m.name) {
+                mounts.push(m.clone());
+            }
+        }
+        step.volume_mounts = Some(mounts);
+    }
+    step
+}
+
+fn step_plan(lib: &Library, name: &str, s: &Step, scope: &Scope, pod_sc: Option<&Value>, results: Vec<String>) -> Result<StepPlan, Failure> {
+    let mut env = Vec::new();
+    for from in s.env_from.iter().flatten() {
+        let prefix = from.prefix.clone().unwrap_or_default();
+        let entries = if let Some(r) = &from.config_map_ref {
+            config_map_entries(lib, &r.name, r.optional.unwrap_or(false))?
+        } else if let Some(r) = &from.secret_ref {
+            secret_entries(lib, &r.name, r.optional.unwrap_or(false))?
+        } else {
+            Vec::new()
+        };
+        env.extend(entries.into_iter().map(|(k, v)| (format!("{prefix}{k}"), String::from_utf8_lossy(&v).into_owned())));
+    }
+    for e in s.env.iter().flatten() {
+        let value = match (&e.value, &e.value_from) {
+            (Some(v), _) => Some(scope.subst(v)),
+            (None, Some(src)) => env_from_source(lib, &e.name, src)?,
+            (None, None) => Some(String::new()),
+        };
+        if let Some(v) = value {
+            env.retain(|(k, _)| k != &e.name);
+            env.push((e.name.clone(), v));
+        }
+    }
+    let sc = s.security_context.as_ref();
+    let id = |key: &str| -> Option<u32> {
+        sc.and_then(|c| c.get(key)).or_else(|| pod_sc.and_then(|c| c.get(key))).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok())
+    };
+    let timeout = match &s.timeout {
+        Some(t) => Some(parse_go_duration(t).ok_or_else(|| Failure::new("TaskRunValidationFailed", format!("step `{name}` has an invalid timeout `{t}`")))?),
+        None => None,
+    };
+    Ok(StepPlan {
+        name: name.to_string(),
+        image: s.image.as_deref().map(|i| scope.subst(i)),
+        command: scope.subst_list(s.command.as_deref().unwrap_or_default()),
+        args: scope.subst_list(s.args.as_deref().unwrap_or_default()),
+        script: s.script.as_deref().map(|x| scope.subst(x)),
+        env,
+        working_dir: s.working_dir.as_deref().map(|w| scope.subst(w)).filter(|w| !w.is_empty()),
+        volume_mounts: s
+            .volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| MountPlan {
+                volume: m.name.clone(),
+                path: scope.subst(&m.mount_path),
+                sub_path: m.sub_path.as_deref().map(|p| scope.subst(p)),
+                read_only: m.read_only.unwrap_or(false),
+            })
+            .collect(),
+        continue_on_error: s.on_error.as_deref() == Some("continue"),
+        timeout: timeout.filter(|t| !t.is_zero()),
+        stdout_path: s.stdout_config.as_ref().map(|c| scope.subst(&c.path)),
+        stderr_path: s.stderr_config.as_ref().map(|c| scope.subst(&c.path)),
+        run_as_user: id("runAsUser"),
+        run_as_group: id("runAsGroup"),
+        results,
+        image_pull_policy: s.image_pull_policy.clone(),
+    })
+}
+
+fn env_from_source(lib: &Library, var: &str, src: &slipway_model::kinds::k8s::EnvVarSource) -> Result<Option<String>, Failure> {
+    let (sel, entries) = if let Some(sel) = &src.secret_key_ref {
+        (sel, secret_entries(lib, &sel.name, sel.optional.unwrap_or(false))?)
+    } else if let Some(sel) = &src.config_map_key_ref {
+        (sel, config_map_entries(lib, &sel.name, sel.optional.unwrap_or(false))?)
+    } else {
+        // fieldRef and resourceFieldRef describe a pod; locally there is none.
+        return Ok(None);
+    };
+    match entries.into_iter().find(|(k, _)| *k == sel.key) {
+        Some((_, v)) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
+        None if sel.optional.unwrap_or(false) => Ok(None),
+        None => Err(Failure::new("CreateContainerConfigError", format!("env `{var}`: key `{}` not found in `{}`", sel.key, sel.name))),
+    }
+}
+
+/// Entries of a loaded ConfigMap.
+fn config_map_entries(lib: &Library, name: &str, optional: bool) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    match lib.config_maps.get(name) {
+        Some(cm) => {
+            let mut out: Vec<(String, Vec<u8>)> = cm.spec.data.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
+            for (k, v) in &cm.spec.binary_data {
+                out.push((k.clone(), decode(v, name)?));
+            }
+            Ok(out)
+        }
+        None if optional => Ok(Vec::new()),
+        None => Err(Failure::new("CreateContainerConfigError", format!("ConfigMap `{name}` not found; load it with -f"))),
+    }
+}
+
+/// Entries of a loaded Secret, decoded.
+fn secret_entries(lib: &Library, name: &str, optional: bool) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    match lib.secrets.get(name) {
+        Some(s) => {
+            let mut out = Vec::new();
+            for (k, v) in &s.spec.data {
+                out.push((k.clone(), decode(v, name)?));
+            }
+            for (k, v) in &s.spec.string_data {
+                out.retain(|(x, _)| x != k);
+                out.push((k.clone(), v.clone().into_bytes()));
+            }
+            Ok(out)
+        }
+        None if optional => Ok(Vec::new()),
+        None => Err(Failure::new("CreateContainerConfigError", format!("Secret `{name}` not found; load it with -f"))),
+    }
+}
+
+fn decode(v: &str, object: &str) -> Result<Vec<u8>, Failure> {
+    base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .map_err(|e| Failure::new("CreateContainerConfigError", format!("`{object}` holds invalid base64: {e}")))
+}
+
+fn projected(entries: Vec<(String, Vec<u8>)>, src: &ProjectionSource) -> VolumeSource {
+    let mode = src.default_mode.unwrap_or(0o644);
+    let files = match &src.items {
+        Some(items) => items
+            .iter()
+            .filter_map(|it| {
+                entries.iter().find(|(k, _)| *k == it.key).map(|(_, v)| ProjectedFile { path: it.path.clone(), content: v.clone(), mode: it.mode.unwrap_or(mode) })
+            })
+            .collect(),
+        None => entries.into_iter().map(|(k, v)| ProjectedFile { path: k, content: v, mode }).collect(),
+    };
+    VolumeSource::Files { files }
+}
+
+/// The backing of a run's workspace binding; `owner` scopes scratch space.
+pub fn binding_source(lib: &Library, b: &WorkspaceBinding, owner: &str) -> Result<Bound, Failure> {
+    let source = if b.empty_dir.is_some() {
+        VolumeSource::EmptyDir { key: format!("{owner}/{}", b.name) }
+    } else if b.volume_claim_template.is_some() {
+        VolumeSource::EmptyDir { key: format!("{owner}/claim-{}", b.name) }
+    } else if let Some(c) = &b.persistent_volume_claim {
+        VolumeSource::Claim { name: c.claim_name.clone() }
+    } else if let Some(c) = &b.config_map {
+        let name = c.object_name().unwrap_or("");
+        projected(config_map_entries(lib, name, c.optional.unwrap_or(false))?, c)
+    } else if let Some(s) = &b.secret {
+        let name = s.object_name().unwrap_or("");
+        projected(secret_entries(lib, name, s.optional.unwrap_or(false))?, s)
+    } else {
+        return Err(Failure::new("TaskRunValidationFailed", format!("workspace `{}`: only emptyDir, volumeClaimTemplate, persistentVolumeClaim, configMap and secret bindings run locally", b.name)));
+    };
+    Ok(Bound { source, sub_path: b.sub_path.clone() })
+}
+
+fn volume_source(lib: &Library, v: &Volume, taskrun_uid: &str) -> Result<VolumeSource, Failure> {
+    let get = |k: &str| v.source.get(k);
+    if let Some(cm) = get("configMap") {
+        let src: ProjectionSource = serde_json::from_value(cm.clone()).unwrap_or_default();
+        let name = src.object_name().unwrap_or("").to_string();
+        return Ok(projected(config_map_entries(lib, &name, src.optional.unwrap_or(false))?, &src));
+    }
+    if let Some(s) = get("secret") {
+        let src: ProjectionSource = serde_json::from_value(s.clone()).unwrap_or_default();
+        let name = src.object_name().unwrap_or("").to_string();
+        return Ok(projected(secret_entries(lib, &name, src.optional.unwrap_or(false))?, &src));
+    }
+    if let Some(h) = get("hostPath") {
+        let path = h.get("path").and_then(Value::as_str).unwrap_or("/").to_string();
+        return Ok(VolumeSource::HostPath { path });
+    }
+    if let Some(c) = get("persistentVolumeClaim") {
+        let name = c.get("claimName").and_then(Value::as_str).unwrap_or(&v.name).to_string();
+        return Ok(VolumeSource::Claim { name });
+    }
+    // emptyDir, and a volume with no source at all (Kubernetes' default).
+    if v.source.is_empty() || get("emptyDir").is_some() {
+        return Ok(VolumeSource::EmptyDir { key: format!("{taskrun_uid}/vol-{}", v.name) });
+    }
+    let kind = v.source.keys().next().cloned().unwrap_or_default();
+    Err(Failure::new("TaskRunValidationFailed", format!("volume `{}` of type `{kind}` cannot be provided locally", v.name)))
+}
+
+/// Parses raw result text by its declared type (arrays and objects are JSON).
+pub fn parse_result(kind: slipway_model::ParamType, raw: &str) -> Result<ParamValue, String> {
+    use slipway_model::ParamType as T;
+    match kind {
+        T::String => Ok(ParamValue::String(raw.to_string())),
+        T::Array | T::Object => {
+            let v: Value = serde_json::from_str(raw.trim()).map_err(|e| format!("is not valid JSON: {e}"))?;
+            match ParamValue::from_json(&v) {
+                Some(p) if p.kind() == kind => Ok(p),
+                _ => Err(format!("is not a JSON {kind} of strings")),
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The TaskRun state machine: plan, wait for a slot, execute, collect results, retry.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+use slipway_model::kinds::task::TaskSpec;
+use slipway_model::subst::Scope;
+use slipway_model::{Param, ParamValue};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Shared;
+use crate::event::{ExecEvent, RunEvent, StepEnd, TaskRunInfo};
+use crate::executor::{EventSink, ExecOutcome, ExecStatus};
+use crate::status::{StepState, condition, result_entry, ts};
+use crate::taskplan::{self, Bound, Invocation};
+
+/// The PipelineRun a TaskRun belongs to.
+#[derive(Debug, Clone)]
+pub(crate) struct Parent {
+    pub uid: String,
+    pub name: String,
+    pub pipeline_task: String,
+    pub member_of: &'static str,
+}
+
+/// Everything to run one TaskRun.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskRunRequest {
+    pub uid: String,
+    pub name: String,
+    /// `context.task.name`: the Task's name, or the pipeline task's for inline specs.
+    pub task_name: String,
+    pub spec: TaskSpec,
+    pub embedded: bool,
+    pub params: Vec<Param>,
+    pub context: Scope,
+    pub workspaces: IndexMap<String, Bound>,
+    pub pod_template: Option<Value>,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub parent: Option<Parent>,
+    /// The TaskRun spec as Tekton would show it.
+    pub spec_json: Value,
+    pub labels: IndexMap<String, String>,
+}
+
+/// How a TaskRun ended.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskRunDone {
+    pub reason: String,
+    pub succeeded: bool,
+    pub results: IndexMap<String, ParamValue>,
+    pub object: Value,
+}
+
+/// Runs a TaskRun with its retries and reports every event.
+pub(crate) async fn run(shared: Arc<Shared>, req: TaskRunRequest, cancel: CancellationToken) -> TaskRunDone {
+    let created = SystemTime::now();
+    let mut retries_status: Vec<Value> = Vec::new();
+    let mut attempt: u32 = 0;
+    loop {
+        let done = attempt_once(&shared, &req, attempt, created, &retries_status, &cancel).await;
+        let retry = !done.succeeded && attempt < req.retries && !cancel.is_cancelled() && done.reason != "TaskRunValidationFailed";
+        if !retry {
+            shared.reporter.emit(RunEvent::TaskRunFinished { uid: req.uid.clone(), reason: done.reason.clone(), succeeded: done.succeeded, object: done.object.clone() });
+            return done;
+        }
+        retries_status.push(done.object.get("status").cloned().unwrap_or(Value::Null));
+        attempt += 1;
+    }
+}
+
+async fn attempt_once(shared: &Arc<Shared>, req: &TaskRunRequest, attempt: u32, created: SystemTime, retries_status: &[Value], cancel: &CancellationToken) -> TaskRunDone {
+    let mut context = req.context.clone();
+    context.set_str("context.taskRun.name", req.name.clone());
+    context.set_str("context.taskRun.uid", req.uid.clone());
+    context.set_str("context.taskRun.namespace", shared.config.namespace.clone());
+    context.set_str("context.task.name", req.task_name.clone());
+    context.set_str("context.task.retry-count", attempt.to_string());
+    let timeout = req.timeout.filter(|t| !t.is_zero());
+    let inv = Invocation {
+        lib: &shared.lib,
+        spec: &req.spec,
+        embedded: req.embedded,
+        params: &req.params,
+        context: &context,
+        workspaces: &req.workspaces,
+        pod_template: req.pod_template.as_ref(),
+        timeout,
+        uid: &req.uid,
+        name: &req.name,
+        root_uid: &shared.root_uid,
+        max_result_bytes: shared.config.max_result_bytes,
+    };
+    let started = SystemTime::now();
+    let plan = match taskplan::plan(&inv) {
+        Ok(p) => p,
+        Err(f) => {
+            shared.reporter.emit(RunEvent::TaskRunStarted { info: info(shared, req, Vec::new(), attempt), at: started });
+            return finish(req, created, started, &[], f.reason, false, f.message, IndexMap::new(), retries_status);
+        }
+    };
+    let step_names: Vec<String> = plan.steps.iter().map(|s| s.name.clone()).collect();
+    let mut steps: Vec<StepState> = step_names.iter().map(|n| StepState { name: n.clone(), started: None, ended: None }).collect();
+    let permit = tokio::select! {
+        p = shared.permits.clone().acquire_owned() => p.ok(),
+        () = cancel.cancelled() => None,
+    };
+    if permit.is_none() {
+        shared.reporter.emit(RunEvent::TaskRunStarted { info: info(shared, req, step_names, attempt), at: started });
+        let msg = format!("TaskRun \"{}\" was cancelled", req.name);
+        return finish(req, created, started, &steps, "TaskRunCancelled".into(), false, msg, IndexMap::new(), retries_status);
+    }
+    let started = SystemTime::now();
+    shared.reporter.emit(RunEvent::TaskRunStarted { info: info(shared, req, step_names.clone(), attempt), at: started });
+    let result_types: Vec<(String, slipway_model::ParamType)> = req.spec.results.iter().map(|r| (r.name.clone(), r.effective_type())).collect();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let sink = EventSink::new(tx, req.uid.clone());
+    let exec = shared.executor.run(plan, sink, cancel.child_token());
+    tokio::pin!(exec);
+    let outcome: ExecOutcome = loop {
+        tokio::select! {
+            out = &mut exec => break out,
+            Some((_, ev)) = rx.recv() => on_event(shared, req, &mut steps, ev),
+        }
+    };
+    while let Ok((_, ev)) = rx.try_recv() {
+        on_event(shared, req, &mut steps, ev);
+    }
+    drop(permit);
+
+    let mut results = IndexMap::new();
+    let mut status = outcome.status.clone();
+    let mut message = outcome.message.clone();
+    for (name, raw) in &outcome.results {
+        let ty = result_types.iter().find(|(n, _)| n == name).map(|(_, t)| *t).unwrap_or_default();
+        match taskplan::parse_result(ty, raw) {
+            Ok(v) => {
+                results.insert(name.clone(), v);
+            }
+            Err(why) => {
+                status = ExecStatus::Failed;
+                message = format!("result `{name}` {why}");
+            }
+        }
+    }
+    // Task results may be declared as values of step results (StepActions).
+    let mut step_scope = Scope::new();
+    for (step, name, value) in &outcome.step_results {
+        step_scope.set_str(format!("steps.{step}.results.{name}"), value.clone());
+    }
+    for r in &req.spec.results {
+        if let Some(v) = &r.value {
+            let value = step_scope.subst_value(v);
+            if !value.strings().iter().any(|s| s.contains("$(")) {
+                results.insert(r.name.clone(), value);
+            }
+        }
+    }
+    let (reason, ok) = match status {
+        ExecStatus::Succeeded => ("Succeeded", true),
+        ExecStatus::Failed | ExecStatus::Error => ("Failed", false),
+        ExecStatus::TimedOut => ("TaskRunTimeout", false),
+        ExecStatus::Cancelled => ("TaskRunCancelled", false),
+        ExecStatus::ImagePullFailed => ("TaskRunImagePullFailed", false),
+        ExecStatus::ResultTooLarge => ("TaskRunResultLargerThanAllowedLimit", false),
+    };
+    if message.is_empty() {
+        message = match status {
+            ExecStatus::Succeeded => "All Steps have completed executing".into(),
+            ExecStatus::TimedOut => format!("TaskRun \"{}\" failed to finish within \"{}\"", req.name, slipway_model::duration::format_go_duration(timeout.unwrap_or_default())),
+            ExecStatus::Cancelled => format!("TaskRun \"{}\" was cancelled", req.name),
+            _ => steps
+                .iter()
+                .find_map(|s| match &s.ended {
+                    Some((StepEnd::Exited(c), _)) if *c != 0 => Some(format!("\"step-{}\" exited with code {c}", s.name)),
+                    Some((StepEnd::OutOfMemory, _)) => Some(format!("\"step-{}\" was killed: out of memory", s.name)),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "TaskRun failed".into()),
+        };
+    }
+    let reason = if status == ExecStatus::Failed && steps.iter().any(|s| matches!(s.ended, Some((StepEnd::OutOfMemory, _)))) { "StepOOM" } else { reason };
+    finish(req, created, started, &steps, reason.into(), ok, message, results, retries_status)
+}
+
+fn info(shared: &Shared, req: &TaskRunRequest, steps: Vec<String>, attempt: u32) -> TaskRunInfo {
+    TaskRunInfo {
+        uid: req.uid.clone(),
+        name: req.name.clone(),
+        root_uid: shared.root_uid.clone(),
+        parent_uid: req.parent.as_ref().map(|p| p.uid.clone()),
+        pipeline_task: req.parent.as_ref().map(|p| p.pipeline_task.clone()),
+        steps,
+        attempt,
+    }
+}
+
+fn on_event(shared: &Shared, req: &TaskRunRequest, steps: &mut [StepState], ev: ExecEvent) {
+    match ev {
+        ExecEvent::StepStarted { step, at } => {
+            if let Some(s) = steps.get_mut(step) {
+                s.started = Some(at);
+            }
+            shared.reporter.emit(RunEvent::StepStarted { taskrun: req.uid.clone(), step, at });
+        }
+        ExecEvent::Log { step, stream, line, at } => {
+            let name = steps.get(step).map(|s| s.name.clone()).unwrap_or_default();
+            shared.reporter.emit(RunEvent::Log { root: shared.root_uid.clone(), taskrun: req.uid.clone(), step: name, stream, line, at });
+        }
+        ExecEvent::StepFinished { step, end, at, .. } => {
+            if let Some(s) = steps.get_mut(step) {
+                s.ended = Some((end.clone(), at));
+            }
+            shared.reporter.emit(RunEvent::StepFinished { taskrun: req.uid.clone(), step, end, at });
+        }
+        ExecEvent::Notice(message) => shared.notice(message),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(req: &TaskRunRequest, created: SystemTime, started: SystemTime, steps: &[StepState], reason: String, ok: bool, message: String, results: IndexMap<String, ParamValue>, retries_status: &[Value]) -> TaskRunDone {
+    let now = SystemTime::now();
+    let mut labels = serde_json::Map::new();
+    for (k, v) in &req.labels {
+        labels.insert(k.clone(), json!(v));
+    }
+    if let Some(p) = &req.parent {
+        labels.insert("tekton.dev/pipelineRun".into(), json!(p.name));
+        labels.insert("tekton.dev/pipelineTask".into(), json!(p.pipeline_task));
+        labels.insert("tekton.dev/memberOf".into(), json!(p.member_of));
+    }
+    labels.insert("tekton.dev/taskRun".into(), json!(req.name));
+    let mut status = json!({
+        "conditions": condition(Some(ok), &reason, &message, now),
+        "podName": "",
+        "startTime": ts(started),
+        "completionTime": ts(now),
+        "steps": steps.iter().map(StepState::to_json).collect::<Vec<_>>(),
+        "taskSpec": req.spec,
+    });
+    if !results.is_empty() {
+        status["results"] = results.iter().map(|(k, v)| result_entry(k, v)).collect();
+    }
+    if !retries_status.is_empty() {
+        status["retriesStatus"] = json!(retries_status);
+    }
+    let object = json!({
+        "apiVersion": "tekton.dev/v1",
+        "kind": "TaskRun",
+        "metadata": { "name": req.name, "uid": req.uid, "creationTimestamp": ts(created), "labels": labels },
+        "spec": req.spec_json,
+        "status": status,
+    });
+    TaskRunDone { reason, succeeded: ok, results, object }
+}

@@ -1,0 +1,159 @@
+//! The host executor: each step is a child process on this machine.
+//!
+//! Where user and mount namespaces are allowed, each step runs in its own mount namespace whose
+//! root is the host's plus Tekton's paths, so unmodified Tekton scripts work. Elsewhere, Tekton
+//! paths in step text are rewritten to host directories and the run says so once.
+
+mod layout;
+mod sandbox;
+mod script;
+mod step;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use slipway_engine::executor::{ExecOutcome, ExecStatus, Executor, TaskRunPlan};
+use slipway_engine::{EventSink, ExecEvent, StepEnd};
+use tokio_util::sync::CancellationToken;
+
+use crate::layout::Layout;
+use crate::sandbox::HostRoot;
+
+/// Errors setting up the host executor.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The data directory could not be created.
+    #[error("failed to create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Settings of the host executor.
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    /// The shell that runs `sh` inside steps; `None` finds busybox, else keeps the host's `/bin/sh`.
+    pub shell: Option<PathBuf>,
+    /// Never use namespaces (for machines that forbid them, or to compare).
+    pub no_sandbox: bool,
+}
+
+/// Runs steps as host processes.
+#[derive(Debug, Clone)]
+pub struct HostExecutor {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    data_dir: PathBuf,
+    root: Option<HostRoot>,
+    shell: Option<PathBuf>,
+}
+
+impl HostExecutor {
+    /// An executor keeping its files under `data_dir`.
+    pub fn new(data_dir: &Path, opts: HostOptions) -> Result<Self, HostError> {
+        let data_dir = data_dir.to_path_buf();
+        std::fs::create_dir_all(data_dir.join("taskruns")).map_err(|source| HostError::DataDir { path: data_dir.clone(), source })?;
+        let root = if opts.no_sandbox || !cfg!(target_os = "linux") {
+            None
+        } else {
+            HostRoot::read().ok().filter(|r| sandbox::available(r, &data_dir.join("taskruns")))
+        };
+        let shell = opts.shell.or_else(|| ["/bin/busybox", "/usr/bin/busybox"].iter().map(PathBuf::from).find(|p| p.exists()));
+        Ok(HostExecutor { inner: Arc::new(Inner { data_dir, root, shell }) })
+    }
+
+    /// True when steps see Tekton's container paths.
+    pub fn sandboxed(&self) -> bool {
+        self.inner.root.is_some()
+    }
+}
+
+#[async_trait]
+impl Executor for HostExecutor {
+    fn name(&self) -> &'static str {
+        "host"
+    }
+
+    async fn run(&self, plan: TaskRunPlan, events: EventSink, cancel: CancellationToken) -> ExecOutcome {
+        let inner = &self.inner;
+        if inner.root.is_none() {
+            events.send(ExecEvent::Notice(
+                "user and mount namespaces are unavailable: steps see host paths; Tekton paths in step text are rewritten, hard-coded ones elsewhere may fail".into(),
+            ));
+        }
+        let layout = match Layout::create(&inner.data_dir, &plan) {
+            Ok(l) => l,
+            Err(e) => return ExecOutcome::new(ExecStatus::Error, format!("failed to prepare the TaskRun directories: {e}")),
+        };
+        let deadline = plan.timeout.map(|t| tokio::time::Instant::now() + t);
+        let mut sidecars = Vec::new();
+        for (i, sc) in plan.sidecars.iter().enumerate() {
+            match step::spawn_sidecar(inner.root.as_ref(), inner.shell.as_deref(), &layout, sc, i) {
+                Ok(child) => sidecars.push(child),
+                Err(e) => events.send(ExecEvent::Notice(format!("sidecar `{}` did not start: {e}", sc.name))),
+            }
+        }
+        let mut status = ExecStatus::Succeeded;
+        let mut message = String::new();
+        for (i, s) in plan.steps.iter().enumerate() {
+            if status != ExecStatus::Succeeded {
+                events.send(ExecEvent::StepFinished { step: i, end: StepEnd::Skipped, at: SystemTime::now(), ignored: false });
+                continue;
+            }
+            let end = step::run(inner.root.as_ref(), inner.shell.as_deref(), &layout, s, i, &events, &cancel, deadline).await;
+            let _ = layout.record_exit(i, &s.name, end.exit_code());
+            let ignored = s.continue_on_error && matches!(end, StepEnd::Exited(_));
+            events.send(ExecEvent::StepFinished { step: i, end: end.clone(), at: SystemTime::now(), ignored });
+            match end {
+                StepEnd::Exited(0) => {}
+                StepEnd::Exited(_) if s.continue_on_error => {}
+                StepEnd::Exited(_) | StepEnd::OutOfMemory => status = ExecStatus::Failed,
+                StepEnd::StartFailed(why) => {
+                    status = ExecStatus::Failed;
+                    message = format!("step `{}` could not start: {why}", s.name);
+                }
+                StepEnd::TimedOut => {
+                    status = ExecStatus::Failed;
+                    message = format!("step `{}` timed out", s.name);
+                }
+                StepEnd::Cancelled => {
+                    let timed_out = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+                    status = if timed_out { ExecStatus::TimedOut } else { ExecStatus::Cancelled };
+                }
+                StepEnd::Skipped => {}
+            }
+        }
+        for mut c in sidecars {
+            let _ = c.start_kill();
+            let _ = c.wait().await;
+        }
+        let mut outcome = ExecOutcome::new(status, message);
+        match layout.read_results(&plan) {
+            Ok((results, step_results)) => {
+                outcome.results = results;
+                outcome.step_results = step_results;
+            }
+            Err(why) => {
+                if outcome.status == ExecStatus::Succeeded {
+                    outcome.status = ExecStatus::ResultTooLarge;
+                }
+                outcome.message = why;
+            }
+        }
+        layout.remove();
+        outcome
+    }
+
+    async fn cleanup(&self, root_uid: &str) {
+        let dir = self.inner.data_dir.join("scratch").join(root_uid);
+        let _ = tokio::fs::remove_dir_all(dir).await;
+    }
+}

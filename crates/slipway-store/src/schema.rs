@@ -1,0 +1,78 @@
+//! Tables.
+
+use sqlx::SqlitePool;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS runs (
+    uid TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL DEFAULT '',
+    parent_uid TEXT,
+    status TEXT NOT NULL DEFAULT 'Unknown',
+    reason TEXT NOT NULL DEFAULT 'Running',
+    created_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    owner_pid INTEGER,
+    owner_start INTEGER,
+    object TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_name ON runs(name, created_at);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
+CREATE TABLE IF NOT EXISTS run_inputs (uid TEXT PRIMARY KEY, inputs TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS task_runs (
+    uid TEXT PRIMARY KEY,
+    root_uid TEXT NOT NULL,
+    parent_uid TEXT,
+    name TEXT NOT NULL,
+    pipeline_task TEXT,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    steps TEXT NOT NULL DEFAULT '[]',
+    status TEXT NOT NULL DEFAULT 'Unknown',
+    reason TEXT NOT NULL DEFAULT 'Running',
+    started_at INTEGER,
+    finished_at INTEGER,
+    object TEXT
+);
+CREATE INDEX IF NOT EXISTS task_runs_root ON task_runs(root_uid);
+CREATE TABLE IF NOT EXISTS steps (
+    taskrun_uid TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER,
+    exit_code INTEGER,
+    reason TEXT,
+    PRIMARY KEY (taskrun_uid, idx)
+);
+CREATE TABLE IF NOT EXISTS results (
+    owner_uid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (owner_uid, name)
+);
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    root_uid TEXT NOT NULL,
+    taskrun_uid TEXT NOT NULL,
+    step TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_root ON logs(root_uid, id);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    root_uid TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_root ON events(root_uid, id);
+"#;
+
+/// Creates the tables when missing.
+pub async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(SCHEMA).execute(pool).await?;
+    Ok(())
+}
