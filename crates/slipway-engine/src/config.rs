@@ -20,7 +20,9 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            concurrency: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             max_result_bytes: 1024 * 1024,
             default_timeout: Duration::from_secs(3600),
             max_matrix_combinations: 256,

@@ -34,16 +34,25 @@ pub(crate) struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("root_uid", &self.root_uid).finish()
+        f.debug_struct("Shared")
+            .field("root_uid", &self.root_uid)
+            .finish()
     }
 }
 
 impl Shared {
     /// Reports a notice once per run.
     pub fn notice(&self, message: String) {
-        let fresh = self.notices.lock().map(|mut n| n.insert(message.clone())).unwrap_or(true);
+        let fresh = self
+            .notices
+            .lock()
+            .map(|mut n| n.insert(message.clone()))
+            .unwrap_or(true);
         if fresh {
-            self.reporter.emit(RunEvent::Notice { root: self.root_uid.clone(), message });
+            self.reporter.emit(RunEvent::Notice {
+                root: self.root_uid.clone(),
+                message,
+            });
         }
     }
 }
@@ -58,7 +67,10 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("executor", &self.executor.name()).field("config", &self.config).finish()
+        f.debug_struct("Engine")
+            .field("executor", &self.executor.name())
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -71,6 +83,8 @@ pub struct RunOptions {
     pub uid: String,
     /// Copies every event here while the run goes on.
     pub watcher: Option<mpsc::UnboundedSender<RunEvent>>,
+    /// Workspaces bound to directories of this machine (`-w name=DIR`), over the run's own bindings.
+    pub workspace_dirs: IndexMap<String, std::path::PathBuf>,
 }
 
 /// How a run ended.
@@ -93,14 +107,20 @@ pub struct RunReport {
 /// A Kubernetes-style name from `generateName`: the prefix plus five random characters.
 pub fn generate_name(prefix: &str) -> String {
     const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let suffix: String = (0..5).map(|_| CHARS[fastrand::usize(..CHARS.len())] as char).collect();
+    let suffix: String = (0..5)
+        .map(|_| CHARS[fastrand::usize(..CHARS.len())] as char)
+        .collect();
     format!("{prefix}{suffix}")
 }
 
 impl Engine {
     /// An engine over `executor`, writing through `store`.
     pub fn new(executor: Arc<dyn Executor>, store: Arc<dyn Store>, config: EngineConfig) -> Self {
-        Engine { executor, store, config }
+        Engine {
+            executor,
+            store,
+            config,
+        }
     }
 
     /// The settings.
@@ -109,7 +129,13 @@ impl Engine {
     }
 
     /// Runs `run` to the end. Fails only when the run cannot start at all.
-    pub async fn run(&self, lib: Arc<Library>, run: &RunObject, opts: RunOptions, cancel: CancelHandle) -> Result<RunReport, EngineError> {
+    pub async fn run(
+        &self,
+        lib: Arc<Library>,
+        run: &RunObject,
+        opts: RunOptions,
+        cancel: CancelHandle,
+    ) -> Result<RunReport, EngineError> {
         let reporter = Reporter::new(self.store.clone(), opts.watcher.clone());
         let shared = Arc::new(Shared {
             executor: self.executor.clone(),
@@ -121,21 +147,50 @@ impl Engine {
             notices: Mutex::new(HashSet::new()),
         });
         let created = SystemTime::now();
-        let invalid = |f: Failure| EngineError::Invalid { kind: run.kind(), name: opts.name.clone(), failure: f };
+        let invalid = |f: Failure| EngineError::Invalid {
+            kind: run.kind(),
+            name: opts.name.clone(),
+            failure: f,
+        };
         let report = match run {
             RunObject::PipelineRun(pr) => {
-                let (spec, pipeline_name, embedded) = match (&pr.spec.pipeline_spec, &pr.spec.pipeline_ref) {
-                    (Some(s), _) => (s.clone(), String::new(), true),
-                    (None, Some(r)) => {
-                        let n = r.name.clone().unwrap_or_default();
-                        let p = lib.pipelines.get(&n).ok_or_else(|| invalid(Failure::new("CouldntGetPipeline", format!("Pipeline `{n}` not found"))))?;
-                        (p.spec.clone(), n, false)
-                    }
-                    (None, None) => return Err(invalid(Failure::new("PipelineRunValidationFailed", "no pipelineRef or pipelineSpec"))),
-                };
+                let (spec, pipeline_name, embedded) =
+                    match (&pr.spec.pipeline_spec, &pr.spec.pipeline_ref) {
+                        (Some(s), _) => (s.clone(), String::new(), true),
+                        (None, Some(r)) => {
+                            let n = r.name.clone().unwrap_or_default();
+                            let p = lib.pipelines.get(&n).ok_or_else(|| {
+                                invalid(Failure::new(
+                                    "CouldntGetPipeline",
+                                    format!("Pipeline `{n}` not found"),
+                                ))
+                            })?;
+                            (p.spec.clone(), n, false)
+                        }
+                        (None, None) => {
+                            return Err(invalid(Failure::new(
+                                "PipelineRunValidationFailed",
+                                "no pipelineRef or pipelineSpec",
+                            )));
+                        }
+                    };
                 let mut workspaces = IndexMap::new();
                 for b in &pr.spec.workspaces {
-                    workspaces.insert(b.name.clone(), binding_source(&lib, b, &opts.uid).map_err(invalid)?);
+                    workspaces.insert(
+                        b.name.clone(),
+                        binding_source(&lib, b, &opts.uid).map_err(invalid)?,
+                    );
+                }
+                for (name, dir) in &opts.workspace_dirs {
+                    workspaces.insert(
+                        name.clone(),
+                        Bound {
+                            source: crate::executor::VolumeSource::HostPath {
+                                path: dir.to_string_lossy().into_owned(),
+                            },
+                            sub_path: None,
+                        },
+                    );
                 }
                 let timeouts = pr.spec.timeouts.clone().unwrap_or_default();
                 let parse = |s: &Option<String>| s.as_deref().and_then(parse_go_duration);
@@ -162,34 +217,90 @@ impl Engine {
                     spec_json: serde_json::to_value(&pr.spec).unwrap_or(Value::Null),
                     created,
                 };
-                let info = RunInfo { uid: opts.uid.clone(), name: opts.name.clone(), kind: "PipelineRun", target: req.pipeline_name.clone(), parent_uid: None, created };
+                let info = RunInfo {
+                    uid: opts.uid.clone(),
+                    name: opts.name.clone(),
+                    kind: "PipelineRun",
+                    target: req.pipeline_name.clone(),
+                    parent_uid: None,
+                    created,
+                };
                 reporter.emit(RunEvent::RunStarted { run: info, object: json!({ "apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": req.metadata, "spec": req.spec_json }) });
                 if self.executor.name() == "host" {
-                    shared.notice("host executor: steps run as processes on this machine; `image` is ignored".into());
+                    shared.notice(
+                        "host executor: steps run as processes on this machine; `image` is ignored"
+                            .into(),
+                    );
                 }
                 let done = pipeline::run(shared.clone(), req, cancel).await;
-                RunReport { uid: opts.uid.clone(), name: opts.name.clone(), kind: "PipelineRun", succeeded: done.succeeded, reason: done.reason, object: done.object }
+                RunReport {
+                    uid: opts.uid.clone(),
+                    name: opts.name.clone(),
+                    kind: "PipelineRun",
+                    succeeded: done.succeeded,
+                    reason: done.reason,
+                    object: done.object,
+                }
             }
             RunObject::TaskRun(tr) => {
                 let (spec, task_name, embedded) = match (&tr.spec.task_spec, &tr.spec.task_ref) {
                     (Some(s), _) => (s.clone(), String::new(), true),
                     (None, Some(r)) => {
                         let n = r.name.clone().unwrap_or_default();
-                        let t = lib.tasks.get(&n).ok_or_else(|| invalid(Failure::new("CouldntGetTask", format!("Task `{n}` not found"))))?;
+                        let t = lib.tasks.get(&n).ok_or_else(|| {
+                            invalid(Failure::new(
+                                "CouldntGetTask",
+                                format!("Task `{n}` not found"),
+                            ))
+                        })?;
                         (t.spec.clone(), n, false)
                     }
-                    (None, None) => return Err(invalid(Failure::new("TaskRunValidationFailed", "no taskRef or taskSpec"))),
+                    (None, None) => {
+                        return Err(invalid(Failure::new(
+                            "TaskRunValidationFailed",
+                            "no taskRef or taskSpec",
+                        )));
+                    }
                 };
                 let mut workspaces: IndexMap<String, Bound> = IndexMap::new();
                 for b in &tr.spec.workspaces {
-                    workspaces.insert(b.name.clone(), binding_source(&lib, b, &opts.uid).map_err(invalid)?);
+                    workspaces.insert(
+                        b.name.clone(),
+                        binding_source(&lib, b, &opts.uid).map_err(invalid)?,
+                    );
                 }
-                let timeout = tr.spec.timeout.as_deref().and_then(parse_go_duration).or(Some(self.config.default_timeout));
+                for (name, dir) in &opts.workspace_dirs {
+                    workspaces.insert(
+                        name.clone(),
+                        Bound {
+                            source: crate::executor::VolumeSource::HostPath {
+                                path: dir.to_string_lossy().into_owned(),
+                            },
+                            sub_path: None,
+                        },
+                    );
+                }
+                let timeout = tr
+                    .spec
+                    .timeout
+                    .as_deref()
+                    .and_then(parse_go_duration)
+                    .or(Some(self.config.default_timeout));
                 let spec_json = serde_json::to_value(&tr.spec).unwrap_or(Value::Null);
-                let info = RunInfo { uid: opts.uid.clone(), name: opts.name.clone(), kind: "TaskRun", target: task_name.clone(), parent_uid: None, created };
+                let info = RunInfo {
+                    uid: opts.uid.clone(),
+                    name: opts.name.clone(),
+                    kind: "TaskRun",
+                    target: task_name.clone(),
+                    parent_uid: None,
+                    created,
+                };
                 reporter.emit(RunEvent::RunStarted { run: info, object: json!({ "apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": { "name": opts.name }, "spec": spec_json }) });
                 if self.executor.name() == "host" {
-                    shared.notice("host executor: steps run as processes on this machine; `image` is ignored".into());
+                    shared.notice(
+                        "host executor: steps run as processes on this machine; `image` is ignored"
+                            .into(),
+                    );
                 }
                 let req = TaskRunRequest {
                     uid: opts.uid.clone(),
@@ -209,8 +320,20 @@ impl Engine {
                 };
                 let token = cancel.graceful().child_token();
                 let done = taskrun::run(shared.clone(), req, token).await;
-                reporter.emit(RunEvent::RunFinished { uid: opts.uid.clone(), reason: done.reason.clone(), succeeded: done.succeeded, object: done.object.clone() });
-                RunReport { uid: opts.uid.clone(), name: opts.name.clone(), kind: "TaskRun", succeeded: done.succeeded, reason: done.reason, object: done.object }
+                reporter.emit(RunEvent::RunFinished {
+                    uid: opts.uid.clone(),
+                    reason: done.reason.clone(),
+                    succeeded: done.succeeded,
+                    object: done.object.clone(),
+                });
+                RunReport {
+                    uid: opts.uid.clone(),
+                    name: opts.name.clone(),
+                    kind: "TaskRun",
+                    succeeded: done.succeeded,
+                    reason: done.reason,
+                    object: done.object,
+                }
             }
         };
         self.executor.cleanup(&opts.uid).await;

@@ -13,7 +13,10 @@ pub struct Failure {
 impl Failure {
     /// A failure with reason and message.
     pub fn new(reason: impl Into<String>, message: impl Into<String>) -> Self {
-        Failure { reason: reason.into(), message: message.into() }
+        Failure {
+            reason: reason.into(),
+            message: message.into(),
+        }
     }
 }
 

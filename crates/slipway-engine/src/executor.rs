@@ -169,7 +169,12 @@ pub struct ExecOutcome {
 impl ExecOutcome {
     /// An outcome with no results.
     pub fn new(status: ExecStatus, message: impl Into<String>) -> Self {
-        ExecOutcome { status, message: message.into(), results: Vec::new(), step_results: Vec::new() }
+        ExecOutcome {
+            status,
+            message: message.into(),
+            results: Vec::new(),
+            step_results: Vec::new(),
+        }
     }
 }
 
@@ -199,7 +204,12 @@ pub trait Executor: Send + Sync {
 
     /// Runs one TaskRun to the end, reporting step events through `events`.
     /// Cancelling `cancel` must stop every step and return `ExecStatus::Cancelled`.
-    async fn run(&self, plan: TaskRunPlan, events: EventSink, cancel: CancellationToken) -> ExecOutcome;
+    async fn run(
+        &self,
+        plan: TaskRunPlan,
+        events: EventSink,
+        cancel: CancellationToken,
+    ) -> ExecOutcome;
 
     /// Releases what a top-level run left behind (its scratch workspaces).
     async fn cleanup(&self, _root_uid: &str) {}

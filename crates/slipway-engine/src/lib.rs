@@ -23,5 +23,7 @@ pub use config::EngineConfig;
 pub use engine::{Engine, RunOptions, RunReport, generate_name};
 pub use error::{EngineError, Failure};
 pub use event::{ExecEvent, RunEvent, StepEnd, Stream};
-pub use executor::{EventSink, ExecOutcome, ExecStatus, Executor, StepPlan, TaskRunPlan, VolumeSource};
+pub use executor::{
+    EventSink, ExecOutcome, ExecStatus, Executor, StepPlan, TaskRunPlan, VolumeSource,
+};
 pub use store::{NullStore, Store};

@@ -1,8 +1,8 @@
 //! Matrix fan-out: combinations of array params, plus `include` entries, in Tekton's order.
 
 use indexmap::IndexMap;
-use slipway_model::kinds::pipeline::Matrix;
 use slipway_model::ParamValue;
+use slipway_model::kinds::pipeline::Matrix;
 
 use crate::error::Failure;
 
@@ -18,14 +18,20 @@ pub fn combinations(m: &Matrix, limit: usize) -> Result<Vec<Combination>, Failur
             ParamValue::Array(a) => a.clone(),
             ParamValue::String(s) => vec![s.clone()],
             ParamValue::Object(_) => {
-                return Err(Failure::new("InvalidMatrixParameterTypes", format!("matrix param `{}` is an object", p.name)));
+                return Err(Failure::new(
+                    "InvalidMatrixParameterTypes",
+                    format!("matrix param `{}` is an object", p.name),
+                ));
             }
         };
         if values.is_empty() {
             return Ok(Vec::new());
         }
         if combos.is_empty() {
-            combos = values.iter().map(|v| [(p.name.clone(), v.clone())].into_iter().collect()).collect();
+            combos = values
+                .iter()
+                .map(|v| [(p.name.clone(), v.clone())].into_iter().collect())
+                .collect();
         } else {
             let mut next = Vec::with_capacity(combos.len() * values.len());
             for v in &values {
@@ -38,14 +44,24 @@ pub fn combinations(m: &Matrix, limit: usize) -> Result<Vec<Combination>, Failur
             combos = next;
         }
         if combos.len() > limit {
-            return Err(Failure::new("PipelineRunValidationFailed", format!("matrix makes more than {limit} combinations")));
+            return Err(Failure::new(
+                "PipelineRunValidationFailed",
+                format!("matrix makes more than {limit} combinations"),
+            ));
         }
     }
     let matrix_names: Vec<&str> = m.params.iter().map(|p| p.name.as_str()).collect();
     let base = combos.len();
     for inc in &m.include {
-        let strings: Vec<(String, String)> = inc.params.iter().map(|p| (p.name.clone(), p.value.as_str().unwrap_or("").to_string())).collect();
-        let keys: Vec<&(String, String)> = strings.iter().filter(|(k, _)| matrix_names.contains(&k.as_str())).collect();
+        let strings: Vec<(String, String)> = inc
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.value.as_str().unwrap_or("").to_string()))
+            .collect();
+        let keys: Vec<&(String, String)> = strings
+            .iter()
+            .filter(|(k, _)| matrix_names.contains(&k.as_str()))
+            .collect();
         let mut matched = false;
         if base > 0 {
             for c in combos.iter_mut().take(base) {
@@ -64,7 +80,10 @@ pub fn combinations(m: &Matrix, limit: usize) -> Result<Vec<Combination>, Failur
         }
     }
     if combos.len() > limit {
-        return Err(Failure::new("PipelineRunValidationFailed", format!("matrix makes more than {limit} combinations")));
+        return Err(Failure::new(
+            "PipelineRunValidationFailed",
+            format!("matrix makes more than {limit} combinations"),
+        ));
     }
     Ok(combos)
 }
@@ -72,32 +91,56 @@ pub fn combinations(m: &Matrix, limit: usize) -> Result<Vec<Combination>, Failur
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipway_model::kinds::pipeline::MatrixInclude;
     use slipway_model::Param;
+    use slipway_model::kinds::pipeline::MatrixInclude;
 
     fn arr(name: &str, v: &[&str]) -> Param {
-        Param { name: name.into(), value: ParamValue::Array(v.iter().map(|s| s.to_string()).collect()) }
+        Param {
+            name: name.into(),
+            value: ParamValue::Array(v.iter().map(|s| s.to_string()).collect()),
+        }
     }
     fn s(name: &str, v: &str) -> Param {
-        Param { name: name.into(), value: ParamValue::String(v.into()) }
+        Param {
+            name: name.into(),
+            value: ParamValue::String(v.into()),
+        }
     }
 
     #[test]
     fn first_param_varies_fastest() {
-        let m = Matrix { params: vec![arr("p", &["linux", "mac"]), arr("b", &["chrome", "safari"])], include: vec![] };
+        let m = Matrix {
+            params: vec![arr("p", &["linux", "mac"]), arr("b", &["chrome", "safari"])],
+            include: vec![],
+        };
         let c = combinations(&m, 256).expect("combos");
         let pairs: Vec<String> = c.iter().map(|c| format!("{}-{}", c["p"], c["b"])).collect();
-        assert_eq!(pairs, ["linux-chrome", "mac-chrome", "linux-safari", "mac-safari"]);
+        assert_eq!(
+            pairs,
+            ["linux-chrome", "mac-chrome", "linux-safari", "mac-safari"]
+        );
     }
 
     #[test]
     fn include_adds_to_matches_or_appends() {
         let m = Matrix {
-            params: vec![arr("GOARCH", &["amd64", "s390x"]), arr("version", &["1.17", "1.18"])],
+            params: vec![
+                arr("GOARCH", &["amd64", "s390x"]),
+                arr("version", &["1.17", "1.18"]),
+            ],
             include: vec![
-                MatrixInclude { name: None, params: vec![s("package", "common")] },
-                MatrixInclude { name: None, params: vec![s("GOARCH", "s390x"), s("flags", "-cover")] },
-                MatrixInclude { name: None, params: vec![s("GOARCH", "nope")] },
+                MatrixInclude {
+                    name: None,
+                    params: vec![s("package", "common")],
+                },
+                MatrixInclude {
+                    name: None,
+                    params: vec![s("GOARCH", "s390x"), s("flags", "-cover")],
+                },
+                MatrixInclude {
+                    name: None,
+                    params: vec![s("GOARCH", "nope")],
+                },
             ],
         };
         let c = combinations(&m, 256).expect("combos");
@@ -109,7 +152,10 @@ mod tests {
 
     #[test]
     fn over_the_limit_fails() {
-        let m = Matrix { params: vec![arr("a", &["1", "2", "3"]), arr("b", &["1", "2"])], include: vec![] };
+        let m = Matrix {
+            params: vec![arr("a", &["1", "2", "3"]), arr("b", &["1", "2"])],
+            include: vec![],
+        };
         assert!(combinations(&m, 5).is_err());
     }
 }

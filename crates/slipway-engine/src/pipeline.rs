@@ -86,7 +86,10 @@ impl Outcome {
         }
     }
     fn stops_pipeline(&self) -> bool {
-        matches!(self, Outcome::Failed | Outcome::TimedOut | Outcome::Cancelled)
+        matches!(
+            self,
+            Outcome::Failed | Outcome::TimedOut | Outcome::Cancelled
+        )
     }
 }
 
@@ -105,10 +108,16 @@ struct Slot {
     outcome: Option<Outcome>,
 }
 
-type ChildFuture = Pin<Box<dyn Future<Output = (usize, usize, bool, String, IndexMap<String, ParamValue>)> + Send>>;
+type ChildFuture = Pin<
+    Box<dyn Future<Output = (usize, usize, bool, String, IndexMap<String, ParamValue>)> + Send>,
+>;
 
 /// Runs a PipelineRun to the end. Boxed because pipelines may contain pipelines.
-pub(crate) fn run(shared: Arc<Shared>, req: PipelineRequest, cancel: CancelHandle) -> Pin<Box<dyn Future<Output = PipelineDone> + Send>> {
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    req: PipelineRequest,
+    cancel: CancelHandle,
+) -> Pin<Box<dyn Future<Output = PipelineDone> + Send>> {
     Box::pin(async move { Dispatcher::new(shared, req, cancel).run().await })
 }
 
@@ -127,14 +136,26 @@ struct Dispatcher {
     started: SystemTime,
     finally_started: Option<SystemTime>,
     failure: Option<Failure>,
+    /// Tekton's reason for the first task that failed before it could run.
+    task_failure_reason: Option<String>,
 }
 
 impl Dispatcher {
     fn new(shared: Arc<Shared>, req: PipelineRequest, cancel: CancelHandle) -> Self {
         let mut slots = Vec::new();
-        let index: HashMap<&str, usize> = req.spec.tasks.iter().enumerate().map(|(i, t)| (t.name.as_str(), i)).collect();
+        let index: HashMap<&str, usize> = req
+            .spec
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect();
         for t in &req.spec.tasks {
-            let mut deps: Vec<usize> = t.run_after.iter().filter_map(|n| index.get(n.as_str()).copied()).collect();
+            let mut deps: Vec<usize> = t
+                .run_after
+                .iter()
+                .filter_map(|n| index.get(n.as_str()).copied())
+                .collect();
             for d in t.result_dependencies() {
                 if let Some(i) = index.get(d.as_str()) {
                     if !deps.contains(i) {
@@ -142,23 +163,61 @@ impl Dispatcher {
                     }
                 }
             }
-            slots.push(Slot { pt: t.clone(), finally: false, deps, running: false, children: Vec::new(), outcome: None });
+            slots.push(Slot {
+                pt: t.clone(),
+                finally: false,
+                deps,
+                running: false,
+                children: Vec::new(),
+                outcome: None,
+            });
         }
         for t in &req.spec.finally {
-            slots.push(Slot { pt: t.clone(), finally: true, deps: Vec::new(), running: false, children: Vec::new(), outcome: None });
+            slots.push(Slot {
+                pt: t.clone(),
+                finally: true,
+                deps: Vec::new(),
+                running: false,
+                children: Vec::new(),
+                outcome: None,
+            });
         }
         let dag_token = cancel.graceful().child_token();
         let finally_token = cancel.hard().child_token();
-        Dispatcher { shared, req, cancel, slots, scope: Scope::new(), bound: IndexMap::new(), dag_token, finally_token, stopping: None, cancelled: false, timed_out: false, started: SystemTime::now(), finally_started: None, failure: None }
+        Dispatcher {
+            shared,
+            req,
+            cancel,
+            slots,
+            scope: Scope::new(),
+            bound: IndexMap::new(),
+            dag_token,
+            finally_token,
+            stopping: None,
+            cancelled: false,
+            timed_out: false,
+            started: SystemTime::now(),
+            finally_started: None,
+            failure: None,
+            task_failure_reason: None,
+        }
     }
 
     async fn run(mut self) -> PipelineDone {
         let mut context = Scope::new();
         context.set_str("context.pipelineRun.name", self.req.name.clone());
         context.set_str("context.pipelineRun.uid", self.req.uid.clone());
-        context.set_str("context.pipelineRun.namespace", self.shared.config.namespace.clone());
+        context.set_str(
+            "context.pipelineRun.namespace",
+            self.shared.config.namespace.clone(),
+        );
         context.set_str("context.pipeline.name", self.req.pipeline_name.clone());
-        match params::bind(&self.req.spec.params, &self.req.params, &context, self.req.embedded) {
+        match params::bind(
+            &self.req.spec.params,
+            &self.req.params,
+            &context,
+            self.req.embedded,
+        ) {
             Ok(b) => self.bound = b,
             Err(f) => self.failure = Some(f),
         }
@@ -166,11 +225,22 @@ impl Dispatcher {
         params::into_scope(&mut self.scope, &self.bound);
         for w in &self.req.spec.workspaces {
             let bound = self.req.workspaces.contains_key(&w.name);
-            self.scope.set_str(format!("workspaces.{}.bound", w.name), bound.to_string());
+            self.scope
+                .set_str(format!("workspaces.{}.bound", w.name), bound.to_string());
         }
         if self.req.parent.is_some() {
-            let info = RunInfo { uid: self.req.uid.clone(), name: self.req.name.clone(), kind: "PipelineRun", target: self.req.pipeline_name.clone(), parent_uid: self.req.parent.as_ref().map(|p| p.uid.clone()), created: self.req.created };
-            self.shared.reporter.emit(RunEvent::RunStarted { run: info, object: self.object(None) });
+            let info = RunInfo {
+                uid: self.req.uid.clone(),
+                name: self.req.name.clone(),
+                kind: "PipelineRun",
+                target: self.req.pipeline_name.clone(),
+                parent_uid: self.req.parent.as_ref().map(|p| p.uid.clone()),
+                created: self.req.created,
+            };
+            self.shared.reporter.emit(RunEvent::RunStarted {
+                run: info,
+                object: self.object(None),
+            });
         }
         if self.failure.is_none() {
             self.schedule().await;
@@ -181,18 +251,38 @@ impl Dispatcher {
     async fn schedule(&mut self) {
         let start = Instant::now();
         let far = start + Duration::from_secs(100 * 365 * 86400);
-        let pipeline_deadline = self.req.timeout.filter(|d| !d.is_zero()).map(|d| start + d).unwrap_or(far);
-        let tasks_deadline = self.req.tasks_timeout.filter(|d| !d.is_zero()).map(|d| start + d).unwrap_or(far);
+        let pipeline_deadline = self
+            .req
+            .timeout
+            .filter(|d| !d.is_zero())
+            .map(|d| start + d)
+            .unwrap_or(far);
+        let tasks_deadline = self
+            .req
+            .tasks_timeout
+            .filter(|d| !d.is_zero())
+            .map(|d| start + d)
+            .unwrap_or(far);
         let mut finally_deadline = far;
-        let mut set: JoinSet<(usize, usize, bool, String, IndexMap<String, ParamValue>)> = JoinSet::new();
+        let mut set: JoinSet<(usize, usize, bool, String, IndexMap<String, ParamValue>)> =
+            JoinSet::new();
         let dag_len = self.req.spec.tasks.len();
         loop {
             let in_finally = self.slots[..dag_len].iter().all(|s| s.outcome.is_some());
             if in_finally && self.finally_started.is_none() {
                 self.finally_started = Some(SystemTime::now());
-                finally_deadline = self.req.finally_timeout.filter(|d| !d.is_zero()).map(|d| Instant::now() + d).unwrap_or(far);
+                finally_deadline = self
+                    .req
+                    .finally_timeout
+                    .filter(|d| !d.is_zero())
+                    .map(|d| Instant::now() + d)
+                    .unwrap_or(far);
             }
-            let range = if in_finally { dag_len..self.slots.len() } else { 0..dag_len };
+            let range = if in_finally {
+                dag_len..self.slots.len()
+            } else {
+                0..dag_len
+            };
             for i in range {
                 if self.slots[i].outcome.is_some() || self.slots[i].running {
                     continue;
@@ -206,7 +296,10 @@ impl Dispatcher {
                     self.skip(i, "PipelineRun was stopping", false);
                     continue;
                 }
-                let ready = self.slots[i].deps.iter().all(|d| self.slots[*d].outcome.is_some());
+                let ready = self.slots[i]
+                    .deps
+                    .iter()
+                    .all(|d| self.slots[*d].outcome.is_some());
                 if ready {
                     for fut in self.launch(i) {
                         set.spawn(fut);
@@ -257,22 +350,43 @@ impl Dispatcher {
     }
 
     fn skip(&mut self, i: usize, reason: &str, by_when: bool) {
-        self.slots[i].outcome = Some(Outcome::Skipped { reason: reason.to_string(), by_when });
-        self.shared.reporter.emit(RunEvent::TaskSkipped { run: self.req.uid.clone(), pipeline_task: self.slots[i].pt.name.clone(), reason: reason.to_string() });
+        self.slots[i].outcome = Some(Outcome::Skipped {
+            reason: reason.to_string(),
+            by_when,
+        });
+        self.shared.reporter.emit(RunEvent::TaskSkipped {
+            run: self.req.uid.clone(),
+            pipeline_task: self.slots[i].pt.name.clone(),
+            reason: reason.to_string(),
+        });
         self.set_status_vars(i);
     }
 
     fn set_status_vars(&mut self, i: usize) {
         let (name, outcome) = (self.slots[i].pt.name.clone(), self.slots[i].outcome.clone());
         if let Some(o) = outcome {
-            self.scope.set_str(format!("tasks.{name}.status"), o.status_var());
-            self.scope.set_str(format!("tasks.{name}.reason"), o.reason_var());
+            self.scope
+                .set_str(format!("tasks.{name}.status"), o.status_var());
+            self.scope
+                .set_str(format!("tasks.{name}.reason"), o.reason_var());
         }
         let dag = &self.slots[..self.req.spec.tasks.len()];
         if dag.iter().all(|s| s.outcome.is_some()) {
-            let any_failed = dag.iter().any(|s| s.outcome.as_ref().is_some_and(|o| o.stops_pipeline() || *o == Outcome::FailureIgnored));
-            let any_skipped = dag.iter().any(|s| matches!(s.outcome, Some(Outcome::Skipped { .. })));
-            let agg = if any_failed { "Failed" } else if any_skipped { "Completed" } else { "Succeeded" };
+            let any_failed = dag.iter().any(|s| {
+                s.outcome
+                    .as_ref()
+                    .is_some_and(|o| o.stops_pipeline() || *o == Outcome::FailureIgnored)
+            });
+            let any_skipped = dag
+                .iter()
+                .any(|s| matches!(s.outcome, Some(Outcome::Skipped { .. })));
+            let agg = if any_failed {
+                "Failed"
+            } else if any_skipped {
+                "Completed"
+            } else {
+                "Succeeded"
+            };
             self.scope.set_str("tasks.status", agg);
         }
     }
@@ -281,7 +395,12 @@ impl Dispatcher {
     fn launch(&mut self, i: usize) -> Vec<ChildFuture> {
         let pt = self.slots[i].pt.clone();
         // A parent skipped for any reason but its own when expressions skips its dependents.
-        let parent_skipped = self.slots[i].deps.iter().any(|d| matches!(&self.slots[*d].outcome, Some(Outcome::Skipped { by_when: false, .. })));
+        let parent_skipped = self.slots[i].deps.iter().any(|d| {
+            matches!(
+                &self.slots[*d].outcome,
+                Some(Outcome::Skipped { by_when: false, .. })
+            )
+        });
         if parent_skipped {
             self.skip(i, "Parent Tasks were skipped", false);
             return Vec::new();
@@ -291,9 +410,17 @@ impl Dispatcher {
             if names.len() >= 4 && names[0] == "tasks" && names[2] == "results" {
                 let key = format!("tasks.{}.results.{}", names[1], names[3]);
                 if !self.scope.contains(&key) {
-                    let producer = self.slots.iter().find(|s| s.pt.name == names[1]).and_then(|s| s.outcome.clone());
+                    let producer = self
+                        .slots
+                        .iter()
+                        .find(|s| s.pt.name == names[1])
+                        .and_then(|s| s.outcome.clone());
                     if producer == Some(Outcome::Succeeded) && !self.slots[i].finally {
-                        return self.fail(i, format!("task `{}` did not produce result `{}`", names[1], names[3]));
+                        return self.fail(
+                            i,
+                            "InvalidTaskResultReference",
+                            format!("task `{}` did not produce result `{}`", names[1], names[3]),
+                        );
                     }
                     self.skip(i, "Results were missing", false);
                     return Vec::new();
@@ -306,15 +433,25 @@ impl Dispatcher {
                 self.skip(i, "When Expressions evaluated to false", true);
                 return Vec::new();
             }
-            Err(f) => return self.fail(i, f.message),
+            Err(f) => return self.fail(i, &f.reason, f.message),
         }
-        let mut passed: Vec<Param> = pt.params.iter().map(|p| Param { name: p.name.clone(), value: self.scope.subst_value(&p.value) }).collect();
+        let mut passed: Vec<Param> = pt
+            .params
+            .iter()
+            .map(|p| Param {
+                name: p.name.clone(),
+                value: self.scope.subst_value(&p.value),
+            })
+            .collect();
         let embedded = pt.task_spec.is_some() || pt.pipeline_spec.is_some();
         if embedded {
             // Tekton propagates the pipeline's params into inline specs as if passed explicitly.
             for (k, v) in &self.bound {
                 if !passed.iter().any(|p| &p.name == k) {
-                    passed.push(Param { name: k.clone(), value: v.clone() });
+                    passed.push(Param {
+                        name: k.clone(),
+                        value: v.clone(),
+                    });
                 }
             }
         }
@@ -335,7 +472,7 @@ impl Dispatcher {
                         return Vec::new();
                     }
                     Ok(c) => Some(c),
-                    Err(f) => return self.fail(i, f.message),
+                    Err(f) => return self.fail(i, &f.reason, f.message),
                 }
             }
             None => None,
@@ -348,14 +485,46 @@ impl Dispatcher {
                     (Some(a), Some(c)) => Some(format!("{a}/{c}")),
                     (a, c) => a.clone().or_else(|| c.clone()),
                 };
-                workspaces.insert(b.name.clone(), Bound { source: bound.source.clone(), sub_path: sub });
+                workspaces.insert(
+                    b.name.clone(),
+                    Bound {
+                        source: bound.source.clone(),
+                        sub_path: sub,
+                    },
+                );
             }
         }
-        let trs = self.req.task_run_specs.iter().find(|s| s.pipeline_task_name == pt.name).cloned();
-        let timeout = trs.as_ref().and_then(|s| s.timeout.as_deref()).or(pt.timeout.as_deref()).and_then(slipway_model::duration::parse_go_duration).or(Some(self.shared.config.default_timeout));
-        let pod_template = trs.as_ref().and_then(|s| s.pod_template.clone()).or_else(|| self.req.pod_template.clone());
-        let parent = Parent { uid: self.req.uid.clone(), name: self.req.name.clone(), pipeline_task: pt.name.clone(), member_of: if self.slots[i].finally { "finally" } else { "tasks" } };
-        let token = if self.slots[i].finally { self.finally_token.child_token() } else { self.dag_token.child_token() };
+        let trs = self
+            .req
+            .task_run_specs
+            .iter()
+            .find(|s| s.pipeline_task_name == pt.name)
+            .cloned();
+        let timeout = trs
+            .as_ref()
+            .and_then(|s| s.timeout.as_deref())
+            .or(pt.timeout.as_deref())
+            .and_then(slipway_model::duration::parse_go_duration)
+            .or(Some(self.shared.config.default_timeout));
+        let pod_template = trs
+            .as_ref()
+            .and_then(|s| s.pod_template.clone())
+            .or_else(|| self.req.pod_template.clone());
+        let parent = Parent {
+            uid: self.req.uid.clone(),
+            name: self.req.name.clone(),
+            pipeline_task: pt.name.clone(),
+            member_of: if self.slots[i].finally {
+                "finally"
+            } else {
+                "tasks"
+            },
+        };
+        let token = if self.slots[i].finally {
+            self.finally_token.child_token()
+        } else {
+            self.dag_token.child_token()
+        };
         let combos: Vec<Option<matrix::Combination>> = match combos {
             Some(c) => c.into_iter().map(Some).collect(),
             None => vec![None],
@@ -368,10 +537,17 @@ impl Dispatcher {
             if let Some(c) = combo {
                 for (k, v) in c {
                     params.retain(|p| p.name != k);
-                    params.push(Param { name: k, value: ParamValue::String(v) });
+                    params.push(Param {
+                        name: k,
+                        value: ParamValue::String(v),
+                    });
                 }
             }
-            let name = if matrixed { format!("{}-{}-{j}", self.req.name, pt.name) } else { format!("{}-{}", self.req.name, pt.name) };
+            let name = if matrixed {
+                format!("{}-{}-{j}", self.req.name, pt.name)
+            } else {
+                format!("{}-{}", self.req.name, pt.name)
+            };
             let uid = uuid::Uuid::new_v4().to_string();
             let shared = self.shared.clone();
             if pt.pipeline_ref.is_some() || pt.pipeline_spec.is_some() {
@@ -381,7 +557,13 @@ impl Dispatcher {
                         let n = r.name.clone().unwrap_or_default();
                         match self.shared.lib.pipelines.get(&n) {
                             Some(p) => (p.spec.clone(), n),
-                            None => return self.fail(i, format!("Pipeline `{n}` not found")),
+                            None => {
+                                return self.fail(
+                                    i,
+                                    "CouldntGetPipeline",
+                                    format!("Pipeline `{n}` not found"),
+                                );
+                            }
                         }
                     }
                     _ => unreachable_target(),
@@ -405,8 +587,13 @@ impl Dispatcher {
                     spec_json,
                     created: SystemTime::now(),
                 };
-                let handle = CancelHandle::from_tokens(token.clone(), self.finally_token.child_token());
-                children.push(Child { kind: "PipelineRun", name: name.clone(), done: None });
+                let handle =
+                    CancelHandle::from_tokens(token.clone(), self.finally_token.child_token());
+                children.push(Child {
+                    kind: "PipelineRun",
+                    name: name.clone(),
+                    done: None,
+                });
                 futures.push(Box::pin(async move {
                     let done = run(shared, child, handle).await;
                     (i, j, done.succeeded, done.reason, done.results)
@@ -418,15 +605,31 @@ impl Dispatcher {
                 (None, Some(r)) => {
                     let n = r.name.clone().unwrap_or_default();
                     match self.shared.lib.tasks.get(&n) {
-                        Some(t) => (t.spec.clone(), n.clone(), json!({ "taskRef": { "name": n, "kind": "Task" } })),
-                        None => return self.fail(i, format!("Task `{n}` not found")),
+                        Some(t) => (
+                            t.spec.clone(),
+                            n.clone(),
+                            json!({ "taskRef": { "name": n, "kind": "Task" } }),
+                        ),
+                        None => {
+                            return self.fail(i, "CouldntGetTask", format!("Task `{n}` not found"));
+                        }
                     }
                 }
-                _ => return self.fail(i, "pipeline task has no target".into()),
+                _ => {
+                    return self.fail(
+                        i,
+                        "PipelineRunValidationFailed",
+                        "pipeline task has no target".into(),
+                    );
+                }
             };
             let mut spec_json = target_json;
             spec_json["params"] = json!(params);
-            spec_json["timeout"] = json!(timeout.map(slipway_model::duration::format_go_duration).unwrap_or_else(|| "0s".into()));
+            spec_json["timeout"] = json!(
+                timeout
+                    .map(slipway_model::duration::format_go_duration)
+                    .unwrap_or_else(|| "0s".into())
+            );
             spec_json["serviceAccountName"] = json!("default");
             let req = TaskRunRequest {
                 uid,
@@ -435,17 +638,30 @@ impl Dispatcher {
                 spec,
                 embedded: pt.task_spec.is_some(),
                 params,
-                context: context_scope(&self.scope, pt.retries.unwrap_or(0)),
+                context: context_scope(
+                    &self.scope,
+                    pt.retries.unwrap_or(0),
+                    pt.task_spec.is_some(),
+                ),
                 workspaces: workspaces.clone(),
                 pod_template: pod_template.clone(),
                 timeout,
                 retries: pt.retries.unwrap_or(0),
                 parent: Some(parent.clone()),
                 spec_json,
-                labels: pt.task_spec.as_ref().and_then(|s| s.metadata.as_ref()).map(|m| m.labels.clone()).unwrap_or_default(),
+                labels: pt
+                    .task_spec
+                    .as_ref()
+                    .and_then(|s| s.metadata.as_ref())
+                    .map(|m| m.labels.clone())
+                    .unwrap_or_default(),
             };
             let token = token.clone();
-            children.push(Child { kind: "TaskRun", name, done: None });
+            children.push(Child {
+                kind: "TaskRun",
+                name,
+                done: None,
+            });
             futures.push(Box::pin(async move {
                 let done = taskrun::run(shared, req, token).await;
                 (i, j, done.succeeded, done.reason, done.results)
@@ -456,8 +672,13 @@ impl Dispatcher {
         futures
     }
 
-    fn fail(&mut self, i: usize, message: String) -> Vec<ChildFuture> {
-        self.shared.notice(format!("task `{}` failed: {message}", self.slots[i].pt.name));
+    fn fail(&mut self, i: usize, reason: &str, message: String) -> Vec<ChildFuture> {
+        self.shared.notice(format!(
+            "task `{}` failed: {message}",
+            self.slots[i].pt.name
+        ));
+        self.task_failure_reason
+            .get_or_insert_with(|| reason.to_string());
         self.slots[i].outcome = Some(Outcome::Failed);
         if !self.slots[i].finally {
             self.stop_dag("PipelineRun was stopping");
@@ -466,7 +687,14 @@ impl Dispatcher {
         Vec::new()
     }
 
-    fn child_done(&mut self, i: usize, j: usize, ok: bool, reason: String, results: IndexMap<String, ParamValue>) {
+    fn child_done(
+        &mut self,
+        i: usize,
+        j: usize,
+        ok: bool,
+        reason: String,
+        results: IndexMap<String, ParamValue>,
+    ) {
         if let Some(c) = self.slots[i].children.get_mut(j) {
             c.done = Some((ok, reason, results));
         }
@@ -474,15 +702,25 @@ impl Dispatcher {
             return;
         }
         let slot = &self.slots[i];
-        let all_ok = slot.children.iter().all(|c| c.done.as_ref().is_some_and(|d| d.0));
-        let reasons: Vec<&str> = slot.children.iter().filter_map(|c| c.done.as_ref()).map(|d| d.1.as_str()).collect();
+        let all_ok = slot
+            .children
+            .iter()
+            .all(|c| c.done.as_ref().is_some_and(|d| d.0));
+        let reasons: Vec<&str> = slot
+            .children
+            .iter()
+            .filter_map(|c| c.done.as_ref())
+            .map(|d| d.1.as_str())
+            .collect();
         let outcome = if all_ok {
             Outcome::Succeeded
         } else if slot.pt.on_error.as_deref() == Some("continue") {
             Outcome::FailureIgnored
         } else if reasons.contains(&"TaskRunTimeout") {
             Outcome::TimedOut
-        } else if reasons.iter().all(|r| *r == "TaskRunCancelled" || *r == "Cancelled" || r.is_empty() || *r == "Succeeded") {
+        } else if reasons.iter().all(|r| {
+            *r == "TaskRunCancelled" || *r == "Cancelled" || r.is_empty() || *r == "Succeeded"
+        }) {
             Outcome::Cancelled
         } else {
             Outcome::Failed
@@ -501,14 +739,25 @@ impl Dispatcher {
                 }
             }
             for r in names {
-                let values: Option<Vec<String>> = slot.children.iter().map(|c| c.done.as_ref().and_then(|d| d.2.get(&r)).and_then(|v| v.as_str().map(str::to_string))).collect();
+                let values: Option<Vec<String>> = slot
+                    .children
+                    .iter()
+                    .map(|c| {
+                        c.done
+                            .as_ref()
+                            .and_then(|d| d.2.get(&r))
+                            .and_then(|v| v.as_str().map(str::to_string))
+                    })
+                    .collect();
                 if let Some(v) = values {
-                    self.scope.set(format!("{prefix}.{name}.results.{r}"), ParamValue::Array(v));
+                    self.scope
+                        .set(format!("{prefix}.{name}.results.{r}"), ParamValue::Array(v));
                 }
             }
         } else if let Some(d) = slot.children.first().and_then(|c| c.done.as_ref()) {
             for (k, v) in &d.2 {
-                self.scope.set(format!("{prefix}.{name}.results.{k}"), v.clone());
+                self.scope
+                    .set(format!("{prefix}.{name}.results.{k}"), v.clone());
             }
         }
         let stops = outcome.stops_pipeline() && !self.slots[i].finally;
@@ -527,28 +776,63 @@ impl Dispatcher {
         if self.failure.is_none() {
             for r in &self.req.spec.results {
                 let v = self.scope.subst_value(&r.value);
-                if v.strings().iter().any(|s| s.contains("$(tasks.") || s.contains("$(finally.")) {
+                if v.strings()
+                    .iter()
+                    .any(|s| s.contains("$(tasks.") || s.contains("$(finally."))
+                {
                     continue;
                 }
                 result_json.push(json!({ "name": r.name, "value": v.to_json() }));
                 results.insert(r.name.clone(), v);
             }
         }
-        let outcomes: Vec<&Outcome> = self.slots.iter().filter_map(|s| s.outcome.as_ref()).collect();
-        let failed = outcomes.iter().filter(|o| matches!(o, Outcome::Failed | Outcome::TimedOut)).count();
-        let cancelled = outcomes.iter().filter(|o| matches!(o, Outcome::Cancelled)).count();
-        let skipped = outcomes.iter().filter(|o| matches!(o, Outcome::Skipped { .. })).count();
+        let outcomes: Vec<&Outcome> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.outcome.as_ref())
+            .collect();
+        let failed = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Failed | Outcome::TimedOut))
+            .count();
+        let cancelled = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Cancelled))
+            .count();
+        let skipped = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Skipped { .. }))
+            .count();
         let completed = outcomes.len() - skipped;
         let (reason, ok, message) = if let Some(f) = &self.failure {
             (f.reason.clone(), false, f.message.clone())
         } else {
-            let msg = format!("Tasks Completed: {completed} (Failed: {failed}, Cancelled {cancelled}), Skipped: {skipped}");
+            let msg = format!(
+                "Tasks Completed: {completed} (Failed: {failed}, Cancelled {cancelled}), Skipped: {skipped}"
+            );
             if self.cancelled {
-                ("Cancelled".to_string(), false, format!("PipelineRun \"{}\" was cancelled", self.req.name))
+                (
+                    "Cancelled".to_string(),
+                    false,
+                    format!("PipelineRun \"{}\" was cancelled", self.req.name),
+                )
             } else if self.timed_out {
-                ("PipelineRunTimeout".to_string(), false, format!("PipelineRun \"{}\" failed to finish within its timeout", self.req.name))
+                (
+                    "PipelineRunTimeout".to_string(),
+                    false,
+                    format!(
+                        "PipelineRun \"{}\" failed to finish within its timeout",
+                        self.req.name
+                    ),
+                )
             } else if failed > 0 || cancelled > 0 {
-                ("Failed".to_string(), false, msg)
+                (
+                    self.task_failure_reason
+                        .clone()
+                        .unwrap_or_else(|| "Failed".to_string()),
+                    false,
+                    msg,
+                )
             } else if skipped > 0 {
                 ("Completed".to_string(), true, msg)
             } else {
@@ -585,12 +869,25 @@ impl Dispatcher {
         if !result_json.is_empty() {
             status["results"] = json!(result_json);
         }
-        if let Some(f) = self.finally_started.filter(|_| !self.req.spec.finally.is_empty()) {
+        if let Some(f) = self
+            .finally_started
+            .filter(|_| !self.req.spec.finally.is_empty())
+        {
             status["finallyStartTime"] = json!(ts(f));
         }
         let object = self.object(Some(status));
-        self.shared.reporter.emit(RunEvent::RunFinished { uid: self.req.uid.clone(), reason: reason.clone(), succeeded: ok, object: object.clone() });
-        PipelineDone { reason, succeeded: ok, results, object }
+        self.shared.reporter.emit(RunEvent::RunFinished {
+            uid: self.req.uid.clone(),
+            reason: reason.clone(),
+            succeeded: ok,
+            object: object.clone(),
+        });
+        PipelineDone {
+            reason,
+            succeeded: ok,
+            results,
+            object,
+        }
     }
 
     fn object(&self, status: Option<Value>) -> Value {
@@ -618,9 +915,13 @@ fn unreachable_target() -> (PipelineSpec, String) {
     (PipelineSpec::default(), String::new())
 }
 
-/// The context a TaskRun of this pipeline sees: pipeline context, params and results.
-fn context_scope(scope: &Scope, retries: u32) -> Scope {
+/// What a TaskRun of this pipeline sees besides its params: `context.*`, and for inline specs
+/// the state of finished tasks (`tasks.<t>.status`, results), as Tekton substitutes them there too.
+fn context_scope(scope: &Scope, retries: u32, embedded: bool) -> Scope {
     let mut s = scope.with_prefix("context.");
+    if embedded {
+        s.inherit(&scope.with_prefix("tasks."));
+    }
     s.set_str("context.pipelineTask.retries", retries.to_string());
     s
 }

@@ -35,7 +35,9 @@ pub struct Reporter {
 
 impl std::fmt::Debug for Reporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reporter").field("watched", &self.watcher.is_some()).finish()
+        f.debug_struct("Reporter")
+            .field("watched", &self.watcher.is_some())
+            .finish()
     }
 }
 

@@ -13,7 +13,9 @@ use slipway_model::subst::Scope;
 use slipway_model::{Library, Param, ParamValue};
 
 use crate::error::Failure;
-use crate::executor::{MountPlan, ProjectedFile, StepPlan, TaskRunPlan, VolumeSource, WorkspacePlan};
+use crate::executor::{
+    MountPlan, ProjectedFile, StepPlan, TaskRunPlan, VolumeSource, WorkspacePlan,
+};
 use crate::params;
 
 /// A workspace as bound for one TaskRun: its backing and sub-path.
@@ -71,7 +73,10 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
                     _ => String::new(),
                 };
                 ctx.set_str(format!("workspaces.{}.claim", w.name), claim);
-                ctx.set_str(format!("workspaces.{}.volume", w.name), format!("ws-{}", w.name));
+                ctx.set_str(
+                    format!("workspaces.{}.volume", w.name),
+                    format!("ws-{}", w.name),
+                );
                 workspaces.push(WorkspacePlan {
                     name: w.name.clone(),
                     path,
@@ -87,12 +92,18 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
                 ctx.set_str(format!("workspaces.{}.volume", w.name), "");
             }
             None => {
-                return Err(Failure::new("TaskRunValidationFailed", format!("workspace `{}` is not bound", w.name)));
+                return Err(Failure::new(
+                    "TaskRunValidationFailed",
+                    format!("workspace `{}` is not bound", w.name),
+                ));
             }
         }
     }
     for r in &spec.results {
-        ctx.set_str(format!("results.{}.path", r.name), format!("/tekton/results/{}", r.name));
+        ctx.set_str(
+            format!("results.{}.path", r.name),
+            format!("/tekton/results/{}", r.name),
+        );
     }
     ctx.set_str("credentials.path", "/tekton/creds");
     let names: Vec<String> = spec
@@ -102,8 +113,14 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         .map(|(i, s)| s.name.clone().unwrap_or_else(|| format!("unnamed-{i}")))
         .collect();
     for n in &names {
-        ctx.set_str(format!("steps.{n}.exitCode.path"), format!("/tekton/steps/step-{n}/exitCode"));
-        ctx.set_str(format!("steps.step-{n}.exitCode.path"), format!("/tekton/steps/step-{n}/exitCode"));
+        ctx.set_str(
+            format!("steps.{n}.exitCode.path"),
+            format!("/tekton/steps/step-{n}/exitCode"),
+        );
+        ctx.set_str(
+            format!("steps.step-{n}.exitCode.path"),
+            format!("/tekton/steps/step-{n}/exitCode"),
+        );
     }
     let mut scope = ctx.clone();
     params::into_scope(&mut scope, &bound);
@@ -118,18 +135,27 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         let merged = if let Some(r) = &step.step_ref {
             let action_name = r.name.clone().unwrap_or_default();
             let action = inv.lib.step_actions.get(&action_name).ok_or_else(|| {
-                Failure::new("TaskRunResolutionFailed", format!("StepAction `{action_name}` not found"))
+                Failure::new(
+                    "TaskRunResolutionFailed",
+                    format!("StepAction `{action_name}` not found"),
+                )
             })?;
             let passed: Vec<Param> = step
                 .params
                 .iter()
                 .flatten()
-                .map(|p| Param { name: p.name.clone(), value: scope.subst_value(&p.value) })
+                .map(|p| Param {
+                    name: p.name.clone(),
+                    value: scope.subst_value(&p.value),
+                })
                 .collect();
             let action_params = params::bind(&action.spec.params, &passed, &ctx, false)?;
             declared_results = action.spec.results.iter().map(|r| r.name.clone()).collect();
             for r in &declared_results {
-                step_ctx.set_str(format!("step.results.{r}.path"), format!("/tekton/steps/step-{name}/results/{r}"));
+                step_ctx.set_str(
+                    format!("step.results.{r}.path"),
+                    format!("/tekton/steps/step-{name}/results/{r}"),
+                );
             }
             // The action's own text sees its params and the task's context, not the task's params.
             step_scope = step_ctx.clone();
@@ -153,14 +179,29 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
                 ..Step::default()
             }
         } else {
-            declared_results = step.results.iter().flatten().map(|r| r.name.clone()).collect();
+            declared_results = step
+                .results
+                .iter()
+                .flatten()
+                .map(|r| r.name.clone())
+                .collect();
             for r in &declared_results {
-                step_scope.set_str(format!("step.results.{r}.path"), format!("/tekton/steps/step-{name}/results/{r}"));
+                step_scope.set_str(
+                    format!("step.results.{r}.path"),
+                    format!("/tekton/steps/step-{name}/results/{r}"),
+                );
             }
             step.clone()
         };
         let merged = apply_template(merged, spec.step_template.as_ref());
-        steps.push(step_plan(inv.lib, name, &merged, &step_scope, pod_sc, declared_results)?);
+        steps.push(step_plan(
+            inv.lib,
+            name,
+            &merged,
+            &step_scope,
+            pod_sc,
+            declared_results,
+        )?);
     }
     let mut sidecars = Vec::new();
     for (i, s) in spec.sidecars.iter().enumerate() {
@@ -192,7 +233,16 @@ fn apply_template(mut step: Step, template: Option<&Step>) -> Step {
     macro_rules! fill {
         ($($f:ident),*) => {$( if step.$f.is_none() { step.$f = t.$f.clone(); } )*};
     }
-    fill!(image, command, args, working_dir, compute_resources, image_pull_policy, security_context, env_from);
+    fill!(
+        image,
+        command,
+        args,
+        working_dir,
+        compute_resources,
+        image_pull_policy,
+        security_context,
+        env_from
+    );
     if let Some(tenv) = &t.env {
         let mut env: Vec<EnvVar> = tenv.clone();
         for e in step.env.take().unwrap_or_default() {
@@ -204,7 +254,10 @@ fn apply_template(mut step: Step, template: Option<&Step>) -> Step {
     if let Some(tm) = &t.volume_mounts {
         let mut mounts: Vec<VolumeMount> = step.volume_mounts.take().unwrap_or_default();
         for m in tm {
-            if !mounts.iter().any(|x| x.mount_path == m.mount_path || x.name == m.name) {
+            if !mounts
+                .iter()
+                .any(|x| x.mount_path == m.mount_path || x.name == m.name)
+            {
                 mounts.push(m.clone());
             }
         }
@@ -213,7 +266,14 @@ fn apply_template(mut step: Step, template: Option<&Step>) -> Step {
     step
 }
 
-fn step_plan(lib: &Library, name: &str, s: &Step, scope: &Scope, pod_sc: Option<&Value>, results: Vec<String>) -> Result<StepPlan, Failure> {
+fn step_plan(
+    lib: &Library,
+    name: &str,
+    s: &Step,
+    scope: &Scope,
+    pod_sc: Option<&Value>,
+    results: Vec<String>,
+) -> Result<StepPlan, Failure> {
     let mut env = Vec::new();
     for from in s.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
@@ -224,7 +284,12 @@ fn step_plan(lib: &Library, name: &str, s: &Step, scope: &Scope, pod_sc: Option<
         } else {
             Vec::new()
         };
-        env.extend(entries.into_iter().map(|(k, v)| (format!("{prefix}{k}"), String::from_utf8_lossy(&v).into_owned())));
+        env.extend(entries.into_iter().map(|(k, v)| {
+            (
+                format!("{prefix}{k}"),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        }));
     }
     for e in s.env.iter().flatten() {
         let value = match (&e.value, &e.value_from) {
@@ -239,10 +304,18 @@ fn step_plan(lib: &Library, name: &str, s: &Step, scope: &Scope, pod_sc: Option<
     }
     let sc = s.security_context.as_ref();
     let id = |key: &str| -> Option<u32> {
-        sc.and_then(|c| c.get(key)).or_else(|| pod_sc.and_then(|c| c.get(key))).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok())
+        sc.and_then(|c| c.get(key))
+            .or_else(|| pod_sc.and_then(|c| c.get(key)))
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
     };
     let timeout = match &s.timeout {
-        Some(t) => Some(parse_go_duration(t).ok_or_else(|| Failure::new("TaskRunValidationFailed", format!("step `{name}` has an invalid timeout `{t}`")))?),
+        Some(t) => Some(parse_go_duration(t).ok_or_else(|| {
+            Failure::new(
+                "TaskRunValidationFailed",
+                format!("step `{name}` has an invalid timeout `{t}`"),
+            )
+        })?),
         None => None,
     };
     Ok(StepPlan {
@@ -252,7 +325,11 @@ fn step_plan(lib: &Library, name: &str, s: &Step, scope: &Scope, pod_sc: Option<
         args: scope.subst_list(s.args.as_deref().unwrap_or_default()),
         script: s.script.as_deref().map(|x| scope.subst(x)),
         env,
-        working_dir: s.working_dir.as_deref().map(|w| scope.subst(w)).filter(|w| !w.is_empty()),
+        working_dir: s
+            .working_dir
+            .as_deref()
+            .map(|w| scope.subst(w))
+            .filter(|w| !w.is_empty()),
         volume_mounts: s
             .volume_mounts
             .iter()
@@ -275,11 +352,21 @@ fn step_plan(lib: &Library, name: &str, s: &Step, scope: &Scope, pod_sc: Option<
     })
 }
 
-fn env_from_source(lib: &Library, var: &str, src: &slipway_model::kinds::k8s::EnvVarSource) -> Result<Option<String>, Failure> {
+fn env_from_source(
+    lib: &Library,
+    var: &str,
+    src: &slipway_model::kinds::k8s::EnvVarSource,
+) -> Result<Option<String>, Failure> {
     let (sel, entries) = if let Some(sel) = &src.secret_key_ref {
-        (sel, secret_entries(lib, &sel.name, sel.optional.unwrap_or(false))?)
+        (
+            sel,
+            secret_entries(lib, &sel.name, sel.optional.unwrap_or(false))?,
+        )
     } else if let Some(sel) = &src.config_map_key_ref {
-        (sel, config_map_entries(lib, &sel.name, sel.optional.unwrap_or(false))?)
+        (
+            sel,
+            config_map_entries(lib, &sel.name, sel.optional.unwrap_or(false))?,
+        )
     } else {
         // fieldRef and resourceFieldRef describe a pod; locally there is none.
         return Ok(None);
@@ -287,27 +374,46 @@ fn env_from_source(lib: &Library, var: &str, src: &slipway_model::kinds::k8s::En
     match entries.into_iter().find(|(k, _)| *k == sel.key) {
         Some((_, v)) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
         None if sel.optional.unwrap_or(false) => Ok(None),
-        None => Err(Failure::new("CreateContainerConfigError", format!("env `{var}`: key `{}` not found in `{}`", sel.key, sel.name))),
+        None => Err(Failure::new(
+            "CreateContainerConfigError",
+            format!("env `{var}`: key `{}` not found in `{}`", sel.key, sel.name),
+        )),
     }
 }
 
 /// Entries of a loaded ConfigMap.
-fn config_map_entries(lib: &Library, name: &str, optional: bool) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+fn config_map_entries(
+    lib: &Library,
+    name: &str,
+    optional: bool,
+) -> Result<Vec<(String, Vec<u8>)>, Failure> {
     match lib.config_maps.get(name) {
         Some(cm) => {
-            let mut out: Vec<(String, Vec<u8>)> = cm.spec.data.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
+            let mut out: Vec<(String, Vec<u8>)> = cm
+                .spec
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                .collect();
             for (k, v) in &cm.spec.binary_data {
                 out.push((k.clone(), decode(v, name)?));
             }
             Ok(out)
         }
         None if optional => Ok(Vec::new()),
-        None => Err(Failure::new("CreateContainerConfigError", format!("ConfigMap `{name}` not found; load it with -f"))),
+        None => Err(Failure::new(
+            "CreateContainerConfigError",
+            format!("ConfigMap `{name}` not found; load it with -f"),
+        )),
     }
 }
 
 /// Entries of a loaded Secret, decoded.
-fn secret_entries(lib: &Library, name: &str, optional: bool) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+fn secret_entries(
+    lib: &Library,
+    name: &str,
+    optional: bool,
+) -> Result<Vec<(String, Vec<u8>)>, Failure> {
     match lib.secrets.get(name) {
         Some(s) => {
             let mut out = Vec::new();
@@ -321,14 +427,22 @@ fn secret_entries(lib: &Library, name: &str, optional: bool) -> Result<Vec<(Stri
             Ok(out)
         }
         None if optional => Ok(Vec::new()),
-        None => Err(Failure::new("CreateContainerConfigError", format!("Secret `{name}` not found; load it with -f"))),
+        None => Err(Failure::new(
+            "CreateContainerConfigError",
+            format!("Secret `{name}` not found; load it with -f"),
+        )),
     }
 }
 
 fn decode(v: &str, object: &str) -> Result<Vec<u8>, Failure> {
     base64::engine::general_purpose::STANDARD
         .decode(v.trim())
-        .map_err(|e| Failure::new("CreateContainerConfigError", format!("`{object}` holds invalid base64: {e}")))
+        .map_err(|e| {
+            Failure::new(
+                "CreateContainerConfigError",
+                format!("`{object}` holds invalid base64: {e}"),
+            )
+        })
 }
 
 fn projected(entries: Vec<(String, Vec<u8>)>, src: &ProjectionSource) -> VolumeSource {
@@ -337,10 +451,24 @@ fn projected(entries: Vec<(String, Vec<u8>)>, src: &ProjectionSource) -> VolumeS
         Some(items) => items
             .iter()
             .filter_map(|it| {
-                entries.iter().find(|(k, _)| *k == it.key).map(|(_, v)| ProjectedFile { path: it.path.clone(), content: v.clone(), mode: it.mode.unwrap_or(mode) })
+                entries
+                    .iter()
+                    .find(|(k, _)| *k == it.key)
+                    .map(|(_, v)| ProjectedFile {
+                        path: it.path.clone(),
+                        content: v.clone(),
+                        mode: it.mode.unwrap_or(mode),
+                    })
             })
             .collect(),
-        None => entries.into_iter().map(|(k, v)| ProjectedFile { path: k, content: v, mode }).collect(),
+        None => entries
+            .into_iter()
+            .map(|(k, v)| ProjectedFile {
+                path: k,
+                content: v,
+                mode,
+            })
+            .collect(),
     };
     VolumeSource::Files { files }
 }
@@ -348,21 +476,39 @@ fn projected(entries: Vec<(String, Vec<u8>)>, src: &ProjectionSource) -> VolumeS
 /// The backing of a run's workspace binding; `owner` scopes scratch space.
 pub fn binding_source(lib: &Library, b: &WorkspaceBinding, owner: &str) -> Result<Bound, Failure> {
     let source = if b.empty_dir.is_some() {
-        VolumeSource::EmptyDir { key: format!("{owner}/{}", b.name) }
+        VolumeSource::EmptyDir {
+            key: format!("{owner}/{}", b.name),
+        }
     } else if b.volume_claim_template.is_some() {
-        VolumeSource::EmptyDir { key: format!("{owner}/claim-{}", b.name) }
+        VolumeSource::EmptyDir {
+            key: format!("{owner}/claim-{}", b.name),
+        }
     } else if let Some(c) = &b.persistent_volume_claim {
-        VolumeSource::Claim { name: c.claim_name.clone() }
+        VolumeSource::Claim {
+            name: c.claim_name.clone(),
+        }
     } else if let Some(c) = &b.config_map {
         let name = c.object_name().unwrap_or("");
-        projected(config_map_entries(lib, name, c.optional.unwrap_or(false))?, c)
+        projected(
+            config_map_entries(lib, name, c.optional.unwrap_or(false))?,
+            c,
+        )
     } else if let Some(s) = &b.secret {
         let name = s.object_name().unwrap_or("");
         projected(secret_entries(lib, name, s.optional.unwrap_or(false))?, s)
     } else {
-        return Err(Failure::new("TaskRunValidationFailed", format!("workspace `{}`: only emptyDir, volumeClaimTemplate, persistentVolumeClaim, configMap and secret bindings run locally", b.name)));
+        return Err(Failure::new(
+            "TaskRunValidationFailed",
+            format!(
+                "workspace `{}`: only emptyDir, volumeClaimTemplate, persistentVolumeClaim, configMap and secret bindings run locally",
+                b.name
+            ),
+        ));
     };
-    Ok(Bound { source, sub_path: b.sub_path.clone() })
+    Ok(Bound {
+        source,
+        sub_path: b.sub_path.clone(),
+    })
 }
 
 fn volume_source(lib: &Library, v: &Volume, taskrun_uid: &str) -> Result<VolumeSource, Failure> {
@@ -370,27 +516,49 @@ fn volume_source(lib: &Library, v: &Volume, taskrun_uid: &str) -> Result<VolumeS
     if let Some(cm) = get("configMap") {
         let src: ProjectionSource = serde_json::from_value(cm.clone()).unwrap_or_default();
         let name = src.object_name().unwrap_or("").to_string();
-        return Ok(projected(config_map_entries(lib, &name, src.optional.unwrap_or(false))?, &src));
+        return Ok(projected(
+            config_map_entries(lib, &name, src.optional.unwrap_or(false))?,
+            &src,
+        ));
     }
     if let Some(s) = get("secret") {
         let src: ProjectionSource = serde_json::from_value(s.clone()).unwrap_or_default();
         let name = src.object_name().unwrap_or("").to_string();
-        return Ok(projected(secret_entries(lib, &name, src.optional.unwrap_or(false))?, &src));
+        return Ok(projected(
+            secret_entries(lib, &name, src.optional.unwrap_or(false))?,
+            &src,
+        ));
     }
     if let Some(h) = get("hostPath") {
-        let path = h.get("path").and_then(Value::as_str).unwrap_or("/").to_string();
+        let path = h
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or("/")
+            .to_string();
         return Ok(VolumeSource::HostPath { path });
     }
     if let Some(c) = get("persistentVolumeClaim") {
-        let name = c.get("claimName").and_then(Value::as_str).unwrap_or(&v.name).to_string();
+        let name = c
+            .get("claimName")
+            .and_then(Value::as_str)
+            .unwrap_or(&v.name)
+            .to_string();
         return Ok(VolumeSource::Claim { name });
     }
     // emptyDir, and a volume with no source at all (Kubernetes' default).
     if v.source.is_empty() || get("emptyDir").is_some() {
-        return Ok(VolumeSource::EmptyDir { key: format!("{taskrun_uid}/vol-{}", v.name) });
+        return Ok(VolumeSource::EmptyDir {
+            key: format!("{taskrun_uid}/vol-{}", v.name),
+        });
     }
     let kind = v.source.keys().next().cloned().unwrap_or_default();
-    Err(Failure::new("TaskRunValidationFailed", format!("volume `{}` of type `{kind}` cannot be provided locally", v.name)))
+    Err(Failure::new(
+        "TaskRunValidationFailed",
+        format!(
+            "volume `{}` of type `{kind}` cannot be provided locally",
+            v.name
+        ),
+    ))
 }
 
 /// Parses raw result text by its declared type (arrays and objects are JSON).
@@ -399,7 +567,8 @@ pub fn parse_result(kind: slipway_model::ParamType, raw: &str) -> Result<ParamVa
     match kind {
         T::String => Ok(ParamValue::String(raw.to_string())),
         T::Array | T::Object => {
-            let v: Value = serde_json::from_str(raw.trim()).map_err(|e| format!("is not valid JSON: {e}"))?;
+            let v: Value =
+                serde_json::from_str(raw.trim()).map_err(|e| format!("is not valid JSON: {e}"))?;
             match ParamValue::from_json(&v) {
                 Some(p) if p.kind() == kind => Ok(p),
                 _ => Err(format!("is not a JSON {kind} of strings")),

@@ -57,15 +57,27 @@ pub(crate) struct TaskRunDone {
 }
 
 /// Runs a TaskRun with its retries and reports every event.
-pub(crate) async fn run(shared: Arc<Shared>, req: TaskRunRequest, cancel: CancellationToken) -> TaskRunDone {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    req: TaskRunRequest,
+    cancel: CancellationToken,
+) -> TaskRunDone {
     let created = SystemTime::now();
     let mut retries_status: Vec<Value> = Vec::new();
     let mut attempt: u32 = 0;
     loop {
         let done = attempt_once(&shared, &req, attempt, created, &retries_status, &cancel).await;
-        let retry = !done.succeeded && attempt < req.retries && !cancel.is_cancelled() && done.reason != "TaskRunValidationFailed";
+        let retry = !done.succeeded
+            && attempt < req.retries
+            && !cancel.is_cancelled()
+            && done.reason != "TaskRunValidationFailed";
         if !retry {
-            shared.reporter.emit(RunEvent::TaskRunFinished { uid: req.uid.clone(), reason: done.reason.clone(), succeeded: done.succeeded, object: done.object.clone() });
+            shared.reporter.emit(RunEvent::TaskRunFinished {
+                uid: req.uid.clone(),
+                reason: done.reason.clone(),
+                succeeded: done.succeeded,
+                object: done.object.clone(),
+            });
             return done;
         }
         retries_status.push(done.object.get("status").cloned().unwrap_or(Value::Null));
@@ -73,7 +85,14 @@ pub(crate) async fn run(shared: Arc<Shared>, req: TaskRunRequest, cancel: Cancel
     }
 }
 
-async fn attempt_once(shared: &Arc<Shared>, req: &TaskRunRequest, attempt: u32, created: SystemTime, retries_status: &[Value], cancel: &CancellationToken) -> TaskRunDone {
+async fn attempt_once(
+    shared: &Arc<Shared>,
+    req: &TaskRunRequest,
+    attempt: u32,
+    created: SystemTime,
+    retries_status: &[Value],
+    cancel: &CancellationToken,
+) -> TaskRunDone {
     let mut context = req.context.clone();
     context.set_str("context.taskRun.name", req.name.clone());
     context.set_str("context.taskRun.uid", req.uid.clone());
@@ -99,24 +118,65 @@ async fn attempt_once(shared: &Arc<Shared>, req: &TaskRunRequest, attempt: u32, 
     let plan = match taskplan::plan(&inv) {
         Ok(p) => p,
         Err(f) => {
-            shared.reporter.emit(RunEvent::TaskRunStarted { info: info(shared, req, Vec::new(), attempt), at: started });
-            return finish(req, created, started, &[], f.reason, false, f.message, IndexMap::new(), retries_status);
+            shared.reporter.emit(RunEvent::TaskRunStarted {
+                info: info(shared, req, Vec::new(), attempt),
+                at: started,
+            });
+            return finish(
+                req,
+                created,
+                started,
+                &[],
+                f.reason,
+                false,
+                f.message,
+                IndexMap::new(),
+                retries_status,
+            );
         }
     };
     let step_names: Vec<String> = plan.steps.iter().map(|s| s.name.clone()).collect();
-    let mut steps: Vec<StepState> = step_names.iter().map(|n| StepState { name: n.clone(), started: None, ended: None }).collect();
+    let mut steps: Vec<StepState> = step_names
+        .iter()
+        .map(|n| StepState {
+            name: n.clone(),
+            started: None,
+            ended: None,
+        })
+        .collect();
     let permit = tokio::select! {
         p = shared.permits.clone().acquire_owned() => p.ok(),
         () = cancel.cancelled() => None,
     };
     if permit.is_none() {
-        shared.reporter.emit(RunEvent::TaskRunStarted { info: info(shared, req, step_names, attempt), at: started });
+        shared.reporter.emit(RunEvent::TaskRunStarted {
+            info: info(shared, req, step_names, attempt),
+            at: started,
+        });
         let msg = format!("TaskRun \"{}\" was cancelled", req.name);
-        return finish(req, created, started, &steps, "TaskRunCancelled".into(), false, msg, IndexMap::new(), retries_status);
+        return finish(
+            req,
+            created,
+            started,
+            &steps,
+            "TaskRunCancelled".into(),
+            false,
+            msg,
+            IndexMap::new(),
+            retries_status,
+        );
     }
     let started = SystemTime::now();
-    shared.reporter.emit(RunEvent::TaskRunStarted { info: info(shared, req, step_names.clone(), attempt), at: started });
-    let result_types: Vec<(String, slipway_model::ParamType)> = req.spec.results.iter().map(|r| (r.name.clone(), r.effective_type())).collect();
+    shared.reporter.emit(RunEvent::TaskRunStarted {
+        info: info(shared, req, step_names.clone(), attempt),
+        at: started,
+    });
+    let result_types: Vec<(String, slipway_model::ParamType)> = req
+        .spec
+        .results
+        .iter()
+        .map(|r| (r.name.clone(), r.effective_type()))
+        .collect();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let sink = EventSink::new(tx, req.uid.clone());
     let exec = shared.executor.run(plan, sink, cancel.child_token());
@@ -136,7 +196,11 @@ async fn attempt_once(shared: &Arc<Shared>, req: &TaskRunRequest, attempt: u32, 
     let mut status = outcome.status.clone();
     let mut message = outcome.message.clone();
     for (name, raw) in &outcome.results {
-        let ty = result_types.iter().find(|(n, _)| n == name).map(|(_, t)| *t).unwrap_or_default();
+        let ty = result_types
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| *t)
+            .unwrap_or_default();
         match taskplan::parse_result(ty, raw) {
             Ok(v) => {
                 results.insert(name.clone(), v);
@@ -171,20 +235,46 @@ async fn attempt_once(shared: &Arc<Shared>, req: &TaskRunRequest, attempt: u32, 
     if message.is_empty() {
         message = match status {
             ExecStatus::Succeeded => "All Steps have completed executing".into(),
-            ExecStatus::TimedOut => format!("TaskRun \"{}\" failed to finish within \"{}\"", req.name, slipway_model::duration::format_go_duration(timeout.unwrap_or_default())),
+            ExecStatus::TimedOut => format!(
+                "TaskRun \"{}\" failed to finish within \"{}\"",
+                req.name,
+                slipway_model::duration::format_go_duration(timeout.unwrap_or_default())
+            ),
             ExecStatus::Cancelled => format!("TaskRun \"{}\" was cancelled", req.name),
             _ => steps
                 .iter()
                 .find_map(|s| match &s.ended {
-                    Some((StepEnd::Exited(c), _)) if *c != 0 => Some(format!("\"step-{}\" exited with code {c}", s.name)),
-                    Some((StepEnd::OutOfMemory, _)) => Some(format!("\"step-{}\" was killed: out of memory", s.name)),
+                    Some((StepEnd::Exited(c), _)) if *c != 0 => {
+                        Some(format!("\"step-{}\" exited with code {c}", s.name))
+                    }
+                    Some((StepEnd::OutOfMemory, _)) => {
+                        Some(format!("\"step-{}\" was killed: out of memory", s.name))
+                    }
                     _ => None,
                 })
                 .unwrap_or_else(|| "TaskRun failed".into()),
         };
     }
-    let reason = if status == ExecStatus::Failed && steps.iter().any(|s| matches!(s.ended, Some((StepEnd::OutOfMemory, _)))) { "StepOOM" } else { reason };
-    finish(req, created, started, &steps, reason.into(), ok, message, results, retries_status)
+    let reason = if status == ExecStatus::Failed
+        && steps
+            .iter()
+            .any(|s| matches!(s.ended, Some((StepEnd::OutOfMemory, _))))
+    {
+        "StepOOM"
+    } else {
+        reason
+    };
+    finish(
+        req,
+        created,
+        started,
+        &steps,
+        reason.into(),
+        ok,
+        message,
+        results,
+        retries_status,
+    )
 }
 
 fn info(shared: &Shared, req: &TaskRunRequest, steps: Vec<String>, attempt: u32) -> TaskRunInfo {
@@ -205,24 +295,55 @@ fn on_event(shared: &Shared, req: &TaskRunRequest, steps: &mut [StepState], ev: 
             if let Some(s) = steps.get_mut(step) {
                 s.started = Some(at);
             }
-            shared.reporter.emit(RunEvent::StepStarted { taskrun: req.uid.clone(), step, at });
+            shared.reporter.emit(RunEvent::StepStarted {
+                taskrun: req.uid.clone(),
+                step,
+                at,
+            });
         }
-        ExecEvent::Log { step, stream, line, at } => {
+        ExecEvent::Log {
+            step,
+            stream,
+            line,
+            at,
+        } => {
             let name = steps.get(step).map(|s| s.name.clone()).unwrap_or_default();
-            shared.reporter.emit(RunEvent::Log { root: shared.root_uid.clone(), taskrun: req.uid.clone(), step: name, stream, line, at });
+            shared.reporter.emit(RunEvent::Log {
+                root: shared.root_uid.clone(),
+                taskrun: req.uid.clone(),
+                step: name,
+                stream,
+                line,
+                at,
+            });
         }
         ExecEvent::StepFinished { step, end, at, .. } => {
             if let Some(s) = steps.get_mut(step) {
                 s.ended = Some((end.clone(), at));
             }
-            shared.reporter.emit(RunEvent::StepFinished { taskrun: req.uid.clone(), step, end, at });
+            shared.reporter.emit(RunEvent::StepFinished {
+                taskrun: req.uid.clone(),
+                step,
+                end,
+                at,
+            });
         }
         ExecEvent::Notice(message) => shared.notice(message),
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn finish(req: &TaskRunRequest, created: SystemTime, started: SystemTime, steps: &[StepState], reason: String, ok: bool, message: String, results: IndexMap<String, ParamValue>, retries_status: &[Value]) -> TaskRunDone {
+fn finish(
+    req: &TaskRunRequest,
+    created: SystemTime,
+    started: SystemTime,
+    steps: &[StepState],
+    reason: String,
+    ok: bool,
+    message: String,
+    results: IndexMap<String, ParamValue>,
+    retries_status: &[Value],
+) -> TaskRunDone {
     let now = SystemTime::now();
     let mut labels = serde_json::Map::new();
     for (k, v) in &req.labels {
@@ -255,5 +376,10 @@ fn finish(req: &TaskRunRequest, created: SystemTime, started: SystemTime, steps:
         "spec": req.spec_json,
         "status": status,
     });
-    TaskRunDone { reason, succeeded: ok, results, object }
+    TaskRunDone {
+        reason,
+        succeeded: ok,
+        results,
+        object,
+    }
 }

@@ -30,12 +30,23 @@ pub fn evaluate(exprs: &[WhenExpression], scope: &Scope) -> Result<bool, Failure
 }
 
 fn cel_true(text: &str) -> Result<bool, Failure> {
-    let program = cel::Program::compile(text).map_err(|e| Failure::new("CELEvaluationFailed", format!("failed to compile CEL `{text}`: {e}")))?;
+    let program = cel::Program::compile(text).map_err(|e| {
+        Failure::new(
+            "CELEvaluationFailed",
+            format!("failed to compile CEL `{text}`: {e}"),
+        )
+    })?;
     let ctx = cel::Context::default();
     match program.execute(&ctx) {
         Ok(cel::Value::Bool(b)) => Ok(b),
-        Ok(other) => Err(Failure::new("CELEvaluationFailed", format!("CEL `{text}` gave {other:?}, not a bool"))),
-        Err(e) => Err(Failure::new("CELEvaluationFailed", format!("failed to evaluate CEL `{text}`: {e}"))),
+        Ok(other) => Err(Failure::new(
+            "CELEvaluationFailed",
+            format!("CEL `{text}` gave {other:?}, not a bool"),
+        )),
+        Err(e) => Err(Failure::new(
+            "CELEvaluationFailed",
+            format!("failed to evaluate CEL `{text}`: {e}"),
+        )),
     }
 }
 
@@ -44,7 +55,12 @@ mod tests {
     use super::*;
 
     fn w(input: &str, op: &str, values: &[&str]) -> WhenExpression {
-        WhenExpression { input: Some(input.into()), operator: Some(op.into()), values: Some(values.iter().map(|s| s.to_string()).collect()), cel: None }
+        WhenExpression {
+            input: Some(input.into()),
+            operator: Some(op.into()),
+            values: Some(values.iter().map(|s| s.to_string()).collect()),
+            cel: None,
+        }
     }
 
     #[test]
@@ -59,9 +75,18 @@ mod tests {
     fn cel_expressions() {
         let mut s = Scope::new();
         s.set_str("params.branch", "main");
-        let e = WhenExpression { cel: Some("'$(params.branch)' == 'main'".into()), ..Default::default() };
+        let e = WhenExpression {
+            cel: Some("'$(params.branch)' == 'main'".into()),
+            ..Default::default()
+        };
         assert!(evaluate(&[e], &s).expect("eval"));
-        let bad = WhenExpression { cel: Some("1 +".into()), ..Default::default() };
-        assert_eq!(evaluate(&[bad], &s).expect_err("bad").reason, "CELEvaluationFailed");
+        let bad = WhenExpression {
+            cel: Some("1 +".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            evaluate(&[bad], &s).expect_err("bad").reason,
+            "CELEvaluationFailed"
+        );
     }
 }

@@ -67,8 +67,16 @@ impl Layout {
         mkdir(&dir.join("workspace"))?;
         std::fs::create_dir_all(dir.join("root"))?;
         let mut binds = vec![
-            Bind { host: tekton.clone(), target: "/tekton".into(), read_only: false },
-            Bind { host: dir.join("workspace"), target: "/workspace".into(), read_only: false },
+            Bind {
+                host: tekton.clone(),
+                target: "/tekton".into(),
+                read_only: false,
+            },
+            Bind {
+                host: dir.join("workspace"),
+                target: "/workspace".into(),
+                read_only: false,
+            },
         ];
         for (i, s) in plan.steps.iter().enumerate() {
             let step_dir = tekton.join("steps").join(format!("step-{}", s.name));
@@ -83,19 +91,34 @@ impl Layout {
                 host = host.join(sub);
                 mkdir(&host)?;
             }
-            binds.push(Bind { host, target: w.path.clone(), read_only: w.read_only });
+            binds.push(Bind {
+                host,
+                target: w.path.clone(),
+                read_only: w.read_only,
+            });
         }
         let mut volumes = Vec::new();
         for (name, src) in &plan.volumes {
-            volumes.push((name.clone(), materialize(data, &dir, &format!("vol-{name}"), src)?));
+            volumes.push((
+                name.clone(),
+                materialize(data, &dir, &format!("vol-{name}"), src)?,
+            ));
         }
         binds.sort_by_key(|b| b.target.len());
-        Ok(Layout { own_scratch: data.join("scratch").join(&plan.uid), dir, binds, volumes })
+        Ok(Layout {
+            own_scratch: data.join("scratch").join(&plan.uid),
+            dir,
+            binds,
+            volumes,
+        })
     }
 
     /// The host directory of a task volume.
     pub fn volume(&self, name: &str) -> Option<&Path> {
-        self.volumes.iter().find(|(n, _)| n == name).map(|(_, p)| p.as_path())
+        self.volumes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p.as_path())
     }
 
     /// Translates a path as steps see it to the host path behind it (for stdout files and fallbacks).
@@ -117,29 +140,52 @@ impl Layout {
 
     /// Writes `/tekton/steps/step-<name>/exitCode`.
     pub fn record_exit(&self, _index: usize, name: &str, code: i32) -> io::Result<()> {
-        std::fs::write(self.dir.join("tekton/steps").join(format!("step-{name}")).join("exitCode"), code.to_string())
+        std::fs::write(
+            self.dir
+                .join("tekton/steps")
+                .join(format!("step-{name}"))
+                .join("exitCode"),
+            code.to_string(),
+        )
     }
 
     /// Reads declared task results and step results; fails when one is over the size limit.
     #[allow(clippy::type_complexity)]
-    pub fn read_results(&self, plan: &TaskRunPlan) -> Result<(Vec<(String, String)>, Vec<(String, String, String)>), String> {
+    pub fn read_results(
+        &self,
+        plan: &TaskRunPlan,
+    ) -> Result<(Vec<(String, String)>, Vec<(String, String, String)>), String> {
         let read = |p: PathBuf, what: &str| -> Result<Option<String>, String> {
             match std::fs::metadata(&p) {
-                Ok(m) if m.len() as usize > plan.max_result_bytes => Err(format!("{what} is {} bytes, more than the limit of {} bytes", m.len(), plan.max_result_bytes)),
-                Ok(_) => Ok(std::fs::read(&p).ok().map(|b| String::from_utf8_lossy(&b).into_owned())),
+                Ok(m) if m.len() as usize > plan.max_result_bytes => Err(format!(
+                    "{what} is {} bytes, more than the limit of {} bytes",
+                    m.len(),
+                    plan.max_result_bytes
+                )),
+                Ok(_) => Ok(std::fs::read(&p)
+                    .ok()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())),
                 Err(_) => Ok(None),
             }
         };
         let mut results = Vec::new();
         for r in &plan.results {
-            if let Some(v) = read(self.dir.join("tekton/results").join(r), &format!("result `{r}`"))? {
+            if let Some(v) = read(
+                self.dir.join("tekton/results").join(r),
+                &format!("result `{r}`"),
+            )? {
                 results.push((r.clone(), v));
             }
         }
         let mut step_results = Vec::new();
         for s in &plan.steps {
             for r in &s.results {
-                let p = self.dir.join("tekton/steps").join(format!("step-{}", s.name)).join("results").join(r);
+                let p = self
+                    .dir
+                    .join("tekton/steps")
+                    .join(format!("step-{}", s.name))
+                    .join("results")
+                    .join(r);
                 if let Some(v) = read(p, &format!("step `{}` result `{r}`", s.name))? {
                     step_results.push((s.name.clone(), r.clone(), v));
                 }

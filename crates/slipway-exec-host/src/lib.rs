@@ -60,14 +60,32 @@ impl HostExecutor {
     /// An executor keeping its files under `data_dir`.
     pub fn new(data_dir: &Path, opts: HostOptions) -> Result<Self, HostError> {
         let data_dir = data_dir.to_path_buf();
-        std::fs::create_dir_all(data_dir.join("taskruns")).map_err(|source| HostError::DataDir { path: data_dir.clone(), source })?;
+        std::fs::create_dir_all(data_dir.join("taskruns")).map_err(|source| {
+            HostError::DataDir {
+                path: data_dir.clone(),
+                source,
+            }
+        })?;
         let root = if opts.no_sandbox || !cfg!(target_os = "linux") {
             None
         } else {
-            HostRoot::read().ok().filter(|r| sandbox::available(r, &data_dir.join("taskruns")))
+            HostRoot::read()
+                .ok()
+                .filter(|r| sandbox::available(r, &data_dir.join("taskruns")))
         };
-        let shell = opts.shell.or_else(|| ["/bin/busybox", "/usr/bin/busybox"].iter().map(PathBuf::from).find(|p| p.exists()));
-        Ok(HostExecutor { inner: Arc::new(Inner { data_dir, root, shell }) })
+        let shell = opts.shell.or_else(|| {
+            ["/bin/busybox", "/usr/bin/busybox"]
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+        });
+        Ok(HostExecutor {
+            inner: Arc::new(Inner {
+                data_dir,
+                root,
+                shell,
+            }),
+        })
     }
 
     /// True when steps see Tekton's container paths.
@@ -82,7 +100,12 @@ impl Executor for HostExecutor {
         "host"
     }
 
-    async fn run(&self, plan: TaskRunPlan, events: EventSink, cancel: CancellationToken) -> ExecOutcome {
+    async fn run(
+        &self,
+        plan: TaskRunPlan,
+        events: EventSink,
+        cancel: CancellationToken,
+    ) -> ExecOutcome {
         let inner = &self.inner;
         if inner.root.is_none() {
             events.send(ExecEvent::Notice(
@@ -91,27 +114,55 @@ impl Executor for HostExecutor {
         }
         let layout = match Layout::create(&inner.data_dir, &plan) {
             Ok(l) => l,
-            Err(e) => return ExecOutcome::new(ExecStatus::Error, format!("failed to prepare the TaskRun directories: {e}")),
+            Err(e) => {
+                return ExecOutcome::new(
+                    ExecStatus::Error,
+                    format!("failed to prepare the TaskRun directories: {e}"),
+                );
+            }
         };
         let deadline = plan.timeout.map(|t| tokio::time::Instant::now() + t);
         let mut sidecars = Vec::new();
         for (i, sc) in plan.sidecars.iter().enumerate() {
             match step::spawn_sidecar(inner.root.as_ref(), inner.shell.as_deref(), &layout, sc, i) {
                 Ok(child) => sidecars.push(child),
-                Err(e) => events.send(ExecEvent::Notice(format!("sidecar `{}` did not start: {e}", sc.name))),
+                Err(e) => events.send(ExecEvent::Notice(format!(
+                    "sidecar `{}` did not start: {e}",
+                    sc.name
+                ))),
             }
         }
         let mut status = ExecStatus::Succeeded;
         let mut message = String::new();
         for (i, s) in plan.steps.iter().enumerate() {
             if status != ExecStatus::Succeeded {
-                events.send(ExecEvent::StepFinished { step: i, end: StepEnd::Skipped, at: SystemTime::now(), ignored: false });
+                events.send(ExecEvent::StepFinished {
+                    step: i,
+                    end: StepEnd::Skipped,
+                    at: SystemTime::now(),
+                    ignored: false,
+                });
                 continue;
             }
-            let end = step::run(inner.root.as_ref(), inner.shell.as_deref(), &layout, s, i, &events, &cancel, deadline).await;
+            let end = step::run(
+                inner.root.as_ref(),
+                inner.shell.as_deref(),
+                &layout,
+                s,
+                i,
+                &events,
+                &cancel,
+                deadline,
+            )
+            .await;
             let _ = layout.record_exit(i, &s.name, end.exit_code());
             let ignored = s.continue_on_error && matches!(end, StepEnd::Exited(_));
-            events.send(ExecEvent::StepFinished { step: i, end: end.clone(), at: SystemTime::now(), ignored });
+            events.send(ExecEvent::StepFinished {
+                step: i,
+                end: end.clone(),
+                at: SystemTime::now(),
+                ignored,
+            });
             match end {
                 StepEnd::Exited(0) => {}
                 StepEnd::Exited(_) if s.continue_on_error => {}
@@ -126,7 +177,11 @@ impl Executor for HostExecutor {
                 }
                 StepEnd::Cancelled => {
                     let timed_out = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
-                    status = if timed_out { ExecStatus::TimedOut } else { ExecStatus::Cancelled };
+                    status = if timed_out {
+                        ExecStatus::TimedOut
+                    } else {
+                        ExecStatus::Cancelled
+                    };
                 }
                 StepEnd::Skipped => {}
             }

@@ -67,43 +67,72 @@ enum Op {
     Mkdir(CString),
     Touch(CString),
     Symlink(CString, CString),
-    Bind { src: CString, dst: CString, read_only: bool },
+    Bind {
+        src: CString,
+        dst: CString,
+        read_only: bool,
+    },
 }
 
 fn cstr(p: impl AsRef<OsStr>) -> io::Result<CString> {
-    CString::new(p.as_ref().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
+    CString::new(p.as_ref().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
 }
 
 /// Prepares a sandbox rooted at `new_root` (an empty host directory).
 /// `shell` is bound over the host's `/bin/sh` target inside the sandbox.
-pub fn prepare(root: &HostRoot, new_root: &Path, binds: &[Bind], shell: Option<&Path>, workdir: &str, ids: Option<(u32, u32)>) -> io::Result<Prepared> {
+pub fn prepare(
+    root: &HostRoot,
+    new_root: &Path,
+    binds: &[Bind],
+    shell: Option<&Path>,
+    workdir: &str,
+    ids: Option<(u32, u32)>,
+) -> io::Result<Prepared> {
     let euid = unsafe_free_euid();
     let user_ns = if euid == 0 {
         None
     } else {
         let egid = unsafe_free_egid();
-        Some((cstr(format!("{euid} {euid} 1\n"))?, cstr(format!("{egid} {egid} 1\n"))?))
+        Some((
+            cstr(format!("{euid} {euid} 1\n"))?,
+            cstr(format!("{egid} {egid} 1\n"))?,
+        ))
     };
     let inside = |p: &str| new_root.join(p.trim_start_matches('/'));
     let mut ops = Vec::new();
     let mut made: Vec<PathBuf> = Vec::new();
-    let top: Vec<String> = root.entries.iter().map(|e| match e {
-        RootEntry::Dir(n) | RootEntry::File(n) | RootEntry::Link(n, _) => n.clone(),
-    }).collect();
+    let top: Vec<String> = root
+        .entries
+        .iter()
+        .map(|e| match e {
+            RootEntry::Dir(n) | RootEntry::File(n) | RootEntry::Link(n, _) => n.clone(),
+        })
+        .collect();
     for e in &root.entries {
         match e {
             RootEntry::Dir(n) => {
                 let dst = new_root.join(n);
                 ops.push(Op::Mkdir(cstr(&dst)?));
-                ops.push(Op::Bind { src: cstr(Path::new("/").join(n))?, dst: cstr(&dst)?, read_only: false });
+                ops.push(Op::Bind {
+                    src: cstr(Path::new("/").join(n))?,
+                    dst: cstr(&dst)?,
+                    read_only: false,
+                });
                 made.push(dst);
             }
             RootEntry::File(n) => {
                 let dst = new_root.join(n);
                 ops.push(Op::Touch(cstr(&dst)?));
-                ops.push(Op::Bind { src: cstr(Path::new("/").join(n))?, dst: cstr(&dst)?, read_only: false });
+                ops.push(Op::Bind {
+                    src: cstr(Path::new("/").join(n))?,
+                    dst: cstr(&dst)?,
+                    read_only: false,
+                });
             }
-            RootEntry::Link(n, target) => ops.push(Op::Symlink(cstr(target)?, cstr(new_root.join(n))?)),
+            RootEntry::Link(n, target) => {
+                ops.push(Op::Symlink(cstr(target)?, cstr(new_root.join(n))?))
+            }
         }
     }
     let mut mkdirs = |p: &Path, ops: &mut Vec<Op>| -> io::Result<()> {
@@ -115,7 +144,11 @@ pub fn prepare(root: &HostRoot, new_root: &Path, binds: &[Bind], shell: Option<&
             }
             // Inside a bound host directory the path may already exist on the host.
             let rel = c.strip_prefix(new_root).unwrap_or(c);
-            let first = rel.components().next().map(|x| x.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+            let first = rel
+                .components()
+                .next()
+                .map(|x| x.as_os_str().to_string_lossy().into_owned())
+                .unwrap_or_default();
             if top.contains(&first) && Path::new("/").join(rel).is_dir() {
                 break;
             }
@@ -138,15 +171,29 @@ pub fn prepare(root: &HostRoot, new_root: &Path, binds: &[Bind], shell: Option<&
             }
             ops.push(Op::Touch(cstr(&dst)?));
         }
-        ops.push(Op::Bind { src: cstr(&b.host)?, dst: cstr(&dst)?, read_only: b.read_only });
+        ops.push(Op::Bind {
+            src: cstr(&b.host)?,
+            dst: cstr(&dst)?,
+            read_only: b.read_only,
+        });
     }
     if let Some(sh) = shell {
         if let Ok(target) = std::fs::canonicalize("/bin/sh") {
-            ops.push(Op::Bind { src: cstr(sh)?, dst: cstr(inside(&target.to_string_lossy()))?, read_only: false });
+            ops.push(Op::Bind {
+                src: cstr(sh)?,
+                dst: cstr(inside(&target.to_string_lossy()))?,
+                read_only: false,
+            });
         }
     }
     mkdirs(&inside(workdir), &mut ops)?;
-    Ok(Prepared { user_ns, new_root: cstr(new_root)?, ops, workdir: cstr(workdir)?, ids: if euid == 0 { ids } else { None } })
+    Ok(Prepared {
+        user_ns,
+        new_root: cstr(new_root)?,
+        ops,
+        workdir: cstr(workdir)?,
+        ids: if euid == 0 { ids } else { None },
+    })
 }
 
 fn unsafe_free_euid() -> u32 {
@@ -160,7 +207,11 @@ fn unsafe_free_egid() -> u32 {
 }
 
 fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 fn write_file(path: &std::ffi::CStr, bytes: &[u8]) -> io::Result<()> {
@@ -194,12 +245,26 @@ impl Prepared {
                 check(libc::unshare(libc::CLONE_NEWNS))?;
             }
             let none = std::ptr::null::<libc::c_char>();
-            check(libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()))?;
-            check(libc::mount(c"tmpfs".as_ptr(), self.new_root.as_ptr(), c"tmpfs".as_ptr(), 0, c"mode=755".as_ptr().cast()))?;
+            check(libc::mount(
+                none,
+                c"/".as_ptr(),
+                none,
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                c"tmpfs".as_ptr(),
+                self.new_root.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                c"mode=755".as_ptr().cast(),
+            ))?;
             for op in &self.ops {
                 match op {
                     Op::Mkdir(p) => {
-                        if libc::mkdir(p.as_ptr(), 0o777) == -1 && *libc::__errno_location() != libc::EEXIST {
+                        if libc::mkdir(p.as_ptr(), 0o777) == -1
+                            && *libc::__errno_location() != libc::EEXIST
+                        {
                             return Err(io::Error::last_os_error());
                         }
                     }
@@ -212,10 +277,26 @@ impl Prepared {
                     Op::Symlink(target, link) => {
                         libc::symlink(target.as_ptr(), link.as_ptr());
                     }
-                    Op::Bind { src, dst, read_only } => {
-                        check(libc::mount(src.as_ptr(), dst.as_ptr(), none, libc::MS_BIND | libc::MS_REC, std::ptr::null()))?;
+                    Op::Bind {
+                        src,
+                        dst,
+                        read_only,
+                    } => {
+                        check(libc::mount(
+                            src.as_ptr(),
+                            dst.as_ptr(),
+                            none,
+                            libc::MS_BIND | libc::MS_REC,
+                            std::ptr::null(),
+                        ))?;
                         if *read_only {
-                            check(libc::mount(none, dst.as_ptr(), none, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY, std::ptr::null()))?;
+                            check(libc::mount(
+                                none,
+                                dst.as_ptr(),
+                                none,
+                                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                                std::ptr::null(),
+                            ))?;
                         }
                     }
                 }
@@ -238,14 +319,21 @@ pub fn available(root: &HostRoot, scratch: &Path) -> bool {
     if std::fs::create_dir_all(&new_root).is_err() {
         return false;
     }
-    let Ok(prepared) = prepare(root, &new_root, &[], None, "/", None) else { return false };
+    let Ok(prepared) = prepare(root, &new_root, &[], None, "/", None) else {
+        return false;
+    };
     let mut cmd = std::process::Command::new("/bin/sh");
     cmd.arg("-c").arg("test -d /proc/self");
     // SAFETY: `enter` makes only async-signal-safe system calls on prepared data.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || prepared.enter());
     }
-    let ok = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().map(|s| s.success()).unwrap_or(false);
+    let ok = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     let _ = std::fs::remove_dir(&new_root);
     ok
 }

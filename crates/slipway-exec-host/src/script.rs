@@ -18,7 +18,10 @@ mod tests {
 
     #[test]
     fn shebang_rules() {
-        assert_eq!(with_shebang("#!/usr/bin/env bash\necho"), "#!/usr/bin/env bash\necho");
+        assert_eq!(
+            with_shebang("#!/usr/bin/env bash\necho"),
+            "#!/usr/bin/env bash\necho"
+        );
         assert_eq!(with_shebang("echo hi"), "#!/bin/sh\nset -e\necho hi");
     }
 }

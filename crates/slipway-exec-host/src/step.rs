@@ -30,7 +30,11 @@ fn step_binds(layout: &Layout, s: &StepPlan) -> Vec<Bind> {
                 host = host.join(sub);
                 let _ = std::fs::create_dir_all(&host);
             }
-            Some(Bind { host, target: m.path.clone(), read_only: m.read_only })
+            Some(Bind {
+                host,
+                target: m.path.clone(),
+                read_only: m.read_only,
+            })
         })
         .collect()
 }
@@ -44,12 +48,29 @@ fn rewrite(text: &str, binds: &[Bind]) -> String {
     out
 }
 
-fn build(root: Option<&HostRoot>, shell: Option<&Path>, layout: &Layout, s: &StepPlan, tag: &str) -> io::Result<Command> {
+fn build(
+    root: Option<&HostRoot>,
+    shell: Option<&Path>,
+    layout: &Layout,
+    s: &StepPlan,
+    tag: &str,
+) -> io::Result<Command> {
     let extra = step_binds(layout, s);
-    let mut all: Vec<Bind> = layout.binds.iter().cloned().chain(extra.iter().cloned()).collect();
+    let mut all: Vec<Bind> = layout
+        .binds
+        .iter()
+        .cloned()
+        .chain(extra.iter().cloned())
+        .collect();
     all.sort_by_key(|b| b.target.len());
     let sandboxed = root.is_some();
-    let fix = |t: &str| if sandboxed { t.to_string() } else { rewrite(t, &all) };
+    let fix = |t: &str| {
+        if sandboxed {
+            t.to_string()
+        } else {
+            rewrite(t, &all)
+        }
+    };
     let mut argv: Vec<String> = Vec::new();
     if let Some(body) = &s.script {
         let mut content = with_shebang(&fix(body));
@@ -58,29 +79,54 @@ fn build(root: Option<&HostRoot>, shell: Option<&Path>, layout: &Layout, s: &Ste
                 content = content.replacen("#!/bin/sh", &format!("#!{} sh", sh.display()), 1);
             }
         }
-        let file = layout.dir.join("tekton/scripts").join(format!("script-{tag}"));
+        let file = layout
+            .dir
+            .join("tekton/scripts")
+            .join(format!("script-{tag}"));
         std::fs::write(&file, content)?;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))?;
-        argv.push(if sandboxed { format!("/tekton/scripts/script-{tag}") } else { file.to_string_lossy().into_owned() });
+        argv.push(if sandboxed {
+            format!("/tekton/scripts/script-{tag}")
+        } else {
+            file.to_string_lossy().into_owned()
+        });
     } else {
         argv.extend(s.command.iter().map(|c| fix(c)));
     }
     argv.extend(s.args.iter().map(|a| fix(a)));
     if argv.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "step has no script or command (the host executor cannot read an image's entrypoint)"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "step has no script or command (the host executor cannot read an image's entrypoint)",
+        ));
     }
-    let home = if sandboxed { "/tekton/home".to_string() } else { layout.dir.join("tekton/home").to_string_lossy().into_owned() };
+    let home = if sandboxed {
+        "/tekton/home".to_string()
+    } else {
+        layout
+            .dir
+            .join("tekton/home")
+            .to_string_lossy()
+            .into_owned()
+    };
     let workdir = s.working_dir.clone().unwrap_or_else(|| "/workspace".into());
     let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]).env_clear().env("PATH", PATH).env("HOME", home);
+    cmd.args(&argv[1..])
+        .env_clear()
+        .env("PATH", PATH)
+        .env("HOME", home);
     for (k, v) in &s.env {
         cmd.env(k, fix(v));
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     match root {
         Some(root) => {
             let ids = s.run_as_user.map(|u| (u, s.run_as_group.unwrap_or(u)));
-            let prepared = sandbox::prepare(root, &layout.dir.join("root"), &all, shell, &workdir, ids)?;
+            let prepared =
+                sandbox::prepare(root, &layout.dir.join("root"), &all, shell, &workdir, ids)?;
             // SAFETY: `enter` makes only system calls on data prepared above; `setsid` is async-signal-safe.
             unsafe {
                 cmd.pre_exec(move || {
@@ -106,13 +152,25 @@ fn build(root: Option<&HostRoot>, shell: Option<&Path>, layout: &Layout, s: &Ste
 }
 
 /// Starts a sidecar; it runs until the TaskRun ends.
-pub fn spawn_sidecar(root: Option<&HostRoot>, shell: Option<&Path>, layout: &Layout, s: &StepPlan, i: usize) -> io::Result<Child> {
+pub fn spawn_sidecar(
+    root: Option<&HostRoot>,
+    shell: Option<&Path>,
+    layout: &Layout,
+    s: &StepPlan,
+    i: usize,
+) -> io::Result<Child> {
     let mut cmd = build(root, shell, layout, s, &format!("sidecar-{i}"))?;
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     cmd.spawn()
 }
 
-async fn pump<R: tokio::io::AsyncRead + Unpin>(r: R, stream: Stream, step: usize, events: EventSink, mut file: Option<tokio::fs::File>) {
+async fn pump<R: tokio::io::AsyncRead + Unpin>(
+    r: R,
+    stream: Stream,
+    step: usize,
+    events: EventSink,
+    mut file: Option<tokio::fs::File>,
+) {
     let mut reader = BufReader::new(r);
     let mut buf = Vec::new();
     loop {
@@ -125,7 +183,12 @@ async fn pump<R: tokio::io::AsyncRead + Unpin>(r: R, stream: Stream, step: usize
                 }
                 let line = String::from_utf8_lossy(&buf);
                 let line = line.strip_suffix('\n').unwrap_or(&line);
-                events.send(ExecEvent::Log { step, stream, line: line.strip_suffix('\r').unwrap_or(line).to_string(), at: SystemTime::now() });
+                events.send(ExecEvent::Log {
+                    step,
+                    stream,
+                    line: line.strip_suffix('\r').unwrap_or(line).to_string(),
+                    at: SystemTime::now(),
+                });
             }
         }
     }
@@ -134,14 +197,31 @@ async fn pump<R: tokio::io::AsyncRead + Unpin>(r: R, stream: Stream, step: usize
     }
 }
 
-async fn open_stream_file(layout: &Layout, s: &StepPlan, path: &Option<String>, sandboxed: bool, truncate: bool) -> Option<tokio::fs::File> {
+async fn open_stream_file(
+    layout: &Layout,
+    s: &StepPlan,
+    path: &Option<String>,
+    sandboxed: bool,
+    truncate: bool,
+) -> Option<tokio::fs::File> {
     let p = path.as_ref()?;
     let extra = step_binds(layout, s);
-    let host = if sandboxed { layout.host_path(p, &extra) } else { std::path::PathBuf::from(rewrite(p, &layout.binds)) };
+    let host = if sandboxed {
+        layout.host_path(p, &extra)
+    } else {
+        std::path::PathBuf::from(rewrite(p, &layout.binds))
+    };
     if let Some(parent) = host.parent() {
         let _ = tokio::fs::create_dir_all(parent).await;
     }
-    tokio::fs::OpenOptions::new().create(true).append(!truncate).write(true).truncate(truncate).open(host).await.ok()
+    tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(!truncate)
+        .write(true)
+        .truncate(truncate)
+        .open(host)
+        .await
+        .ok()
 }
 
 fn kill_group(child: &Child, signal: libc::c_int) {
@@ -153,28 +233,74 @@ fn kill_group(child: &Child, signal: libc::c_int) {
     }
 }
 
+/// Spawns, retrying while the script is "text file busy": another thread's fork may briefly
+/// hold the script's write descriptor until that child execs.
+async fn spawn(cmd: &mut Command) -> io::Result<Child> {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Runs one step to its end.
 #[allow(clippy::too_many_arguments)]
-pub async fn run(root: Option<&HostRoot>, shell: Option<&Path>, layout: &Layout, s: &StepPlan, i: usize, events: &EventSink, cancel: &CancellationToken, deadline: Option<Instant>) -> StepEnd {
+pub async fn run(
+    root: Option<&HostRoot>,
+    shell: Option<&Path>,
+    layout: &Layout,
+    s: &StepPlan,
+    i: usize,
+    events: &EventSink,
+    cancel: &CancellationToken,
+    deadline: Option<Instant>,
+) -> StepEnd {
     let mut cmd = match build(root, shell, layout, s, &i.to_string()) {
         Ok(c) => c,
         Err(e) => return StepEnd::StartFailed(e.to_string()),
     };
-    events.send(ExecEvent::StepStarted { step: i, at: SystemTime::now() });
-    let mut child = match cmd.spawn() {
+    events.send(ExecEvent::StepStarted {
+        step: i,
+        at: SystemTime::now(),
+    });
+    let mut child = match spawn(&mut cmd).await {
         Ok(c) => c,
         Err(e) => {
-            let what = if root.is_some() { "failed to start the step in its sandbox" } else { "failed to start the step" };
-            events.send(ExecEvent::Log { step: i, stream: Stream::Stderr, line: format!("slipway: {what}: {e}"), at: SystemTime::now() });
+            let what = if root.is_some() {
+                "failed to start the step in its sandbox"
+            } else {
+                "failed to start the step"
+            };
+            events.send(ExecEvent::Log {
+                step: i,
+                stream: Stream::Stderr,
+                line: format!("slipway: {what}: {e}"),
+                at: SystemTime::now(),
+            });
             return StepEnd::StartFailed(e.to_string());
         }
     };
     let sandboxed = root.is_some();
     let same_file = s.stdout_path.is_some() && s.stdout_path == s.stderr_path;
     let out_file = open_stream_file(layout, s, &s.stdout_path, sandboxed, !same_file).await;
-    let err_file = if same_file { open_stream_file(layout, s, &s.stderr_path, sandboxed, false).await } else { open_stream_file(layout, s, &s.stderr_path, sandboxed, true).await };
-    let out = child.stdout.take().map(|o| tokio::spawn(pump(o, Stream::Stdout, i, events.clone(), out_file)));
-    let err = child.stderr.take().map(|e| tokio::spawn(pump(e, Stream::Stderr, i, events.clone(), err_file)));
+    let err_file = if same_file {
+        open_stream_file(layout, s, &s.stderr_path, sandboxed, false).await
+    } else {
+        open_stream_file(layout, s, &s.stderr_path, sandboxed, true).await
+    };
+    let out = child
+        .stdout
+        .take()
+        .map(|o| tokio::spawn(pump(o, Stream::Stdout, i, events.clone(), out_file)));
+    let err = child
+        .stderr
+        .take()
+        .map(|e| tokio::spawn(pump(e, Stream::Stderr, i, events.clone(), err_file)));
     let far = Instant::now() + Duration::from_secs(100 * 365 * 86400);
     let step_deadline = s.timeout.map(|t| Instant::now() + t).unwrap_or(far);
     let task_deadline = deadline.unwrap_or(far);
@@ -189,7 +315,10 @@ pub async fn run(root: Option<&HostRoot>, shell: Option<&Path>, layout: &Layout,
     };
     if !matches!(end, StepEnd::Exited(_)) {
         kill_group(&child, libc::SIGTERM);
-        if tokio::time::timeout(Duration::from_secs(2), child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(2), child.wait())
+            .await
+            .is_err()
+        {
             kill_group(&child, libc::SIGKILL);
             let _ = child.wait().await;
         }

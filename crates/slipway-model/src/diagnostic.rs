@@ -43,6 +43,25 @@ impl Diagnostic {
         }
     }
 
+    /// A diagnostic about a whole file (`path:1:1`), for files that cannot be parsed at all.
+    pub fn in_file(path: &str, message: impl Into<String>) -> Self {
+        let source = Arc::new(SourceFile {
+            path: path.to_string(),
+            text: String::new(),
+        });
+        Diagnostic {
+            message: message.into(),
+            hint: None,
+            source: Some(source),
+            pos: Pos {
+                line: 1,
+                col: 1,
+                offset: 0,
+            },
+            len: 0,
+        }
+    }
+
     /// A diagnostic at a position in a file.
     pub fn at(source: &Arc<SourceFile>, pos: Pos, message: impl Into<String>) -> Self {
         let len = token_len(&source.text, pos.offset);

@@ -122,6 +122,12 @@ pub struct Library {
     pub warnings: Vec<Diagnostic>,
     /// The raw documents of every Tekton object, for storing a run's inputs.
     pub raw: Vec<Value>,
+    /// Tasks replaced by a same-named Task from a later file (catalog versions); still validated.
+    pub shadowed_tasks: Vec<Object<TaskSpec>>,
+    /// Pipelines replaced by a later file's.
+    pub shadowed_pipelines: Vec<Object<PipelineSpec>>,
+    /// StepActions replaced by a later file's.
+    pub shadowed_step_actions: Vec<Object<StepActionSpec>>,
 }
 
 /// Failure to read a path at all.
@@ -151,7 +157,7 @@ impl Library {
                 collect_dir(p, &mut files, &mut diags);
                 if files.len() == before {
                     diags.push(
-                        Diagnostic::new(format!("{}: directory holds no YAML files", p.display()))
+                        Diagnostic::in_file(&p.display().to_string(), "directory holds no YAML files")
                             .with_hint("pass files ending in .yaml, .yml or .json, or a directory that holds them"),
                     );
                 }
@@ -167,8 +173,11 @@ impl Library {
                         Ok(t) => t,
                         Err(_) => {
                             diags.push(
-                                Diagnostic::new(format!("{}: file is not UTF-8 text", f.display()))
-                                    .with_hint("pass YAML files holding Tekton objects"),
+                                Diagnostic::in_file(
+                                    &f.display().to_string(),
+                                    "file is not UTF-8 text",
+                                )
+                                .with_hint("pass YAML files holding Tekton objects"),
                             );
                             continue;
                         }
@@ -176,8 +185,11 @@ impl Library {
                     lib.add_source(f.display().to_string(), text, &mut diags);
                 }
                 Err(e) => diags.push(
-                    Diagnostic::new(format!("failed to read {}: {e}", f.display()))
-                        .with_hint("check the path passed with -f"),
+                    Diagnostic::in_file(
+                        &f.display().to_string(),
+                        format!("failed to read the file: {e}"),
+                    )
+                    .with_hint("check the path passed with -f"),
                 ),
             }
         }
@@ -378,32 +390,39 @@ impl Library {
             .unwrap_or(Value::Object(Default::default()));
         let name = name.unwrap_or_default();
         macro_rules! insert_named {
-            ($map:expr, $ty:ty) => {{
+            ($map:expr, $shadowed:expr, $ty:ty) => {{
                 if let Some(spec) = typed::<$ty>(&origin, &spec_value, "spec", diags) {
-                    if $map.contains_key(&name) {
-                        diags.push(
-                            origin
-                                .diag_value("metadata.name", format!("duplicate {kind} `{name}`"))
-                                .with_hint("each object of a kind needs its own name"),
-                        );
-                    } else {
-                        $map.insert(
-                            name.clone(),
-                            Object {
-                                api_version: api_version.clone(),
-                                meta,
-                                spec,
-                                origin: Some(origin.clone()),
-                            },
-                        );
+                    let obj = Object { api_version: api_version.clone(), meta, spec, origin: Some(origin.clone()) };
+                    match $map.get(&name).and_then(|o| o.origin.as_ref()).map(|o| o.source.path.clone()) {
+                        Some(path) if path == source.path => {
+                            diags.push(
+                                origin
+                                    .diag_value("metadata.name", format!("duplicate {kind} `{name}`"))
+                                    .with_hint("each object of a kind needs its own name"),
+                            );
+                        }
+                        Some(path) => {
+                            // Versions of one object in several files (as in the Tekton catalog): the last wins.
+                            self.warnings.push(origin.diag_value("metadata.name", format!("{kind} `{name}` replaces the one in {path}")));
+                            if let Some(old) = $map.insert(name.clone(), obj) {
+                                $shadowed.push(old);
+                            }
+                        }
+                        None => {
+                            $map.insert(name.clone(), obj);
+                        }
                     }
                 }
             }};
         }
         match kind.as_str() {
-            "Task" => insert_named!(self.tasks, TaskSpec),
-            "Pipeline" => insert_named!(self.pipelines, PipelineSpec),
-            "StepAction" => insert_named!(self.step_actions, StepActionSpec),
+            "Task" => insert_named!(self.tasks, self.shadowed_tasks, TaskSpec),
+            "Pipeline" => insert_named!(self.pipelines, self.shadowed_pipelines, PipelineSpec),
+            "StepAction" => insert_named!(
+                self.step_actions,
+                self.shadowed_step_actions,
+                StepActionSpec
+            ),
             "PipelineRun" => {
                 if let Some(spec) = typed::<PipelineRunSpec>(&origin, &spec_value, "spec", diags) {
                     self.runs.push(RunObject::PipelineRun(Object {

@@ -219,8 +219,17 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
     Ok(docs)
 }
 
+/// The parser's first line without its own `error: line N column M:` prefix (we print the position).
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).trim().to_string()
+    let line = s.lines().next().unwrap_or(s).trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    match line
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((pos, msg)) if pos.contains(" column ") => msg.to_string(),
+        _ => line.to_string(),
+    }
 }
 
 fn to_pos(text: &str, loc: &serde_saphyr::Location) -> Pos {

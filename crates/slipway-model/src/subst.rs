@@ -157,7 +157,14 @@ impl Scope {
 
     /// The variables whose keys start with `prefix`.
     pub fn with_prefix(&self, prefix: &str) -> Scope {
-        Scope { vars: self.vars.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect() }
+        Scope {
+            vars: self
+                .vars
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
     }
 
     /// Resolves a parsed reference to a value.
@@ -262,6 +269,8 @@ fn join(segs: &[Seg]) -> String {
 fn access(v: &ParamValue, rest: &[Seg]) -> Option<ParamValue> {
     match (rest, v) {
         ([], v) => Some(v.clone()),
+        // `[*]` names a whole array or object; on a string it is not a reference Tekton resolves.
+        ([Seg::Star], ParamValue::String(_)) => None,
         ([Seg::Star], v) => Some(v.clone()),
         ([Seg::Index(i)], ParamValue::Array(a)) => a.get(*i).cloned().map(ParamValue::String),
         ([Seg::Name(k)], ParamValue::Object(o)) => o.get(k).cloned().map(ParamValue::String),

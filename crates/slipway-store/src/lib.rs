@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use slipway_engine::{RunEvent, Store};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use tokio::sync::{mpsc, oneshot};
 
 pub use read::{LogLine, RunRow, TaskRunRow};
@@ -54,17 +56,35 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) `runs.db` in `dir`, and marks runs whose process died as `Interrupted`.
     pub async fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open { path: dir.to_path_buf(), source: sqlx::Error::Io(e) })?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            path: dir.to_path_buf(),
+            source: sqlx::Error::Io(e),
+        })?;
         let path = dir.join("runs.db");
         let opts = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(|source| StoreError::Open { path: path.clone(), source })?
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(|source| StoreError::Open { path: path.clone(), source })?;
-        schema::migrate(&pool).await.map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        schema::migrate(&pool)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
         recover::interrupted(&pool).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(write::writer(pool.clone(), rx));
@@ -77,8 +97,16 @@ impl SqliteStore {
     }
 
     /// Saves the YAML documents a run was started from, for `rerun`.
-    pub async fn save_inputs(&self, uid: &str, inputs: &serde_json::Value) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR REPLACE INTO run_inputs (uid, inputs) VALUES (?, ?)").bind(uid).bind(inputs.to_string()).execute(&self.pool).await?;
+    pub async fn save_inputs(
+        &self,
+        uid: &str,
+        inputs: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR REPLACE INTO run_inputs (uid, inputs) VALUES (?, ?)")
+            .bind(uid)
+            .bind(inputs.to_string())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
@@ -99,5 +127,7 @@ impl Store for SqliteStore {
 
 /// Milliseconds since the epoch.
 pub(crate) fn millis(t: std::time::SystemTime) -> i64 {
-    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

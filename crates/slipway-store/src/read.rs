@@ -108,18 +108,29 @@ impl SqliteStore {
             .bind(key).bind(key).bind(key).bind(key)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(run_row).ok_or_else(|| StoreError::NotFound(key.to_string()))
+        row.as_ref()
+            .map(run_row)
+            .ok_or_else(|| StoreError::NotFound(key.to_string()))
     }
 
     /// A run by exact uid.
     pub async fn run(&self, uid: &str) -> Result<RunRow, StoreError> {
-        let row = sqlx::query("SELECT * FROM runs WHERE uid = ?").bind(uid).fetch_optional(&self.pool).await?;
-        row.as_ref().map(run_row).ok_or_else(|| StoreError::NotFound(uid.to_string()))
+        let row = sqlx::query("SELECT * FROM runs WHERE uid = ?")
+            .bind(uid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(run_row)
+            .ok_or_else(|| StoreError::NotFound(uid.to_string()))
     }
 
     /// Every TaskRun under a top-level run (child pipelines included), in start order.
     pub async fn task_runs(&self, root_uid: &str) -> Result<Vec<TaskRunRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM task_runs WHERE root_uid = ? ORDER BY started_at, rowid").bind(root_uid).fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT * FROM task_runs WHERE root_uid = ? ORDER BY started_at, rowid")
+                .bind(root_uid)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .iter()
             .map(|r| TaskRunRow {
@@ -133,13 +144,22 @@ impl SqliteStore {
                 started_at: r.get("started_at"),
                 finished_at: r.get("finished_at"),
                 attempt: r.get("attempt"),
-                object: r.get::<Option<&str>, _>("object").and_then(|o| serde_json::from_str(o).ok()),
+                object: r
+                    .get::<Option<&str>, _>("object")
+                    .and_then(|o| serde_json::from_str(o).ok()),
             })
             .collect())
     }
 
     /// Log lines of a run after `after_id`, optionally for one pipeline task (or TaskRun) and step.
-    pub async fn logs(&self, root_uid: &str, task: Option<&str>, step: Option<&str>, after_id: i64, limit: i64) -> Result<Vec<LogLine>, StoreError> {
+    pub async fn logs(
+        &self,
+        root_uid: &str,
+        task: Option<&str>,
+        step: Option<&str>,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLine>, StoreError> {
         let rows = sqlx::query(
             "SELECT l.id, l.step, l.stream, l.ts, l.line, t.name AS taskrun, t.pipeline_task FROM logs l JOIN task_runs t ON t.uid = l.taskrun_uid \
              WHERE l.root_uid = ? AND l.id > ? AND (? IS NULL OR t.pipeline_task = ? OR t.name = ?) AND (? IS NULL OR l.step = ?) ORDER BY l.id LIMIT ?",
@@ -149,19 +169,42 @@ impl SqliteStore {
         .await?;
         Ok(rows
             .iter()
-            .map(|r| LogLine { id: r.get("id"), taskrun: r.get("taskrun"), pipeline_task: r.get("pipeline_task"), step: r.get("step"), stream: r.get("stream"), ts: r.get("ts"), line: r.get("line") })
+            .map(|r| LogLine {
+                id: r.get("id"),
+                taskrun: r.get("taskrun"),
+                pipeline_task: r.get("pipeline_task"),
+                step: r.get("step"),
+                stream: r.get("stream"),
+                ts: r.get("ts"),
+                line: r.get("line"),
+            })
             .collect())
     }
 
     /// Notices and skip reasons recorded for a run.
-    pub async fn notices(&self, root_uid: &str) -> Result<Vec<(String, String, Value)>, StoreError> {
+    pub async fn notices(
+        &self,
+        root_uid: &str,
+    ) -> Result<Vec<(String, String, Value)>, StoreError> {
         let rows = sqlx::query("SELECT kind, subject, detail FROM events WHERE root_uid = ? AND kind IN ('Notice', 'TaskSkipped') ORDER BY id").bind(root_uid).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| (r.get("kind"), r.get("subject"), serde_json::from_str(r.get::<&str, _>("detail")).unwrap_or(Value::Null))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get("kind"),
+                    r.get("subject"),
+                    serde_json::from_str(r.get::<&str, _>("detail")).unwrap_or(Value::Null),
+                )
+            })
+            .collect())
     }
 
     /// The documents a run was started from.
     pub async fn inputs(&self, uid: &str) -> Result<Option<Value>, StoreError> {
-        let v: Option<String> = sqlx::query_scalar("SELECT inputs FROM run_inputs WHERE uid = ?").bind(uid).fetch_optional(&self.pool).await?;
+        let v: Option<String> = sqlx::query_scalar("SELECT inputs FROM run_inputs WHERE uid = ?")
+            .bind(uid)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(v.and_then(|s| serde_json::from_str(&s).ok()))
     }
 }

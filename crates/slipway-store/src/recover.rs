@@ -17,7 +17,9 @@ fn start_time(pid: u32) -> Option<i64> {
 }
 
 fn alive(pid: i64, start: i64) -> bool {
-    let Ok(pid) = u32::try_from(pid) else { return false };
+    let Ok(pid) = u32::try_from(pid) else {
+        return false;
+    };
     match start_time(pid) {
         Some(s) => start == 0 || s == start,
         None => false,
@@ -26,7 +28,11 @@ fn alive(pid: i64, start: i64) -> bool {
 
 /// Marks every unfinished run whose owner is gone as failed with reason `Interrupted`.
 pub(crate) async fn interrupted(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    let rows = sqlx::query("SELECT uid, owner_pid, owner_start, object FROM runs WHERE status = 'Unknown'").fetch_all(pool).await?;
+    let rows = sqlx::query(
+        "SELECT uid, owner_pid, owner_start, object FROM runs WHERE status = 'Unknown'",
+    )
+    .fetch_all(pool)
+    .await?;
     let now = std::time::SystemTime::now();
     for row in rows {
         let uid: String = row.get("uid");
@@ -35,7 +41,8 @@ pub(crate) async fn interrupted(pool: &SqlitePool) -> Result<(), sqlx::Error> {
         if alive(pid.unwrap_or(0), start.unwrap_or(0)) {
             continue;
         }
-        let mut object: Value = serde_json::from_str(row.get::<&str, _>("object")).unwrap_or(json!({}));
+        let mut object: Value =
+            serde_json::from_str(row.get::<&str, _>("object")).unwrap_or(json!({}));
         let when = humantime::format_rfc3339_seconds(now).to_string();
         object["status"]["conditions"] = json!([{ "type": "Succeeded", "status": "False", "reason": "Interrupted", "message": "the slipway process running this was killed; logs up to that moment are kept", "lastTransitionTime": when }]);
         object["status"]["completionTime"] = json!(when);

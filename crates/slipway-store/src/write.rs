@@ -45,65 +45,195 @@ fn cond(ok: bool) -> &'static str {
     if ok { "True" } else { "False" }
 }
 
-async fn event_row(tx: &mut Transaction<'_, Sqlite>, root: &str, ts: i64, kind: &str, subject: &str, detail: serde_json::Value) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO events (root_uid, ts, kind, subject, detail) VALUES (?, ?, ?, ?, ?)").bind(root).bind(ts).bind(kind).bind(subject).bind(detail.to_string()).execute(&mut **tx).await?;
+async fn event_row(
+    tx: &mut Transaction<'_, Sqlite>,
+    root: &str,
+    ts: i64,
+    kind: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO events (root_uid, ts, kind, subject, detail) VALUES (?, ?, ?, ?, ?)")
+        .bind(root)
+        .bind(ts)
+        .bind(kind)
+        .bind(subject)
+        .bind(detail.to_string())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
-async fn results(tx: &mut Transaction<'_, Sqlite>, owner: &str, object: &serde_json::Value) -> Result<(), sqlx::Error> {
-    for r in object.pointer("/status/results").and_then(|v| v.as_array()).into_iter().flatten() {
+async fn results(
+    tx: &mut Transaction<'_, Sqlite>,
+    owner: &str,
+    object: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    for r in object
+        .pointer("/status/results")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
         let name = r.get("name").and_then(|n| n.as_str()).unwrap_or("");
         let value = r.get("value").cloned().unwrap_or_default();
-        sqlx::query("INSERT OR REPLACE INTO results (owner_uid, name, value) VALUES (?, ?, ?)").bind(owner).bind(name).bind(value.to_string()).execute(&mut **tx).await?;
+        sqlx::query("INSERT OR REPLACE INTO results (owner_uid, name, value) VALUES (?, ?, ?)")
+            .bind(owner)
+            .bind(name)
+            .bind(value.to_string())
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
 
-async fn apply(tx: &mut Transaction<'_, Sqlite>, ev: &RunEvent, pid: i64, start: i64) -> Result<(), sqlx::Error> {
+async fn apply(
+    tx: &mut Transaction<'_, Sqlite>,
+    ev: &RunEvent,
+    pid: i64,
+    start: i64,
+) -> Result<(), sqlx::Error> {
     match ev {
         RunEvent::RunStarted { run, object } => {
             let root = run.parent_uid.clone().unwrap_or_else(|| run.uid.clone());
             sqlx::query("INSERT OR REPLACE INTO runs (uid, name, kind, target, parent_uid, created_at, owner_pid, owner_start, object) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(&run.uid).bind(&run.name).bind(run.kind).bind(&run.target).bind(&run.parent_uid).bind(millis(run.created)).bind(pid).bind(start).bind(object.to_string())
                 .execute(&mut **tx).await?;
-            event_row(tx, &root, millis(run.created), "RunStarted", &run.name, json!({ "kind": run.kind })).await?;
+            event_row(
+                tx,
+                &root,
+                millis(run.created),
+                "RunStarted",
+                &run.name,
+                json!({ "kind": run.kind }),
+            )
+            .await?;
         }
         RunEvent::TaskRunStarted { info, at } => {
             sqlx::query("INSERT INTO task_runs (uid, root_uid, parent_uid, name, pipeline_task, attempt, steps, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(uid) DO UPDATE SET attempt = excluded.attempt, steps = excluded.steps, status = 'Unknown', reason = 'Running', started_at = excluded.started_at")
                 .bind(&info.uid).bind(&info.root_uid).bind(&info.parent_uid).bind(&info.name).bind(&info.pipeline_task).bind(i64::from(info.attempt)).bind(json!(info.steps).to_string()).bind(millis(*at))
                 .execute(&mut **tx).await?;
-            sqlx::query("DELETE FROM steps WHERE taskrun_uid = ?").bind(&info.uid).execute(&mut **tx).await?;
-            event_row(tx, &info.root_uid, millis(*at), "TaskRunStarted", &info.name, json!({ "attempt": info.attempt })).await?;
+            sqlx::query("DELETE FROM steps WHERE taskrun_uid = ?")
+                .bind(&info.uid)
+                .execute(&mut **tx)
+                .await?;
+            event_row(
+                tx,
+                &info.root_uid,
+                millis(*at),
+                "TaskRunStarted",
+                &info.name,
+                json!({ "attempt": info.attempt }),
+            )
+            .await?;
         }
         RunEvent::StepStarted { taskrun, step, at } => {
-            sqlx::query("INSERT OR REPLACE INTO steps (taskrun_uid, idx, started_at) VALUES (?, ?, ?)").bind(taskrun).bind(*step as i64).bind(millis(*at)).execute(&mut **tx).await?;
+            sqlx::query(
+                "INSERT OR REPLACE INTO steps (taskrun_uid, idx, started_at) VALUES (?, ?, ?)",
+            )
+            .bind(taskrun)
+            .bind(*step as i64)
+            .bind(millis(*at))
+            .execute(&mut **tx)
+            .await?;
         }
-        RunEvent::StepFinished { taskrun, step, end, at } => {
+        RunEvent::StepFinished {
+            taskrun,
+            step,
+            end,
+            at,
+        } => {
             sqlx::query("INSERT INTO steps (taskrun_uid, idx, finished_at, exit_code, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT(taskrun_uid, idx) DO UPDATE SET finished_at = excluded.finished_at, exit_code = excluded.exit_code, reason = excluded.reason")
                 .bind(taskrun).bind(*step as i64).bind(millis(*at)).bind(end.exit_code()).bind(end.reason())
                 .execute(&mut **tx).await?;
         }
-        RunEvent::Log { root, taskrun, step, stream, line, at } => {
+        RunEvent::Log {
+            root,
+            taskrun,
+            step,
+            stream,
+            line,
+            at,
+        } => {
             sqlx::query("INSERT INTO logs (root_uid, taskrun_uid, step, stream, ts, line) VALUES (?, ?, ?, ?, ?, ?)").bind(root).bind(taskrun).bind(step).bind(stream.as_str()).bind(millis(*at)).bind(line).execute(&mut **tx).await?;
         }
-        RunEvent::TaskRunFinished { uid, reason, succeeded, object } => {
+        RunEvent::TaskRunFinished {
+            uid,
+            reason,
+            succeeded,
+            object,
+        } => {
             let finished = std::time::SystemTime::now();
             sqlx::query("UPDATE task_runs SET status = ?, reason = ?, finished_at = ?, object = ? WHERE uid = ?").bind(cond(*succeeded)).bind(reason).bind(millis(finished)).bind(object.to_string()).bind(uid).execute(&mut **tx).await?;
             results(tx, uid, object).await?;
-            let root: Option<String> = sqlx::query_scalar("SELECT root_uid FROM task_runs WHERE uid = ?").bind(uid).fetch_optional(&mut **tx).await?;
-            event_row(tx, root.as_deref().unwrap_or(uid), millis(finished), "TaskRunFinished", uid, json!({ "reason": reason })).await?;
+            let root: Option<String> =
+                sqlx::query_scalar("SELECT root_uid FROM task_runs WHERE uid = ?")
+                    .bind(uid)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            event_row(
+                tx,
+                root.as_deref().unwrap_or(uid),
+                millis(finished),
+                "TaskRunFinished",
+                uid,
+                json!({ "reason": reason }),
+            )
+            .await?;
         }
-        RunEvent::TaskSkipped { run, pipeline_task, reason } => {
-            event_row(tx, run, millis(std::time::SystemTime::now()), "TaskSkipped", pipeline_task, json!({ "reason": reason })).await?;
+        RunEvent::TaskSkipped {
+            run,
+            pipeline_task,
+            reason,
+        } => {
+            event_row(
+                tx,
+                run,
+                millis(std::time::SystemTime::now()),
+                "TaskSkipped",
+                pipeline_task,
+                json!({ "reason": reason }),
+            )
+            .await?;
         }
         RunEvent::Notice { root, message } => {
-            event_row(tx, root, millis(std::time::SystemTime::now()), "Notice", "", json!({ "message": message })).await?;
+            event_row(
+                tx,
+                root,
+                millis(std::time::SystemTime::now()),
+                "Notice",
+                "",
+                json!({ "message": message }),
+            )
+            .await?;
         }
-        RunEvent::RunFinished { uid, reason, succeeded, object } => {
+        RunEvent::RunFinished {
+            uid,
+            reason,
+            succeeded,
+            object,
+        } => {
             let finished = std::time::SystemTime::now();
-            sqlx::query("UPDATE runs SET status = ?, reason = ?, finished_at = ?, object = ? WHERE uid = ?").bind(cond(*succeeded)).bind(reason).bind(millis(finished)).bind(object.to_string()).bind(uid).execute(&mut **tx).await?;
+            sqlx::query(
+                "UPDATE runs SET status = ?, reason = ?, finished_at = ?, object = ? WHERE uid = ?",
+            )
+            .bind(cond(*succeeded))
+            .bind(reason)
+            .bind(millis(finished))
+            .bind(object.to_string())
+            .bind(uid)
+            .execute(&mut **tx)
+            .await?;
             results(tx, uid, object).await?;
-            event_row(tx, uid, millis(finished), "RunFinished", uid, json!({ "reason": reason })).await?;
+            event_row(
+                tx,
+                uid,
+                millis(finished),
+                "RunFinished",
+                uid,
+                json!({ "reason": reason }),
+            )
+            .await?;
         }
     }
     Ok(())

@@ -33,15 +33,15 @@ pub fn validate(lib: &Library, limits: &Limits) -> Diagnostics {
         limits,
         diags: Diagnostics::default(),
     };
-    for t in lib.tasks.values() {
+    for t in lib.tasks.values().chain(&lib.shadowed_tasks) {
         cx.name(t, "Task");
         task::task_spec(&mut cx, t.origin.as_ref(), "spec", &t.spec, false);
     }
-    for p in lib.step_actions.values() {
+    for p in lib.step_actions.values().chain(&lib.shadowed_step_actions) {
         cx.name(p, "StepAction");
         task::step_action(&mut cx, p);
     }
-    for p in lib.pipelines.values() {
+    for p in lib.pipelines.values().chain(&lib.shadowed_pipelines) {
         cx.name(p, "Pipeline");
         pipeline::pipeline_spec(&mut cx, p.origin.as_ref(), "spec", &p.spec, false);
     }

@@ -104,7 +104,11 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                     cx,
                     origin,
                     "spec.params",
-                    "spec",
+                    if spec.params.is_empty() {
+                        "spec.pipelineRef"
+                    } else {
+                        "spec.params"
+                    },
                     &spec.params,
                     &p.params,
                     &format!("PipelineRun `{}`", pr.name()),
@@ -217,7 +221,11 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                     cx,
                     origin,
                     "spec.params",
-                    "spec",
+                    if spec.params.is_empty() {
+                        "spec.taskRef"
+                    } else {
+                        "spec.params"
+                    },
                     &spec.params,
                     &t.params,
                     &format!("TaskRun `{}`", tr.name()),

@@ -1,0 +1,212 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Tekton pipelines, run unchanged, from a laptop to production.
+#[derive(Debug, Parser)]
+#[command(name = "slipway", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Where runs, logs and workspaces are kept [default: $SLIPWAY_HOME, else the XDG data directory].
+    #[arg(long, global = true, env = "SLIPWAY_HOME", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the PipelineRuns and TaskRuns in files, or start a Pipeline or Task by name.
+    Run(RunArgs),
+    /// Check files as Tekton's admission webhook would.
+    Validate(ValidateArgs),
+    /// List runs, newest first.
+    Runs(RunsArgs),
+    /// Show one run: status, tasks, steps, results.
+    Describe(DescribeArgs),
+    /// Print a run's logs.
+    Logs(LogsArgs),
+    /// Cancel a running run (its finally tasks still run).
+    Cancel(RunRef),
+    /// Run a stored run again with the same inputs.
+    Rerun(RerunArgs),
+}
+
+/// Output formats of the final object.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    /// Tekton's JSON shape.
+    Json,
+    /// Tekton's YAML shape.
+    Yaml,
+}
+
+/// Executors.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExecutorKind {
+    /// Host processes (default).
+    Host,
+}
+
+/// Options shared by `run` and `rerun`.
+#[derive(Debug, Args, Clone)]
+pub struct Execution {
+    /// Param values: `-p name=value` (arrays: `-p name=a,b`).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", global = true)]
+    pub params: Vec<String>,
+    /// Workspaces: `-w name=DIR` binds a directory, `-w name=emptyDir` a scratch one.
+    #[arg(
+        short = 'w',
+        long = "workspace",
+        value_name = "NAME=DIR",
+        global = true
+    )]
+    pub workspaces: Vec<String>,
+    /// Interleave step output as `[task/step] line`.
+    #[arg(long, global = true)]
+    pub logs: bool,
+    /// Print the final object (like `kubectl get -o`).
+    #[arg(short = 'o', long, value_enum, global = true)]
+    pub output: Option<Output>,
+    /// Where steps run.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "host",
+        env = "SLIPWAY_EXECUTOR",
+        global = true
+    )]
+    pub executor: ExecutorKind,
+    /// TaskRuns running at once [default: number of cores].
+    #[arg(long, global = true, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Largest result a task may write, in bytes.
+    #[arg(long, global = true, default_value_t = 1024 * 1024, value_name = "BYTES")]
+    pub max_result_size: usize,
+    /// Plain line output even on a terminal.
+    #[arg(long, global = true)]
+    pub plain: bool,
+}
+
+/// `slipway run`.
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = false,
+    subcommand_negates_reqs = true
+)]
+pub struct RunArgs {
+    /// Start a Pipeline or Task by name instead of running the runs in the files.
+    #[command(subcommand)]
+    pub target: Option<RunTarget>,
+    /// Files or directories of YAML (Tasks, Pipelines, runs, StepActions, ConfigMaps, Secrets).
+    #[arg(short = 'f', long = "filename", value_name = "PATH", global = true)]
+    pub files: Vec<PathBuf>,
+    /// Execution options.
+    #[command(flatten)]
+    pub exec: Execution,
+}
+
+/// `slipway run pipeline|task NAME`.
+#[derive(Debug, Subcommand)]
+pub enum RunTarget {
+    /// Start the Pipeline NAME (like `tkn pipeline start`).
+    Pipeline {
+        /// Pipeline name.
+        name: String,
+    },
+    /// Start the Task NAME (like `tkn task start`).
+    Task {
+        /// Task name.
+        name: String,
+    },
+}
+
+/// `slipway validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Files or directories.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `slipway runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// How many.
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+    /// Print as JSON.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Output>,
+}
+
+/// A run named on the command line.
+#[derive(Debug, Args)]
+pub struct RunRef {
+    /// Run name or uid (the newest run of that name).
+    pub run: String,
+}
+
+/// `slipway describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// Run name or uid.
+    pub run: String,
+    /// Print the stored object instead.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Output>,
+}
+
+/// `slipway logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Run name or uid.
+    pub run: String,
+    /// Only this pipeline task (or TaskRun).
+    #[arg(short = 't', long)]
+    pub task: Option<String>,
+    /// Only this step.
+    #[arg(short = 's', long)]
+    pub step: Option<String>,
+    /// Keep printing until the run ends.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+/// `slipway rerun`.
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// Run name or uid.
+    pub run: String,
+    /// Execution options.
+    #[command(flatten)]
+    pub exec: Execution,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_pipeline_takes_files_and_params_after_the_name() {
+        let cli = Cli::try_parse_from([
+            "slipway", "run", "pipeline", "build", "-f", "dir", "-p", "a=b", "-w", "src=/tmp",
+        ])
+        .expect("parses");
+        let Command::Run(args) = cli.command else {
+            panic!("run")
+        };
+        assert!(matches!(args.target, Some(RunTarget::Pipeline { ref name }) if name == "build"));
+        assert_eq!(args.files, vec![PathBuf::from("dir")]);
+        assert_eq!(args.exec.params, vec!["a=b".to_string()]);
+    }
+}

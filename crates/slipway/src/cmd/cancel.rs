@@ -1,0 +1,39 @@
+//! `slipway cancel`: asks the process running a run to cancel it, as Ctrl-C would.
+
+use std::path::Path;
+
+use slipway_store::SqliteStore;
+
+use crate::cli::RunRef;
+use crate::error::CliError;
+
+/// Sends SIGINT to the run's owner process.
+pub async fn cancel(data: &Path, args: &RunRef) -> Result<i32, CliError> {
+    let store = SqliteStore::open(&data.join("db")).await?;
+    let row = store.find_run(&args.run).await?;
+    if row.status != "Unknown" {
+        return Err(CliError::usage(
+            format!("run `{}` has already finished ({})", row.name, row.reason),
+            "only running runs can be cancelled",
+        ));
+    }
+    let Some(pid) = row.owner_pid.and_then(|p| i32::try_from(p).ok()) else {
+        return Err(CliError::Internal(format!(
+            "run `{}` has no owner process",
+            row.name
+        )));
+    };
+    // SAFETY: kill only sends a signal; the pid is the owner recorded by the store, checked alive on open.
+    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
+    if rc != 0 {
+        return Err(CliError::Internal(format!(
+            "failed to signal process {pid}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    println!(
+        "{} {} cancelling (finally tasks still run)",
+        row.kind, row.name
+    );
+    Ok(0)
+}

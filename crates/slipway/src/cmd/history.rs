@@ -1,0 +1,209 @@
+//! `slipway runs` and `slipway describe`: reading the stored history.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use slipway_store::SqliteStore;
+
+use crate::cli::{DescribeArgs, RunsArgs};
+use crate::error::CliError;
+use crate::output::{age, duration_ms, print, status_word};
+
+/// Lists runs as a table, like `tkn pipelinerun list`.
+pub async fn runs(data: &Path, args: &RunsArgs) -> Result<i32, CliError> {
+    let store = SqliteStore::open(&data.join("db")).await?;
+    let rows = store.list_runs(args.limit).await?;
+    if let Some(format) = args.output {
+        let items: Vec<Value> = rows.iter().map(|r| r.object.clone()).collect();
+        print(
+            &json!({ "apiVersion": "v1", "kind": "List", "items": items }),
+            format,
+        )?;
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        println!("No runs yet. Start one with `slipway run -f FILE`.");
+        return Ok(0);
+    }
+    let table: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            let took = r
+                .finished_at
+                .map(|f| duration_ms(f - r.created_at))
+                .unwrap_or_else(|| "---".into());
+            [
+                r.name.clone(),
+                r.kind.clone(),
+                r.target.clone(),
+                status_word(&r.status, &r.reason),
+                age(r.created_at),
+                took,
+            ]
+        })
+        .collect();
+    print_table(
+        &["NAME", "KIND", "TARGET", "STATUS", "STARTED", "DURATION"],
+        &table,
+    );
+    Ok(0)
+}
+
+fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let s: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        println!("{}", s.join("   ").trim_end());
+    };
+    line(head.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+/// Shows one run like `tkn pipelinerun describe`.
+pub async fn describe(data: &Path, args: &DescribeArgs) -> Result<i32, CliError> {
+    let store = SqliteStore::open(&data.join("db")).await?;
+    let row = store.find_run(&args.run).await?;
+    if let Some(format) = args.output {
+        print(&row.object, format)?;
+        return Ok(0);
+    }
+    let o = &row.object;
+    let message = o
+        .pointer("/status/conditions/0/message")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    println!("Name:      {}", row.name);
+    println!("UID:       {}", row.uid);
+    println!("Kind:      {}", row.kind);
+    if !row.target.is_empty() {
+        println!(
+            "{}:  {}",
+            if row.kind == "PipelineRun" {
+                "Pipeline"
+            } else {
+                "Task    "
+            },
+            row.target
+        );
+    }
+    println!("Status:    {}", status_word(&row.status, &row.reason));
+    if !message.is_empty() {
+        println!("Message:   {message}");
+    }
+    println!("Started:   {}", age(row.created_at));
+    if let Some(f) = row.finished_at {
+        println!("Duration:  {}", duration_ms(f - row.created_at));
+    }
+    let params = o
+        .pointer("/spec/params")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !params.is_empty() {
+        println!("\nParams");
+        for p in params {
+            println!(
+                "  {} = {}",
+                p["name"].as_str().unwrap_or(""),
+                compact(&p["value"])
+            );
+        }
+    }
+    let results = o
+        .pointer("/status/results")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !results.is_empty() {
+        println!("\nResults");
+        for r in results {
+            println!(
+                "  {} = {}",
+                r["name"].as_str().unwrap_or(""),
+                compact(&r["value"])
+            );
+        }
+    }
+    let trs = store.task_runs(&row.uid).await?;
+    if !trs.is_empty() {
+        println!("\nTaskRuns");
+        let table: Vec<[String; 4]> = trs
+            .iter()
+            .map(|t| {
+                let took = match (t.started_at, t.finished_at) {
+                    (Some(s), Some(f)) => duration_ms(f - s),
+                    _ => "---".into(),
+                };
+                let task = t.pipeline_task.clone().unwrap_or_default();
+                let status = if t.attempt > 0 {
+                    format!(
+                        "{} (retry {})",
+                        status_word(&t.status, &t.reason),
+                        t.attempt
+                    )
+                } else {
+                    status_word(&t.status, &t.reason)
+                };
+                [format!("  {}", t.name), task, status, took]
+            })
+            .collect();
+        print_table(&["  NAME", "TASK", "STATUS", "DURATION"], &table);
+        println!("\nSteps");
+        for t in &trs {
+            let steps = t
+                .object
+                .as_ref()
+                .and_then(|o| o.pointer("/status/steps"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for s in steps {
+                let term = &s["terminated"];
+                let state = if term.is_object() {
+                    format!(
+                        "{} (exit {})",
+                        term["reason"].as_str().unwrap_or(""),
+                        term["exitCode"]
+                    )
+                } else {
+                    "Running".into()
+                };
+                println!(
+                    "  {}/{}  {state}",
+                    t.pipeline_task.as_deref().unwrap_or(&t.name),
+                    s["name"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    let notes = store.notices(&row.uid).await?;
+    let skipped: Vec<_> = notes
+        .iter()
+        .filter(|(k, _, _)| k == "TaskSkipped")
+        .collect();
+    if !skipped.is_empty() {
+        println!("\nSkipped");
+        for (_, task, d) in skipped {
+            println!("  {task}: {}", d["reason"].as_str().unwrap_or(""));
+        }
+    }
+    Ok(0)
+}
+
+fn compact(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

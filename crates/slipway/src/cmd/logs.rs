@@ -1,0 +1,57 @@
+//! `slipway logs`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use slipway_store::SqliteStore;
+
+use crate::cli::LogsArgs;
+use crate::error::CliError;
+
+/// Prints stored lines; with `-f`, keeps reading until the run ends.
+pub async fn logs(data: &Path, args: &LogsArgs) -> Result<i32, CliError> {
+    let store = SqliteStore::open(&data.join("db")).await?;
+    let row = store.find_run(&args.run).await?;
+    let mut after = 0;
+    loop {
+        let batch = store
+            .logs(
+                &row.uid,
+                args.task.as_deref(),
+                args.step.as_deref(),
+                after,
+                10_000,
+            )
+            .await?;
+        for l in &batch {
+            let task = l.pipeline_task.clone().unwrap_or_else(|| l.taskrun.clone());
+            println!("[{task}/{}] {}", l.step, l.line);
+            after = l.id;
+        }
+        if batch.len() == 10_000 {
+            continue;
+        }
+        if !args.follow {
+            break;
+        }
+        let current = store.run(&row.uid).await?;
+        if current.status != "Unknown" {
+            let rest = store
+                .logs(
+                    &row.uid,
+                    args.task.as_deref(),
+                    args.step.as_deref(),
+                    after,
+                    i64::MAX,
+                )
+                .await?;
+            for l in rest {
+                let task = l.pipeline_task.clone().unwrap_or_else(|| l.taskrun.clone());
+                println!("[{task}/{}] {}", l.step, l.line);
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(0)
+}

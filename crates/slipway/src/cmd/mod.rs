@@ -1,0 +1,7 @@
+//! One module per verb.
+
+pub mod cancel;
+pub mod history;
+pub mod logs;
+pub mod run;
+pub mod validate;

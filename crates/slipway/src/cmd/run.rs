@@ -1,0 +1,385 @@
+//! `slipway run` and `slipway rerun`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+use slipway_engine::{CancelHandle, Engine, EngineConfig, RunOptions, generate_name};
+use slipway_exec_host::{HostExecutor, HostOptions};
+use slipway_model::kinds::k8s::ObjectMeta;
+use slipway_model::kinds::pipeline::{PipelineRef, TaskRef};
+use slipway_model::kinds::run::{PipelineRunSpec, TaskRunSpec, WorkspaceBinding};
+use slipway_model::validate::{Limits, validate};
+use slipway_model::{
+    Diagnostics, Library, Object, Param, ParamSpec, ParamType, ParamValue, RunObject,
+};
+use slipway_store::SqliteStore;
+use tokio::sync::mpsc;
+
+use crate::cli::{Execution, ExecutorKind, RerunArgs, RunArgs, RunTarget};
+use crate::error::{CliError, EXIT_FAILED};
+use crate::render::{self, Style};
+
+/// `slipway run`.
+pub async fn run(data: &Path, args: RunArgs) -> Result<i32, CliError> {
+    if args.files.is_empty() {
+        return Err(CliError::usage(
+            "no files given",
+            "pass the YAML with -f FILE (repeatable; directories work too)",
+        ));
+    }
+    let lib = load(&args.files)?;
+    let runs: Vec<RunObject> = match &args.target {
+        Some(RunTarget::Pipeline { name }) => {
+            let p = lib
+                .pipelines
+                .get(name)
+                .ok_or_else(|| not_found("Pipeline", name, lib.pipelines.keys()))?;
+            let spec = PipelineRunSpec {
+                pipeline_ref: Some(PipelineRef {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                }),
+                params: params_for(&args.exec.params, &p.spec.params)?,
+                workspaces: empty_dirs(&args.exec.workspaces),
+                ..Default::default()
+            };
+            vec![RunObject::PipelineRun(Object {
+                api_version: "tekton.dev/v1".into(),
+                meta: meta(&format!("{name}-run-")),
+                spec,
+                origin: None,
+            })]
+        }
+        Some(RunTarget::Task { name }) => {
+            let t = lib
+                .tasks
+                .get(name)
+                .ok_or_else(|| not_found("Task", name, lib.tasks.keys()))?;
+            let spec = TaskRunSpec {
+                task_ref: Some(TaskRef {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                }),
+                params: params_for(&args.exec.params, &t.spec.params)?,
+                workspaces: empty_dirs(&args.exec.workspaces),
+                ..Default::default()
+            };
+            vec![RunObject::TaskRun(Object {
+                api_version: "tekton.dev/v1".into(),
+                meta: meta(&format!("{name}-run-")),
+                spec,
+                origin: None,
+            })]
+        }
+        None => {
+            if lib.runs.is_empty() {
+                let files: Vec<String> =
+                    args.files.iter().map(|f| f.display().to_string()).collect();
+                return Err(CliError::usage(
+                    format!("no PipelineRun or TaskRun in {}", files.join(", ")),
+                    "add one to the files, or start a Pipeline or Task by name: `slipway run pipeline NAME -f DIR`",
+                ));
+            }
+            lib.runs
+                .iter()
+                .cloned()
+                .map(|r| with_params(r, &args.exec.params, &lib))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let inputs: Vec<Value> = lib
+        .raw
+        .iter()
+        .filter(|d| {
+            !matches!(
+                d.get("kind").and_then(Value::as_str),
+                Some("PipelineRun" | "TaskRun")
+            )
+        })
+        .cloned()
+        .collect();
+    execute(data, Arc::new(lib), runs, inputs, &args.exec).await
+}
+
+/// `slipway rerun`.
+pub async fn rerun(data: &Path, args: RerunArgs) -> Result<i32, CliError> {
+    let store = SqliteStore::open(&data.join("db")).await?;
+    let row = store.find_run(&args.run).await?;
+    let stored = store.inputs(&row.uid).await?.ok_or_else(|| {
+        CliError::usage(
+            format!("run `{}` has no stored inputs", row.name),
+            "start it again with `slipway run -f ...`",
+        )
+    })?;
+    let docs: Vec<Value> = stored
+        .get("documents")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let run_doc = stored.get("run").cloned().unwrap_or(Value::Null);
+    let text: String = docs
+        .iter()
+        .chain(std::iter::once(&run_doc))
+        .map(|d| format!("---\n{d}\n"))
+        .collect();
+    let mut lib = Library::default();
+    let mut diags = Diagnostics::default();
+    lib.add_source(format!("stored inputs of {}", row.name), text, &mut diags);
+    if !diags.is_empty() {
+        return Err(CliError::Invalid(diags));
+    }
+    let stored_runs = std::mem::take(&mut lib.runs);
+    let runs: Vec<RunObject> = stored_runs
+        .into_iter()
+        .map(|r| with_params(r, &args.exec.params, &lib))
+        .collect::<Result<_, _>>()?;
+    drop(store);
+    execute(data, Arc::new(lib), runs, docs, &args.exec).await
+}
+
+fn load(files: &[PathBuf]) -> Result<Library, CliError> {
+    let lib = Library::load_paths(files).map_err(CliError::Invalid)?;
+    let diags = validate(&lib, &Limits::default());
+    if !diags.is_empty() {
+        return Err(CliError::Invalid(diags));
+    }
+    for w in &lib.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(lib)
+}
+
+fn not_found<'a>(kind: &str, name: &str, names: impl Iterator<Item = &'a String>) -> CliError {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    let hint = match slipway_model::suggest::closest(name, &names) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None if names.is_empty() => format!("no {kind} is defined in the files given with -f"),
+        None => format!("{kind}s in the files: {}", names.join(", ")),
+    };
+    CliError::usage(format!("{kind} `{name}` not found"), hint)
+}
+
+fn meta(generate: &str) -> ObjectMeta {
+    ObjectMeta {
+        generate_name: Some(generate.to_string()),
+        ..Default::default()
+    }
+}
+
+fn empty_dirs(ws: &[String]) -> Vec<WorkspaceBinding> {
+    ws.iter()
+        .filter_map(|w| w.split_once('='))
+        .filter(|(_, v)| *v == "emptyDir")
+        .map(|(n, _)| WorkspaceBinding {
+            name: n.to_string(),
+            empty_dir: Some(json!({})),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn split_kv(s: &str, flag: &str) -> Result<(String, String), CliError> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| {
+            CliError::usage(
+                format!("`{flag} {s}` is not NAME=VALUE"),
+                format!("write `{flag} name=value`"),
+            )
+        })
+}
+
+/// `-p` values typed by the declarations: arrays split on commas, objects as `k:v,k:v`.
+fn params_for(raw: &[String], decls: &[ParamSpec]) -> Result<Vec<Param>, CliError> {
+    let mut out = Vec::new();
+    for p in raw {
+        let (k, v) = split_kv(p, "-p")?;
+        let ty = decls
+            .iter()
+            .find(|d| d.name == k)
+            .map(ParamSpec::effective_type)
+            .unwrap_or_default();
+        let value = match ty {
+            ParamType::String => ParamValue::String(v),
+            ParamType::Array => ParamValue::Array(v.split(',').map(str::to_string).collect()),
+            ParamType::Object => ParamValue::Object(
+                v.split(',')
+                    .filter_map(|kv| kv.split_once(':'))
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+            ),
+        };
+        out.push(Param { name: k, value });
+    }
+    Ok(out)
+}
+
+/// Applies `-p` overrides to a run from the files.
+fn with_params(mut run: RunObject, raw: &[String], lib: &Library) -> Result<RunObject, CliError> {
+    if raw.is_empty() {
+        return Ok(run);
+    }
+    let (decls, params): (Vec<ParamSpec>, &mut Vec<Param>) = match &mut run {
+        RunObject::PipelineRun(pr) => {
+            let decls = match (&pr.spec.pipeline_spec, &pr.spec.pipeline_ref) {
+                (Some(s), _) => s.params.clone(),
+                (None, Some(r)) => r
+                    .name
+                    .as_ref()
+                    .and_then(|n| lib.pipelines.get(n))
+                    .map(|p| p.spec.params.clone())
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            (decls, &mut pr.spec.params)
+        }
+        RunObject::TaskRun(tr) => {
+            let decls = match (&tr.spec.task_spec, &tr.spec.task_ref) {
+                (Some(s), _) => s.params.clone(),
+                (None, Some(r)) => r
+                    .name
+                    .as_ref()
+                    .and_then(|n| lib.tasks.get(n))
+                    .map(|t| t.spec.params.clone())
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            (decls, &mut tr.spec.params)
+        }
+    };
+    for p in params_for(raw, &decls)? {
+        params.retain(|x| x.name != p.name);
+        params.push(p);
+    }
+    Ok(run)
+}
+
+fn run_document(run: &RunObject, name: &str) -> Value {
+    let (kind, api, spec) = match run {
+        RunObject::PipelineRun(o) => (
+            "PipelineRun",
+            o.api_version.clone(),
+            serde_json::to_value(&o.spec).unwrap_or(Value::Null),
+        ),
+        RunObject::TaskRun(o) => (
+            "TaskRun",
+            o.api_version.clone(),
+            serde_json::to_value(&o.spec).unwrap_or(Value::Null),
+        ),
+    };
+    let mut meta = serde_json::to_value(run.meta()).unwrap_or(json!({}));
+    if run.meta().name.is_none() {
+        meta["generateName"] = json!(
+            run.meta()
+                .generate_name
+                .clone()
+                .unwrap_or_else(|| format!("{name}-"))
+        );
+    }
+    json!({ "apiVersion": if api.ends_with("v1beta1") { "tekton.dev/v1".to_string() } else { api }, "kind": kind, "metadata": meta, "spec": spec })
+}
+
+async fn execute(
+    data: &Path,
+    lib: Arc<Library>,
+    runs: Vec<RunObject>,
+    inputs: Vec<Value>,
+    exec: &Execution,
+) -> Result<i32, CliError> {
+    let mut dirs = IndexMap::new();
+    for w in &exec.workspaces {
+        let (k, v) = split_kv(w, "-w")?;
+        if v == "emptyDir" {
+            continue;
+        }
+        let dir = PathBuf::from(&v);
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            CliError::usage(
+                format!("failed to use {v} as workspace `{k}`: {e}"),
+                "pass a directory you can write to",
+            )
+        })?;
+        dirs.insert(k, dir.canonicalize().unwrap_or(dir));
+    }
+    let store = Arc::new(SqliteStore::open(&data.join("db")).await?);
+    let executor = match exec.executor {
+        ExecutorKind::Host => HostExecutor::new(data, HostOptions::default())
+            .map_err(|e| CliError::Internal(e.to_string()))?,
+    };
+    let mut config = EngineConfig {
+        max_result_bytes: exec.max_result_size,
+        ..EngineConfig::default()
+    };
+    if let Some(c) = exec.concurrency {
+        config.concurrency = c.max(1);
+    }
+    let engine = Engine::new(Arc::new(executor), store.clone(), config);
+    let mut code = 0;
+    for run in runs {
+        let name = match &run.meta().name {
+            Some(n) => n.clone(),
+            None => generate_name(run.meta().generate_name.as_deref().unwrap_or("run-")),
+        };
+        let uid = uuid::Uuid::new_v4().to_string();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let style = Style {
+            live: std::io::stderr().is_terminal() && !exec.plain,
+            logs: exec.logs,
+            to_stderr: exec.output.is_some(),
+        };
+        let renderer = tokio::spawn(render::render(rx, uid.clone(), style));
+        let cancel = CancelHandle::new();
+        let signals = tokio::spawn(watch_signals(cancel.clone()));
+        let opts = RunOptions {
+            name: name.clone(),
+            uid: uid.clone(),
+            watcher: Some(tx),
+            workspace_dirs: dirs.clone(),
+        };
+        let record = json!({ "documents": inputs, "run": run_document(&run, &name) });
+        if let Err(e) = store.save_inputs(&uid, &record).await {
+            eprintln!("warning: {e}; `slipway rerun` will not work for this run");
+        }
+        let report = engine.run(lib.clone(), &run, opts, cancel).await;
+        signals.abort();
+        let _ = renderer.await;
+        let report =
+            report.map_err(|e| CliError::usage(e.to_string(), "fix the run and try again"))?;
+        if let Some(format) = exec.output {
+            crate::output::print(&report.object, format)?;
+        }
+        if !report.succeeded {
+            code = EXIT_FAILED;
+        }
+    }
+    Ok(code)
+}
+
+/// First Ctrl-C cancels (finally still runs); the second stops everything.
+async fn watch_signals(cancel: CancelHandle) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut count = 0;
+    loop {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => {
+                if r.is_err() {
+                    return;
+                }
+                count += 1;
+                if count == 1 {
+                    eprintln!("\ncancelling: running tasks stop, finally tasks run (Ctrl-C again to stop everything)");
+                    cancel.cancel();
+                } else {
+                    eprintln!("\nstopping everything");
+                    cancel.stop();
+                }
+            }
+            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {
+                cancel.stop();
+            }
+        }
+    }
+}

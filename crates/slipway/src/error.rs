@@ -1,0 +1,112 @@
+//! Errors of the binary and how they are shown: diagnostics with source snippets, exit codes.
+
+use std::io::IsTerminal;
+
+use slipway_model::{Diagnostic, Diagnostics};
+
+/// Exit code for invalid input.
+pub const EXIT_INVALID: i32 = 2;
+/// Exit code for a run that failed or an internal error.
+pub const EXIT_FAILED: i32 = 1;
+
+/// Why a command stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Problems in the user's YAML.
+    #[error("invalid input")]
+    Invalid(Diagnostics),
+    /// A wrong argument or a reference to something that does not exist.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+    /// Something failed that the user did not cause.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CliError {
+    /// A usage error with a hint.
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        CliError::Usage {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// Prints the error and returns the exit code.
+    pub fn report(self) -> i32 {
+        match self {
+            CliError::Invalid(d) => {
+                eprint!(
+                    "{}",
+                    render_diagnostics(&d, std::io::stderr().is_terminal())
+                );
+                EXIT_INVALID
+            }
+            CliError::Usage { message, hint } => {
+                eprintln!("error: {message}\n  hint: {hint}");
+                EXIT_INVALID
+            }
+            CliError::Internal(m) => {
+                eprintln!("error: {m}");
+                EXIT_FAILED
+            }
+        }
+    }
+}
+
+impl From<slipway_store::StoreError> for CliError {
+    fn from(e: slipway_store::StoreError) -> Self {
+        match e {
+            slipway_store::StoreError::NotFound(name) => CliError::usage(
+                format!("no run named `{name}`"),
+                "list runs with `slipway runs`",
+            ),
+            other => CliError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Renders diagnostics: miette's graphical report on a terminal, stable plain text elsewhere.
+pub fn render_diagnostics(d: &Diagnostics, fancy: bool) -> String {
+    let mut out = String::new();
+    for diag in &d.0 {
+        if fancy {
+            let report = miette::Report::new(diag.clone());
+            let report = match diag.named_source() {
+                Some(src) => report.with_source_code(src),
+                None => report,
+            };
+            out.push_str(&format!("{report:?}\n"));
+        } else {
+            out.push_str(&plain(diag));
+        }
+    }
+    if d.len() > 1 {
+        out.push_str(&format!("error: {} problems found\n", d.len()));
+    }
+    out
+}
+
+fn plain(d: &Diagnostic) -> String {
+    let mut out = format!("error: {}: {}\n", d.location(), d.message);
+    if let Some(src) = &d.source {
+        if let Some(line) = src.text.lines().nth(d.pos.line.saturating_sub(1) as usize) {
+            out.push_str(&format!("   | {line}\n"));
+            let pad: String = line
+                .chars()
+                .take(d.pos.col.saturating_sub(1) as usize)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            out.push_str(&format!("   | {pad}{}\n", "^".repeat(d.len.clamp(1, 60))));
+        }
+    }
+    if let Some(h) = &d.hint {
+        out.push_str(&format!("   = hint: {h}\n"));
+    }
+    out
+}

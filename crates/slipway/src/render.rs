@@ -1,0 +1,197 @@
+//! Live progress of a run: a tree of tasks and steps on a terminal, prefixed lines elsewhere.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use slipway_engine::{RunEvent, StepEnd, Stream};
+use tokio::sync::mpsc;
+
+struct Task {
+    label: String,
+    steps: Vec<String>,
+    bar: Option<ProgressBar>,
+    started: SystemTime,
+}
+
+/// How to show a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// Animated tree (terminal) or plain lines.
+    pub live: bool,
+    /// Print step output.
+    pub logs: bool,
+    /// Write to stderr (stdout holds `-o` output).
+    pub to_stderr: bool,
+}
+
+/// Consumes events until the channel closes; returns when everything is printed.
+pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String, style: Style) {
+    let multi = if style.live {
+        Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+    } else {
+        None
+    };
+    let mut tasks: HashMap<String, Task> = HashMap::new();
+    let mut out: Box<dyn Write + Send> = if style.to_stderr {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    let mut say = |multi: &Option<MultiProgress>, line: String| match multi {
+        Some(m) if !style.to_stderr => {
+            let _ = m.suspend(|| writeln!(out, "{line}"));
+        }
+        Some(m) => {
+            let _ = m.println(&line);
+        }
+        None => {
+            let _ = writeln!(out, "{line}");
+        }
+    };
+    let spinner =
+        ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            RunEvent::TaskRunStarted { info, at } => {
+                let label = info
+                    .pipeline_task
+                    .clone()
+                    .unwrap_or_else(|| info.name.clone());
+                let label = if info.attempt > 0 {
+                    format!("{label} (retry {})", info.attempt)
+                } else {
+                    label
+                };
+                let bar = multi.as_ref().map(|m| {
+                    let b = m.add(ProgressBar::new_spinner());
+                    b.set_style(spinner.clone());
+                    b.set_prefix(label.clone());
+                    b.enable_steady_tick(Duration::from_millis(120));
+                    b
+                });
+                if bar.is_none() {
+                    say(&multi, format!("[{label}] started"));
+                }
+                tasks.insert(
+                    info.uid.clone(),
+                    Task {
+                        label,
+                        steps: info.steps,
+                        bar,
+                        started: at,
+                    },
+                );
+            }
+            RunEvent::StepStarted { taskrun, step, .. } => {
+                if let Some(t) = tasks.get(&taskrun) {
+                    let name = t.steps.get(step).cloned().unwrap_or_default();
+                    match &t.bar {
+                        Some(b) => b.set_message(format!("step {name}")),
+                        None => {}
+                    }
+                }
+            }
+            RunEvent::Log {
+                taskrun,
+                step,
+                stream,
+                line,
+                ..
+            } => {
+                if style.logs {
+                    let label = tasks
+                        .get(&taskrun)
+                        .map(|t| t.label.clone())
+                        .unwrap_or_default();
+                    let mark = if stream == Stream::Stderr { "!" } else { "" };
+                    say(&multi, format!("[{label}/{step}]{mark} {line}"));
+                }
+            }
+            RunEvent::StepFinished {
+                taskrun, step, end, ..
+            } => {
+                if let Some(t) = tasks.get(&taskrun) {
+                    let name = t.steps.get(step).cloned().unwrap_or_default();
+                    match &end {
+                        StepEnd::Exited(0) | StepEnd::Skipped => {}
+                        other => say(
+                            &multi,
+                            format!(
+                                "[{}/{name}] {} (exit code {})",
+                                t.label,
+                                other.reason(),
+                                other.exit_code()
+                            ),
+                        ),
+                    }
+                }
+            }
+            RunEvent::TaskRunFinished {
+                uid,
+                reason,
+                succeeded,
+                ..
+            } => {
+                if let Some(t) = tasks.remove(&uid) {
+                    let took = SystemTime::now()
+                        .duration_since(t.started)
+                        .unwrap_or_default();
+                    let mark = if succeeded { "✓" } else { "✗" };
+                    let line = format!(
+                        "{mark} {} {reason} in {}",
+                        t.label,
+                        crate::output::duration_ms(took.as_millis() as i64)
+                    );
+                    match t.bar {
+                        Some(b) => {
+                            b.finish_and_clear();
+                            say(&multi, line);
+                        }
+                        None => say(
+                            &multi,
+                            format!(
+                                "[{}] {reason} in {}",
+                                t.label,
+                                crate::output::duration_ms(took.as_millis() as i64)
+                            ),
+                        ),
+                    }
+                }
+            }
+            RunEvent::TaskSkipped {
+                pipeline_task,
+                reason,
+                ..
+            } => say(&multi, format!("- {pipeline_task} skipped: {reason}")),
+            RunEvent::Notice { message, .. } => say(&multi, format!("note: {message}")),
+            RunEvent::RunFinished {
+                uid,
+                reason,
+                succeeded,
+                object,
+            } if uid == root_uid => {
+                let kind = object.get("kind").and_then(|k| k.as_str()).unwrap_or("Run");
+                let name = object
+                    .pointer("/metadata/name")
+                    .and_then(|k| k.as_str())
+                    .unwrap_or("");
+                let message = object
+                    .pointer("/status/conditions/0/message")
+                    .and_then(|k| k.as_str())
+                    .unwrap_or("");
+                let mark = if succeeded { "✓" } else { "✗" };
+                say(&multi, format!("{mark} {kind} {name} {reason}: {message}"));
+            }
+            RunEvent::RunStarted { run, .. } if run.uid == root_uid => {
+                say(&multi, format!("{} {} started", run.kind, run.name))
+            }
+            _ => {}
+        }
+    }
+    if let Some(m) = multi {
+        let _ = m.clear();
+    }
+}
