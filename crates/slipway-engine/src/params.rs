@@ -50,17 +50,17 @@ pub fn bind(
                 ),
             ));
         }
-        if let (Some(allowed), ParamValue::String(s)) = (&d.allowed, &value) {
-            if !allowed.contains(s) {
-                return Err(Failure::new(
-                    "InvalidParamValue",
-                    format!(
-                        "param `{}` value `{s}` is not in the enum [{}]",
-                        d.name,
-                        allowed.join(", ")
-                    ),
-                ));
-            }
+        if let (Some(allowed), ParamValue::String(s)) = (&d.allowed, &value)
+            && !allowed.contains(s)
+        {
+            return Err(Failure::new(
+                "InvalidParamValue",
+                format!(
+                    "param `{}` value `{s}` is not in the enum [{}]",
+                    d.name,
+                    allowed.join(", ")
+                ),
+            ));
         }
         out.insert(d.name.clone(), value);
     }
@@ -110,7 +110,7 @@ mod tests {
     fn missing_and_mistyped_params_fail() {
         let d = spec(r#"{"name":"s"}"#);
         assert_eq!(
-            bind(&[d.clone()], &[], &Scope::new(), false)
+            bind(std::slice::from_ref(&d), &[], &Scope::new(), false)
                 .expect_err("missing")
                 .reason,
             "ParameterMissing"

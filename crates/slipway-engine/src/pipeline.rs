@@ -108,9 +108,9 @@ struct Slot {
     outcome: Option<Outcome>,
 }
 
-type ChildFuture = Pin<
-    Box<dyn Future<Output = (usize, usize, bool, String, IndexMap<String, ParamValue>)> + Send>,
->;
+/// A finished child: slot index, child index, success, reason, results.
+type ChildEnd = (usize, usize, bool, String, IndexMap<String, ParamValue>);
+type ChildFuture = Pin<Box<dyn Future<Output = ChildEnd> + Send>>;
 
 /// Runs a PipelineRun to the end. Boxed because pipelines may contain pipelines.
 pub(crate) fn run(
@@ -157,10 +157,10 @@ impl Dispatcher {
                 .filter_map(|n| index.get(n.as_str()).copied())
                 .collect();
             for d in t.result_dependencies() {
-                if let Some(i) = index.get(d.as_str()) {
-                    if !deps.contains(i) {
-                        deps.push(*i);
-                    }
+                if let Some(i) = index.get(d.as_str())
+                    && !deps.contains(i)
+                {
+                    deps.push(*i);
                 }
             }
             slots.push(Slot {
@@ -264,8 +264,7 @@ impl Dispatcher {
             .map(|d| start + d)
             .unwrap_or(far);
         let mut finally_deadline = far;
-        let mut set: JoinSet<(usize, usize, bool, String, IndexMap<String, ParamValue>)> =
-            JoinSet::new();
+        let mut set: JoinSet<ChildEnd> = JoinSet::new();
         let dag_len = self.req.spec.tasks.len();
         loop {
             let in_finally = self.slots[..dag_len].iter().all(|s| s.outcome.is_some());

@@ -17,7 +17,7 @@ pub fn evaluate(exprs: &[WhenExpression], scope: &Scope) -> Result<bool, Failure
         }
         let input = scope.subst(w.input.as_deref().unwrap_or(""));
         let values = scope.subst_list(w.values.as_deref().unwrap_or_default());
-        let found = values.iter().any(|v| *v == input);
+        let found = values.contains(&input);
         let ok = match w.operator.as_deref() {
             Some("notin") => !found,
             _ => found,

@@ -126,10 +126,10 @@ impl Layout {
         let mut best: Option<(&Bind, usize)> = None;
         for b in self.binds.iter().chain(extra) {
             let t = b.target.trim_end_matches('/');
-            if step_path == t || step_path.starts_with(&format!("{t}/")) {
-                if best.is_none_or(|(_, len)| t.len() > len) {
-                    best = Some((b, t.len()));
-                }
+            if (step_path == t || step_path.starts_with(&format!("{t}/")))
+                && best.is_none_or(|(_, len)| t.len() > len)
+            {
+                best = Some((b, t.len()));
             }
         }
         match best {

@@ -177,14 +177,14 @@ pub fn prepare(
             read_only: b.read_only,
         });
     }
-    if let Some(sh) = shell {
-        if let Ok(target) = std::fs::canonicalize("/bin/sh") {
-            ops.push(Op::Bind {
-                src: cstr(sh)?,
-                dst: cstr(inside(&target.to_string_lossy()))?,
-                read_only: false,
-            });
-        }
+    if let Some(sh) = shell
+        && let Ok(target) = std::fs::canonicalize("/bin/sh")
+    {
+        ops.push(Op::Bind {
+            src: cstr(sh)?,
+            dst: cstr(inside(&target.to_string_lossy()))?,
+            read_only: false,
+        });
     }
     mkdirs(&inside(workdir), &mut ops)?;
     Ok(Prepared {

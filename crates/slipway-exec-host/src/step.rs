@@ -74,10 +74,11 @@ fn build(
     let mut argv: Vec<String> = Vec::new();
     if let Some(body) = &s.script {
         let mut content = with_shebang(&fix(body));
-        if !sandboxed && !body.starts_with("#!") {
-            if let Some(sh) = shell {
-                content = content.replacen("#!/bin/sh", &format!("#!{} sh", sh.display()), 1);
-            }
+        if !sandboxed
+            && !body.starts_with("#!")
+            && let Some(sh) = shell
+        {
+            content = content.replacen("#!/bin/sh", &format!("#!{} sh", sh.display()), 1);
         }
         let file = layout
             .dir

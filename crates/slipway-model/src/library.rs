@@ -71,6 +71,8 @@ impl<S> Object<S> {
 }
 
 /// A run to start: a PipelineRun or a TaskRun.
+// A file holds a handful of runs; boxing would only add indirection to every access.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum RunObject {
     /// Runs a Pipeline.

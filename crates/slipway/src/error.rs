@@ -94,16 +94,16 @@ pub fn render_diagnostics(d: &Diagnostics, fancy: bool) -> String {
 
 fn plain(d: &Diagnostic) -> String {
     let mut out = format!("error: {}: {}\n", d.location(), d.message);
-    if let Some(src) = &d.source {
-        if let Some(line) = src.text.lines().nth(d.pos.line.saturating_sub(1) as usize) {
-            out.push_str(&format!("   | {line}\n"));
-            let pad: String = line
-                .chars()
-                .take(d.pos.col.saturating_sub(1) as usize)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            out.push_str(&format!("   | {pad}{}\n", "^".repeat(d.len.clamp(1, 60))));
-        }
+    if let Some(src) = &d.source
+        && let Some(line) = src.text.lines().nth(d.pos.line.saturating_sub(1) as usize)
+    {
+        out.push_str(&format!("   | {line}\n"));
+        let pad: String = line
+            .chars()
+            .take(d.pos.col.saturating_sub(1) as usize)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        out.push_str(&format!("   | {pad}{}\n", "^".repeat(d.len.clamp(1, 60))));
     }
     if let Some(h) = &d.hint {
         out.push_str(&format!("   = hint: {h}\n"));

@@ -53,13 +53,17 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
     let spinner =
         ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let mut root_name = String::new();
     while let Some(ev) = rx.recv().await {
         match ev {
             RunEvent::TaskRunStarted { info, at } => {
-                let label = info
-                    .pipeline_task
-                    .clone()
-                    .unwrap_or_else(|| info.name.clone());
+                // Matrix children and nested pipelines share a pipeline task name; the TaskRun name
+                // relative to the root run (`test-0`, `child-build`) tells them apart.
+                let label = match (&info.pipeline_task, info.name.strip_prefix(&format!("{root_name}-"))) {
+                    (Some(_), Some(rel)) if !rel.is_empty() => rel.to_string(),
+                    (Some(pt), _) => pt.clone(),
+                    (None, _) => info.name.clone(),
+                };
                 let label = if info.attempt > 0 {
                     format!("{label} (retry {})", info.attempt)
                 } else {
@@ -88,9 +92,8 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
             RunEvent::StepStarted { taskrun, step, .. } => {
                 if let Some(t) = tasks.get(&taskrun) {
                     let name = t.steps.get(step).cloned().unwrap_or_default();
-                    match &t.bar {
-                        Some(b) => b.set_message(format!("step {name}")),
-                        None => {}
+                    if let Some(b) = &t.bar {
+                        b.set_message(format!("step {name}"))
                     }
                 }
             }
@@ -100,15 +103,13 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                 stream,
                 line,
                 ..
-            } => {
-                if style.logs {
-                    let label = tasks
-                        .get(&taskrun)
-                        .map(|t| t.label.clone())
-                        .unwrap_or_default();
-                    let mark = if stream == Stream::Stderr { "!" } else { "" };
-                    say(&multi, format!("[{label}/{step}]{mark} {line}"));
-                }
+            } if style.logs => {
+                let label = tasks
+                    .get(&taskrun)
+                    .map(|t| t.label.clone())
+                    .unwrap_or_default();
+                let mark = if stream == Stream::Stderr { "!" } else { "" };
+                say(&multi, format!("[{label}/{step}]{mark} {line}"));
             }
             RunEvent::StepFinished {
                 taskrun, step, end, ..
@@ -186,6 +187,7 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                 say(&multi, format!("{mark} {kind} {name} {reason}: {message}"));
             }
             RunEvent::RunStarted { run, .. } if run.uid == root_uid => {
+                root_name = run.name.clone();
                 say(&multi, format!("{} {} started", run.kind, run.name))
             }
             _ => {}

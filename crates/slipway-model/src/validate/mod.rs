@@ -75,10 +75,10 @@ impl Cx<'_> {
     }
 
     fn name<S>(&mut self, o: &Object<S>, kind: &str) {
-        if let Some(n) = &o.meta.name {
-            if let Some(why) = dns_subdomain_problem(n) {
-                self.err(o.origin.as_ref(), "metadata.name", format!("invalid {kind} name `{n}`: {why}"), "use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit");
-            }
+        if let Some(n) = &o.meta.name
+            && let Some(why) = dns_subdomain_problem(n)
+        {
+            self.err(o.origin.as_ref(), "metadata.name", format!("invalid {kind} name `{n}`: {why}"), "use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit");
         }
     }
 }

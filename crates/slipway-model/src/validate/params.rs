@@ -24,19 +24,19 @@ pub(crate) fn specs(cx: &mut Cx<'_>, origin: Option<&Origin>, base: &str, specs:
             cx.err(origin, &format!("{path}.name"), format!("invalid param name `{}`", p.name), "param names hold letters, digits, '-', '_' and '.', and start with a letter or '_'");
         }
         let ty = p.effective_type();
-        if let Some(d) = &p.default {
-            if d.kind() != ty {
-                cx.err(
-                    origin,
-                    &format!("{path}.default"),
-                    format!(
-                        "param `{}` is of type {ty} but its default is {}",
-                        p.name,
-                        article(d.kind())
-                    ),
-                    format!("give a default of type {ty}, or change `type`"),
-                );
-            }
+        if let Some(d) = &p.default
+            && d.kind() != ty
+        {
+            cx.err(
+                origin,
+                &format!("{path}.default"),
+                format!(
+                    "param `{}` is of type {ty} but its default is {}",
+                    p.name,
+                    article(d.kind())
+                ),
+                format!("give a default of type {ty}, or change `type`"),
+            );
         }
         if ty == ParamType::Object && p.properties.is_none() && p.kind.is_some() {
             cx.err(
@@ -64,15 +64,15 @@ pub(crate) fn specs(cx: &mut Cx<'_>, origin: Option<&Origin>, base: &str, specs:
                     "list each allowed value once",
                 );
             }
-            if let Some(ParamValue::String(d)) = &p.default {
-                if !allowed.contains(d) {
-                    cx.err(
-                        origin,
-                        &format!("{path}.default"),
-                        format!("default `{d}` of param `{}` is not in its enum", p.name),
-                        format!("use one of: {}", allowed.join(", ")),
-                    );
-                }
+            if let Some(ParamValue::String(d)) = &p.default
+                && !allowed.contains(d)
+            {
+                cx.err(
+                    origin,
+                    &format!("{path}.default"),
+                    format!("default `{d}` of param `{}` is not in its enum", p.name),
+                    format!("use one of: {}", allowed.join(", ")),
+                );
             }
         }
     }
@@ -93,13 +93,21 @@ pub(crate) fn valid_param_name(n: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
+/// Where passed params sit: the list's path, and where to point when one is missing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Site<'a> {
+    /// Path of the `params` list.
+    pub base: &'a str,
+    /// Path to point at for missing params.
+    pub at: &'a str,
+}
+
 /// Checks values passed to declared params: required ones present, types and enums respected.
 /// `allow_extra` is true where Tekton ignores params the target does not declare.
 pub(crate) fn passed(
     cx: &mut Cx<'_>,
     origin: Option<&Origin>,
-    base: &str,
-    at: &str,
+    site: Site<'_>,
     values: &[Param],
     decls: &[ParamSpec],
     target: &str,
@@ -107,7 +115,7 @@ pub(crate) fn passed(
 ) {
     let mut seen = HashSet::new();
     for (i, v) in values.iter().enumerate() {
-        let path = format!("{base}[{i}]");
+        let path = format!("{}[{i}]", site.base);
         if !seen.insert(v.name.as_str()) {
             cx.err(
                 origin,
@@ -133,15 +141,16 @@ pub(crate) fn passed(
                 format!("pass {}", article(ty)),
             );
         }
-        if let (Some(allowed), ParamValue::String(s)) = (&d.allowed, &v.value) {
-            if !is_ref && !allowed.contains(s) {
-                cx.err(
-                    origin,
-                    &format!("{path}.value"),
-                    format!("value `{s}` of param `{}` is not in its enum", v.name),
-                    format!("use one of: {}", allowed.join(", ")),
-                );
-            }
+        if let (Some(allowed), ParamValue::String(s)) = (&d.allowed, &v.value)
+            && !is_ref
+            && !allowed.contains(s)
+        {
+            cx.err(
+                origin,
+                &format!("{path}.value"),
+                format!("value `{s}` of param `{}` is not in its enum", v.name),
+                format!("use one of: {}", allowed.join(", ")),
+            );
         }
     }
     let missing: Vec<&str> = decls
@@ -156,7 +165,7 @@ pub(crate) fn passed(
     if !missing.is_empty() {
         cx.err(
             origin,
-            at,
+            site.at,
             format!("missing param(s) {} required by {target}", quoted(&missing)),
             format!(
                 "pass them under `params:` (e.g. `- name: {}` with a `value:`)",

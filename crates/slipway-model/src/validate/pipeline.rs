@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::params::{passed, quoted, specs};
+use super::params::{Site, passed, quoted, specs};
 use super::{Cx, dns_label_problem, find_cycle, task::task_spec};
 use crate::kinds::pipeline::{PipelineSpec, PipelineTask};
 use crate::kinds::task::TaskSpec;
@@ -103,11 +103,14 @@ pub(crate) fn pipeline_spec(
                 } else {
                     format!("{path}.params")
                 };
+                let base = format!("{path}.params");
                 passed(
                     cx,
                     origin,
-                    &format!("{path}.params"),
-                    &at,
+                    Site {
+                        base: &base,
+                        at: &at,
+                    },
                     &t.params,
                     &target.params,
                     &format!("task `{}`", t.name),
@@ -202,25 +205,26 @@ fn pipeline_task<'a: 'b, 'b>(
         );
         return None;
     }
-    if let Some(e) = &t.on_error {
-        if e != "continue" && e != "stopAndFail" {
-            cx.err(
-                origin,
-                &format!("{path}.onError"),
-                format!("invalid onError `{e}`"),
-                "use `continue` or `stopAndFail`",
-            );
-        }
+    if let Some(e) = &t.on_error
+        && e != "continue"
+        && e != "stopAndFail"
+    {
+        cx.err(
+            origin,
+            &format!("{path}.onError"),
+            format!("invalid onError `{e}`"),
+            "use `continue` or `stopAndFail`",
+        );
     }
-    if let Some(d) = &t.timeout {
-        if crate::duration::parse_go_duration(d).is_none() {
-            cx.err(
-                origin,
-                &format!("{path}.timeout"),
-                format!("invalid duration `{d}`"),
-                "use a Go duration such as 30s, 5m or 1h30m",
-            );
-        }
+    if let Some(d) = &t.timeout
+        && crate::duration::parse_go_duration(d).is_none()
+    {
+        cx.err(
+            origin,
+            &format!("{path}.timeout"),
+            format!("invalid duration `{d}`"),
+            "use a Go duration such as 30s, 5m or 1h30m",
+        );
     }
     for (i, w) in t.when.iter().enumerate() {
         let wp = format!("{path}.when[{i}]");
@@ -289,16 +293,17 @@ fn pipeline_task<'a: 'b, 'b>(
             );
             return None;
         }
-        if let Some(kind) = &r.kind {
-            if kind != "Task" && kind != "ClusterTask" {
-                cx.err(
-                    origin,
-                    &format!("{path}.taskRef.kind"),
-                    format!("custom task kind `{kind}` cannot run locally"),
-                    "refer to a Task",
-                );
-                return None;
-            }
+        if let Some(kind) = &r.kind
+            && kind != "Task"
+            && kind != "ClusterTask"
+        {
+            cx.err(
+                origin,
+                &format!("{path}.taskRef.kind"),
+                format!("custom task kind `{kind}` cannot run locally"),
+                "refer to a Task",
+            );
+            return None;
         }
         let Some(name) = &r.name else {
             cx.err(
@@ -338,19 +343,19 @@ fn pipeline_task<'a: 'b, 'b>(
                 "remote resolvers are not supported locally",
                 "load the Pipeline with -f and refer to it by name",
             );
-        } else if let Some(name) = &r.name {
-            if !cx.lib.pipelines.contains_key(name) {
-                let names: Vec<&str> = cx.lib.pipelines.keys().map(String::as_str).collect();
-                let hint = closest(name, &names)
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| "load the file that defines it with -f".into());
-                cx.err(
-                    origin,
-                    &format!("{path}.pipelineRef.name"),
-                    format!("Pipeline `{name}` not found"),
-                    hint,
-                );
-            }
+        } else if let Some(name) = &r.name
+            && !cx.lib.pipelines.contains_key(name)
+        {
+            let names: Vec<&str> = cx.lib.pipelines.keys().map(String::as_str).collect();
+            let hint = closest(name, &names)
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| "load the file that defines it with -f".into());
+            cx.err(
+                origin,
+                &format!("{path}.pipelineRef.name"),
+                format!("Pipeline `{name}` not found"),
+                hint,
+            );
         }
     }
     if let Some(spec) = &t.pipeline_spec {
@@ -377,15 +382,13 @@ fn references_of(
         let names = r.names();
         let at = format!("{path}.{field}");
         match names.first().copied() {
-            Some("tasks") if names.len() == 2 && names[1] == "status" => {
-                if section != "finally" {
-                    cx.err(
-                        origin,
-                        &at,
-                        "`$(tasks.status)` is only available in finally tasks",
-                        "move this task to `finally:`",
-                    );
-                }
+            Some("tasks") if names.len() == 2 && names[1] == "status" && section != "finally" => {
+                cx.err(
+                    origin,
+                    &at,
+                    "`$(tasks.status)` is only available in finally tasks",
+                    "move this task to `finally:`",
+                );
             }
             Some("tasks") if names.len() >= 3 => {
                 let target = names[1];
@@ -435,45 +438,44 @@ fn references_of(
                         (_, Some(s)) => Some(&s.results),
                         _ => None,
                     };
-                    if let Some(results) = declared {
-                        if !results.iter().any(|x| x.name == *result) {
-                            let cands: Vec<&str> =
-                                results.iter().map(|x| x.name.as_str()).collect();
-                            let hint = closest(result, &cands)
-                                .map(|s| format!("did you mean `{s}`?"))
-                                .unwrap_or_else(|| {
-                                    format!(
-                                        "task `{target}` declares: {}",
-                                        if cands.is_empty() {
-                                            "no results".into()
-                                        } else {
-                                            quoted(&cands)
-                                        }
-                                    )
-                                });
-                            cx.err(
-                                origin,
-                                &at,
-                                format!("task `{target}` has no result `{result}`"),
-                                hint,
-                            );
-                        }
+                    if let Some(results) = declared
+                        && !results.iter().any(|x| x.name == *result)
+                    {
+                        let cands: Vec<&str> = results.iter().map(|x| x.name.as_str()).collect();
+                        let hint = closest(result, &cands)
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "task `{target}` declares: {}",
+                                    if cands.is_empty() {
+                                        "no results".into()
+                                    } else {
+                                        quoted(&cands)
+                                    }
+                                )
+                            });
+                        cx.err(
+                            origin,
+                            &at,
+                            format!("task `{target}` has no result `{result}`"),
+                            hint,
+                        );
                     }
                 }
             }
             Some("params") if !embedded => {
-                if let Some(name) = names.get(1) {
-                    if !params.contains(name) {
-                        let hint = closest(name, params)
-                            .map(|s| format!("did you mean `{s}`?"))
-                            .unwrap_or_else(|| "declare it under the pipeline's `params:`".into());
-                        cx.err(
-                            origin,
-                            &at,
-                            format!("`$({})` refers to an undeclared pipeline param", r.expr),
-                            hint,
-                        );
-                    }
+                if let Some(name) = names.get(1)
+                    && !params.contains(name)
+                {
+                    let hint = closest(name, params)
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| "declare it under the pipeline's `params:`".into());
+                    cx.err(
+                        origin,
+                        &at,
+                        format!("`$({})` refers to an undeclared pipeline param", r.expr),
+                        hint,
+                    );
                 }
             }
             _ => {}

@@ -1,7 +1,7 @@
 //! PipelineRun and TaskRun rules: targets, params, workspaces, timeouts.
 
 use super::Cx;
-use super::params::passed;
+use super::params::{Site, passed};
 use super::pipeline::pipeline_spec;
 use super::task::task_spec;
 use crate::duration::parse_go_duration;
@@ -86,28 +86,34 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                     }
                 }
             }
-            if let Some(s) = &spec.status {
-                if ![
+            if let Some(s) = &spec.status
+                && ![
                     "Cancelled",
                     "CancelledRunFinally",
                     "StoppedRunFinally",
                     "PipelineRunPending",
                 ]
                 .contains(&s.as_str())
-                {
-                    cx.err(origin, "spec.status", format!("invalid PipelineRun status `{s}`"), "use Cancelled, CancelledRunFinally, StoppedRunFinally or PipelineRunPending");
-                }
+            {
+                cx.err(
+                    origin,
+                    "spec.status",
+                    format!("invalid PipelineRun status `{s}`"),
+                    "use Cancelled, CancelledRunFinally, StoppedRunFinally or PipelineRunPending",
+                );
             }
             bindings(cx, origin, &spec.workspaces);
             if let Some(p) = target {
                 passed(
                     cx,
                     origin,
-                    "spec.params",
-                    if spec.params.is_empty() {
-                        "spec.pipelineRef"
-                    } else {
-                        "spec.params"
+                    Site {
+                        base: "spec.params",
+                        at: if spec.params.is_empty() {
+                            "spec.pipelineRef"
+                        } else {
+                            "spec.params"
+                        },
                     },
                     &spec.params,
                     &p.params,
@@ -142,15 +148,15 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                             "use the name of a task in the pipeline",
                         );
                     }
-                    if let Some(t) = &trs.timeout {
-                        if parse_go_duration(t).is_none() {
-                            cx.err(
-                                origin,
-                                &format!("spec.taskRunSpecs[{i}].timeout"),
-                                format!("invalid duration `{t}`"),
-                                "use a Go duration such as 30s, 5m or 1h30m",
-                            );
-                        }
+                    if let Some(t) = &trs.timeout
+                        && parse_go_duration(t).is_none()
+                    {
+                        cx.err(
+                            origin,
+                            &format!("spec.taskRunSpecs[{i}].timeout"),
+                            format!("invalid duration `{t}`"),
+                            "use a Go duration such as 30s, 5m or 1h30m",
+                        );
                     }
                 }
             }
@@ -205,26 +211,28 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                     Some(s)
                 }
             };
-            if let Some(t) = &spec.timeout {
-                if parse_go_duration(t).is_none() {
-                    cx.err(
-                        origin,
-                        "spec.timeout",
-                        format!("invalid duration `{t}`"),
-                        "use a Go duration such as 30s, 5m or 1h30m",
-                    );
-                }
+            if let Some(t) = &spec.timeout
+                && parse_go_duration(t).is_none()
+            {
+                cx.err(
+                    origin,
+                    "spec.timeout",
+                    format!("invalid duration `{t}`"),
+                    "use a Go duration such as 30s, 5m or 1h30m",
+                );
             }
             bindings(cx, origin, &spec.workspaces);
             if let Some(t) = target {
                 passed(
                     cx,
                     origin,
-                    "spec.params",
-                    if spec.params.is_empty() {
-                        "spec.taskRef"
-                    } else {
-                        "spec.params"
+                    Site {
+                        base: "spec.params",
+                        at: if spec.params.is_empty() {
+                            "spec.taskRef"
+                        } else {
+                            "spec.params"
+                        },
                     },
                     &spec.params,
                     &t.params,

@@ -119,19 +119,19 @@ fn step(cx: &mut Cx<'_>, origin: Option<&Origin>, path: &str, step: &Step) {
                     "remote StepAction resolvers are not supported locally",
                     "load the StepAction with -f and refer to it by name",
                 );
-            } else if let Some(n) = &r.name {
-                if !cx.lib.step_actions.contains_key(n) {
-                    let names: Vec<&str> = cx.lib.step_actions.keys().map(String::as_str).collect();
-                    let hint = crate::suggest::closest(n, &names)
-                        .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| "load the StepAction with -f".into());
-                    cx.err(
-                        origin,
-                        &format!("{path}.ref.name"),
-                        format!("StepAction `{n}` not found"),
-                        hint,
-                    );
-                }
+            } else if let Some(n) = &r.name
+                && !cx.lib.step_actions.contains_key(n)
+            {
+                let names: Vec<&str> = cx.lib.step_actions.keys().map(String::as_str).collect();
+                let hint = crate::suggest::closest(n, &names)
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| "load the StepAction with -f".into());
+                cx.err(
+                    origin,
+                    &format!("{path}.ref.name"),
+                    format!("StepAction `{n}` not found"),
+                    hint,
+                );
             }
         }
         return;
@@ -152,25 +152,26 @@ fn step(cx: &mut Cx<'_>, origin: Option<&Origin>, path: &str, step: &Step) {
             "use one: a script, or a command with args",
         );
     }
-    if let Some(e) = &step.on_error {
-        if e != "continue" && e != "stopAndFail" {
-            cx.err(
-                origin,
-                &format!("{path}.onError"),
-                format!("invalid onError `{e}`"),
-                "use `continue` or `stopAndFail`",
-            );
-        }
+    if let Some(e) = &step.on_error
+        && e != "continue"
+        && e != "stopAndFail"
+    {
+        cx.err(
+            origin,
+            &format!("{path}.onError"),
+            format!("invalid onError `{e}`"),
+            "use `continue` or `stopAndFail`",
+        );
     }
-    if let Some(t) = &step.timeout {
-        if crate::duration::parse_go_duration(t).is_none() {
-            cx.err(
-                origin,
-                &format!("{path}.timeout"),
-                format!("invalid duration `{t}`"),
-                "use a Go duration such as 30s, 5m or 1h30m",
-            );
-        }
+    if let Some(t) = &step.timeout
+        && crate::duration::parse_go_duration(t).is_none()
+    {
+        cx.err(
+            origin,
+            &format!("{path}.timeout"),
+            format!("invalid duration `{t}`"),
+            "use a Go duration such as 30s, 5m or 1h30m",
+        );
     }
 }
 
@@ -259,15 +260,17 @@ fn references_in_steps(cx: &mut Cx<'_>, origin: Option<&Origin>, base: &str, spe
                         _ => {}
                     }
                 }
-                Some("results") if names.len() >= 3 && names.get(2) == Some(&"path") => {
-                    if !results.contains(names[1]) {
-                        cx.err(
-                            origin,
-                            &path,
-                            format!("`$({})` refers to an undeclared result", r.expr),
-                            "declare it under `results:`",
-                        );
-                    }
+                Some("results")
+                    if names.len() >= 3
+                        && names.get(2) == Some(&"path")
+                        && !results.contains(names[1]) =>
+                {
+                    cx.err(
+                        origin,
+                        &path,
+                        format!("`$({})` refers to an undeclared result", r.expr),
+                        "declare it under `results:`",
+                    );
                 }
                 _ => {}
             }
