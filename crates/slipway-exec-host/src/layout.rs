@@ -3,6 +3,7 @@
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use slipway_engine::executor::{TaskRunPlan, VolumeSource};
 
@@ -19,30 +20,115 @@ pub struct Layout {
     pub volumes: Vec<(String, PathBuf)>,
     /// `<data>/scratch/<uid>`, removed with the TaskRun.
     own_scratch: PathBuf,
+    /// Pooled `/workspace` and `/tekton/home`, returned when the TaskRun ends.
+    scratch: Option<PathBuf>,
 }
 
-fn mkdir(p: &Path) -> io::Result<()> {
+fn mkdir(p: &Path, open: bool) -> io::Result<()> {
     std::fs::create_dir_all(p)?;
-    // Steps may run as another user (runAsUser), as in a pod where these are emptyDirs.
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777))
+    if open {
+        // Steps may run as another user (runAsUser), as in a pod where these are emptyDirs.
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777))?;
+    }
+    Ok(())
 }
 
-fn materialize(data: &Path, dir: &Path, name: &str, src: &VolumeSource) -> io::Result<PathBuf> {
+/// Emptied on-disk scratch directories (`workspace/`, `home/`) kept for the next TaskRun:
+/// creating and deleting directories per TaskRun costs ext4 inode allocation on every task.
+#[derive(Debug, Default)]
+pub struct ScratchPool {
+    spare: Mutex<Vec<PathBuf>>,
+}
+
+impl ScratchPool {
+    fn take(&self, data: &Path, open: bool) -> io::Result<PathBuf> {
+        let reused = self.spare.lock().ok().and_then(|mut v| v.pop());
+        let dir = match reused {
+            Some(d) => d,
+            None => {
+                let d = data.join("scratch").join(format!(
+                    "pool-{}-{}",
+                    std::process::id(),
+                    fastrand_id()
+                ));
+                mkdir(&d.join("workspace"), false)?;
+                mkdir(&d.join("home"), false)?;
+                d
+            }
+        };
+        let mode = if open { 0o777 } else { 0o755 };
+        for sub in ["workspace", "home"] {
+            std::fs::set_permissions(dir.join(sub), std::fs::Permissions::from_mode(mode))?;
+        }
+        Ok(dir)
+    }
+
+    fn give_back(&self, dir: PathBuf) {
+        let emptied = ["workspace", "home"]
+            .iter()
+            .all(|sub| empty_dir(&dir.join(sub)).is_ok());
+        if emptied {
+            if let Ok(mut v) = self.spare.lock() {
+                v.push(dir);
+                return;
+            }
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Removes every spare directory (end of a run).
+    pub fn drain(&self) {
+        let spare: Vec<PathBuf> = self
+            .spare
+            .lock()
+            .map(|mut v| v.drain(..).collect())
+            .unwrap_or_default();
+        for d in spare {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn empty_dir(p: &Path) -> io::Result<()> {
+    for e in std::fs::read_dir(p)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            std::fs::remove_dir_all(e.path())?;
+        } else {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn fastrand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn materialize(
+    data: &Path,
+    dir: &Path,
+    name: &str,
+    src: &VolumeSource,
+    open: bool,
+) -> io::Result<PathBuf> {
     Ok(match src {
         VolumeSource::EmptyDir { key } => {
             let p = data.join("scratch").join(key);
-            mkdir(&p)?;
+            mkdir(&p, open)?;
             p
         }
         VolumeSource::Claim { name } => {
             let p = data.join("claims").join(name);
-            mkdir(&p)?;
+            mkdir(&p, open)?;
             p
         }
         VolumeSource::HostPath { path } => PathBuf::from(path),
         VolumeSource::Files { files } => {
             let p = dir.join("files").join(name);
-            mkdir(&p)?;
+            mkdir(&p, open)?;
             for f in files {
                 let target = p.join(&f.path);
                 if let Some(parent) = target.parent() {
@@ -58,14 +144,25 @@ fn materialize(data: &Path, dir: &Path, name: &str, src: &VolumeSource) -> io::R
 
 impl Layout {
     /// Creates the TaskRun's directories and materializes its workspaces and volumes.
-    pub fn create(data: &Path, plan: &TaskRunPlan) -> io::Result<Layout> {
-        let dir = data.join("taskruns").join(&plan.uid);
+    /// Control files live under `runtime` (a tmpfs when there is one); scratch space on disk.
+    pub fn create(
+        data: &Path,
+        runtime: &Path,
+        pool: &ScratchPool,
+        plan: &TaskRunPlan,
+    ) -> io::Result<Layout> {
+        let open = plan
+            .steps
+            .iter()
+            .chain(&plan.sidecars)
+            .any(|s| s.run_as_user.is_some());
+        let dir = runtime.join("taskruns").join(&plan.uid);
         let tekton = dir.join("tekton");
-        for sub in ["results", "steps", "scripts", "home", "run", "creds", "bin"] {
-            mkdir(&tekton.join(sub))?;
+        for sub in ["results", "steps", "scripts", "run", "creds", "bin"] {
+            mkdir(&tekton.join(sub), open)?;
         }
-        mkdir(&dir.join("workspace"))?;
-        std::fs::create_dir_all(dir.join("root"))?;
+        mkdir(&dir.join("root"), false)?;
+        let scratch = pool.take(data, open)?;
         let mut binds = vec![
             Bind {
                 host: tekton.clone(),
@@ -73,23 +170,29 @@ impl Layout {
                 read_only: false,
             },
             Bind {
-                host: dir.join("workspace"),
+                host: scratch.join("home"),
+                target: "/tekton/home".into(),
+                read_only: false,
+            },
+            Bind {
+                host: scratch.join("workspace"),
                 target: "/workspace".into(),
                 read_only: false,
             },
         ];
         for (i, s) in plan.steps.iter().enumerate() {
             let step_dir = tekton.join("steps").join(format!("step-{}", s.name));
-            mkdir(&step_dir.join("results"))?;
-            let link = tekton.join("steps").join(i.to_string());
-            let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(format!("step-{}", s.name), &link)?;
+            mkdir(&step_dir.join("results"), open)?;
+            std::os::unix::fs::symlink(
+                format!("step-{}", s.name),
+                tekton.join("steps").join(i.to_string()),
+            )?;
         }
         for w in &plan.workspaces {
-            let mut host = materialize(data, &dir, &format!("ws-{}", w.name), &w.source)?;
+            let mut host = materialize(data, &dir, &format!("ws-{}", w.name), &w.source, open)?;
             if let Some(sub) = &w.sub_path {
                 host = host.join(sub);
-                mkdir(&host)?;
+                mkdir(&host, open)?;
             }
             binds.push(Bind {
                 host,
@@ -101,7 +204,7 @@ impl Layout {
         for (name, src) in &plan.volumes {
             volumes.push((
                 name.clone(),
-                materialize(data, &dir, &format!("vol-{name}"), src)?,
+                materialize(data, &dir, &format!("vol-{name}"), src, open)?,
             ));
         }
         binds.sort_by_key(|b| b.target.len());
@@ -110,6 +213,7 @@ impl Layout {
             dir,
             binds,
             volumes,
+            scratch: Some(scratch),
         })
     }
 
@@ -195,8 +299,13 @@ impl Layout {
     }
 
     /// Removes the TaskRun's own directories (run-scoped scratch stays until the run ends).
-    pub fn remove(&self) {
+    pub fn remove(mut self, pool: &ScratchPool) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_dir_all(&self.own_scratch);
+        if self.own_scratch.exists() {
+            let _ = std::fs::remove_dir_all(&self.own_scratch);
+        }
+        if let Some(s) = self.scratch.take() {
+            pool.give_back(s);
+        }
     }
 }

@@ -52,6 +52,8 @@ pub struct HostExecutor {
 #[derive(Debug)]
 struct Inner {
     data_dir: PathBuf,
+    runtime_dir: PathBuf,
+    pool: layout::ScratchPool,
     root: Option<HostRoot>,
     shell: Option<PathBuf>,
 }
@@ -71,7 +73,7 @@ impl HostExecutor {
         } else {
             HostRoot::read()
                 .ok()
-                .filter(|r| sandbox::available(r, &data_dir.join("taskruns")))
+                .filter(|r| sandbox::available(r, &runtime_dir(&data_dir).join("taskruns")))
         };
         let shell = opts.shell.or_else(|| {
             ["/bin/busybox", "/usr/bin/busybox"]
@@ -79,9 +81,12 @@ impl HostExecutor {
                 .map(PathBuf::from)
                 .find(|p| p.exists())
         });
+        let runtime_dir = runtime_dir(&data_dir);
         Ok(HostExecutor {
             inner: Arc::new(Inner {
                 data_dir,
+                runtime_dir,
+                pool: layout::ScratchPool::default(),
                 root,
                 shell,
             }),
@@ -92,6 +97,28 @@ impl HostExecutor {
     pub fn sandboxed(&self) -> bool {
         self.inner.root.is_some()
     }
+}
+
+/// Where per-TaskRun control files go: a private directory on tmpfs when one is writable
+/// (results and scripts are small and short-lived), else the data directory.
+fn runtime_dir(data_dir: &Path) -> PathBuf {
+    if let Some(d) = std::env::var_os("SLIPWAY_RUNTIME_DIR") {
+        return PathBuf::from(d);
+    }
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let candidates = [
+        std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("slipway")),
+        Some(PathBuf::from(format!("/dev/shm/slipway-{uid}"))),
+    ];
+    for c in candidates.into_iter().flatten() {
+        if std::fs::create_dir_all(c.join("taskruns")).is_ok() {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o700));
+            return c;
+        }
+    }
+    data_dir.to_path_buf()
 }
 
 #[async_trait]
@@ -112,7 +139,7 @@ impl Executor for HostExecutor {
                 "user and mount namespaces are unavailable: steps see host paths; Tekton paths in step text are rewritten, hard-coded ones elsewhere may fail".into(),
             ));
         }
-        let layout = match Layout::create(&inner.data_dir, &plan) {
+        let layout = match Layout::create(&inner.data_dir, &inner.runtime_dir, &inner.pool, &plan) {
             Ok(l) => l,
             Err(e) => {
                 return ExecOutcome::new(
@@ -203,12 +230,13 @@ impl Executor for HostExecutor {
                 outcome.message = why;
             }
         }
-        layout.remove();
+        layout.remove(&inner.pool);
         outcome
     }
 
     async fn cleanup(&self, root_uid: &str) {
         let dir = self.inner.data_dir.join("scratch").join(root_uid);
         let _ = tokio::fs::remove_dir_all(dir).await;
+        self.inner.pool.drain();
     }
 }

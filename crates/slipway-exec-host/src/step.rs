@@ -105,8 +105,7 @@ fn build(
         "/tekton/home".to_string()
     } else {
         layout
-            .dir
-            .join("tekton/home")
+            .host_path("/tekton/home", &[])
             .to_string_lossy()
             .into_owned()
     };
@@ -140,13 +139,8 @@ fn build(
             let wd = fix(&workdir);
             std::fs::create_dir_all(&wd)?;
             cmd.current_dir(wd);
-            // SAFETY: setsid is async-signal-safe and only affects the child.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::setsid();
-                    Ok(())
-                });
-            }
+            // A process group (not a pre_exec hook) keeps posix_spawn, which is cheaper than fork.
+            cmd.process_group(0);
         }
     }
     Ok(cmd)

@@ -59,7 +59,10 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
             RunEvent::TaskRunStarted { info, at } => {
                 // Matrix children and nested pipelines share a pipeline task name; the TaskRun name
                 // relative to the root run (`test-0`, `child-build`) tells them apart.
-                let label = match (&info.pipeline_task, info.name.strip_prefix(&format!("{root_name}-"))) {
+                let label = match (
+                    &info.pipeline_task,
+                    info.name.strip_prefix(&format!("{root_name}-")),
+                ) {
                     (Some(_), Some(rel)) if !rel.is_empty() => rel.to_string(),
                     (Some(pt), _) => pt.clone(),
                     (None, _) => info.name.clone(),
@@ -118,6 +121,10 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                     let name = t.steps.get(step).cloned().unwrap_or_default();
                     match &end {
                         StepEnd::Exited(0) | StepEnd::Skipped => {}
+                        StepEnd::StartFailed(why) => say(
+                            &multi,
+                            format!("[{}/{name}] could not start: {why}", t.label),
+                        ),
                         other => say(
                             &multi,
                             format!(

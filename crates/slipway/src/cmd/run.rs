@@ -306,8 +306,18 @@ async fn execute(
     }
     let store = Arc::new(SqliteStore::open(&data.join("db")).await?);
     let executor = match exec.executor {
-        ExecutorKind::Host => HostExecutor::new(data, HostOptions::default())
-            .map_err(|e| CliError::Internal(e.to_string()))?,
+        ExecutorKind::Host => {
+            // SLIPWAY_HOST_SANDBOX=0 runs steps without namespaces (host paths, rewritten text).
+            let no_sandbox = std::env::var("SLIPWAY_HOST_SANDBOX").is_ok_and(|v| v == "0");
+            HostExecutor::new(
+                data,
+                HostOptions {
+                    no_sandbox,
+                    ..HostOptions::default()
+                },
+            )
+            .map_err(|e| CliError::Internal(e.to_string()))?
+        }
     };
     let mut config = EngineConfig {
         max_result_bytes: exec.max_result_size,
