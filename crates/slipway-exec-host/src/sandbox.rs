@@ -315,7 +315,8 @@ impl Prepared {
 
 /// True when this process may create the namespaces the sandbox needs.
 pub fn available(root: &HostRoot, scratch: &Path) -> bool {
-    let new_root = scratch.join("probe-root");
+    // Per process: concurrent slipway processes share the runtime directory.
+    let new_root = scratch.join(format!("probe-root-{}", std::process::id()));
     if std::fs::create_dir_all(&new_root).is_err() {
         return false;
     }

@@ -196,16 +196,12 @@ async fn open_stream_file(
     layout: &Layout,
     s: &StepPlan,
     path: &Option<String>,
-    sandboxed: bool,
     truncate: bool,
 ) -> Option<tokio::fs::File> {
     let p = path.as_ref()?;
     let extra = step_binds(layout, s);
-    let host = if sandboxed {
-        layout.host_path(p, &extra)
-    } else {
-        std::path::PathBuf::from(rewrite(p, &layout.binds))
-    };
+    // Step paths map to host paths the same way with or without the sandbox.
+    let host = layout.host_path(p, &extra);
     if let Some(parent) = host.parent() {
         let _ = tokio::fs::create_dir_all(parent).await;
     }
@@ -280,13 +276,12 @@ pub async fn run(
             return StepEnd::StartFailed(e.to_string());
         }
     };
-    let sandboxed = root.is_some();
     let same_file = s.stdout_path.is_some() && s.stdout_path == s.stderr_path;
-    let out_file = open_stream_file(layout, s, &s.stdout_path, sandboxed, !same_file).await;
+    let out_file = open_stream_file(layout, s, &s.stdout_path, !same_file).await;
     let err_file = if same_file {
-        open_stream_file(layout, s, &s.stderr_path, sandboxed, false).await
+        open_stream_file(layout, s, &s.stderr_path, false).await
     } else {
-        open_stream_file(layout, s, &s.stderr_path, sandboxed, true).await
+        open_stream_file(layout, s, &s.stderr_path, true).await
     };
     let out = child
         .stdout
