@@ -67,11 +67,9 @@ impl ScratchPool {
         let emptied = ["workspace", "home"]
             .iter()
             .all(|sub| empty_dir(&dir.join(sub)).is_ok());
-        if emptied {
-            if let Ok(mut v) = self.spare.lock() {
-                v.push(dir);
-                return;
-            }
+        if emptied && let Ok(mut v) = self.spare.lock() {
+            v.push(dir);
+            return;
         }
         let _ = std::fs::remove_dir_all(dir);
     }
