@@ -136,6 +136,19 @@ struct Dispatcher {
     started: SystemTime,
     finally_started: Option<SystemTime>,
     failure: Option<Failure>,
+    /// `context.*` of this run, kept apart so TaskRuns copy only these.
+    context: Scope,
+    /// Unfinished dependencies per slot; a slot is ready at zero.
+    waiting_on: Vec<usize>,
+    /// Slots that depend on each slot.
+    dependents: Vec<Vec<usize>>,
+    /// Slots ready to launch, in order.
+    ready: std::collections::VecDeque<usize>,
+    dag_done: usize,
+    finally_done: usize,
+    dag_failed: usize,
+    dag_skipped: usize,
+    finally_queued: bool,
     /// Tekton's reason for the first task that failed before it could run.
     task_failure_reason: Option<String>,
 }
@@ -182,6 +195,18 @@ impl Dispatcher {
                 outcome: None,
             });
         }
+        let mut dependents = vec![Vec::new(); slots.len()];
+        let mut waiting_on = vec![0; slots.len()];
+        let mut ready = std::collections::VecDeque::new();
+        for (i, slot) in slots.iter().enumerate() {
+            waiting_on[i] = slot.deps.len();
+            for d in &slot.deps {
+                dependents[*d].push(i);
+            }
+            if !slot.finally && slot.deps.is_empty() {
+                ready.push_back(i);
+            }
+        }
         let dag_token = cancel.graceful().child_token();
         let finally_token = cancel.hard().child_token();
         Dispatcher {
@@ -200,6 +225,15 @@ impl Dispatcher {
             finally_started: None,
             failure: None,
             task_failure_reason: None,
+            context: Scope::new(),
+            waiting_on,
+            dependents,
+            ready,
+            dag_done: 0,
+            finally_done: 0,
+            dag_failed: 0,
+            dag_skipped: 0,
+            finally_queued: false,
         }
     }
 
@@ -221,7 +255,8 @@ impl Dispatcher {
             Ok(b) => self.bound = b,
             Err(f) => self.failure = Some(f),
         }
-        self.scope = context;
+        self.scope = context.clone();
+        self.context = context;
         params::into_scope(&mut self.scope, &self.bound);
         for w in &self.req.spec.workspaces {
             let bound = self.req.workspaces.contains_key(&w.name);
@@ -267,45 +302,38 @@ impl Dispatcher {
         let mut set: JoinSet<ChildEnd> = JoinSet::new();
         let dag_len = self.req.spec.tasks.len();
         loop {
-            let in_finally = self.slots[..dag_len].iter().all(|s| s.outcome.is_some());
-            if in_finally && self.finally_started.is_none() {
-                self.finally_started = Some(SystemTime::now());
-                finally_deadline = self
-                    .req
-                    .finally_timeout
-                    .filter(|d| !d.is_zero())
-                    .map(|d| Instant::now() + d)
-                    .unwrap_or(far);
-            }
-            let range = if in_finally {
-                dag_len..self.slots.len()
-            } else {
-                0..dag_len
-            };
-            for i in range {
+            loop {
+                if self.dag_done == dag_len && !self.finally_queued {
+                    self.finally_queued = true;
+                    self.finally_started = Some(SystemTime::now());
+                    finally_deadline = self
+                        .req
+                        .finally_timeout
+                        .filter(|d| !d.is_zero())
+                        .map(|d| Instant::now() + d)
+                        .unwrap_or(far);
+                    self.ready.extend(dag_len..self.slots.len());
+                }
+                let Some(i) = self.ready.pop_front() else {
+                    break;
+                };
                 if self.slots[i].outcome.is_some() || self.slots[i].running {
                     continue;
                 }
-                if !in_finally && self.stopping.is_some() {
-                    let reason = self.stopping.clone().unwrap_or_default();
-                    self.skip(i, &reason, false);
-                    continue;
-                }
-                if in_finally && self.finally_token.is_cancelled() {
+                if !self.slots[i].finally {
+                    if let Some(reason) = self.stopping.clone() {
+                        self.skip(i, &reason, false);
+                        continue;
+                    }
+                } else if self.finally_token.is_cancelled() {
                     self.skip(i, "PipelineRun was stopping", false);
                     continue;
                 }
-                let ready = self.slots[i]
-                    .deps
-                    .iter()
-                    .all(|d| self.slots[*d].outcome.is_some());
-                if ready {
-                    for fut in self.launch(i) {
-                        set.spawn(fut);
-                    }
+                for fut in self.launch(i) {
+                    set.spawn(fut);
                 }
             }
-            if self.slots.iter().all(|s| s.outcome.is_some()) {
+            if self.dag_done + self.finally_done == self.slots.len() {
                 break;
             }
             tokio::select! {
@@ -348,17 +376,43 @@ impl Dispatcher {
         self.dag_token.cancel();
     }
 
+    /// Records a slot's outcome and readies the slots for which it was the last dependency.
+    fn set_outcome(&mut self, i: usize, outcome: Outcome) {
+        if self.slots[i].finally {
+            self.finally_done += 1;
+        } else {
+            self.dag_done += 1;
+            match &outcome {
+                Outcome::Skipped { .. } => self.dag_skipped += 1,
+                o if o.stops_pipeline() || *o == Outcome::FailureIgnored => self.dag_failed += 1,
+                _ => {}
+            }
+        }
+        self.slots[i].running = false;
+        self.slots[i].outcome = Some(outcome);
+        for k in 0..self.dependents[i].len() {
+            let d = self.dependents[i][k];
+            self.waiting_on[d] -= 1;
+            if self.waiting_on[d] == 0 {
+                self.ready.push_back(d);
+            }
+        }
+        self.set_status_vars(i);
+    }
+
     fn skip(&mut self, i: usize, reason: &str, by_when: bool) {
-        self.slots[i].outcome = Some(Outcome::Skipped {
-            reason: reason.to_string(),
-            by_when,
-        });
         self.shared.reporter.emit(RunEvent::TaskSkipped {
             run: self.req.uid.clone(),
             pipeline_task: self.slots[i].pt.name.clone(),
             reason: reason.to_string(),
         });
-        self.set_status_vars(i);
+        self.set_outcome(
+            i,
+            Outcome::Skipped {
+                reason: reason.to_string(),
+                by_when,
+            },
+        );
     }
 
     fn set_status_vars(&mut self, i: usize) {
@@ -369,19 +423,10 @@ impl Dispatcher {
             self.scope
                 .set_str(format!("tasks.{name}.reason"), o.reason_var());
         }
-        let dag = &self.slots[..self.req.spec.tasks.len()];
-        if dag.iter().all(|s| s.outcome.is_some()) {
-            let any_failed = dag.iter().any(|s| {
-                s.outcome
-                    .as_ref()
-                    .is_some_and(|o| o.stops_pipeline() || *o == Outcome::FailureIgnored)
-            });
-            let any_skipped = dag
-                .iter()
-                .any(|s| matches!(s.outcome, Some(Outcome::Skipped { .. })));
-            let agg = if any_failed {
+        if self.dag_done == self.req.spec.tasks.len() {
+            let agg = if self.dag_failed > 0 {
                 "Failed"
-            } else if any_skipped {
+            } else if self.dag_skipped > 0 {
                 "Completed"
             } else {
                 "Succeeded"
@@ -637,11 +682,7 @@ impl Dispatcher {
                 spec,
                 embedded: pt.task_spec.is_some(),
                 params,
-                context: context_scope(
-                    &self.scope,
-                    pt.retries.unwrap_or(0),
-                    pt.task_spec.is_some(),
-                ),
+                context: self.task_context(&pt),
                 workspaces: workspaces.clone(),
                 pod_template: pod_template.clone(),
                 timeout,
@@ -671,6 +712,33 @@ impl Dispatcher {
         futures
     }
 
+    /// What a TaskRun sees besides its params: `context.*`, and for inline specs the state of
+    /// finished tasks they refer to (`$(tasks.<t>.status)`), as Tekton substitutes there too.
+    fn task_context(&self, pt: &PipelineTask) -> Scope {
+        let mut s = self.context.clone();
+        s.set_str(
+            "context.pipelineTask.retries",
+            pt.retries.unwrap_or(0).to_string(),
+        );
+        if let Some(spec) = &pt.task_spec {
+            let text = serde_json::to_string(spec).unwrap_or_default();
+            for r in slipway_model::subst::references(&text) {
+                let names = r.names();
+                if names.first() != Some(&"tasks") {
+                    continue;
+                }
+                for k in (2..=names.len()).rev() {
+                    let key = names[..k].join(".");
+                    if let Some(v) = self.scope.get(&key) {
+                        s.set(key, v.clone());
+                        break;
+                    }
+                }
+            }
+        }
+        s
+    }
+
     fn fail(&mut self, i: usize, reason: &str, message: String) -> Vec<ChildFuture> {
         self.shared.notice(format!(
             "task `{}` failed: {message}",
@@ -678,11 +746,10 @@ impl Dispatcher {
         ));
         self.task_failure_reason
             .get_or_insert_with(|| reason.to_string());
-        self.slots[i].outcome = Some(Outcome::Failed);
         if !self.slots[i].finally {
             self.stop_dag("PipelineRun was stopping");
         }
-        self.set_status_vars(i);
+        self.set_outcome(i, Outcome::Failed);
         Vec::new()
     }
 
@@ -760,12 +827,10 @@ impl Dispatcher {
             }
         }
         let stops = outcome.stops_pipeline() && !self.slots[i].finally;
-        self.slots[i].running = false;
-        self.slots[i].outcome = Some(outcome);
         if stops {
             self.stop_dag("PipelineRun was stopping");
         }
-        self.set_status_vars(i);
+        self.set_outcome(i, outcome);
     }
 
     fn finish(self) -> PipelineDone {
@@ -912,15 +977,4 @@ impl Dispatcher {
 
 fn unreachable_target() -> (PipelineSpec, String) {
     (PipelineSpec::default(), String::new())
-}
-
-/// What a TaskRun of this pipeline sees besides its params: `context.*`, and for inline specs
-/// the state of finished tasks (`tasks.<t>.status`, results), as Tekton substitutes them there too.
-fn context_scope(scope: &Scope, retries: u32, embedded: bool) -> Scope {
-    let mut s = scope.with_prefix("context.");
-    if embedded {
-        s.inherit(&scope.with_prefix("tasks."));
-    }
-    s.set_str("context.pipelineTask.retries", retries.to_string());
-    s
 }

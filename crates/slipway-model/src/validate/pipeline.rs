@@ -11,6 +11,24 @@ use crate::param::ParamValue;
 use crate::subst::references;
 use crate::suggest::closest;
 
+/// Task names of one section with fast lookup: pipelines may hold thousands of tasks.
+pub(crate) struct Names<'a> {
+    list: Vec<&'a str>,
+    index: HashMap<&'a str, usize>,
+}
+
+impl<'a> Names<'a> {
+    fn new(tasks: &'a [PipelineTask]) -> Self {
+        let list: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+        let index = list.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        Names { list, index }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+}
+
 /// Checks a Pipeline spec found at `base`.
 pub(crate) fn pipeline_spec(
     cx: &mut Cx<'_>,
@@ -28,8 +46,8 @@ pub(crate) fn pipeline_spec(
             "add at least one task under `tasks:`",
         );
     }
-    let dag: Vec<&str> = spec.tasks.iter().map(|t| t.name.as_str()).collect();
-    let fin: Vec<&str> = spec.finally.iter().map(|t| t.name.as_str()).collect();
+    let dag = Names::new(&spec.tasks);
+    let fin = Names::new(&spec.finally);
     let mut seen = HashSet::new();
     let declared_ws: Vec<&str> = spec.workspaces.iter().map(|w| w.name.as_str()).collect();
     let declared_params: Vec<&str> = spec.params.iter().map(|p| p.name.as_str()).collect();
@@ -61,11 +79,14 @@ pub(crate) fn pipeline_spec(
                 );
             }
             for (j, dep) in t.run_after.iter().enumerate() {
-                if section == "tasks" && !dag.contains(&dep.as_str()) {
-                    let hint = closest(dep, &dag)
+                if section == "tasks" && !dag.contains(dep) {
+                    let hint = closest(dep, &dag.list)
                         .map(|s| format!("did you mean `{s}`?"))
                         .unwrap_or_else(|| {
-                            format!("runAfter names tasks of this pipeline: {}", quoted(&dag))
+                            format!(
+                                "runAfter names tasks of this pipeline: {}",
+                                quoted(&dag.list)
+                            )
                         });
                     cx.err(
                         origin,
@@ -142,7 +163,7 @@ pub(crate) fn pipeline_spec(
         );
         e.extend(d.iter().map(String::as_str).filter(|n| dag.contains(n)));
     }
-    if let Some(cycle) = find_cycle(&dag, &edges) {
+    if let Some(cycle) = find_cycle(&dag.list, &edges) {
         let first = spec
             .tasks
             .iter()
@@ -373,8 +394,8 @@ fn references_of(
     t: &PipelineTask,
     section: &str,
     spec: &PipelineSpec,
-    dag: &[&str],
-    fin: &[&str],
+    dag: &Names<'_>,
+    fin: &Names<'_>,
     params: &[&str],
     embedded: bool,
 ) {
@@ -392,13 +413,15 @@ fn references_of(
             }
             Some("tasks") if names.len() >= 3 => {
                 let target = names[1];
-                if !dag.contains(&target) {
-                    let hint = if fin.contains(&target) {
+                if !dag.contains(target) {
+                    let hint = if fin.contains(target) {
                         "finally task results cannot be used by other tasks".to_string()
                     } else {
-                        closest(target, dag)
+                        closest(target, &dag.list)
                             .map(|s| format!("did you mean `{s}`?"))
-                            .unwrap_or_else(|| format!("tasks of this pipeline: {}", quoted(dag)))
+                            .unwrap_or_else(|| {
+                                format!("tasks of this pipeline: {}", quoted(&dag.list))
+                            })
                     };
                     cx.err(
                         origin,
@@ -426,7 +449,7 @@ fn references_of(
                         );
                     }
                     let Some(result) = names.get(3) else { continue };
-                    let Some(dep) = spec.tasks.iter().find(|x| x.name == target) else {
+                    let Some(dep) = dag.index.get(target).map(|i| &spec.tasks[*i]) else {
                         continue;
                     };
                     let declared = match (&dep.task_ref, &dep.task_spec) {
