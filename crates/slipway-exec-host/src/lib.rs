@@ -19,7 +19,7 @@ use slipway_engine::{EventSink, ExecEvent, StepEnd};
 use tokio_util::sync::CancellationToken;
 
 use crate::layout::Layout;
-use crate::sandbox::HostRoot;
+use crate::sandbox::Sandbox;
 
 /// Errors setting up the host executor.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +54,7 @@ struct Inner {
     data_dir: PathBuf,
     runtime_dir: PathBuf,
     pool: layout::ScratchPool,
-    root: Option<HostRoot>,
+    sandbox: Option<Sandbox>,
     shell: Option<PathBuf>,
 }
 
@@ -68,13 +68,6 @@ impl HostExecutor {
                 source,
             }
         })?;
-        let root = if opts.no_sandbox || !cfg!(target_os = "linux") {
-            None
-        } else {
-            HostRoot::read()
-                .ok()
-                .filter(|r| sandbox::available(r, &runtime_dir(&data_dir).join("taskruns")))
-        };
         let shell = opts.shell.or_else(|| {
             ["/bin/busybox", "/usr/bin/busybox"]
                 .iter()
@@ -82,12 +75,17 @@ impl HostExecutor {
                 .find(|p| p.exists())
         });
         let runtime_dir = runtime_dir(&data_dir);
+        let sandbox = if opts.no_sandbox || !cfg!(target_os = "linux") {
+            None
+        } else {
+            Sandbox::new(&runtime_dir.join("taskruns"), shell.as_deref())
+        };
         Ok(HostExecutor {
             inner: Arc::new(Inner {
                 data_dir,
                 runtime_dir,
                 pool: layout::ScratchPool::default(),
-                root,
+                sandbox,
                 shell,
             }),
         })
@@ -95,7 +93,7 @@ impl HostExecutor {
 
     /// True when steps see Tekton's container paths.
     pub fn sandboxed(&self) -> bool {
-        self.inner.root.is_some()
+        self.inner.sandbox.is_some()
     }
 }
 
@@ -134,7 +132,7 @@ impl Executor for HostExecutor {
         cancel: CancellationToken,
     ) -> ExecOutcome {
         let inner = &self.inner;
-        if inner.root.is_none() {
+        if inner.sandbox.is_none() {
             events.send(ExecEvent::Notice(
                 "user and mount namespaces are unavailable: steps see host paths; Tekton paths in step text are rewritten, hard-coded ones elsewhere may fail".into(),
             ));
@@ -151,7 +149,13 @@ impl Executor for HostExecutor {
         let deadline = plan.timeout.map(|t| tokio::time::Instant::now() + t);
         let mut sidecars = Vec::new();
         for (i, sc) in plan.sidecars.iter().enumerate() {
-            match step::spawn_sidecar(inner.root.as_ref(), inner.shell.as_deref(), &layout, sc, i) {
+            match step::spawn_sidecar(
+                inner.sandbox.as_ref(),
+                inner.shell.as_deref(),
+                &layout,
+                sc,
+                i,
+            ) {
                 Ok(child) => sidecars.push(child),
                 Err(e) => events.send(ExecEvent::Notice(format!(
                     "sidecar `{}` did not start: {e}",
@@ -172,7 +176,7 @@ impl Executor for HostExecutor {
                 continue;
             }
             let end = step::run(
-                inner.root.as_ref(),
+                inner.sandbox.as_ref(),
                 inner.shell.as_deref(),
                 &layout,
                 s,

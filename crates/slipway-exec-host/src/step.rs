@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::layout::Layout;
-use crate::sandbox::{self, Bind, HostRoot};
+use crate::sandbox::{Bind, Sandbox};
 use crate::script::with_shebang;
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -49,7 +49,7 @@ fn rewrite(text: &str, binds: &[Bind]) -> String {
 }
 
 fn build(
-    root: Option<&HostRoot>,
+    root: Option<&Sandbox>,
     shell: Option<&Path>,
     layout: &Layout,
     s: &StepPlan,
@@ -125,8 +125,7 @@ fn build(
     match root {
         Some(root) => {
             let ids = s.run_as_user.map(|u| (u, s.run_as_group.unwrap_or(u)));
-            let prepared =
-                sandbox::prepare(root, &layout.dir.join("root"), &all, shell, &workdir, ids)?;
+            let prepared = root.prepare(&layout.dir.join("root"), &all, shell, &workdir, ids)?;
             // SAFETY: `enter` makes only system calls on data prepared above; `setsid` is async-signal-safe.
             unsafe {
                 cmd.pre_exec(move || {
@@ -148,7 +147,7 @@ fn build(
 
 /// Starts a sidecar; it runs until the TaskRun ends.
 pub fn spawn_sidecar(
-    root: Option<&HostRoot>,
+    root: Option<&Sandbox>,
     shell: Option<&Path>,
     layout: &Layout,
     s: &StepPlan,
@@ -242,7 +241,7 @@ async fn spawn(cmd: &mut Command) -> io::Result<Child> {
 /// Runs one step to its end.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
-    root: Option<&HostRoot>,
+    root: Option<&Sandbox>,
     shell: Option<&Path>,
     layout: &Layout,
     s: &StepPlan,
