@@ -328,7 +328,17 @@ async fn execute(
     }
     let engine = Engine::new(Arc::new(executor), store.clone(), config);
     let mut code = 0;
-    for run in runs {
+    // Set by Ctrl-C: the runs after the interrupted one are not started.
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let total = runs.len();
+    for (n, run) in runs.into_iter().enumerate() {
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!(
+                "not starting the {} remaining run(s): interrupted",
+                total - n
+            );
+            break;
+        }
         let name = match &run.meta().name {
             Some(n) => n.clone(),
             None => generate_name(run.meta().generate_name.as_deref().unwrap_or("run-")),
@@ -342,7 +352,7 @@ async fn execute(
         };
         let renderer = tokio::spawn(render::render(rx, uid.clone(), style));
         let cancel = CancelHandle::new();
-        let signals = tokio::spawn(watch_signals(cancel.clone()));
+        let signals = tokio::spawn(watch_signals(cancel.clone(), interrupted.clone()));
         let opts = RunOptions {
             name: name.clone(),
             uid: uid.clone(),
@@ -369,7 +379,7 @@ async fn execute(
 }
 
 /// First Ctrl-C cancels (finally still runs); the second stops everything.
-async fn watch_signals(cancel: CancelHandle) {
+async fn watch_signals(cancel: CancelHandle, interrupted: Arc<std::sync::atomic::AtomicBool>) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut count = 0;
     loop {
@@ -381,6 +391,7 @@ async fn watch_signals(cancel: CancelHandle) {
                 count += 1;
                 if count == 1 {
                     eprintln!("\ncancelling: running tasks stop, finally tasks run (Ctrl-C again to stop everything)");
+                    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
                     cancel.cancel();
                 } else {
                     eprintln!("\nstopping everything");
