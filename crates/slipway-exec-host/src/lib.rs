@@ -54,6 +54,8 @@ struct Inner {
     data_dir: PathBuf,
     runtime_dir: PathBuf,
     pool: layout::ScratchPool,
+    /// TaskRun directories being removed off the critical path; awaited by `cleanup`.
+    removals: std::sync::Mutex<tokio::task::JoinSet<()>>,
     sandbox: Option<Sandbox>,
     shell: Option<PathBuf>,
 }
@@ -85,6 +87,7 @@ impl HostExecutor {
                 data_dir,
                 runtime_dir,
                 pool: layout::ScratchPool::default(),
+                removals: std::sync::Mutex::new(tokio::task::JoinSet::new()),
                 sandbox,
                 shell,
             }),
@@ -234,11 +237,23 @@ impl Executor for HostExecutor {
                 outcome.message = why;
             }
         }
-        layout.remove(&inner.pool);
+        // The next task need not wait for this one's directories to go.
+        let owner = self.inner.clone();
+        if let Ok(mut removals) = inner.removals.lock() {
+            while removals.try_join_next().is_some() {}
+            removals.spawn_blocking(move || layout.remove(&owner.pool));
+        }
         outcome
     }
 
     async fn cleanup(&self, root_uid: &str) {
+        let pending = self
+            .inner
+            .removals
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        pending.join_all().await;
         let dir = self.inner.data_dir.join("scratch").join(root_uid);
         let _ = tokio::fs::remove_dir_all(dir).await;
         self.inner.pool.drain();

@@ -501,17 +501,29 @@ fn the_whole_catalog_validates() {
 fn logs_follow_returns_every_line_once_the_run_ends() {
     let home = tempfile::tempdir().expect("tempdir");
     let file = fixtures().join("slow-with-finally.yaml");
-    let run = spawn(home.path(), &["run", "-f", &file.to_string_lossy(), "--plain"]);
+    let run = spawn(
+        home.path(),
+        &["run", "-f", &file.to_string_lossy(), "--plain"],
+    );
     wait_for_log(home.path(), "slow-with-finally", "started-slow");
     let follow = spawn(home.path(), &["logs", "slow-with-finally", "-f"]);
     std::thread::sleep(Duration::from_millis(300));
     let c = slipway(home.path(), &["cancel", "slow-with-finally"]);
     assert_eq!(c.status.code(), Some(0));
-    let followed = follow.wait_with_output().expect("logs -f ends with the run");
+    let followed = follow
+        .wait_with_output()
+        .expect("logs -f ends with the run");
     let _ = run.wait_with_output();
     let lines = text(&followed.stdout);
-    assert_eq!(lines.matches("[slow/wait] started-slow").count(), 1, "{lines}");
-    assert!(lines.contains("[cleanup/say] finally-ran-Failed"), "{lines}");
+    assert_eq!(
+        lines.matches("[slow/wait] started-slow").count(),
+        1,
+        "{lines}"
+    );
+    assert!(
+        lines.contains("[cleanup/say] finally-ran-Failed"),
+        "{lines}"
+    );
 }
 
 #[test]
@@ -519,7 +531,17 @@ fn interrupting_stops_the_runs_queued_after_it() {
     let home = tempfile::tempdir().expect("tempdir");
     let slow = fixtures().join("slow-with-finally.yaml");
     let next = fixtures().join("failing.yaml");
-    let child = spawn(home.path(), &["run", "-f", &slow.to_string_lossy(), "-f", &next.to_string_lossy(), "--plain"]);
+    let child = spawn(
+        home.path(),
+        &[
+            "run",
+            "-f",
+            &slow.to_string_lossy(),
+            "-f",
+            &next.to_string_lossy(),
+            "--plain",
+        ],
+    );
     wait_for_log(home.path(), "slow-with-finally", "started-slow");
     // SAFETY: sending SIGINT to the child we started, as Ctrl-C would.
     unsafe {
@@ -527,7 +549,11 @@ fn interrupting_stops_the_runs_queued_after_it() {
     }
     let out = child.wait_with_output().expect("run ends");
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("not starting the 1 remaining run(s): interrupted"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not starting the 1 remaining run(s): interrupted"),
+        "{}",
+        text(&out.stderr)
+    );
     let listed = text(&slipway(home.path(), &["runs"]).stdout);
     assert!(!listed.contains("fails-after-output"), "{listed}");
 }
