@@ -104,6 +104,31 @@ pub struct RunReport {
     pub object: Value,
 }
 
+/// The run's workspace bindings, with `-w name=DIR` directories over them.
+fn bind_workspaces(
+    lib: &Library,
+    bindings: &[slipway_model::kinds::run::WorkspaceBinding],
+    opts: &RunOptions,
+) -> Result<IndexMap<String, Bound>, Failure> {
+    let mut workspaces = IndexMap::new();
+    for b in bindings {
+        workspaces.insert(b.name.clone(), binding_source(lib, b, &opts.uid)?);
+    }
+    for (name, dir) in &opts.workspace_dirs {
+        let source = crate::executor::VolumeSource::HostPath {
+            path: dir.to_string_lossy().into_owned(),
+        };
+        workspaces.insert(
+            name.clone(),
+            Bound {
+                source,
+                sub_path: None,
+            },
+        );
+    }
+    Ok(workspaces)
+}
+
 /// A Kubernetes-style name from `generateName`: the prefix plus five random characters.
 pub fn generate_name(prefix: &str) -> String {
     const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -146,6 +171,16 @@ impl Engine {
             root_uid: opts.uid.clone(),
             notices: Mutex::new(HashSet::new()),
         });
+        // Every run says it started, then (once) what the executor cannot honour.
+        let announce = |run: RunInfo, object: Value| {
+            reporter.emit(RunEvent::RunStarted { run, object });
+            if self.executor.name() == "host" {
+                shared.notice(
+                    "host executor: steps run as processes on this machine; `image` is ignored"
+                        .into(),
+                );
+            }
+        };
         let created = SystemTime::now();
         let invalid = |f: Failure| EngineError::Invalid {
             kind: run.kind(),
@@ -174,24 +209,8 @@ impl Engine {
                             )));
                         }
                     };
-                let mut workspaces = IndexMap::new();
-                for b in &pr.spec.workspaces {
-                    workspaces.insert(
-                        b.name.clone(),
-                        binding_source(&lib, b, &opts.uid).map_err(invalid)?,
-                    );
-                }
-                for (name, dir) in &opts.workspace_dirs {
-                    workspaces.insert(
-                        name.clone(),
-                        Bound {
-                            source: crate::executor::VolumeSource::HostPath {
-                                path: dir.to_string_lossy().into_owned(),
-                            },
-                            sub_path: None,
-                        },
-                    );
-                }
+                let workspaces =
+                    bind_workspaces(&lib, &pr.spec.workspaces, &opts).map_err(invalid)?;
                 let timeouts = pr.spec.timeouts.clone().unwrap_or_default();
                 let parse = |s: &Option<String>| s.as_deref().and_then(parse_go_duration);
                 let template = pr.spec.task_run_template.clone().unwrap_or_default();
@@ -225,13 +244,10 @@ impl Engine {
                     parent_uid: None,
                     created,
                 };
-                reporter.emit(RunEvent::RunStarted { run: info, object: json!({ "apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": req.metadata, "spec": req.spec_json }) });
-                if self.executor.name() == "host" {
-                    shared.notice(
-                        "host executor: steps run as processes on this machine; `image` is ignored"
-                            .into(),
-                    );
-                }
+                announce(
+                    info,
+                    json!({ "apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": req.metadata, "spec": req.spec_json }),
+                );
                 let done = pipeline::run(shared.clone(), req, cancel).await;
                 RunReport {
                     uid: opts.uid.clone(),
@@ -262,24 +278,8 @@ impl Engine {
                         )));
                     }
                 };
-                let mut workspaces: IndexMap<String, Bound> = IndexMap::new();
-                for b in &tr.spec.workspaces {
-                    workspaces.insert(
-                        b.name.clone(),
-                        binding_source(&lib, b, &opts.uid).map_err(invalid)?,
-                    );
-                }
-                for (name, dir) in &opts.workspace_dirs {
-                    workspaces.insert(
-                        name.clone(),
-                        Bound {
-                            source: crate::executor::VolumeSource::HostPath {
-                                path: dir.to_string_lossy().into_owned(),
-                            },
-                            sub_path: None,
-                        },
-                    );
-                }
+                let workspaces =
+                    bind_workspaces(&lib, &tr.spec.workspaces, &opts).map_err(invalid)?;
                 let timeout = tr
                     .spec
                     .timeout
@@ -295,13 +295,10 @@ impl Engine {
                     parent_uid: None,
                     created,
                 };
-                reporter.emit(RunEvent::RunStarted { run: info, object: json!({ "apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": { "name": opts.name }, "spec": spec_json }) });
-                if self.executor.name() == "host" {
-                    shared.notice(
-                        "host executor: steps run as processes on this machine; `image` is ignored"
-                            .into(),
-                    );
-                }
+                announce(
+                    info,
+                    json!({ "apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": { "name": opts.name }, "spec": spec_json }),
+                );
                 let req = TaskRunRequest {
                     uid: opts.uid.clone(),
                     name: opts.name.clone(),

@@ -15,6 +15,18 @@ pub fn closest<'a, S: AsRef<str>>(word: &str, candidates: &'a [S]) -> Option<&'a
         .map(|(c, _)| c)
 }
 
+/// "did you mean `x`?" when a candidate is close, else `otherwise`.
+pub fn did_you_mean<S: AsRef<str>>(
+    word: &str,
+    candidates: &[S],
+    otherwise: impl Into<String>,
+) -> String {
+    match closest(word, candidates) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => otherwise.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::closest;

@@ -8,8 +8,11 @@ mod task;
 
 pub use graph::find_cycle;
 
+use indexmap::IndexMap;
+
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::library::{Library, Object, Origin};
+use crate::suggest::did_you_mean;
 
 /// Limits that Tekton takes from its config maps.
 #[derive(Debug, Clone)]
@@ -80,6 +83,90 @@ impl Cx<'_> {
         {
             self.err(o.origin.as_ref(), "metadata.name", format!("invalid {kind} name `{n}`: {why}"), "use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit");
         }
+    }
+}
+
+/// Resolves a by-name reference (`taskRef`, `pipelineRef`, a step's `ref`) at `path` to a loaded
+/// object, reporting remote resolvers, missing names and unknown names.
+pub(crate) fn lookup<'a, S>(
+    cx: &mut Cx<'a>,
+    origin: Option<&Origin>,
+    path: &str,
+    kind: &str,
+    resolver: &Option<String>,
+    name: &Option<String>,
+    objects: fn(&'a Library) -> &'a IndexMap<String, Object<S>>,
+) -> Option<&'a S> {
+    let objects = objects(cx.lib);
+    if resolver.is_some() {
+        cx.err(
+            origin,
+            &format!("{path}.resolver"),
+            "remote resolvers are not supported locally",
+            format!("load the {kind} with -f and refer to it by name"),
+        );
+        return None;
+    }
+    let Some(name) = name else {
+        cx.err(
+            origin,
+            path,
+            format!("reference has no {kind} name"),
+            "add `name: <name>`",
+        );
+        return None;
+    };
+    match objects.get(name) {
+        Some(o) => Some(&o.spec),
+        None => {
+            let names: Vec<&str> = objects.keys().map(String::as_str).collect();
+            cx.err(
+                origin,
+                &format!("{path}.name"),
+                format!("{kind} `{name}` not found"),
+                did_you_mean(name, &names, "load the file that defines it with -f"),
+            );
+            None
+        }
+    }
+}
+
+/// Checks an optional Go duration field.
+pub(crate) fn duration(
+    cx: &mut Cx<'_>,
+    origin: Option<&Origin>,
+    path: &str,
+    value: &Option<String>,
+) {
+    if let Some(d) = value
+        && crate::duration::parse_go_duration(d).is_none()
+    {
+        cx.err(
+            origin,
+            path,
+            format!("invalid duration `{d}`"),
+            "use a Go duration such as 30s, 5m or 1h30m",
+        );
+    }
+}
+
+/// Checks an optional `onError` field.
+pub(crate) fn on_error(
+    cx: &mut Cx<'_>,
+    origin: Option<&Origin>,
+    path: &str,
+    value: &Option<String>,
+) {
+    if let Some(e) = value
+        && e != "continue"
+        && e != "stopAndFail"
+    {
+        cx.err(
+            origin,
+            path,
+            format!("invalid onError `{e}`"),
+            "use `continue` or `stopAndFail`",
+        );
     }
 }
 

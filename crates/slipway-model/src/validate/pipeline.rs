@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::params::{Site, passed, quoted, specs};
-use super::{Cx, dns_label_problem, find_cycle, task::task_spec};
+use super::{Cx, dns_label_problem, duration, find_cycle, lookup, on_error, task::task_spec};
 use crate::kinds::pipeline::{PipelineSpec, PipelineTask};
 use crate::kinds::task::TaskSpec;
 use crate::library::Origin;
@@ -226,27 +226,8 @@ fn pipeline_task<'a: 'b, 'b>(
         );
         return None;
     }
-    if let Some(e) = &t.on_error
-        && e != "continue"
-        && e != "stopAndFail"
-    {
-        cx.err(
-            origin,
-            &format!("{path}.onError"),
-            format!("invalid onError `{e}`"),
-            "use `continue` or `stopAndFail`",
-        );
-    }
-    if let Some(d) = &t.timeout
-        && crate::duration::parse_go_duration(d).is_none()
-    {
-        cx.err(
-            origin,
-            &format!("{path}.timeout"),
-            format!("invalid duration `{d}`"),
-            "use a Go duration such as 30s, 5m or 1h30m",
-        );
-    }
+    on_error(cx, origin, &format!("{path}.onError"), &t.on_error);
+    duration(cx, origin, &format!("{path}.timeout"), &t.timeout);
     for (i, w) in t.when.iter().enumerate() {
         let wp = format!("{path}.when[{i}]");
         if w.cel.is_some() {
@@ -305,18 +286,10 @@ fn pipeline_task<'a: 'b, 'b>(
         }
     }
     if let Some(r) = &t.task_ref {
-        if r.resolver.is_some() {
-            cx.err(
-                origin,
-                &format!("{path}.taskRef.resolver"),
-                "remote resolvers are not supported locally",
-                "load the Task with -f and refer to it by name",
-            );
-            return None;
-        }
-        if let Some(kind) = &r.kind
-            && kind != "Task"
-            && kind != "ClusterTask"
+        if let Some(kind) = r
+            .kind
+            .as_deref()
+            .filter(|k| *k != "Task" && *k != "ClusterTask")
         {
             cx.err(
                 origin,
@@ -326,58 +299,30 @@ fn pipeline_task<'a: 'b, 'b>(
             );
             return None;
         }
-        let Some(name) = &r.name else {
-            cx.err(
-                origin,
-                &format!("{path}.taskRef"),
-                "taskRef has no name",
-                "add `name: <task>`",
-            );
-            return None;
-        };
-        return match cx.lib.tasks.get(name) {
-            Some(task) => Some(&task.spec),
-            None => {
-                let names: Vec<&str> = cx.lib.tasks.keys().map(String::as_str).collect();
-                let hint = closest(name, &names)
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| "load the file that defines it with -f".into());
-                cx.err(
-                    origin,
-                    &format!("{path}.taskRef.name"),
-                    format!("Task `{name}` not found"),
-                    hint,
-                );
-                None
-            }
-        };
+        return lookup(
+            cx,
+            origin,
+            &format!("{path}.taskRef"),
+            "Task",
+            &r.resolver,
+            &r.name,
+            |l| &l.tasks,
+        );
     }
     if let Some(spec) = &t.task_spec {
         task_spec(cx, origin, &format!("{path}.taskSpec"), spec, true);
         return Some(spec);
     }
     if let Some(r) = &t.pipeline_ref {
-        if r.resolver.is_some() {
-            cx.err(
-                origin,
-                &format!("{path}.pipelineRef.resolver"),
-                "remote resolvers are not supported locally",
-                "load the Pipeline with -f and refer to it by name",
-            );
-        } else if let Some(name) = &r.name
-            && !cx.lib.pipelines.contains_key(name)
-        {
-            let names: Vec<&str> = cx.lib.pipelines.keys().map(String::as_str).collect();
-            let hint = closest(name, &names)
-                .map(|s| format!("did you mean `{s}`?"))
-                .unwrap_or_else(|| "load the file that defines it with -f".into());
-            cx.err(
-                origin,
-                &format!("{path}.pipelineRef.name"),
-                format!("Pipeline `{name}` not found"),
-                hint,
-            );
-        }
+        lookup(
+            cx,
+            origin,
+            &format!("{path}.pipelineRef"),
+            "Pipeline",
+            &r.resolver,
+            &r.name,
+            |l| &l.pipelines,
+        );
     }
     if let Some(spec) = &t.pipeline_spec {
         pipeline_spec(cx, origin, &format!("{path}.pipelineSpec"), spec, true);

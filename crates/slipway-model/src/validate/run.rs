@@ -1,13 +1,12 @@
 //! PipelineRun and TaskRun rules: targets, params, workspaces, timeouts.
 
-use super::Cx;
 use super::params::{Site, passed};
 use super::pipeline::pipeline_spec;
 use super::task::task_spec;
+use super::{Cx, duration, lookup};
 use crate::duration::parse_go_duration;
 use crate::kinds::run::WorkspaceBinding;
 use crate::library::{Origin, RunObject};
-use crate::suggest::closest;
 
 pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
     match r {
@@ -24,38 +23,15 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                     );
                     None
                 }
-                (Some(r), None) => {
-                    if r.resolver.is_some() {
-                        cx.err(
-                            origin,
-                            "spec.pipelineRef.resolver",
-                            "remote resolvers are not supported locally",
-                            "load the Pipeline with -f and refer to it by name",
-                        );
-                        None
-                    } else {
-                        let name = r.name.clone().unwrap_or_default();
-                        match cx.lib.pipelines.get(&name) {
-                            Some(p) => Some(&p.spec),
-                            None => {
-                                let names: Vec<&str> =
-                                    cx.lib.pipelines.keys().map(String::as_str).collect();
-                                let hint = closest(&name, &names)
-                                    .map(|s| format!("did you mean `{s}`?"))
-                                    .unwrap_or_else(|| {
-                                        "load the file that defines it with -f".into()
-                                    });
-                                cx.err(
-                                    origin,
-                                    "spec.pipelineRef.name",
-                                    format!("Pipeline `{name}` not found"),
-                                    hint,
-                                );
-                                None
-                            }
-                        }
-                    }
-                }
+                (Some(r), None) => lookup(
+                    cx,
+                    origin,
+                    "spec.pipelineRef",
+                    "Pipeline",
+                    &r.resolver,
+                    &r.name,
+                    |l| &l.pipelines,
+                ),
                 (None, Some(s)) => {
                     pipeline_spec(cx, origin, "spec.pipelineSpec", s, true);
                     Some(s)
@@ -104,33 +80,17 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
             }
             bindings(cx, origin, &spec.workspaces);
             if let Some(p) = target {
-                passed(
+                let what = format!("PipelineRun `{}`", pr.name());
+                inputs(
                     cx,
                     origin,
-                    Site {
-                        base: "spec.params",
-                        at: if spec.params.is_empty() {
-                            "spec.pipelineRef"
-                        } else {
-                            "spec.params"
-                        },
-                    },
+                    "spec.pipelineRef",
                     &spec.params,
+                    &spec.workspaces,
                     &p.params,
-                    &format!("PipelineRun `{}`", pr.name()),
-                    &[],
+                    p.workspaces.iter().map(|w| (w.name.as_str(), w.optional)),
+                    &what,
                 );
-                let bound: Vec<&str> = spec.workspaces.iter().map(|w| w.name.as_str()).collect();
-                for w in &p.workspaces {
-                    if !w.optional.unwrap_or(false) && !bound.contains(&w.name.as_str()) {
-                        cx.err(
-                            origin,
-                            "spec",
-                            format!("pipeline workspace `{}` is not bound", w.name),
-                            format!("add `workspaces: [{{name: {}, emptyDir: {{}}}}]`", w.name),
-                        );
-                    }
-                }
                 for (i, trs) in spec.task_run_specs.iter().enumerate() {
                     if !p
                         .tasks
@@ -148,16 +108,12 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                             "use the name of a task in the pipeline",
                         );
                     }
-                    if let Some(t) = &trs.timeout
-                        && parse_go_duration(t).is_none()
-                    {
-                        cx.err(
-                            origin,
-                            &format!("spec.taskRunSpecs[{i}].timeout"),
-                            format!("invalid duration `{t}`"),
-                            "use a Go duration such as 30s, 5m or 1h30m",
-                        );
-                    }
+                    duration(
+                        cx,
+                        origin,
+                        &format!("spec.taskRunSpecs[{i}].timeout"),
+                        &trs.timeout,
+                    );
                 }
             }
         }
@@ -174,83 +130,76 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                     );
                     None
                 }
-                (Some(r), None) => {
-                    if r.resolver.is_some() {
-                        cx.err(
-                            origin,
-                            "spec.taskRef.resolver",
-                            "remote resolvers are not supported locally",
-                            "load the Task with -f and refer to it by name",
-                        );
-                        None
-                    } else {
-                        let name = r.name.clone().unwrap_or_default();
-                        match cx.lib.tasks.get(&name) {
-                            Some(t) => Some(&t.spec),
-                            None => {
-                                let names: Vec<&str> =
-                                    cx.lib.tasks.keys().map(String::as_str).collect();
-                                let hint = closest(&name, &names)
-                                    .map(|s| format!("did you mean `{s}`?"))
-                                    .unwrap_or_else(|| {
-                                        "load the file that defines it with -f".into()
-                                    });
-                                cx.err(
-                                    origin,
-                                    "spec.taskRef.name",
-                                    format!("Task `{name}` not found"),
-                                    hint,
-                                );
-                                None
-                            }
-                        }
-                    }
-                }
+                (Some(r), None) => lookup(
+                    cx,
+                    origin,
+                    "spec.taskRef",
+                    "Task",
+                    &r.resolver,
+                    &r.name,
+                    |l| &l.tasks,
+                ),
                 (None, Some(s)) => {
                     task_spec(cx, origin, "spec.taskSpec", s, true);
                     Some(s)
                 }
             };
-            if let Some(t) = &spec.timeout
-                && parse_go_duration(t).is_none()
-            {
-                cx.err(
-                    origin,
-                    "spec.timeout",
-                    format!("invalid duration `{t}`"),
-                    "use a Go duration such as 30s, 5m or 1h30m",
-                );
-            }
+            duration(cx, origin, "spec.timeout", &spec.timeout);
             bindings(cx, origin, &spec.workspaces);
             if let Some(t) = target {
-                passed(
+                let what = format!("TaskRun `{}`", tr.name());
+                inputs(
                     cx,
                     origin,
-                    Site {
-                        base: "spec.params",
-                        at: if spec.params.is_empty() {
-                            "spec.taskRef"
-                        } else {
-                            "spec.params"
-                        },
-                    },
+                    "spec.taskRef",
                     &spec.params,
+                    &spec.workspaces,
                     &t.params,
-                    &format!("TaskRun `{}`", tr.name()),
-                    &[],
+                    t.workspaces.iter().map(|w| (w.name.as_str(), w.optional)),
+                    &what,
                 );
-                let bound: Vec<&str> = spec.workspaces.iter().map(|w| w.name.as_str()).collect();
-                for w in &t.workspaces {
-                    if !w.optional.unwrap_or(false) && !bound.contains(&w.name.as_str()) {
-                        cx.err(
-                            origin,
-                            "spec",
-                            format!("task workspace `{}` is not bound", w.name),
-                            format!("add `workspaces: [{{name: {}, emptyDir: {{}}}}]`", w.name),
-                        );
-                    }
-                }
             }
+        }
+    }
+}
+
+/// Checks a run's params and workspace bindings against what its target declares.
+#[allow(clippy::too_many_arguments)]
+fn inputs<'w>(
+    cx: &mut Cx<'_>,
+    origin: Option<&Origin>,
+    reference: &str,
+    params: &[crate::Param],
+    bound: &[WorkspaceBinding],
+    declared: &[crate::ParamSpec],
+    workspaces: impl Iterator<Item = (&'w str, Option<bool>)>,
+    what: &str,
+) {
+    let at = if params.is_empty() {
+        reference
+    } else {
+        "spec.params"
+    };
+    passed(
+        cx,
+        origin,
+        Site {
+            base: "spec.params",
+            at,
+        },
+        params,
+        declared,
+        what,
+        &[],
+    );
+    for (name, optional) in workspaces {
+        if !optional.unwrap_or(false) && !bound.iter().any(|b| b.name == name) {
+            cx.err(
+                origin,
+                "spec",
+                format!("workspace `{name}` of {what} is not bound"),
+                format!("add `workspaces: [{{name: {name}, emptyDir: {{}}}}]`"),
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::params::{quoted, specs};
-use super::{Cx, dns_label_problem};
+use super::{Cx, dns_label_problem, duration, lookup, on_error};
 use crate::kinds::task::{Step, StepActionSpec, TaskSpec};
 use crate::library::{Object, Origin};
 use crate::param::ParamType;
@@ -112,27 +112,15 @@ fn step(cx: &mut Cx<'_>, origin: Option<&Origin>, path: &str, step: &Step) {
             }
         }
         if let Some(r) = &step.step_ref {
-            if r.resolver.is_some() {
-                cx.err(
-                    origin,
-                    &format!("{path}.ref.resolver"),
-                    "remote StepAction resolvers are not supported locally",
-                    "load the StepAction with -f and refer to it by name",
-                );
-            } else if let Some(n) = &r.name
-                && !cx.lib.step_actions.contains_key(n)
-            {
-                let names: Vec<&str> = cx.lib.step_actions.keys().map(String::as_str).collect();
-                let hint = crate::suggest::closest(n, &names)
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| "load the StepAction with -f".into());
-                cx.err(
-                    origin,
-                    &format!("{path}.ref.name"),
-                    format!("StepAction `{n}` not found"),
-                    hint,
-                );
-            }
+            lookup(
+                cx,
+                origin,
+                &format!("{path}.ref"),
+                "StepAction",
+                &r.resolver,
+                &r.name,
+                |l| &l.step_actions,
+            );
         }
         return;
     }
@@ -152,27 +140,8 @@ fn step(cx: &mut Cx<'_>, origin: Option<&Origin>, path: &str, step: &Step) {
             "use one: a script, or a command with args",
         );
     }
-    if let Some(e) = &step.on_error
-        && e != "continue"
-        && e != "stopAndFail"
-    {
-        cx.err(
-            origin,
-            &format!("{path}.onError"),
-            format!("invalid onError `{e}`"),
-            "use `continue` or `stopAndFail`",
-        );
-    }
-    if let Some(t) = &step.timeout
-        && crate::duration::parse_go_duration(t).is_none()
-    {
-        cx.err(
-            origin,
-            &format!("{path}.timeout"),
-            format!("invalid duration `{t}`"),
-            "use a Go duration such as 30s, 5m or 1h30m",
-        );
-    }
+    on_error(cx, origin, &format!("{path}.onError"), &step.on_error);
+    duration(cx, origin, &format!("{path}.timeout"), &step.timeout);
 }
 
 /// Every string of a step a reference could sit in, with its field path.

@@ -8,6 +8,11 @@ use slipway_store::SqliteStore;
 use crate::cli::LogsArgs;
 use crate::error::CliError;
 
+fn print(l: &slipway_store::LogLine) {
+    let task = l.pipeline_task.as_deref().unwrap_or(&l.taskrun);
+    println!("[{task}/{}] {}", l.step, l.line);
+}
+
 /// Prints stored lines; with `-f`, keeps reading until the run ends.
 pub async fn logs(data: &Path, args: &LogsArgs) -> Result<i32, CliError> {
     let store = SqliteStore::open(&data.join("db")).await?;
@@ -24,8 +29,7 @@ pub async fn logs(data: &Path, args: &LogsArgs) -> Result<i32, CliError> {
             )
             .await?;
         for l in &batch {
-            let task = l.pipeline_task.clone().unwrap_or_else(|| l.taskrun.clone());
-            println!("[{task}/{}] {}", l.step, l.line);
+            print(l);
             after = l.id;
         }
         if batch.len() == 10_000 {
@@ -46,8 +50,7 @@ pub async fn logs(data: &Path, args: &LogsArgs) -> Result<i32, CliError> {
                 )
                 .await?;
             for l in rest {
-                let task = l.pipeline_task.clone().unwrap_or_else(|| l.taskrun.clone());
-                println!("[{task}/{}] {}", l.step, l.line);
+                print(&l);
             }
             break;
         }
