@@ -43,6 +43,8 @@ pub struct StepPlan {
     pub results: Vec<String>,
     /// Image pull policy.
     pub image_pull_policy: Option<String>,
+    /// Its `when` expressions were false: reported as skipped, not run.
+    pub skipped: bool,
 }
 
 /// A volume mounted into a step.

@@ -194,14 +194,20 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
             step.clone()
         };
         let merged = apply_template(merged, spec.step_template.as_ref());
-        steps.push(step_plan(
+        let skipped = match &step.when {
+            Some(w) => !crate::when::evaluate(w, &step_scope).map_err(|f| Failure::new("TaskRunValidationFailed", format!("step `{name}`: {}", f.message)))?,
+            None => false,
+        };
+        let mut plan = step_plan(
             inv.lib,
             name,
             &merged,
             &step_scope,
             pod_sc,
             declared_results,
-        )?);
+        )?;
+        plan.skipped = skipped;
+        steps.push(plan);
     }
     let mut sidecars = Vec::new();
     for (i, s) in spec.sidecars.iter().enumerate() {
@@ -349,6 +355,7 @@ fn step_plan(
         run_as_group: id("runAsGroup"),
         results,
         image_pull_policy: s.image_pull_policy.clone(),
+        skipped: false,
     })
 }
 

@@ -169,7 +169,7 @@ impl Executor for HostExecutor {
         let mut status = ExecStatus::Succeeded;
         let mut message = String::new();
         for (i, s) in plan.steps.iter().enumerate() {
-            if status != ExecStatus::Succeeded {
+            if status != ExecStatus::Succeeded || s.skipped {
                 events.send(ExecEvent::StepFinished {
                     step: i,
                     end: StepEnd::Skipped,

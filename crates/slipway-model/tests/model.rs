@@ -71,3 +71,46 @@ fn every_conformance_example_is_valid() {
         failures.join("\n")
     );
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn load_and_validate(text: String) {
+        let mut lib = Library::default();
+        let mut diags = Diagnostics::default();
+        lib.add_source("input.yaml".into(), text, &mut diags);
+        for d in &diags.0 {
+            assert!(d.pos.line >= 1, "every diagnostic has a line: {d}");
+        }
+        let _ = validate(&lib, &Limits::default());
+    }
+
+    fn corpus() -> Vec<String> {
+        yaml_files(&shared().join("tekton-examples")).iter().map(|f| std::fs::read_to_string(f).expect("example")).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn on_arbitrary_text(text in ".{0,400}") {
+            load_and_validate(text);
+        }
+
+        #[test]
+        fn on_mutated_tekton_files(file in 0usize..40, at in 0usize..4000, cut in 0usize..40, insert in "[ :\\-\\[\\]{}$()\"'#|>a-z0-9\n]{0,8}") {
+            let corpus = corpus();
+            let text = &corpus[file % corpus.len()];
+            let mut start = at.min(text.len());
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (start + cut).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            load_and_validate(format!("{}{}{}", &text[..start], insert, &text[end..]));
+        }
+    }
+}

@@ -557,3 +557,15 @@ fn interrupting_stops_the_runs_queued_after_it() {
     let listed = text(&slipway(home.path(), &["runs"]).stdout);
     assert!(!listed.contains("fails-after-output"), "{listed}");
 }
+
+#[test]
+fn steps_whose_when_is_false_are_skipped() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (out, objs) = run_json(home.path(), &fixtures().join("step-when.yaml"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let steps = objs[0]["status"]["steps"].as_array().cloned().unwrap_or_default();
+    let reasons: Vec<&str> = steps.iter().map(|s| s["terminated"]["reason"].as_str().unwrap_or("")).collect();
+    assert_eq!(reasons, ["Skipped", "Skipped", "Completed"]);
+    let logs = text(&slipway(home.path(), &["logs", "step-when"]).stdout);
+    assert_eq!(logs.trim(), "[step-when/always] ran-always");
+}
