@@ -195,7 +195,12 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         };
         let merged = apply_template(merged, spec.step_template.as_ref());
         let skipped = match &step.when {
-            Some(w) => !crate::when::evaluate(w, &step_scope).map_err(|f| Failure::new("TaskRunValidationFailed", format!("step `{name}`: {}", f.message)))?,
+            Some(w) => !crate::when::evaluate(w, &step_scope).map_err(|f| {
+                Failure::new(
+                    "TaskRunValidationFailed",
+                    format!("step `{name}`: {}", f.message),
+                )
+            })?,
             None => false,
         };
         let mut plan = step_plan(

@@ -87,7 +87,10 @@ mod never_panics {
     }
 
     fn corpus() -> Vec<String> {
-        yaml_files(&shared().join("tekton-examples")).iter().map(|f| std::fs::read_to_string(f).expect("example")).collect()
+        yaml_files(&shared().join("tekton-examples"))
+            .iter()
+            .map(|f| std::fs::read_to_string(f).expect("example"))
+            .collect()
     }
 
     proptest! {

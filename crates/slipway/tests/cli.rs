@@ -563,9 +563,68 @@ fn steps_whose_when_is_false_are_skipped() {
     let home = tempfile::tempdir().expect("tempdir");
     let (out, objs) = run_json(home.path(), &fixtures().join("step-when.yaml"));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let steps = objs[0]["status"]["steps"].as_array().cloned().unwrap_or_default();
-    let reasons: Vec<&str> = steps.iter().map(|s| s["terminated"]["reason"].as_str().unwrap_or("")).collect();
+    let steps = objs[0]["status"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let reasons: Vec<&str> = steps
+        .iter()
+        .map(|s| s["terminated"]["reason"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(reasons, ["Skipped", "Skipped", "Completed"]);
     let logs = text(&slipway(home.path(), &["logs", "step-when"]).stdout);
     assert_eq!(logs.trim(), "[step-when/always] ran-always");
+}
+
+/// Replaces what changes between runs (generated names, uids, durations, ages) and column padding.
+fn normalize(text: &str, name: &str, uid: &str) -> String {
+    let is_duration = |w: &str| {
+        let digits = w.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        !digits.is_empty()
+            && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+            && ["ms", "s", "m", "h"].iter().any(|u| w.ends_with(u))
+    };
+    text.replace(name, "<run>")
+        .replace(uid, "<uid>")
+        .lines()
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let mut out = Vec::new();
+            let mut k = 0;
+            while k < words.len() {
+                if words.get(k + 1) == Some(&"ago") {
+                    out.push("<age>".to_string());
+                    k += 2;
+                    continue;
+                }
+                out.push(if is_duration(words[k]) {
+                    "<dur>".to_string()
+                } else {
+                    words[k].to_string()
+                });
+                k += 1;
+            }
+            let indent = if l.starts_with("  ") { "  " } else { "" };
+            format!("{indent}{}", out.join(" "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn describe_shows_tasks_steps_results_and_skips() {
+    let home = tempfile::tempdir().expect("tempdir");
+    // Sequential tasks only: parallel ones may start in either order.
+    let (_, objs) = run_json(home.path(), &fixtures().join("describe-me.yaml"));
+    let name = objs[0]["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let uid = objs[0]["metadata"]["uid"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let out = slipway(home.path(), &["describe", &name]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(normalize(&text(&out.stdout), &name, &uid));
 }

@@ -131,6 +131,11 @@ pub async fn rerun(data: &Path, args: RerunArgs) -> Result<i32, CliError> {
     if !diags.is_empty() {
         return Err(CliError::Invalid(diags));
     }
+    // Stored inputs were valid when stored; the rules may have changed since.
+    let diags = validate(&lib, &Limits::default());
+    if !diags.is_empty() {
+        return Err(CliError::Invalid(diags));
+    }
     let stored_runs = std::mem::take(&mut lib.runs);
     let runs: Vec<RunObject> = stored_runs
         .into_iter()
