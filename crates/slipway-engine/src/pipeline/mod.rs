@@ -303,6 +303,7 @@ impl Dispatcher {
             .unwrap_or(far);
         let mut finally_deadline = far;
         let mut set: JoinSet<ChildEnd> = JoinSet::new();
+        let mut children: HashMap<tokio::task::Id, (usize, usize)> = HashMap::new();
         let dag_len = self.req.spec.tasks.len();
         loop {
             loop {
@@ -332,19 +333,28 @@ impl Dispatcher {
                     self.skip(i, "PipelineRun was stopping", false);
                     continue;
                 }
-                for fut in self.launch(i) {
-                    set.spawn(fut);
+                for (j, fut) in self.launch(i).into_iter().enumerate() {
+                    let handle = set.spawn(fut);
+                    children.insert(handle.id(), (i, j));
                 }
             }
             if self.dag_done + self.finally_done == self.slots.len() {
                 break;
             }
             tokio::select! {
-                Some(joined) = set.join_next() => {
-                    if let Ok((slot, child, ok, reason, results)) = joined {
+                Some(joined) = set.join_next_with_id() => match joined {
+                    Ok((id, (slot, child, ok, reason, results))) => {
+                        children.remove(&id);
                         self.child_done(slot, child, ok, reason, results);
                     }
-                }
+                    // A child that panicked is a slipway bug; its task fails instead of hanging the run.
+                    Err(e) => {
+                        if let Some((slot, child)) = children.remove(&e.id()) {
+                            self.shared.notice(format!("task `{}` failed inside slipway: {e}", self.slots[slot].pt.name));
+                            self.child_done(slot, child, false, "TaskRunInternalError".into(), IndexMap::new());
+                        }
+                    }
+                },
                 () = self.cancel.graceful().cancelled(), if !self.cancelled => {
                     self.cancelled = true;
                     self.stop_dag("PipelineRun was gracefully cancelled");

@@ -1,0 +1,112 @@
+//! Engine behaviour with test-double executors: failures inside slipway, the concurrency limit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use slipway_engine::executor::{ExecOutcome, ExecStatus, Executor, TaskRunPlan};
+use slipway_engine::{CancelHandle, Engine, EngineConfig, EventSink, NullStore, RunOptions};
+use slipway_model::{Diagnostics, Library};
+use tokio_util::sync::CancellationToken;
+
+fn library(yaml: &str) -> Arc<Library> {
+    let mut lib = Library::default();
+    let mut diags = Diagnostics::default();
+    lib.add_source("test.yaml".into(), yaml.into(), &mut diags);
+    assert!(diags.is_empty(), "{}", diags.render_plain());
+    Arc::new(lib)
+}
+
+fn fan_out(n: usize) -> String {
+    let tasks: String = (0..n).map(|i| format!("      - name: t{i}\n        taskSpec:\n          steps: [{{image: alpine, script: 'true'}}]\n")).collect();
+    format!(
+        "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata:\n  name: fan\nspec:\n  pipelineSpec:\n    tasks:\n{tasks}"
+    )
+}
+
+async fn run(
+    executor: Arc<dyn Executor>,
+    lib: Arc<Library>,
+    concurrency: usize,
+) -> slipway_engine::RunReport {
+    let engine = Engine::new(
+        executor,
+        Arc::new(NullStore),
+        EngineConfig {
+            concurrency,
+            ..EngineConfig::default()
+        },
+    );
+    let run = lib.runs[0].clone();
+    let opts = RunOptions {
+        name: "fan".into(),
+        uid: "uid".into(),
+        ..Default::default()
+    };
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        engine.run(lib, &run, opts, CancelHandle::new()),
+    )
+    .await
+    .expect("the run ends")
+    .expect("the run starts")
+}
+
+struct Panics;
+
+#[async_trait]
+impl Executor for Panics {
+    fn name(&self) -> &'static str {
+        "panics"
+    }
+    async fn run(
+        &self,
+        _plan: TaskRunPlan,
+        _events: EventSink,
+        _cancel: CancellationToken,
+    ) -> ExecOutcome {
+        panic!("executor bug");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_task_fails_the_run_instead_of_hanging_it() {
+    let report = run(Arc::new(Panics), library(&fan_out(2)), 2).await;
+    assert!(!report.succeeded);
+    assert_eq!(report.reason, "Failed");
+}
+
+/// Records how many TaskRuns run at once.
+#[derive(Default)]
+struct Counting {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+#[async_trait]
+impl Executor for Counting {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+    async fn run(
+        &self,
+        _plan: TaskRunPlan,
+        _events: EventSink,
+        _cancel: CancellationToken,
+    ) -> ExecOutcome {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        ExecOutcome::new(ExecStatus::Succeeded, "")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn independent_tasks_run_in_parallel_up_to_the_limit() {
+    let counting = Arc::new(Counting::default());
+    let report = run(counting.clone(), library(&fan_out(12)), 3).await;
+    assert!(report.succeeded, "{}", report.reason);
+    assert_eq!(counting.max.load(Ordering::SeqCst), 3);
+}
