@@ -192,6 +192,8 @@ pub enum RunEvent {
     TaskRunFinished {
         /// TaskRun uid.
         uid: String,
+        /// Top-level run uid.
+        root: String,
         /// `Succeeded`, `Failed`, … (the condition reason).
         reason: String,
         /// Whether the condition is True.

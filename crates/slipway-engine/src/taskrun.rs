@@ -74,6 +74,7 @@ pub(crate) async fn run(
         if !retry {
             shared.reporter.emit(RunEvent::TaskRunFinished {
                 uid: req.uid.clone(),
+                root: shared.root_uid.clone(),
                 reason: done.reason.clone(),
                 succeeded: done.succeeded,
                 object: done.object.clone(),

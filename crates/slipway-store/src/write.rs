@@ -8,16 +8,21 @@ use tokio::sync::mpsc;
 use crate::{Msg, millis};
 
 const BATCH: usize = 4096;
+/// How long the writer gathers events after the first of a batch.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Runs until every sender is gone.
 pub(crate) async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Msg>) {
     let (pid, start) = crate::recover::me();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
+        // A TaskRun reports a few events within a millisecond (start, steps, end); one transaction
+        // for them costs far less than one each. A flush request ends the gathering at once.
+        let window = tokio::time::Instant::now() + GATHER;
+        while batch.len() < BATCH && !matches!(batch.last(), Some(Msg::Flush(_))) {
+            match tokio::time::timeout_at(window, rx.recv()).await {
+                Ok(Some(m)) => batch.push(m),
+                Ok(None) | Err(_) => break,
             }
         }
         let mut flushes = Vec::new();
@@ -113,10 +118,13 @@ async fn apply(
             sqlx::query("INSERT INTO task_runs (uid, root_uid, parent_uid, name, pipeline_task, attempt, steps, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(uid) DO UPDATE SET attempt = excluded.attempt, steps = excluded.steps, status = 'Unknown', reason = 'Running', started_at = excluded.started_at")
                 .bind(&info.uid).bind(&info.root_uid).bind(&info.parent_uid).bind(&info.name).bind(&info.pipeline_task).bind(i64::from(info.attempt)).bind(json!(info.steps).to_string()).bind(millis(*at))
                 .execute(&mut **tx).await?;
-            sqlx::query("DELETE FROM steps WHERE taskrun_uid = ?")
-                .bind(&info.uid)
-                .execute(&mut **tx)
-                .await?;
+            if info.attempt > 0 {
+                // A retry starts its steps afresh.
+                sqlx::query("DELETE FROM steps WHERE taskrun_uid = ?")
+                    .bind(&info.uid)
+                    .execute(&mut **tx)
+                    .await?;
+            }
             event_row(
                 tx,
                 &info.root_uid,
@@ -159,6 +167,7 @@ async fn apply(
         }
         RunEvent::TaskRunFinished {
             uid,
+            root,
             reason,
             succeeded,
             object,
@@ -166,14 +175,9 @@ async fn apply(
             let finished = std::time::SystemTime::now();
             sqlx::query("UPDATE task_runs SET status = ?, reason = ?, finished_at = ?, object = ? WHERE uid = ?").bind(cond(*succeeded)).bind(reason).bind(millis(finished)).bind(object.to_string()).bind(uid).execute(&mut **tx).await?;
             results(tx, uid, object).await?;
-            let root: Option<String> =
-                sqlx::query_scalar("SELECT root_uid FROM task_runs WHERE uid = ?")
-                    .bind(uid)
-                    .fetch_optional(&mut **tx)
-                    .await?;
             event_row(
                 tx,
-                root.as_deref().unwrap_or(uid),
+                root,
                 millis(finished),
                 "TaskRunFinished",
                 uid,
