@@ -87,6 +87,42 @@ impl ScratchPool {
     }
 }
 
+/// Removes what slipway processes that are gone (killed, so no destructors ran) left behind:
+/// TaskRun control directories, sandbox templates and probes under `runtime`, pooled scratch
+/// directories under `data`. Names carry the owner's pid.
+pub fn sweep(runtime: &Path, data: &Path) {
+    let dead = |pid: &str| {
+        pid.parse::<u32>()
+            .is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+    };
+    for (dir, owner) in [
+        (
+            runtime.join("taskruns"),
+            (|n: &str| {
+                n.strip_prefix("template-")
+                    .or_else(|| n.strip_prefix("probe-root-"))
+                    .or_else(|| n.split_once('-').map(|(p, _)| p))
+                    .map(str::to_string)
+            }) as fn(&str) -> Option<String>,
+        ),
+        (data.join("scratch"), |n: &str| {
+            n.strip_prefix("pool-")
+                .and_then(|r| r.split_once('-'))
+                .map(|(p, _)| p.to_string())
+        }),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if owner(&name).is_some_and(|p| dead(&p)) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
 fn empty_dir(p: &Path) -> io::Result<()> {
     for e in std::fs::read_dir(p)? {
         let e = e?;
@@ -154,7 +190,10 @@ impl Layout {
             .iter()
             .chain(&plan.sidecars)
             .any(|s| s.run_as_user.is_some());
-        let dir = runtime.join("taskruns").join(&plan.uid);
+        // The owner's pid in the name lets a later process sweep what a killed one left.
+        let dir = runtime
+            .join("taskruns")
+            .join(format!("{}-{}", std::process::id(), plan.uid));
         let tekton = dir.join("tekton");
         for sub in ["results", "steps", "scripts", "run", "creds", "bin"] {
             mkdir(&tekton.join(sub), open)?;
@@ -305,5 +344,37 @@ impl Layout {
         if let Some(s) = self.scratch.take() {
             pool.give_back(s);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_removes_only_what_dead_processes_left() {
+        let runtime = tempfile::tempdir().expect("runtime");
+        let data = tempfile::tempdir().expect("data");
+        // No pid can be this large (the kernel's maximum is 2^22).
+        let dead = 999_999_999u32;
+        let me = std::process::id();
+        let made = [
+            runtime
+                .path()
+                .join(format!("taskruns/{dead}-aaaa/tekton/results")),
+            runtime
+                .path()
+                .join(format!("taskruns/{me}-bbbb/tekton/results")),
+            runtime.path().join(format!("taskruns/template-{dead}")),
+            runtime.path().join(format!("taskruns/template-{me}")),
+            data.path().join(format!("scratch/pool-{dead}-0/workspace")),
+            data.path().join(format!("scratch/pool-{me}-0/workspace")),
+        ];
+        for d in &made {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        sweep(runtime.path(), data.path());
+        let exists: Vec<bool> = made.iter().map(|d| d.exists()).collect();
+        assert_eq!(exists, [false, true, false, true, false, true]);
     }
 }

@@ -77,6 +77,7 @@ impl HostExecutor {
                 .find(|p| p.exists())
         });
         let runtime_dir = runtime_dir(&data_dir);
+        layout::sweep(&runtime_dir, &data_dir);
         let sandbox = if opts.no_sandbox || !cfg!(target_os = "linux") {
             None
         } else {

@@ -466,7 +466,6 @@ pub struct Sandbox {
 impl Sandbox {
     /// A working sandbox under `runtime`, or `None` when this machine allows none.
     pub fn new(runtime: &Path, shell: Option<&Path>) -> Option<Sandbox> {
-        remove_stale(runtime);
         let host = HostRoot::read().ok()?;
         if let Ok(t) = Template::create(&host, runtime, shell)
             && works(&host, Some(&t), runtime)
@@ -500,25 +499,6 @@ impl Sandbox {
             workdir,
             ids,
         )
-    }
-}
-
-/// Removes template and probe directories of slipway processes that are gone (killed ones never
-/// run their destructors). They are empty mount points, so `remove_dir` is enough.
-fn remove_stale(runtime: &Path) {
-    let Ok(entries) = std::fs::read_dir(runtime) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let pid = name
-            .strip_prefix("template-")
-            .or_else(|| name.strip_prefix("probe-root-"));
-        if let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok())
-            && !Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = std::fs::remove_dir(e.path());
-        }
     }
 }
 
