@@ -13,6 +13,40 @@ struct Task {
     steps: Vec<String>,
     bar: Option<ProgressBar>,
     started: SystemTime,
+    /// Per step: when it started, and how and when it ended.
+    times: Vec<(Option<SystemTime>, Option<(StepEnd, SystemTime)>)>,
+}
+
+/// The step lines printed under a finished task in the live tree.
+fn step_tree(t: &Task) -> Vec<String> {
+    let n = t.steps.len();
+    t.steps
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let branch = if i + 1 == n { "└─" } else { "├─" };
+            match t.times.get(i) {
+                Some((start, Some((end, at)))) => {
+                    let mark = match end {
+                        StepEnd::Exited(0) => "✓",
+                        StepEnd::Skipped => "-",
+                        _ => "✗",
+                    };
+                    let took = start
+                        .and_then(|s| at.duration_since(s).ok())
+                        .map(|d| format!(" {}", crate::output::duration_ms(d.as_millis() as i64)))
+                        .unwrap_or_default();
+                    let what = match end {
+                        StepEnd::Exited(0) => String::new(),
+                        StepEnd::Skipped => " skipped".into(),
+                        other => format!(" {} (exit code {})", other.reason(), other.exit_code()),
+                    };
+                    format!("  {branch} {mark} {name}{what}{took}")
+                }
+                _ => format!("  {branch} · {name} not run"),
+            }
+        })
+        .collect()
 }
 
 /// How to show a run.
@@ -82,6 +116,7 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                 if bar.is_none() {
                     say(&multi, format!("[{label}] started"));
                 }
+                let times = vec![(None, None); info.steps.len()];
                 tasks.insert(
                     info.uid.clone(),
                     Task {
@@ -89,14 +124,18 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                         steps: info.steps,
                         bar,
                         started: at,
+                        times,
                     },
                 );
             }
-            RunEvent::StepStarted { taskrun, step, .. } => {
-                if let Some(t) = tasks.get(&taskrun) {
+            RunEvent::StepStarted { taskrun, step, at } => {
+                if let Some(t) = tasks.get_mut(&taskrun) {
+                    if let Some(slot) = t.times.get_mut(step) {
+                        slot.0 = Some(at);
+                    }
                     let name = t.steps.get(step).cloned().unwrap_or_default();
                     if let Some(b) = &t.bar {
-                        b.set_message(format!("step {name}"))
+                        b.set_message(format!("step {}/{}: {name}", step + 1, t.steps.len()));
                     }
                 }
             }
@@ -115,9 +154,19 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                 say(&multi, format!("[{label}/{step}]{mark} {line}"));
             }
             RunEvent::StepFinished {
-                taskrun, step, end, ..
+                taskrun,
+                step,
+                end,
+                at,
             } => {
-                if let Some(t) = tasks.get(&taskrun) {
+                if let Some(t) = tasks.get_mut(&taskrun) {
+                    if let Some(slot) = t.times.get_mut(step) {
+                        slot.1 = Some((end.clone(), at));
+                    }
+                    if t.bar.is_some() {
+                        // The live tree shows step outcomes under the task when it ends.
+                        continue;
+                    }
                     let name = t.steps.get(step).cloned().unwrap_or_default();
                     match &end {
                         StepEnd::Exited(0) | StepEnd::Skipped => {}
@@ -153,10 +202,13 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                         t.label,
                         crate::output::duration_ms(took.as_millis() as i64)
                     );
-                    match t.bar {
+                    match &t.bar {
                         Some(b) => {
                             b.finish_and_clear();
                             say(&multi, line);
+                            for l in step_tree(&t) {
+                                say(&multi, l);
+                            }
                         }
                         None => say(
                             &multi,
