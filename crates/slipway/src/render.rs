@@ -14,8 +14,11 @@ struct Task {
     bar: Option<ProgressBar>,
     started: SystemTime,
     /// Per step: when it started, and how and when it ended.
-    times: Vec<(Option<SystemTime>, Option<(StepEnd, SystemTime)>)>,
+    times: Vec<StepTimes>,
 }
+
+/// When a step started, and how and when it ended.
+type StepTimes = (Option<SystemTime>, Option<(StepEnd, SystemTime)>);
 
 /// The step lines printed under a finished task in the live tree.
 fn step_tree(t: &Task) -> Vec<String> {
