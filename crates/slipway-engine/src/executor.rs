@@ -47,6 +47,48 @@ pub struct StepPlan {
     pub skipped: bool,
 }
 
+impl StepPlan {
+    /// Substitutes values known only at run time (earlier steps' results) into this step.
+    pub fn substitute(&mut self, scope: &slipway_model::subst::Scope) {
+        self.command = scope.subst_list(&self.command);
+        self.args = scope.subst_list(&self.args);
+        for text in [
+            &mut self.script,
+            &mut self.working_dir,
+            &mut self.image,
+            &mut self.stdout_path,
+            &mut self.stderr_path,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *text = scope.subst(text);
+        }
+        for (_, v) in &mut self.env {
+            *v = scope.subst(v);
+        }
+    }
+}
+
+impl TaskRunPlan {
+    /// Makes step `done`'s results visible to the steps after it as `$(steps.<name>.results.<r>)`.
+    pub fn after_step(&mut self, done: usize, results: &[(String, String)]) {
+        let Some(name) = self.steps.get(done).map(|s| s.name.clone()) else {
+            return;
+        };
+        if results.is_empty() {
+            return;
+        }
+        let mut scope = slipway_model::subst::Scope::new();
+        for (r, v) in results {
+            scope.set_str(format!("steps.{name}.results.{r}"), v.clone());
+        }
+        for s in self.steps.iter_mut().skip(done + 1) {
+            s.substitute(&scope);
+        }
+    }
+}
+
 /// A volume mounted into a step.
 #[derive(Debug, Clone)]
 pub struct MountPlan {

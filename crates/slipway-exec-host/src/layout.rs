@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use slipway_engine::executor::{TaskRunPlan, VolumeSource};
+use slipway_engine::executor::{StepPlan, TaskRunPlan, VolumeSource};
 
 use crate::sandbox::Bind;
 
@@ -333,6 +333,26 @@ impl Layout {
             }
         }
         Ok((results, step_results))
+    }
+
+    /// The results one step wrote, for the steps after it (within the size limit).
+    pub fn step_results(&self, step: &StepPlan, max: usize) -> Vec<(String, String)> {
+        let dir = self
+            .dir
+            .join("tekton/steps")
+            .join(format!("step-{}", step.name))
+            .join("results");
+        step.results
+            .iter()
+            .filter_map(|r| {
+                let p = dir.join(r);
+                let len = std::fs::metadata(&p).ok()?.len() as usize;
+                (len <= max)
+                    .then(|| std::fs::read(&p).ok())
+                    .flatten()
+                    .map(|b| (r.clone(), String::from_utf8_lossy(&b).into_owned()))
+            })
+            .collect()
     }
 
     /// Removes the TaskRun's own directories (run-scoped scratch stays until the run ends).

@@ -131,7 +131,7 @@ impl Executor for HostExecutor {
 
     async fn run(
         &self,
-        plan: TaskRunPlan,
+        mut plan: TaskRunPlan,
         events: EventSink,
         cancel: CancellationToken,
     ) -> ExecOutcome {
@@ -169,7 +169,10 @@ impl Executor for HostExecutor {
         }
         let mut status = ExecStatus::Succeeded;
         let mut message = String::new();
-        for (i, s) in plan.steps.iter().enumerate() {
+        for i in 0..plan.steps.len() {
+            // A copy: the steps after this one change once its results are known.
+            let s = plan.steps[i].clone();
+            let s = &s;
             if status != ExecStatus::Succeeded || s.skipped {
                 events.send(ExecEvent::StepFinished {
                     step: i,
@@ -191,6 +194,10 @@ impl Executor for HostExecutor {
             )
             .await;
             let _ = layout.record_exit(i, &s.name, end.exit_code());
+            if !s.results.is_empty() {
+                let results = layout.step_results(s, plan.max_result_bytes);
+                plan.after_step(i, &results);
+            }
             let ignored = s.continue_on_error && matches!(end, StepEnd::Exited(_));
             events.send(ExecEvent::StepFinished {
                 step: i,

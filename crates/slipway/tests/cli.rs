@@ -628,3 +628,20 @@ fn describe_shows_tasks_steps_results_and_skips() {
     assert_eq!(out.status.code(), Some(0));
     insta::assert_snapshot!(normalize(&text(&out.stdout), &name, &uid));
 }
+
+#[test]
+fn step_results_flow_into_later_steps() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (out, objs) = run_json(home.path(), &fixtures().join("step-results.yaml"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(result(&objs[0], "final"), "hello-made-made");
+    let logs = text(&slipway(home.path(), &["logs", "step-results"]).stdout);
+    assert!(
+        logs.contains("[step-results/use] consumed hello-made-made"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("[step-results/inline] inline saw hello-made"),
+        "{logs}"
+    );
+}
