@@ -17,8 +17,8 @@ use crate::error::{EngineError, Failure};
 use crate::event::{RunEvent, RunInfo};
 use crate::executor::Executor;
 use crate::pipeline::{self, PipelineRequest};
+use crate::sources::{Bound, binding_source};
 use crate::store::{Reporter, Store};
-use crate::taskplan::{Bound, binding_source};
 use crate::taskrun::{self, TaskRunRequest};
 
 /// State shared by every part of one top-level run.

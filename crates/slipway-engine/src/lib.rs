@@ -12,6 +12,7 @@ pub mod executor;
 pub mod matrix;
 pub mod params;
 mod pipeline;
+pub mod sources;
 pub mod status;
 pub mod store;
 pub mod taskplan;

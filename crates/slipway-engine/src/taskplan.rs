@@ -2,30 +2,18 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use indexmap::IndexMap;
 use serde_json::Value;
 use slipway_model::duration::parse_go_duration;
-use slipway_model::kinds::k8s::{EnvVar, Volume, VolumeMount};
-use slipway_model::kinds::run::{ProjectionSource, WorkspaceBinding};
+use slipway_model::kinds::k8s::{EnvVar, VolumeMount};
 use slipway_model::kinds::task::{Step, TaskSpec};
 use slipway_model::subst::Scope;
 use slipway_model::{Library, Param, ParamValue};
 
 use crate::error::Failure;
-use crate::executor::{
-    MountPlan, ProjectedFile, StepPlan, TaskRunPlan, VolumeSource, WorkspacePlan,
-};
+use crate::executor::{MountPlan, StepPlan, TaskRunPlan, VolumeSource, WorkspacePlan};
 use crate::params;
-
-/// A workspace as bound for one TaskRun: its backing and sub-path.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Bound {
-    /// The backing.
-    pub source: VolumeSource,
-    /// Sub-directory.
-    pub sub_path: Option<String>,
-}
+use crate::sources::{Bound, config_map_entries, env_from_source, secret_entries, volume_source};
 
 /// Everything needed to plan one TaskRun.
 #[derive(Debug)]
@@ -362,215 +350,6 @@ fn step_plan(
         image_pull_policy: s.image_pull_policy.clone(),
         skipped: false,
     })
-}
-
-fn env_from_source(
-    lib: &Library,
-    var: &str,
-    src: &slipway_model::kinds::k8s::EnvVarSource,
-) -> Result<Option<String>, Failure> {
-    let (sel, entries) = if let Some(sel) = &src.secret_key_ref {
-        (
-            sel,
-            secret_entries(lib, &sel.name, sel.optional.unwrap_or(false))?,
-        )
-    } else if let Some(sel) = &src.config_map_key_ref {
-        (
-            sel,
-            config_map_entries(lib, &sel.name, sel.optional.unwrap_or(false))?,
-        )
-    } else {
-        // fieldRef and resourceFieldRef describe a pod; locally there is none.
-        return Ok(None);
-    };
-    match entries.into_iter().find(|(k, _)| *k == sel.key) {
-        Some((_, v)) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
-        None if sel.optional.unwrap_or(false) => Ok(None),
-        None => Err(Failure::new(
-            "CreateContainerConfigError",
-            format!("env `{var}`: key `{}` not found in `{}`", sel.key, sel.name),
-        )),
-    }
-}
-
-/// Entries of a loaded ConfigMap.
-fn config_map_entries(
-    lib: &Library,
-    name: &str,
-    optional: bool,
-) -> Result<Vec<(String, Vec<u8>)>, Failure> {
-    match lib.config_maps.get(name) {
-        Some(cm) => {
-            let mut out: Vec<(String, Vec<u8>)> = cm
-                .spec
-                .data
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
-                .collect();
-            for (k, v) in &cm.spec.binary_data {
-                out.push((k.clone(), decode(v, name)?));
-            }
-            Ok(out)
-        }
-        None if optional => Ok(Vec::new()),
-        None => Err(Failure::new(
-            "CreateContainerConfigError",
-            format!("ConfigMap `{name}` not found; load it with -f"),
-        )),
-    }
-}
-
-/// Entries of a loaded Secret, decoded.
-fn secret_entries(
-    lib: &Library,
-    name: &str,
-    optional: bool,
-) -> Result<Vec<(String, Vec<u8>)>, Failure> {
-    match lib.secrets.get(name) {
-        Some(s) => {
-            let mut out = Vec::new();
-            for (k, v) in &s.spec.data {
-                out.push((k.clone(), decode(v, name)?));
-            }
-            for (k, v) in &s.spec.string_data {
-                out.retain(|(x, _)| x != k);
-                out.push((k.clone(), v.clone().into_bytes()));
-            }
-            Ok(out)
-        }
-        None if optional => Ok(Vec::new()),
-        None => Err(Failure::new(
-            "CreateContainerConfigError",
-            format!("Secret `{name}` not found; load it with -f"),
-        )),
-    }
-}
-
-fn decode(v: &str, object: &str) -> Result<Vec<u8>, Failure> {
-    base64::engine::general_purpose::STANDARD
-        .decode(v.trim())
-        .map_err(|e| {
-            Failure::new(
-                "CreateContainerConfigError",
-                format!("`{object}` holds invalid base64: {e}"),
-            )
-        })
-}
-
-fn projected(entries: Vec<(String, Vec<u8>)>, src: &ProjectionSource) -> VolumeSource {
-    let mode = src.default_mode.unwrap_or(0o644);
-    let files = match &src.items {
-        Some(items) => items
-            .iter()
-            .filter_map(|it| {
-                entries
-                    .iter()
-                    .find(|(k, _)| *k == it.key)
-                    .map(|(_, v)| ProjectedFile {
-                        path: it.path.clone(),
-                        content: v.clone(),
-                        mode: it.mode.unwrap_or(mode),
-                    })
-            })
-            .collect(),
-        None => entries
-            .into_iter()
-            .map(|(k, v)| ProjectedFile {
-                path: k,
-                content: v,
-                mode,
-            })
-            .collect(),
-    };
-    VolumeSource::Files { files }
-}
-
-/// The backing of a run's workspace binding; `owner` scopes scratch space.
-pub fn binding_source(lib: &Library, b: &WorkspaceBinding, owner: &str) -> Result<Bound, Failure> {
-    let source = if b.empty_dir.is_some() {
-        VolumeSource::EmptyDir {
-            key: format!("{owner}/{}", b.name),
-        }
-    } else if b.volume_claim_template.is_some() {
-        VolumeSource::EmptyDir {
-            key: format!("{owner}/claim-{}", b.name),
-        }
-    } else if let Some(c) = &b.persistent_volume_claim {
-        VolumeSource::Claim {
-            name: c.claim_name.clone(),
-        }
-    } else if let Some(c) = &b.config_map {
-        let name = c.object_name().unwrap_or("");
-        projected(
-            config_map_entries(lib, name, c.optional.unwrap_or(false))?,
-            c,
-        )
-    } else if let Some(s) = &b.secret {
-        let name = s.object_name().unwrap_or("");
-        projected(secret_entries(lib, name, s.optional.unwrap_or(false))?, s)
-    } else {
-        return Err(Failure::new(
-            "TaskRunValidationFailed",
-            format!(
-                "workspace `{}`: only emptyDir, volumeClaimTemplate, persistentVolumeClaim, configMap and secret bindings run locally",
-                b.name
-            ),
-        ));
-    };
-    Ok(Bound {
-        source,
-        sub_path: b.sub_path.clone(),
-    })
-}
-
-fn volume_source(lib: &Library, v: &Volume, taskrun_uid: &str) -> Result<VolumeSource, Failure> {
-    let get = |k: &str| v.source.get(k);
-    if let Some(cm) = get("configMap") {
-        let src: ProjectionSource = serde_json::from_value(cm.clone()).unwrap_or_default();
-        let name = src.object_name().unwrap_or("").to_string();
-        return Ok(projected(
-            config_map_entries(lib, &name, src.optional.unwrap_or(false))?,
-            &src,
-        ));
-    }
-    if let Some(s) = get("secret") {
-        let src: ProjectionSource = serde_json::from_value(s.clone()).unwrap_or_default();
-        let name = src.object_name().unwrap_or("").to_string();
-        return Ok(projected(
-            secret_entries(lib, &name, src.optional.unwrap_or(false))?,
-            &src,
-        ));
-    }
-    if let Some(h) = get("hostPath") {
-        let path = h
-            .get("path")
-            .and_then(Value::as_str)
-            .unwrap_or("/")
-            .to_string();
-        return Ok(VolumeSource::HostPath { path });
-    }
-    if let Some(c) = get("persistentVolumeClaim") {
-        let name = c
-            .get("claimName")
-            .and_then(Value::as_str)
-            .unwrap_or(&v.name)
-            .to_string();
-        return Ok(VolumeSource::Claim { name });
-    }
-    // emptyDir, and a volume with no source at all (Kubernetes' default).
-    if v.source.is_empty() || get("emptyDir").is_some() {
-        return Ok(VolumeSource::EmptyDir {
-            key: format!("{taskrun_uid}/vol-{}", v.name),
-        });
-    }
-    let kind = v.source.keys().next().cloned().unwrap_or_default();
-    Err(Failure::new(
-        "TaskRunValidationFailed",
-        format!(
-            "volume `{}` of type `{kind}` cannot be provided locally",
-            v.name
-        ),
-    ))
 }
 
 /// Parses raw result text by its declared type (arrays and objects are JSON).

@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Shared;
 use crate::event::{ExecEvent, RunEvent, StepEnd, TaskRunInfo};
 use crate::executor::{EventSink, ExecOutcome, ExecStatus};
+use crate::sources::Bound;
 use crate::status::{StepState, condition, result_entry, ts};
-use crate::taskplan::{self, Bound, Invocation};
+use crate::taskplan::{self, Invocation};
 
 /// The PipelineRun a TaskRun belongs to.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use slipway_model::{Param, ParamValue};
 use super::{Child, ChildFuture, Dispatcher, Outcome, PipelineRequest, run};
 use crate::cancel::CancelHandle;
 use crate::matrix;
-use crate::taskplan::Bound;
+use crate::sources::Bound;
 use crate::taskrun::{self, Parent, TaskRunRequest};
 use crate::when;
 

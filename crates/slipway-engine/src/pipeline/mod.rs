@@ -27,7 +27,7 @@ use crate::engine::Shared;
 use crate::error::Failure;
 use crate::event::{RunEvent, RunInfo};
 use crate::params;
-use crate::taskplan::Bound;
+use crate::sources::Bound;
 use crate::taskrun::Parent;
 
 /// Everything to run one PipelineRun (top-level or child).
