@@ -12,7 +12,7 @@ use crate::sandbox::Bind;
 /// Where one TaskRun's files live and how step paths map onto them.
 #[derive(Debug)]
 pub struct Layout {
-    /// `<data>/taskruns/<uid>`.
+    /// `<runtime>/taskruns/<pid>-<uid>-<n>`.
     pub dir: PathBuf,
     /// Tekton path → host path, longest target first.
     pub binds: Vec<Bind>,
@@ -190,10 +190,14 @@ impl Layout {
             .iter()
             .chain(&plan.sidecars)
             .any(|s| s.run_as_user.is_some());
-        // The owner's pid in the name lets a later process sweep what a killed one left.
-        let dir = runtime
-            .join("taskruns")
-            .join(format!("{}-{}", std::process::id(), plan.uid));
+        // The owner's pid in the name lets a later process sweep what a killed one left; the
+        // counter keeps a retry (same uid) clear of the previous attempt's removal in progress.
+        let dir = runtime.join("taskruns").join(format!(
+            "{}-{}-{}",
+            std::process::id(),
+            plan.uid,
+            fastrand_id()
+        ));
         let tekton = dir.join("tekton");
         for sub in ["results", "steps", "scripts", "run", "creds", "bin"] {
             mkdir(&tekton.join(sub), open)?;
@@ -356,11 +360,17 @@ impl Layout {
     }
 
     /// Removes the TaskRun's own directories (run-scoped scratch stays until the run ends).
-    pub fn remove(mut self, pool: &ScratchPool) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+    /// Removes the TaskRun's emptyDir volumes now: a retry must start with fresh ones.
+    pub fn release_volumes(&self) {
         if self.own_scratch.exists() {
             let _ = std::fs::remove_dir_all(&self.own_scratch);
         }
+    }
+
+    /// Removes the control directory and returns the scratch directories to the pool; safe to
+    /// run in the background, nothing else uses them.
+    pub fn remove(mut self, pool: &ScratchPool) {
+        let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(s) = self.scratch.take() {
             pool.give_back(s);
         }

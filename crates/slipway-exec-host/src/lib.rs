@@ -245,6 +245,7 @@ impl Executor for HostExecutor {
                 outcome.message = why;
             }
         }
+        layout.release_volumes();
         // The next task need not wait for this one's directories to go.
         let owner = self.inner.clone();
         if let Ok(mut removals) = inner.removals.lock() {

@@ -61,31 +61,31 @@ impl SqliteStore {
             source: sqlx::Error::Io(e),
         })?;
         let path = dir.join("runs.db");
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
         let opts = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?
+            .map_err(open_err)?
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        schema::migrate(&pool)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        recover::interrupted(&pool).await?;
+        // Several slipway processes open one database at once (a run and `logs -f`); switching a
+        // new file to WAL and creating tables can meet a lock that SQLite reports at once rather
+        // than waiting for, so opening retries while the database is busy.
+        let pool = retry_busy(|| async {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts.clone())
+                .await?;
+            schema::migrate(&pool).await?;
+            Ok(pool)
+        })
+        .await
+        .map_err(open_err)?;
+        retry_busy(|| recover::interrupted(&pool)).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(write::writer(pool.clone(), rx));
         Ok(SqliteStore { pool, tx, path })
@@ -121,6 +121,36 @@ impl Store for SqliteStore {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Msg::Flush(done)).is_ok() {
             let _ = wait.await;
+        }
+    }
+}
+
+/// True when SQLite said the database is busy or locked (codes 5 and 6, extended included).
+pub(crate) fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => d
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| c & 0xff == 5 || c & 0xff == 6),
+        _ => false,
+    }
+}
+
+/// Runs `f` again while it fails because the database is busy, for up to about ten seconds.
+pub(crate) async fn retry_busy<T, F, Fut>(mut f: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut wait = Duration::from_millis(5);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match f().await {
+            Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
         }
     }
 }

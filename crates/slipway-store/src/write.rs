@@ -26,19 +26,25 @@ pub(crate) async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Msg
             }
         }
         let mut flushes = Vec::new();
-        let result: Result<(), sqlx::Error> = async {
-            let mut tx = pool.begin().await?;
-            for m in batch {
-                match m {
-                    Msg::Event(ev) => apply(&mut tx, &ev, pid, start).await?,
-                    Msg::Flush(done) => flushes.push(done),
-                }
+        let mut events = Vec::with_capacity(batch.len());
+        for m in batch {
+            match m {
+                Msg::Event(ev) => events.push(ev),
+                Msg::Flush(done) => flushes.push(done),
+            }
+        }
+        // IMMEDIATE takes the write lock up front, so a busy database is met (and waited for)
+        // at BEGIN rather than halfway through; a batch that still fails is tried again.
+        let result = crate::retry_busy(|| async {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            for ev in &events {
+                apply(&mut tx, ev, pid, start).await?;
             }
             tx.commit().await
-        }
+        })
         .await;
         if let Err(e) = result {
-            tracing::error!("failed to write run events: {e}");
+            tracing::error!("failed to write {} run events: {e}", events.len());
         }
         for f in flushes {
             let _ = f.send(());

@@ -152,6 +152,8 @@ struct Dispatcher {
     dag_failed: usize,
     dag_skipped: usize,
     finally_queued: bool,
+    /// The second stage of cancellation was seen.
+    stopped: bool,
     /// Tekton's reason for the first task that failed before it could run.
     task_failure_reason: Option<String>,
 }
@@ -237,6 +239,7 @@ impl Dispatcher {
             dag_failed: 0,
             dag_skipped: 0,
             finally_queued: false,
+            stopped: false,
         }
     }
 
@@ -341,25 +344,16 @@ impl Dispatcher {
             if self.dag_done + self.finally_done == self.slots.len() {
                 break;
             }
+            // Biased: when a cancel or deadline and a child's end are ready together, the cause is
+            // recorded first, so the tasks it stops get its reason.
             tokio::select! {
-                Some(joined) = set.join_next_with_id() => match joined {
-                    Ok((id, (slot, child, ok, reason, results))) => {
-                        children.remove(&id);
-                        self.child_done(slot, child, ok, reason, results);
-                    }
-                    // A child that panicked is a slipway bug; its task fails instead of hanging the run.
-                    Err(e) => {
-                        if let Some((slot, child)) = children.remove(&e.id()) {
-                            self.shared.notice(format!("task `{}` failed inside slipway: {e}", self.slots[slot].pt.name));
-                            self.child_done(slot, child, false, "TaskRunInternalError".into(), IndexMap::new());
-                        }
-                    }
-                },
+                biased;
                 () = self.cancel.graceful().cancelled(), if !self.cancelled => {
                     self.cancelled = true;
                     self.stop_dag("PipelineRun was gracefully cancelled");
                 }
-                () = self.cancel.hard().cancelled(), if !self.finally_token.is_cancelled() => {
+                () = self.cancel.hard().cancelled(), if !self.stopped => {
+                    self.stopped = true;
                     self.cancelled = true;
                     self.stop_dag("PipelineRun was cancelled");
                     self.finally_token.cancel();
@@ -377,6 +371,19 @@ impl Dispatcher {
                     self.timed_out = true;
                     self.finally_token.cancel();
                 }
+                Some(joined) = set.join_next_with_id() => match joined {
+                    Ok((id, (slot, child, ok, reason, results))) => {
+                        children.remove(&id);
+                        self.child_done(slot, child, ok, reason, results);
+                    }
+                    // A child that panicked is a slipway bug; its task fails instead of hanging the run.
+                    Err(e) => {
+                        if let Some((slot, child)) = children.remove(&e.id()) {
+                            self.shared.notice(format!("task `{}` failed inside slipway: {e}", self.slots[slot].pt.name));
+                            self.child_done(slot, child, false, "TaskRunInternalError".into(), IndexMap::new());
+                        }
+                    }
+                },
                 else => break,
             }
         }
