@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use slipway_engine::executor::{ExecOutcome, ExecStatus, Executor, TaskRunPlan};
-use slipway_engine::{CancelHandle, Engine, EngineConfig, EventSink, NullStore, RunOptions};
+use slipway_engine::{
+    CancelHandle, Engine, EngineConfig, EventSink, NullStore, RunEvent, RunOptions, Store,
+};
 use slipway_model::{Diagnostics, Library};
 use tokio_util::sync::CancellationToken;
 
@@ -70,11 +72,48 @@ impl Executor for Panics {
     }
 }
 
+/// Keeps the reason of every TaskRun that ended.
+#[derive(Default)]
+struct Recording(std::sync::Mutex<Vec<String>>);
+
+#[async_trait]
+impl Store for Recording {
+    fn record(&self, event: &RunEvent) {
+        if let RunEvent::TaskRunFinished { reason, .. } = event
+            && let Ok(mut v) = self.0.lock()
+        {
+            v.push(reason.clone());
+        }
+    }
+    async fn flush(&self) {}
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_task_fails_the_run_instead_of_hanging_it() {
-    let report = run(Arc::new(Panics), library(&fan_out(2)), 2).await;
+    let store = Arc::new(Recording::default());
+    let lib = library(&fan_out(2));
+    let engine = Engine::new(Arc::new(Panics), store.clone(), EngineConfig::default());
+    let opts = RunOptions {
+        name: "fan".into(),
+        uid: "uid".into(),
+        ..Default::default()
+    };
+    let run = lib.runs[0].clone();
+    let report = tokio::time::timeout(
+        Duration::from_secs(20),
+        engine.run(lib, &run, opts, CancelHandle::new()),
+    )
+    .await
+    .expect("the run ends")
+    .expect("the run starts");
     assert!(!report.succeeded);
     assert_eq!(report.reason, "Failed");
+    let ended = store.0.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(
+        ended,
+        ["TaskRunInternalError", "TaskRunInternalError"],
+        "each lost TaskRun is reported as ended"
+    );
 }
 
 /// Records how many TaskRuns run at once.

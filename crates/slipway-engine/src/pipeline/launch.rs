@@ -174,6 +174,7 @@ impl Dispatcher {
                 format!("{}-{}", self.req.name, pt.name)
             };
             let uid = uuid::Uuid::new_v4().to_string();
+            let child_uid = uid.clone();
             let shared = self.shared.clone();
             if pt.pipeline_ref.is_some() || pt.pipeline_spec.is_some() {
                 let (spec, pipeline_name) = match &pt.pipeline_spec {
@@ -220,6 +221,7 @@ impl Dispatcher {
                 children.push(Child {
                     kind: "PipelineRun",
                     name: name.clone(),
+                    uid: child_uid,
                     done: None,
                 });
                 futures.push(Box::pin(async move {
@@ -284,6 +286,7 @@ impl Dispatcher {
             children.push(Child {
                 kind: "TaskRun",
                 name,
+                uid: child_uid,
                 done: None,
             });
             futures.push(Box::pin(async move {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use indexmap::IndexMap;
-use serde_json::Value;
+use serde_json::{Value, json};
 use slipway_model::kinds::pipeline::{PipelineSpec, PipelineTask};
 use slipway_model::kinds::run::PipelineTaskRunSpec;
 use slipway_model::subst::Scope;
@@ -28,6 +28,7 @@ use crate::error::Failure;
 use crate::event::{RunEvent, RunInfo};
 use crate::params;
 use crate::sources::Bound;
+use crate::status::condition;
 use crate::taskrun::Parent;
 
 /// Everything to run one PipelineRun (top-level or child).
@@ -99,6 +100,7 @@ impl Outcome {
 struct Child {
     kind: &'static str,
     name: String,
+    uid: String,
     done: Option<(bool, String, IndexMap<String, ParamValue>)>,
 }
 
@@ -380,6 +382,7 @@ impl Dispatcher {
                     Err(e) => {
                         if let Some((slot, child)) = children.remove(&e.id()) {
                             self.shared.notice(format!("task `{}` failed inside slipway: {e}", self.slots[slot].pt.name));
+                            self.report_lost_child(slot, child, &e.to_string());
                             self.child_done(slot, child, false, "TaskRunInternalError".into(), IndexMap::new());
                         }
                     }
@@ -387,6 +390,37 @@ impl Dispatcher {
                 else => break,
             }
         }
+    }
+
+    /// Reports a child whose task panicked as ended, so its stored record does not stay running.
+    fn report_lost_child(&self, slot: usize, child: usize, why: &str) {
+        let Some(c) = self.slots[slot].children.get(child) else {
+            return;
+        };
+        let object = json!({
+            "apiVersion": "tekton.dev/v1",
+            "kind": c.kind,
+            "metadata": { "name": c.name, "uid": c.uid },
+            "status": { "conditions": condition(Some(false), "TaskRunInternalError", why, SystemTime::now()) },
+        });
+        let (uid, reason) = (c.uid.clone(), "TaskRunInternalError".to_string());
+        let event = if c.kind == "TaskRun" {
+            RunEvent::TaskRunFinished {
+                uid,
+                root: self.shared.root_uid.clone(),
+                reason,
+                succeeded: false,
+                object,
+            }
+        } else {
+            RunEvent::RunFinished {
+                uid,
+                reason,
+                succeeded: false,
+                object,
+            }
+        };
+        self.shared.reporter.emit(event);
     }
 
     fn stop_dag(&mut self, reason: &str) {
