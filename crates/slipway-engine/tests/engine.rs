@@ -29,12 +29,13 @@ fn fan_out(n: usize) -> String {
 
 async fn run(
     executor: Arc<dyn Executor>,
+    store: Arc<dyn Store>,
     lib: Arc<Library>,
     concurrency: usize,
 ) -> slipway_engine::RunReport {
     let engine = Engine::new(
         executor,
-        Arc::new(NullStore),
+        store,
         EngineConfig {
             concurrency,
             ..EngineConfig::default()
@@ -91,21 +92,7 @@ impl Store for Recording {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_task_fails_the_run_instead_of_hanging_it() {
     let store = Arc::new(Recording::default());
-    let lib = library(&fan_out(2));
-    let engine = Engine::new(Arc::new(Panics), store.clone(), EngineConfig::default());
-    let opts = RunOptions {
-        name: "fan".into(),
-        uid: "uid".into(),
-        ..Default::default()
-    };
-    let run = lib.runs[0].clone();
-    let report = tokio::time::timeout(
-        Duration::from_secs(20),
-        engine.run(lib, &run, opts, CancelHandle::new()),
-    )
-    .await
-    .expect("the run ends")
-    .expect("the run starts");
+    let report = run(Arc::new(Panics), store.clone(), library(&fan_out(2)), 2).await;
     assert!(!report.succeeded);
     assert_eq!(report.reason, "Failed");
     let ended = store.0.lock().map(|v| v.clone()).unwrap_or_default();
@@ -145,7 +132,13 @@ impl Executor for Counting {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn independent_tasks_run_in_parallel_up_to_the_limit() {
     let counting = Arc::new(Counting::default());
-    let report = run(counting.clone(), library(&fan_out(12)), 3).await;
+    let report = run(
+        counting.clone(),
+        Arc::new(NullStore),
+        library(&fan_out(12)),
+        3,
+    )
+    .await;
     assert!(report.succeeded, "{}", report.reason);
     assert_eq!(counting.max.load(Ordering::SeqCst), 3);
 }

@@ -179,16 +179,13 @@ fn skeleton(
     for e in &host.entries {
         let dst = new_root.join(e.name());
         match e {
-            RootEntry::Dir(n) => {
-                ops.push(Op::Mkdir(cstr(&dst)?));
-                ops.push(Op::Bind {
-                    src: cstr(Path::new("/").join(n))?,
-                    dst: cstr(&dst)?,
-                    read_only: false,
+            RootEntry::Dir(n) | RootEntry::File(n) => {
+                let dir = matches!(e, RootEntry::Dir(_));
+                ops.push(if dir {
+                    Op::Mkdir(cstr(&dst)?)
+                } else {
+                    Op::Touch(cstr(&dst)?)
                 });
-            }
-            RootEntry::File(n) => {
-                ops.push(Op::Touch(cstr(&dst)?));
                 ops.push(Op::Bind {
                     src: cstr(Path::new("/").join(n))?,
                     dst: cstr(&dst)?,

@@ -19,39 +19,27 @@ pub async fn logs(data: &Path, args: &LogsArgs) -> Result<i32, CliError> {
     let row = store.find_run(&args.run).await?;
     let mut after = 0;
     loop {
-        let batch = store
-            .logs(
-                &row.uid,
-                args.task.as_deref(),
-                args.step.as_deref(),
-                after,
-                10_000,
-            )
-            .await?;
-        for l in &batch {
-            print(l);
-            after = l.id;
-        }
-        if batch.len() == 10_000 {
-            continue;
-        }
-        if !args.follow {
-            break;
-        }
-        let current = store.run(&row.uid).await?;
-        if current.status != "Unknown" {
-            let rest = store
+        // Read the status first: every line stored before the run ended is printed below.
+        let ended = !args.follow || store.run(&row.uid).await?.status != "Unknown";
+        loop {
+            let batch = store
                 .logs(
                     &row.uid,
                     args.task.as_deref(),
                     args.step.as_deref(),
                     after,
-                    i64::MAX,
+                    10_000,
                 )
                 .await?;
-            for l in rest {
-                print(&l);
+            for l in &batch {
+                print(l);
+                after = l.id;
             }
+            if batch.len() < 10_000 {
+                break;
+            }
+        }
+        if ended {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
