@@ -104,6 +104,27 @@ pub struct RunReport {
     pub object: Value,
 }
 
+/// What a run runs: its inline spec (embedded), or the named object; `(spec, name, embedded)`.
+fn target<S: Clone>(
+    inline: Option<&S>,
+    name: Option<String>,
+    objects: &IndexMap<String, slipway_model::Object<S>>,
+    (missing_reason, kind): (&str, &str),
+    (none_reason, none_message): (&str, &str),
+) -> Result<(S, String, bool), Failure> {
+    match (inline, name) {
+        (Some(s), _) => Ok((s.clone(), String::new(), true)),
+        (None, Some(n)) => match objects.get(&n) {
+            Some(o) => Ok((o.spec.clone(), n, false)),
+            None => Err(Failure::new(
+                missing_reason,
+                format!("{kind} `{n}` not found"),
+            )),
+        },
+        (None, None) => Err(Failure::new(none_reason, none_message)),
+    }
+}
+
 /// The run's workspace bindings, with `-w name=DIR` directories over them.
 fn bind_workspaces(
     lib: &Library,
@@ -189,26 +210,20 @@ impl Engine {
         };
         let report = match run {
             RunObject::PipelineRun(pr) => {
-                let (spec, pipeline_name, embedded) =
-                    match (&pr.spec.pipeline_spec, &pr.spec.pipeline_ref) {
-                        (Some(s), _) => (s.clone(), String::new(), true),
-                        (None, Some(r)) => {
-                            let n = r.name.clone().unwrap_or_default();
-                            let p = lib.pipelines.get(&n).ok_or_else(|| {
-                                invalid(Failure::new(
-                                    "CouldntGetPipeline",
-                                    format!("Pipeline `{n}` not found"),
-                                ))
-                            })?;
-                            (p.spec.clone(), n, false)
-                        }
-                        (None, None) => {
-                            return Err(invalid(Failure::new(
-                                "PipelineRunValidationFailed",
-                                "no pipelineRef or pipelineSpec",
-                            )));
-                        }
-                    };
+                let (spec, pipeline_name, embedded) = target(
+                    pr.spec.pipeline_spec.as_ref(),
+                    pr.spec
+                        .pipeline_ref
+                        .as_ref()
+                        .map(|r| r.name.clone().unwrap_or_default()),
+                    &lib.pipelines,
+                    ("CouldntGetPipeline", "Pipeline"),
+                    (
+                        "PipelineRunValidationFailed",
+                        "no pipelineRef or pipelineSpec",
+                    ),
+                )
+                .map_err(invalid)?;
                 let workspaces =
                     bind_workspaces(&lib, &pr.spec.workspaces, &opts).map_err(invalid)?;
                 let timeouts = pr.spec.timeouts.clone().unwrap_or_default();
@@ -259,25 +274,17 @@ impl Engine {
                 }
             }
             RunObject::TaskRun(tr) => {
-                let (spec, task_name, embedded) = match (&tr.spec.task_spec, &tr.spec.task_ref) {
-                    (Some(s), _) => (s.clone(), String::new(), true),
-                    (None, Some(r)) => {
-                        let n = r.name.clone().unwrap_or_default();
-                        let t = lib.tasks.get(&n).ok_or_else(|| {
-                            invalid(Failure::new(
-                                "CouldntGetTask",
-                                format!("Task `{n}` not found"),
-                            ))
-                        })?;
-                        (t.spec.clone(), n, false)
-                    }
-                    (None, None) => {
-                        return Err(invalid(Failure::new(
-                            "TaskRunValidationFailed",
-                            "no taskRef or taskSpec",
-                        )));
-                    }
-                };
+                let (spec, task_name, embedded) = target(
+                    tr.spec.task_spec.as_ref(),
+                    tr.spec
+                        .task_ref
+                        .as_ref()
+                        .map(|r| r.name.clone().unwrap_or_default()),
+                    &lib.tasks,
+                    ("CouldntGetTask", "Task"),
+                    ("TaskRunValidationFailed", "no taskRef or taskSpec"),
+                )
+                .map_err(invalid)?;
                 let workspaces =
                     bind_workspaces(&lib, &tr.spec.workspaces, &opts).map_err(invalid)?;
                 let timeout = tr

@@ -210,7 +210,7 @@ fn skeleton(
 
 /// Prepares a step's sandbox: from `template` when there is one, else from scratch at `new_root`
 /// (an empty host directory).
-pub fn prepare(
+fn prepare(
     host: &HostRoot,
     template: Option<&Template>,
     new_root: &Path,
