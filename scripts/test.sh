@@ -27,6 +27,10 @@ fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/slipway/target}"
 export CARGO_TERM_COLOR=never
 
+# The Docker executor's tests need a daemon and registries: installed and started here so the
+# installs happen once, outside test time limits (the tests call it again; it is idempotent).
+./scripts/docker-env.sh >/dev/null
+
 cargo fmt --all -- --check
 cargo deny check bans
 cargo clippy --workspace --all-targets -- -D warnings

@@ -98,6 +98,23 @@ pub enum ExecEvent {
     },
     /// Something the user should know once (e.g. images are ignored).
     Notice(String),
+    /// Progress of an image pull.
+    Pull(PullProgress),
+}
+
+/// How far an image pull has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullProgress {
+    /// The reference being pulled (after rewrites).
+    pub image: String,
+    /// Bytes downloaded so far, over all layers.
+    pub done: u64,
+    /// Bytes to download, over the layers whose size is known yet.
+    pub total: u64,
+    /// The pull ended (successfully or not).
+    pub finished: bool,
+    /// The pull ended with an error.
+    pub failed: bool,
 }
 
 /// Identity of a TaskRun for events and readers.
@@ -209,6 +226,13 @@ pub enum RunEvent {
         pipeline_task: String,
         /// Tekton's skipping reason.
         reason: String,
+    },
+    /// An image pull made progress (for live displays; stores may ignore it).
+    Pull {
+        /// TaskRun uid.
+        taskrun: String,
+        /// Where it stands.
+        progress: PullProgress,
     },
     /// Something the user should know.
     Notice {

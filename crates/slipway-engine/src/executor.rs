@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::ExecEvent;
+use crate::event::{ExecEvent, StepEnd};
 
 /// One step, with every `$(...)` already substituted.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +45,62 @@ pub struct StepPlan {
     pub image_pull_policy: Option<String>,
     /// Its `when` expressions were false: reported as skipped, not run.
     pub skipped: bool,
+    /// `computeResources.limits`, for executors that can enforce them.
+    pub limits: Limits,
+    /// Sidecars: when the sidecar counts as ready.
+    pub readiness: Option<ProbePlan>,
+}
+
+/// Resource limits of a step or sidecar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory, in bytes.
+    pub memory_bytes: Option<u64>,
+    /// CPU, in millicores.
+    pub cpu_millis: Option<u64>,
+}
+
+/// A readiness probe, in Kubernetes' terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbePlan {
+    /// What is checked.
+    pub action: ProbeAction,
+    /// Wait before the first check.
+    pub initial_delay: Duration,
+    /// Time between checks.
+    pub period: Duration,
+    /// Time one check may take.
+    pub timeout: Duration,
+    /// Consecutive failures after which the sidecar is reported as not ready.
+    pub failure_threshold: u32,
+}
+
+/// One readiness check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeAction {
+    /// A command run inside the container; exit 0 means ready.
+    Exec(Vec<String>),
+    /// A TCP connection to the port succeeds.
+    Tcp {
+        /// Port in the pod's network.
+        port: u16,
+    },
+    /// An HTTP GET answers with a status in 200..400.
+    Http {
+        /// Port in the pod's network.
+        port: u16,
+        /// Request path.
+        path: String,
+    },
+}
+
+/// A registry credential from a `kubernetes.io/dockerconfigjson` Secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullSecret {
+    /// The Secret's name, for messages.
+    pub name: String,
+    /// The `.dockerconfigjson` (or `.dockercfg`) content.
+    pub config_json: Vec<u8>,
 }
 
 impl StepPlan {
@@ -176,6 +232,8 @@ pub struct TaskRunPlan {
     pub timeout: Option<Duration>,
     /// Largest result accepted, in bytes.
     pub max_result_bytes: usize,
+    /// Registry credentials named by `podTemplate.imagePullSecrets`.
+    pub pull_secrets: Vec<PullSecret>,
 }
 
 /// How a TaskRun ended, as seen by the executor.
@@ -219,6 +277,84 @@ impl ExecOutcome {
             results: Vec::new(),
             step_results: Vec::new(),
         }
+    }
+
+    /// Attaches results read after the steps; a result over the size limit fails the TaskRun.
+    #[allow(clippy::type_complexity)]
+    pub fn with_results(
+        mut self,
+        read: Result<(Vec<(String, String)>, Vec<(String, String, String)>), String>,
+    ) -> Self {
+        match read {
+            Ok((results, step_results)) => {
+                self.results = results;
+                self.step_results = step_results;
+            }
+            Err(why) => {
+                if self.status == ExecStatus::Succeeded {
+                    self.status = ExecStatus::ResultTooLarge;
+                }
+                self.message = why;
+            }
+        }
+        self
+    }
+}
+
+/// How a TaskRun stands as its steps end, the same for every executor: the first step that
+/// fails decides the status, and the steps after it are skipped.
+#[derive(Debug, Clone)]
+pub struct StepTally {
+    /// The TaskRun's status so far.
+    pub status: ExecStatus,
+    /// Why, when a step could not start or timed out.
+    pub message: String,
+}
+
+impl Default for StepTally {
+    fn default() -> Self {
+        StepTally {
+            status: ExecStatus::Succeeded,
+            message: String::new(),
+        }
+    }
+}
+
+impl StepTally {
+    /// Whether `step` runs: nothing failed before it and its `when` held.
+    pub fn runs(&self, step: &StepPlan) -> bool {
+        self.status == ExecStatus::Succeeded && !step.skipped
+    }
+
+    /// Records how `step` ended; `task_timed_out` tells a cancel from the TaskRun's own
+    /// timeout. Returns whether a failure is ignored (`onError: continue`).
+    pub fn record(&mut self, step: &StepPlan, end: &StepEnd, task_timed_out: bool) -> bool {
+        match end {
+            StepEnd::Exited(0) | StepEnd::Skipped => {}
+            StepEnd::Exited(_) if step.continue_on_error => return true,
+            StepEnd::Exited(_) | StepEnd::OutOfMemory => self.status = ExecStatus::Failed,
+            StepEnd::StartFailed(why) => {
+                self.status = ExecStatus::Failed;
+                self.message = format!("step `{}` could not start: {why}", step.name);
+            }
+            StepEnd::TimedOut => {
+                self.status = ExecStatus::Failed;
+                self.message = format!("step `{}` timed out", step.name);
+            }
+            StepEnd::Cancelled => {
+                self.status = if task_timed_out {
+                    ExecStatus::TimedOut
+                } else {
+                    ExecStatus::Cancelled
+                };
+            }
+        }
+        false
+    }
+
+    /// The outcome, before results are read.
+    pub fn outcome(self) -> ExecOutcome {
+        ExecOutcome::new(self.status, self.message)
     }
 }
 

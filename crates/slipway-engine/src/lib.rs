@@ -12,6 +12,7 @@ pub mod executor;
 pub mod matrix;
 pub mod params;
 mod pipeline;
+mod podspec;
 pub mod sources;
 pub mod status;
 pub mod store;
@@ -23,8 +24,9 @@ pub use cancel::CancelHandle;
 pub use config::EngineConfig;
 pub use engine::{Engine, RunOptions, RunReport, generate_name};
 pub use error::{EngineError, Failure};
-pub use event::{ExecEvent, RunEvent, StepEnd, Stream};
+pub use event::{ExecEvent, PullProgress, RunEvent, StepEnd, Stream};
 pub use executor::{
-    EventSink, ExecOutcome, ExecStatus, Executor, StepPlan, TaskRunPlan, VolumeSource,
+    EventSink, ExecOutcome, ExecStatus, Executor, Limits, ProbeAction, ProbePlan, PullSecret,
+    StepPlan, StepTally, TaskRunPlan, VolumeSource,
 };
 pub use store::{NullStore, Store};

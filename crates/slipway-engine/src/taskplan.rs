@@ -205,7 +205,13 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
     let mut sidecars = Vec::new();
     for (i, s) in spec.sidecars.iter().enumerate() {
         let name = s.name.clone().unwrap_or_else(|| format!("sidecar-{i}"));
-        sidecars.push(step_plan(inv.lib, &name, s, &scope, pod_sc, Vec::new())?);
+        let mut plan = step_plan(inv.lib, &name, s, &scope, pod_sc, Vec::new())?;
+        plan.readiness = crate::podspec::readiness(
+            &format!("sidecar `{name}`"),
+            s.readiness_probe.as_ref(),
+            s.ports.as_ref(),
+        )?;
+        sidecars.push(plan);
     }
     let volumes = spec
         .volumes
@@ -223,6 +229,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         results: spec.results.iter().map(|r| r.name.clone()).collect(),
         timeout: inv.timeout,
         max_result_bytes: inv.max_result_bytes,
+        pull_secrets: crate::podspec::pull_secrets(inv.lib, inv.pod_template)?,
     })
 }
 
@@ -349,6 +356,11 @@ fn step_plan(
         results,
         image_pull_policy: s.image_pull_policy.clone(),
         skipped: false,
+        limits: crate::podspec::limits(
+            &format!("step `{name}`"),
+            s.compute_resources.as_ref().or(s.resources.as_ref()),
+        )?,
+        readiness: None,
     })
 }
 

@@ -331,6 +331,10 @@ fn on_event(shared: &Shared, req: &TaskRunRequest, steps: &mut [StepState], ev: 
             });
         }
         ExecEvent::Notice(message) => shared.notice(message),
+        ExecEvent::Pull(progress) => shared.reporter.emit(RunEvent::Pull {
+            taskrun: req.uid.clone(),
+            progress,
+        }),
     }
 }
 

@@ -1,4 +1,5 @@
-//! A TaskRun's directories on the host, and the mapping from Tekton paths to them.
+//! A TaskRun's directories on this machine, and the mapping from Tekton paths to them; the
+//! host executor enters them, container executors bind-mount them.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -7,7 +8,7 @@ use std::sync::Mutex;
 
 use slipway_engine::executor::{StepPlan, TaskRunPlan, VolumeSource};
 
-use crate::sandbox::Bind;
+pub use crate::sandbox::Bind;
 
 /// Where one TaskRun's files live and how step paths map onto them.
 #[derive(Debug)]
@@ -184,12 +185,15 @@ impl Layout {
         runtime: &Path,
         pool: &ScratchPool,
         plan: &TaskRunPlan,
+        always_open: bool,
     ) -> io::Result<Layout> {
-        let open = plan
-            .steps
-            .iter()
-            .chain(&plan.sidecars)
-            .any(|s| s.run_as_user.is_some());
+        // Containers may run as any user their image names, as in a pod whose emptyDirs are 0777.
+        let open = always_open
+            || plan
+                .steps
+                .iter()
+                .chain(&plan.sidecars)
+                .any(|s| s.run_as_user.is_some());
         // The owner's pid in the name lets a later process sweep what a killed one left; the
         // counter keeps a retry (same uid) clear of the previous attempt's removal in progress.
         let dir = runtime.join("taskruns").join(format!(
@@ -228,6 +232,7 @@ impl Layout {
                 format!("step-{}", s.name),
                 tekton.join("steps").join(i.to_string()),
             )?;
+            mkdir(&tekton.join("run").join(i.to_string()), open)?;
         }
         for w in &plan.workspaces {
             let mut host = materialize(data, &dir, &format!("ws-{}", w.name), &w.source, open)?;
@@ -365,6 +370,11 @@ impl Layout {
         if self.own_scratch.exists() {
             let _ = std::fs::remove_dir_all(&self.own_scratch);
         }
+    }
+
+    /// The host directory behind `/tekton`.
+    pub fn tekton_dir(&self) -> PathBuf {
+        self.dir.join("tekton")
     }
 
     /// Removes the control directory and returns the scratch directories to the pool; safe to

@@ -4,9 +4,9 @@
 //! root is the host's plus Tekton's paths, so unmodified Tekton scripts work. Elsewhere, Tekton
 //! paths in step text are rewritten to host directories and the run says so once.
 
-mod layout;
+pub mod layout;
 mod sandbox;
-mod script;
+pub mod script;
 mod step;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use slipway_engine::executor::{ExecOutcome, ExecStatus, Executor, TaskRunPlan};
+use slipway_engine::executor::{ExecOutcome, ExecStatus, Executor, StepTally, TaskRunPlan};
 use slipway_engine::{EventSink, ExecEvent, StepEnd};
 use tokio_util::sync::CancellationToken;
 
@@ -101,6 +101,11 @@ impl HostExecutor {
     }
 }
 
+/// The directory for per-TaskRun control files under `data_dir` (see [`layout`]).
+pub fn control_dir(data_dir: &Path) -> PathBuf {
+    runtime_dir(data_dir)
+}
+
 /// Where per-TaskRun control files go: a private directory on tmpfs when one is writable
 /// (results and scripts are small and short-lived), else the data directory.
 fn runtime_dir(data_dir: &Path) -> PathBuf {
@@ -141,7 +146,13 @@ impl Executor for HostExecutor {
                 "user and mount namespaces are unavailable: steps see host paths; Tekton paths in step text are rewritten, hard-coded ones elsewhere may fail".into(),
             ));
         }
-        let layout = match Layout::create(&inner.data_dir, &inner.runtime_dir, &inner.pool, &plan) {
+        let layout = match Layout::create(
+            &inner.data_dir,
+            &inner.runtime_dir,
+            &inner.pool,
+            &plan,
+            false,
+        ) {
             Ok(l) => l,
             Err(e) => {
                 return ExecOutcome::new(
@@ -167,13 +178,12 @@ impl Executor for HostExecutor {
                 ))),
             }
         }
-        let mut status = ExecStatus::Succeeded;
-        let mut message = String::new();
+        let mut tally = StepTally::default();
         for i in 0..plan.steps.len() {
             // A copy: the steps after this one change once its results are known.
             let s = plan.steps[i].clone();
             let s = &s;
-            if status != ExecStatus::Succeeded || s.skipped {
+            if !tally.runs(s) {
                 events.send(ExecEvent::StepFinished {
                     step: i,
                     end: StepEnd::Skipped,
@@ -198,53 +208,20 @@ impl Executor for HostExecutor {
                 let results = layout.step_results(s, plan.max_result_bytes);
                 plan.after_step(i, &results);
             }
-            let ignored = s.continue_on_error && matches!(end, StepEnd::Exited(_));
+            let timed_out = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+            let ignored = tally.record(s, &end, timed_out);
             events.send(ExecEvent::StepFinished {
                 step: i,
-                end: end.clone(),
+                end,
                 at: SystemTime::now(),
                 ignored,
             });
-            match end {
-                StepEnd::Exited(0) => {}
-                StepEnd::Exited(_) if s.continue_on_error => {}
-                StepEnd::Exited(_) | StepEnd::OutOfMemory => status = ExecStatus::Failed,
-                StepEnd::StartFailed(why) => {
-                    status = ExecStatus::Failed;
-                    message = format!("step `{}` could not start: {why}", s.name);
-                }
-                StepEnd::TimedOut => {
-                    status = ExecStatus::Failed;
-                    message = format!("step `{}` timed out", s.name);
-                }
-                StepEnd::Cancelled => {
-                    let timed_out = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
-                    status = if timed_out {
-                        ExecStatus::TimedOut
-                    } else {
-                        ExecStatus::Cancelled
-                    };
-                }
-                StepEnd::Skipped => {}
-            }
         }
         for mut c in sidecars {
             let _ = c.start_kill();
             let _ = c.wait().await;
         }
-        let mut outcome = ExecOutcome::new(status, message);
-        match layout.read_results(&plan) {
-            Ok((results, step_results)) => {
-                outcome.results = results;
-                outcome.step_results = step_results;
-            }
-            Err(why) => {
-                if outcome.status == ExecStatus::Succeeded {
-                    outcome.status = ExecStatus::ResultTooLarge;
-                }
-                outcome.message = why;
-            }
-        }
+        let outcome = tally.outcome().with_results(layout.read_results(&plan));
         layout.release_volumes();
         // The next task need not wait for this one's directories to go.
         let owner = self.inner.clone();

@@ -9,6 +9,7 @@ pub mod kinds;
 pub mod library;
 pub mod node;
 pub mod param;
+pub mod quantity;
 pub mod subst;
 pub mod suggest;
 pub mod validate;

@@ -206,6 +206,8 @@ async fn apply(
             )
             .await?;
         }
+        // Progress is for live displays; the outcome of a pull shows in the TaskRun.
+        RunEvent::Pull { .. } => {}
         RunEvent::Notice { root, message } => {
             event_row(
                 tx,

@@ -11,6 +11,9 @@ pub struct Cli {
     /// Where runs, logs and workspaces are kept [default: $SLIPWAY_HOME, else the XDG data directory].
     #[arg(long, global = true, env = "SLIPWAY_HOME", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Config file [default: $XDG_CONFIG_HOME/slipway/config.toml when it exists].
+    #[arg(long, global = true, env = "SLIPWAY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -49,6 +52,8 @@ pub enum Output {
 pub enum ExecutorKind {
     /// Host processes (default).
     Host,
+    /// Containers through the Docker Engine API (Docker or Podman).
+    Docker,
 }
 
 /// Options shared by `run` and `rerun`.
@@ -71,15 +76,9 @@ pub struct Execution {
     /// Print the final object (like `kubectl get -o`).
     #[arg(short = 'o', long, value_enum, global = true)]
     pub output: Option<Output>,
-    /// Where steps run.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "host",
-        env = "SLIPWAY_EXECUTOR",
-        global = true
-    )]
-    pub executor: ExecutorKind,
+    /// Where steps run [default: the config file's `executor`, else host].
+    #[arg(long, value_enum, env = "SLIPWAY_EXECUTOR", global = true)]
+    pub executor: Option<ExecutorKind>,
     /// TaskRuns running at once [default: number of cores].
     #[arg(long, global = true, value_name = "N")]
     pub concurrency: Option<usize>,

@@ -2,6 +2,7 @@
 
 mod cli;
 mod cmd;
+mod config;
 mod error;
 mod output;
 mod paths;
@@ -31,13 +32,19 @@ fn main() {
     let code = runtime.block_on(async move {
         let data = paths::data_dir(cli.data_dir.clone());
         let result: Result<i32, CliError> = match cli.command {
-            Command::Run(args) => cmd::run::run(&data, args).await,
+            Command::Run(args) => match config::load(cli.config.as_deref()) {
+                Ok(c) => cmd::run::run(&data, &c, args).await,
+                Err(e) => Err(e),
+            },
             Command::Validate(args) => cmd::validate::validate(&args),
             Command::Runs(args) => cmd::history::runs(&data, &args).await,
             Command::Describe(args) => cmd::history::describe(&data, &args).await,
             Command::Logs(args) => cmd::logs::logs(&data, &args).await,
             Command::Cancel(args) => cmd::cancel::cancel(&data, &args).await,
-            Command::Rerun(args) => cmd::run::rerun(&data, args).await,
+            Command::Rerun(args) => match config::load(cli.config.as_deref()) {
+                Ok(c) => cmd::run::rerun(&data, &c, args).await,
+                Err(e) => Err(e),
+            },
         };
         match result {
             Ok(code) => code,

@@ -229,6 +229,39 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                 reason,
                 ..
             } => say(&multi, format!("- {pipeline_task} skipped: {reason}")),
+            RunEvent::Pull { taskrun, progress } => {
+                let Some(t) = tasks.get(&taskrun) else {
+                    continue;
+                };
+                let mb = |b: u64| b as f64 / 1e6;
+                match &t.bar {
+                    Some(b) if !progress.finished => b.set_message(format!(
+                        "pulling {} {:.1}/{:.1} MB",
+                        progress.image,
+                        mb(progress.done),
+                        mb(progress.total)
+                    )),
+                    Some(b) => b.set_message(String::new()),
+                    // Plain output: one line per pull, not per update.
+                    None if progress.failed => say(
+                        &multi,
+                        format!("[{}] failed to pull {}", t.label, progress.image),
+                    ),
+                    None if progress.finished => say(
+                        &multi,
+                        format!(
+                            "[{}] pulled {} ({:.1} MB)",
+                            t.label,
+                            progress.image,
+                            mb(progress.total)
+                        ),
+                    ),
+                    None if progress.done == 0 && progress.total == 0 => {
+                        say(&multi, format!("[{}] pulling {}", t.label, progress.image))
+                    }
+                    None => {}
+                }
+            }
             RunEvent::Notice { message, .. } => say(&multi, format!("note: {message}")),
             RunEvent::RunFinished {
                 uid,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::{Value, json};
-use slipway_engine::{CancelHandle, Engine, EngineConfig, RunOptions, generate_name};
+use slipway_engine::{CancelHandle, Engine, EngineConfig, Executor, RunOptions, generate_name};
+use slipway_exec_docker::{DockerError, DockerExecutor};
 use slipway_exec_host::{HostExecutor, HostOptions};
 use slipway_model::kinds::k8s::ObjectMeta;
 use slipway_model::kinds::pipeline::{PipelineRef, TaskRef};
@@ -19,11 +20,12 @@ use slipway_store::SqliteStore;
 use tokio::sync::mpsc;
 
 use crate::cli::{Execution, ExecutorKind, RerunArgs, RunArgs, RunTarget};
+use crate::config::Config;
 use crate::error::{CliError, EXIT_FAILED};
 use crate::render::{self, Style};
 
 /// `slipway run`.
-pub async fn run(data: &Path, args: RunArgs) -> Result<i32, CliError> {
+pub async fn run(data: &Path, config: &Config, args: RunArgs) -> Result<i32, CliError> {
     if args.files.is_empty() {
         return Err(CliError::usage(
             "no files given",
@@ -101,11 +103,11 @@ pub async fn run(data: &Path, args: RunArgs) -> Result<i32, CliError> {
         })
         .cloned()
         .collect();
-    execute(data, Arc::new(lib), runs, inputs, &args.exec).await
+    execute(data, config, Arc::new(lib), runs, inputs, &args.exec).await
 }
 
 /// `slipway rerun`.
-pub async fn rerun(data: &Path, args: RerunArgs) -> Result<i32, CliError> {
+pub async fn rerun(data: &Path, config: &Config, args: RerunArgs) -> Result<i32, CliError> {
     let store = SqliteStore::open(&data.join("db")).await?;
     let row = store.find_run(&args.run).await?;
     let stored = store.inputs(&row.uid).await?.ok_or_else(|| {
@@ -142,7 +144,7 @@ pub async fn rerun(data: &Path, args: RerunArgs) -> Result<i32, CliError> {
         .map(|r| with_params(r, &args.exec.params, &lib))
         .collect::<Result<_, _>>()?;
     drop(store);
-    execute(data, Arc::new(lib), runs, docs, &args.exec).await
+    execute(data, config, Arc::new(lib), runs, docs, &args.exec).await
 }
 
 fn load(files: &[PathBuf]) -> Result<Library, CliError> {
@@ -287,8 +289,52 @@ fn run_document(run: &RunObject, name: &str) -> Value {
     json!({ "apiVersion": if api.ends_with("v1beta1") { "tekton.dev/v1".to_string() } else { api }, "kind": kind, "metadata": meta, "spec": spec })
 }
 
+/// The executor chosen by `--executor`, else the config file, else host.
+async fn executor(
+    data: &Path,
+    config: &Config,
+    exec: &Execution,
+) -> Result<Arc<dyn Executor>, CliError> {
+    let kind = exec
+        .executor
+        .or(config.executor.map(Into::into))
+        .unwrap_or(ExecutorKind::Host);
+    Ok(match kind {
+        ExecutorKind::Host => {
+            // SLIPWAY_HOST_SANDBOX=0 runs steps without namespaces (host paths, rewritten text).
+            let no_sandbox = std::env::var("SLIPWAY_HOST_SANDBOX").is_ok_and(|v| v == "0");
+            Arc::new(
+                HostExecutor::new(
+                    data,
+                    HostOptions {
+                        no_sandbox,
+                        ..HostOptions::default()
+                    },
+                )
+                .map_err(|e| CliError::Internal(e.to_string()))?,
+            )
+        }
+        ExecutorKind::Docker => Arc::new(
+            DockerExecutor::connect(data, &config.docker, config.registry.clone())
+                .await
+                .map_err(|e| match e {
+                    DockerError::Daemon(d) => CliError::usage(
+                        d.to_string(),
+                        "start the daemon, or point DOCKER_HOST or `[docker] host` in the config file at its socket",
+                    ),
+                    DockerError::Auth { .. } => CliError::usage(
+                        e.to_string(),
+                        "fix the file, or name another with `[docker] auth_file`",
+                    ),
+                    other => CliError::Internal(other.to_string()),
+                })?,
+        ),
+    })
+}
+
 async fn execute(
     data: &Path,
+    config: &Config,
     lib: Arc<Library>,
     runs: Vec<RunObject>,
     inputs: Vec<Value>,
@@ -309,29 +355,16 @@ async fn execute(
         })?;
         dirs.insert(k, dir.canonicalize().unwrap_or(dir));
     }
+    let executor = executor(data, config, exec).await?;
     let store = Arc::new(SqliteStore::open(&data.join("db")).await?);
-    let executor = match exec.executor {
-        ExecutorKind::Host => {
-            // SLIPWAY_HOST_SANDBOX=0 runs steps without namespaces (host paths, rewritten text).
-            let no_sandbox = std::env::var("SLIPWAY_HOST_SANDBOX").is_ok_and(|v| v == "0");
-            HostExecutor::new(
-                data,
-                HostOptions {
-                    no_sandbox,
-                    ..HostOptions::default()
-                },
-            )
-            .map_err(|e| CliError::Internal(e.to_string()))?
-        }
-    };
-    let mut config = EngineConfig {
+    let mut engine_config = EngineConfig {
         max_result_bytes: exec.max_result_size,
         ..EngineConfig::default()
     };
     if let Some(c) = exec.concurrency {
-        config.concurrency = c.max(1);
+        engine_config.concurrency = c.max(1);
     }
-    let engine = Engine::new(Arc::new(executor), store.clone(), config);
+    let engine = Engine::new(executor, store.clone(), engine_config);
     let mut code = 0;
     // Set by Ctrl-C: the runs after the interrupted one are not started.
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));

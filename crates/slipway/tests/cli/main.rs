@@ -1,10 +1,13 @@
-//! End-to-end tests of the `slipway` binary: the conformance corpus, bad input, history, crashes.
+//! End-to-end tests of the `slipway` binary: the conformance corpus, bad input, history, crashes,
+//! and the Docker executor (in `docker`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod docker;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_slipway")
@@ -19,12 +22,18 @@ fn examples() -> PathBuf {
 }
 
 fn slipway(home: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
+    slipway_with(home, args, &[])
+}
+
+fn slipway_with(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
         .env("SLIPWAY_HOME", home)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("slipway runs")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("slipway runs")
 }
 
 fn spawn(home: &Path, args: &[&str]) -> Child {

@@ -1,0 +1,309 @@
+//! One step container: its create body (mounts, env, user, limits), and running it to the end
+//! with its output streamed as log lines.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
+};
+use futures::StreamExt;
+use slipway_engine::executor::{Limits, StepPlan};
+use slipway_engine::{EventSink, ExecEvent, StepEnd, Stream};
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Label on every container slipway creates: the TaskRun uid.
+pub const LABEL_TASKRUN: &str = "dev.slipway.taskrun";
+/// Label naming the slipway process that owns the container (`pid:starttime`), for sweeping
+/// what a killed process left.
+pub const LABEL_OWNER: &str = "dev.slipway.owner";
+
+/// A bind mount from this machine into a container.
+#[derive(Debug, Clone)]
+pub struct BindMount {
+    /// Directory or file on this machine.
+    pub host: PathBuf,
+    /// Path in the container.
+    pub target: String,
+    /// Read-only.
+    pub read_only: bool,
+}
+
+/// Everything a container needs besides its step.
+#[derive(Debug, Clone)]
+pub struct Placement<'a> {
+    /// Image reference to create from.
+    pub image: &'a str,
+    /// Container name.
+    pub name: String,
+    /// Labels.
+    pub labels: HashMap<String, String>,
+    /// Bind mounts.
+    pub mounts: Vec<BindMount>,
+    /// `NetworkMode` (`none`, `bridge`, `container:<id>`), `None` for the daemon's default.
+    pub network: Option<String>,
+    /// Hostname, when the container owns its network namespace.
+    pub hostname: Option<String>,
+    /// Entrypoint override (a script path, or the step's command).
+    pub entrypoint: Option<Vec<String>>,
+    /// Arguments.
+    pub cmd: Option<Vec<String>>,
+    /// `user[:group]`.
+    pub user: Option<String>,
+}
+
+/// The create body for a step or sidecar.
+pub fn body(step: &StepPlan, p: &Placement<'_>) -> ContainerCreateBody {
+    let Limits {
+        memory_bytes,
+        cpu_millis,
+    } = step.limits;
+    let memory = memory_bytes.and_then(|m| i64::try_from(m).ok());
+    ContainerCreateBody {
+        image: Some(p.image.to_string()),
+        entrypoint: p.entrypoint.clone(),
+        cmd: p.cmd.clone(),
+        env: Some(step.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        working_dir: step.working_dir.clone(),
+        user: p.user.clone(),
+        hostname: p.hostname.clone(),
+        labels: Some(p.labels.clone()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        tty: Some(false),
+        host_config: Some(HostConfig {
+            mounts: Some(
+                p.mounts
+                    .iter()
+                    .map(|m| Mount {
+                        target: Some(m.target.clone()),
+                        source: Some(m.host.to_string_lossy().into_owned()),
+                        typ: Some(MountType::BIND),
+                        read_only: Some(m.read_only),
+                        ..Mount::default()
+                    })
+                    .collect(),
+            ),
+            network_mode: p.network.clone(),
+            memory,
+            // A pod's memory limit includes no swap.
+            memory_swap: memory,
+            nano_cpus: cpu_millis.and_then(|c| i64::try_from(c * 1_000_000).ok()),
+            ..HostConfig::default()
+        }),
+        ..ContainerCreateBody::default()
+    }
+}
+
+/// Creates a container; the message reads after "failed to".
+pub async fn create(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+) -> Result<String, String> {
+    let options = CreateContainerOptionsBuilder::default().name(name).build();
+    docker
+        .create_container(Some(options), body)
+        .await
+        .map(|r| r.id)
+        .map_err(|e| format!("create container `{name}`: {}", message(e)))
+}
+
+/// Kills a container with SIGKILL; gone or stopped containers are fine.
+pub async fn kill(docker: &Docker, id: &str) {
+    let options = KillContainerOptionsBuilder::default()
+        .signal("SIGKILL")
+        .build();
+    let _ = docker.kill_container(id, Some(options)).await;
+}
+
+/// Removes a container and its anonymous volumes, killing it first if it runs.
+pub async fn remove(docker: &Docker, id: &str) -> Result<(), String> {
+    let options = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(id, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        Err(e) => Err(format!("remove container {id}: {}", message(e))),
+    }
+}
+
+/// The daemon's own words.
+pub fn message(e: bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+/// Output files (`stdoutConfig`/`stderrConfig`) on this machine.
+#[derive(Debug, Default)]
+pub struct Tee {
+    /// Where stdout is copied.
+    pub stdout: Option<PathBuf>,
+    /// Where stderr is copied.
+    pub stderr: Option<PathBuf>,
+}
+
+async fn open(p: &Option<PathBuf>) -> Option<tokio::fs::File> {
+    let p = p.as_deref()?;
+    if let Some(parent) = Path::new(p).parent() {
+        let _ = tokio::fs::create_dir_all(parent).await;
+    }
+    tokio::fs::File::create(p).await.ok()
+}
+
+/// Splits output chunks into lines per stream and sends them as log events.
+struct Lines<'a> {
+    events: &'a EventSink,
+    step: usize,
+    partial: [Vec<u8>; 2],
+}
+
+impl Lines<'_> {
+    fn push(&mut self, stream: Stream, bytes: &[u8]) {
+        let i = usize::from(stream == Stream::Stderr);
+        self.partial[i].extend_from_slice(bytes);
+        while let Some(pos) = self.partial[i].iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial[i].drain(..=pos).collect();
+            self.emit(stream, &line[..line.len() - 1]);
+        }
+    }
+
+    fn emit(&self, stream: Stream, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        self.events.send(ExecEvent::Log {
+            step: self.step,
+            stream,
+            line: String::from_utf8_lossy(line).into_owned(),
+            at: SystemTime::now(),
+        });
+    }
+
+    fn flush(&mut self) {
+        for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+            if !self.partial[i].is_empty() {
+                let rest = std::mem::take(&mut self.partial[i]);
+                self.emit(stream, &rest);
+            }
+        }
+    }
+}
+
+/// Why a running container was stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Timeout,
+    Cancel,
+}
+
+/// Starts container `id` attached, streams its output as step `index`, and waits for it,
+/// killing it at `step_deadline` (step timeout) or when `cancel` fires.
+pub async fn run(
+    docker: &Docker,
+    id: &str,
+    index: usize,
+    events: &EventSink,
+    tee: &Tee,
+    step_deadline: Option<Instant>,
+    cancel: &CancellationToken,
+) -> StepEnd {
+    let attach = AttachContainerOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .stream(true)
+        .build();
+    let mut attached = match docker.attach_container(id, Some(attach)).await {
+        Ok(a) => a,
+        Err(e) => return StepEnd::StartFailed(format!("attach: {}", message(e))),
+    };
+    if let Err(e) = docker.start_container(id, None).await {
+        return StepEnd::StartFailed(message(e));
+    }
+    events.send(ExecEvent::StepStarted {
+        step: index,
+        at: SystemTime::now(),
+    });
+    let mut out_file = open(&tee.stdout).await;
+    // One file for both streams keeps their interleaving (and one truncation).
+    let shared = tee.stdout.is_some() && tee.stdout == tee.stderr;
+    let mut err_file = if shared {
+        None
+    } else {
+        open(&tee.stderr).await
+    };
+    let mut lines = Lines {
+        events,
+        step: index,
+        partial: [Vec::new(), Vec::new()],
+    };
+    let sleep = async {
+        match step_deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    let mut stopped = None;
+    loop {
+        tokio::select! {
+            chunk = attached.output.next() => match chunk {
+                Some(Ok(LogOutput::StdOut { message })) => {
+                    lines.push(Stream::Stdout, &message);
+                    if let Some(f) = out_file.as_mut() { let _ = f.write_all(&message).await; }
+                }
+                Some(Ok(LogOutput::StdErr { message })) => {
+                    lines.push(Stream::Stderr, &message);
+                    let f = if shared { out_file.as_mut() } else { err_file.as_mut() };
+                    if let Some(f) = f { let _ = f.write_all(&message).await; }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            () = &mut sleep, if stopped.is_none() => {
+                stopped = Some(Stop::Timeout);
+                kill(docker, id).await;
+            }
+            () = cancel.cancelled(), if stopped.is_none() => {
+                stopped = Some(Stop::Cancel);
+                kill(docker, id).await;
+            }
+        }
+    }
+    lines.flush();
+    for f in [out_file.as_mut(), err_file.as_mut()].into_iter().flatten() {
+        let _ = f.flush().await;
+    }
+    let wait = WaitContainerOptionsBuilder::default()
+        .condition("not-running")
+        .build();
+    let code = match docker.wait_container(id, Some(wait)).next().await {
+        Some(Ok(r)) => r.status_code,
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+        Some(Err(e)) => return StepEnd::StartFailed(format!("wait: {}", message(e))),
+        None => return StepEnd::StartFailed("wait: the daemon closed the stream".into()),
+    };
+    match stopped {
+        Some(Stop::Timeout) => return StepEnd::TimedOut,
+        Some(Stop::Cancel) => return StepEnd::Cancelled,
+        None => {}
+    }
+    if code == 137
+        && let Ok(c) = docker.inspect_container(id, None).await
+        && c.state.and_then(|s| s.oom_killed) == Some(true)
+    {
+        return StepEnd::OutOfMemory;
+    }
+    StepEnd::Exited(i32::try_from(code).unwrap_or(1))
+}

@@ -1,0 +1,642 @@
+//! One TaskRun as a pod: images first, then the network holder and sidecars, then the steps in
+//! order, then everything removed.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::time::SystemTime;
+
+use slipway_engine::executor::{ExecOutcome, ExecStatus, StepPlan, StepTally, TaskRunPlan};
+use slipway_engine::{EventSink, ExecEvent, StepEnd};
+use slipway_exec_host::layout::{Bind, Layout};
+use slipway_exec_host::script::with_shebang;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::container::{self, BindMount, LABEL_OWNER, LABEL_TASKRUN, Placement, Tee};
+use crate::image::{ImageConfig, Ready};
+use crate::probe::{self, Reach};
+use crate::{Inner, LABEL_RUN, auth, pause};
+
+/// Container names: letters, digits, `_.-`, at most 128 characters in practice.
+fn container_name(taskrun: &str, part: &str) -> String {
+    let n = fastrand_suffix();
+    let mut name: String = format!("slipway-{taskrun}-{part}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(110)
+        .collect();
+    name.push_str(&format!("-{n}"));
+    name
+}
+
+fn fastrand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{:x}{n:x}", std::process::id())
+}
+
+/// `user[:group]` for Docker from runAsUser/runAsGroup and the image's own user.
+fn user(step: &StepPlan, image: &ImageConfig) -> Option<String> {
+    match (step.run_as_user, step.run_as_group) {
+        (Some(u), Some(g)) => Some(format!("{u}:{g}")),
+        (Some(u), None) => Some(u.to_string()),
+        (None, Some(g)) => {
+            let base = image
+                .user
+                .as_deref()
+                .map(|u| u.split(':').next().unwrap_or(u).to_string())
+                .unwrap_or_else(|| "0".into());
+            Some(format!("{base}:{g}"))
+        }
+        (None, None) => None,
+    }
+}
+
+/// Bind mounts for step `index`: the TaskRun's shared directories, read-only views of the other
+/// steps' directories (as Tekton's `readonly-internal-dir` example checks), and its volumes.
+fn mounts(layout: &Layout, step: &StepPlan, index: Option<usize>) -> Vec<BindMount> {
+    let mut out: Vec<BindMount> = layout
+        .binds
+        .iter()
+        .map(|b| BindMount {
+            host: b.host.clone(),
+            target: b.target.clone(),
+            read_only: b.read_only,
+        })
+        .collect();
+    let tekton = layout.tekton_dir();
+    out.push(BindMount {
+        host: tekton.join("scripts"),
+        target: "/tekton/scripts".into(),
+        read_only: true,
+    });
+    out.push(BindMount {
+        host: tekton.join("steps"),
+        target: "/tekton/steps".into(),
+        read_only: true,
+    });
+    out.push(BindMount {
+        host: tekton.join("run"),
+        target: "/tekton/run".into(),
+        read_only: true,
+    });
+    if let Some(i) = index {
+        out.push(BindMount {
+            host: tekton.join("steps").join(format!("step-{}", step.name)),
+            target: format!("/tekton/steps/step-{}", step.name),
+            read_only: false,
+        });
+        out.push(BindMount {
+            host: tekton.join("run").join(i.to_string()),
+            target: format!("/tekton/run/{i}"),
+            read_only: false,
+        });
+    }
+    for m in &step.volume_mounts {
+        let Some(base) = layout.volume(&m.volume) else {
+            continue;
+        };
+        let mut host = base.to_path_buf();
+        if let Some(sub) = &m.sub_path {
+            host = host.join(sub);
+            let _ = std::fs::create_dir_all(&host);
+            let _ = std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o777));
+        }
+        out.push(BindMount {
+            host,
+            target: m.path.clone(),
+            read_only: m.read_only,
+        });
+    }
+    out
+}
+
+/// A container's entrypoint override and arguments (`None`: the image's own).
+type Command = (Option<Vec<String>>, Option<Vec<String>>);
+
+/// Entrypoint and arguments: a script runs through its shebang; a command replaces the image's
+/// entrypoint; arguments alone go to the image's entrypoint.
+fn command(layout: &Layout, step: &StepPlan, tag: &str) -> std::io::Result<Command> {
+    if let Some(body) = &step.script {
+        let file = format!("script-{tag}");
+        let host = layout.tekton_dir().join("scripts").join(&file);
+        std::fs::write(&host, with_shebang(body))?;
+        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755))?;
+        return Ok((
+            Some(vec![format!("/tekton/scripts/{file}")]),
+            Some(step.args.clone()),
+        ));
+    }
+    if !step.command.is_empty() {
+        return Ok((Some(step.command.clone()), Some(step.args.clone())));
+    }
+    if !step.args.is_empty() {
+        return Ok((None, Some(step.args.clone())));
+    }
+    Ok((None, None))
+}
+
+struct Pod<'a> {
+    inner: &'a Inner,
+    plan: &'a TaskRunPlan,
+    labels: HashMap<String, String>,
+    /// Every container created, removed at the end whatever happens.
+    created: Vec<String>,
+    /// Removals of finished steps' containers, started early and awaited at the end.
+    removals: tokio::task::JoinSet<()>,
+}
+
+impl Pod<'_> {
+    fn placement<'b>(&self, image: &'b str, part: &str) -> Placement<'b> {
+        Placement {
+            image,
+            name: container_name(&self.plan.name, part),
+            labels: self.labels.clone(),
+            mounts: Vec::new(),
+            network: self.inner.network.clone(),
+            hostname: None,
+            entrypoint: None,
+            cmd: None,
+            user: None,
+        }
+    }
+
+    async fn create(&mut self, step: &StepPlan, p: &Placement<'_>) -> Result<String, String> {
+        let id = container::create(&self.inner.docker, &p.name, container::body(step, p)).await?;
+        self.created.push(id.clone());
+        Ok(id)
+    }
+
+    /// Removes a finished container in the background.
+    fn remove_soon(&mut self, id: String) {
+        self.created.retain(|c| *c != id);
+        let docker = self.inner.docker.clone();
+        self.removals.spawn(async move {
+            if let Err(e) = container::remove(&docker, &id).await {
+                tracing::warn!("failed to {e}");
+            }
+        });
+    }
+
+    /// Kills and removes every container of the TaskRun, concurrently, and waits for the
+    /// removals started earlier.
+    async fn remove_all(&mut self) {
+        for id in std::mem::take(&mut self.created) {
+            self.remove_soon(id);
+        }
+        while self.removals.join_next().await.is_some() {}
+    }
+}
+
+fn hostname(taskrun: &str) -> String {
+    let mut h: String = format!("{taskrun}-pod").chars().take(63).collect();
+    while h.ends_with('-') {
+        h.pop();
+    }
+    h
+}
+
+/// Waits for `fut` unless the TaskRun is cancelled or out of time first.
+async fn bounded<T>(
+    fut: impl std::future::Future<Output = T>,
+    deadline: Option<Instant>,
+    cancel: &CancellationToken,
+) -> Option<T> {
+    let sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        v = fut => Some(v),
+        () = sleep => None,
+        () = cancel.cancelled() => None,
+    }
+}
+
+fn stopped(deadline: Option<Instant>) -> ExecStatus {
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        ExecStatus::TimedOut
+    } else {
+        ExecStatus::Cancelled
+    }
+}
+
+/// Runs one TaskRun to its end.
+pub(crate) async fn run(
+    inner: &Inner,
+    mut plan: TaskRunPlan,
+    events: EventSink,
+    cancel: CancellationToken,
+) -> ExecOutcome {
+    let deadline = plan.timeout.map(|t| Instant::now() + t);
+    let layout = match Layout::create(
+        &inner.data_dir,
+        &inner.runtime_dir,
+        &inner.pool,
+        &plan,
+        true,
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            return ExecOutcome::new(
+                ExecStatus::Error,
+                format!("failed to prepare the TaskRun directories: {e}"),
+            );
+        }
+    };
+    let labels = HashMap::from([
+        (LABEL_TASKRUN.to_string(), plan.uid.clone()),
+        (LABEL_RUN.to_string(), plan.root_uid.clone()),
+        (LABEL_OWNER.to_string(), inner.owner.clone()),
+    ]);
+    let mut pod = Pod {
+        inner,
+        plan: &plan.clone(),
+        labels,
+        created: Vec::new(),
+        removals: tokio::task::JoinSet::new(),
+    };
+    let outcome = run_pod(&mut pod, &layout, &mut plan, &events, &cancel, deadline).await;
+    pod.remove_all().await;
+    // Pull failures and stops before the steps have no results to read.
+    let outcome = if matches!(outcome.status, ExecStatus::Succeeded | ExecStatus::Failed) {
+        outcome.with_results(layout.read_results(&plan))
+    } else {
+        outcome
+    };
+    layout.release_volumes();
+    let pool = &inner.pool;
+    layout.remove(pool);
+    outcome
+}
+
+async fn pull_all(
+    inner: &Inner,
+    plan: &TaskRunPlan,
+    events: &EventSink,
+    cancel: &CancellationToken,
+    deadline: Option<Instant>,
+) -> Result<(Vec<Option<Ready>>, Vec<Ready>), ExecOutcome> {
+    let mut secrets = Vec::new();
+    for s in &plan.pull_secrets {
+        match auth::parse(&s.config_json) {
+            Ok(c) => secrets.extend(c),
+            Err(e) => {
+                return Err(ExecOutcome::new(
+                    ExecStatus::ImagePullFailed,
+                    format!("image pull secret `{}` {e}", s.name),
+                ));
+            }
+        }
+    }
+    let ensure = async |s: &StepPlan, what: &str| -> Result<Ready, ExecOutcome> {
+        let Some(image) = s.image.as_deref().filter(|i| !i.is_empty()) else {
+            return Err(ExecOutcome::new(
+                ExecStatus::Error,
+                format!("{what} `{}` has no image", s.name),
+            ));
+        };
+        match bounded(
+            inner
+                .images
+                .ensure(image, s.image_pull_policy.as_deref(), &secrets, events),
+            deadline,
+            cancel,
+        )
+        .await
+        {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(e)) => Err(ExecOutcome::new(
+                ExecStatus::ImagePullFailed,
+                format!(
+                    "failed to pull image `{image}` for {what} `{}`: {e}",
+                    s.name
+                ),
+            )),
+            None => Err(ExecOutcome::new(
+                stopped(deadline),
+                "stopped while pulling images",
+            )),
+        }
+    };
+    let mut sidecars = Vec::new();
+    for s in &plan.sidecars {
+        sidecars.push(ensure(s, "sidecar").await?);
+    }
+    let mut steps = Vec::new();
+    for s in &plan.steps {
+        steps.push(if s.skipped {
+            None
+        } else {
+            Some(ensure(s, "step").await?)
+        });
+    }
+    Ok((steps, sidecars))
+}
+
+async fn start_sidecars(
+    pod: &mut Pod<'_>,
+    layout: &Layout,
+    images: &[Ready],
+    events: &EventSink,
+    cancel: &CancellationToken,
+    deadline: Option<Instant>,
+) -> Result<Option<String>, ExecOutcome> {
+    let plan = pod.plan;
+    if plan.sidecars.is_empty() {
+        return Ok(None);
+    }
+    let docker = pod.inner.docker.clone();
+    let error = |m: String| ExecOutcome::new(ExecStatus::Error, format!("failed to {m}"));
+    pause::ensure_image(&docker).await.map_err(error)?;
+    let mut p = pod.placement(pause::IMAGE, "pod");
+    p.hostname = Some(hostname(&plan.name));
+    let holder = pod.create(&StepPlan::default(), &p).await.map_err(error)?;
+    docker
+        .start_container(&holder, None)
+        .await
+        .map_err(|e| error(format!("start the pod: {}", container::message(e))))?;
+    let network = format!("container:{holder}");
+    let mut ready_checks = Vec::new();
+    for (i, (s, image)) in plan.sidecars.iter().zip(images).enumerate() {
+        let mut p = pod.placement(&image.reference, &format!("sidecar-{}", s.name));
+        p.network = Some(network.clone());
+        p.mounts = mounts(layout, s, None);
+        p.user = user(s, &image.config);
+        let (entrypoint, cmd) =
+            command(layout, s, &format!("sidecar-{i}")).map_err(|e| error(e.to_string()))?;
+        p.entrypoint = entrypoint;
+        p.cmd = cmd;
+        let id = pod.create(s, &p).await.map_err(error)?;
+        docker.start_container(&id, None).await.map_err(|e| {
+            error(format!(
+                "start sidecar `{}`: {}",
+                s.name,
+                container::message(e)
+            ))
+        })?;
+        ready_checks.push((s, id));
+    }
+    let reach = match pod.inner.network.as_deref() {
+        Some("host") => Reach::Address([127, 0, 0, 1].into()),
+        _ => {
+            let info = docker
+                .inspect_container(&holder, None)
+                .await
+                .map_err(|e| error(format!("inspect the pod: {}", container::message(e))))?;
+            let ip = info
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|n| n.into_values().find_map(|e| e.ip_address))
+                .filter(|ip| !ip.is_empty())
+                .and_then(|ip| ip.parse().ok());
+            match ip {
+                Some(ip) => Reach::Address(ip),
+                None => Reach::Namespace(info.state.and_then(|s| s.pid).unwrap_or(0)),
+            }
+        }
+    };
+    for (s, id) in ready_checks {
+        let Some(probe_plan) = &s.readiness else {
+            continue;
+        };
+        let wait = async {
+            tokio::time::sleep(probe_plan.initial_delay).await;
+            loop {
+                let last =
+                    probe::check(&docker, &id, &probe_plan.action, &reach, probe_plan.timeout)
+                        .await;
+                match last {
+                    Ok(()) => return Ok(()),
+                    Err(why) => {
+                        let running = docker
+                            .inspect_container(&id, None)
+                            .await
+                            .ok()
+                            .and_then(|c| c.state)
+                            .and_then(|s| s.running)
+                            .unwrap_or(false);
+                        if !running {
+                            return Err(format!(
+                                "sidecar `{}` stopped before it was ready (last probe: {why})",
+                                s.name
+                            ));
+                        }
+                        tracing::debug!("sidecar {} not ready: {why}", s.name);
+                    }
+                }
+                tokio::time::sleep(probe_plan.period).await;
+            }
+        };
+        match bounded(wait, deadline, cancel).await {
+            Some(Ok(())) => {
+                events.send(ExecEvent::Notice(format!("sidecar `{}` is ready", s.name)))
+            }
+            Some(Err(m)) => return Err(ExecOutcome::new(ExecStatus::Failed, m)),
+            None => {
+                return Err(ExecOutcome::new(
+                    stopped(deadline),
+                    format!("stopped while waiting for sidecar `{}` to be ready", s.name),
+                ));
+            }
+        }
+    }
+    Ok(Some(network))
+}
+
+async fn run_pod(
+    pod: &mut Pod<'_>,
+    layout: &Layout,
+    plan: &mut TaskRunPlan,
+    events: &EventSink,
+    cancel: &CancellationToken,
+    deadline: Option<Instant>,
+) -> ExecOutcome {
+    let (step_images, sidecar_images) =
+        match pull_all(pod.inner, plan, events, cancel, deadline).await {
+            Ok(v) => v,
+            Err(outcome) => return outcome,
+        };
+    let shared_network =
+        match start_sidecars(pod, layout, &sidecar_images, events, cancel, deadline).await {
+            Ok(n) => n,
+            Err(outcome) => return outcome,
+        };
+    let mut tally = StepTally::default();
+    for i in 0..plan.steps.len() {
+        // A copy: the steps after this one change once its results are known.
+        let s = plan.steps[i].clone();
+        let image = step_images.get(i).cloned().flatten();
+        let (true, Some(image)) = (tally.runs(&s), image) else {
+            events.send(ExecEvent::StepFinished {
+                step: i,
+                end: StepEnd::Skipped,
+                at: SystemTime::now(),
+                ignored: false,
+            });
+            continue;
+        };
+        let end = run_step(
+            pod,
+            layout,
+            &s,
+            i,
+            &image,
+            shared_network.as_deref(),
+            events,
+            cancel,
+            deadline,
+        )
+        .await;
+        let _ = layout.record_exit(i, &s.name, end.exit_code());
+        if !s.results.is_empty() {
+            let results = layout.step_results(&s, plan.max_result_bytes);
+            plan.after_step(i, &results);
+        }
+        let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
+        let ignored = tally.record(&s, &end, timed_out);
+        events.send(ExecEvent::StepFinished {
+            step: i,
+            end,
+            at: SystemTime::now(),
+            ignored,
+        });
+    }
+    tally.outcome()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_step(
+    pod: &mut Pod<'_>,
+    layout: &Layout,
+    s: &StepPlan,
+    i: usize,
+    image: &Ready,
+    shared_network: Option<&str>,
+    events: &EventSink,
+    cancel: &CancellationToken,
+    deadline: Option<Instant>,
+) -> StepEnd {
+    let mut p = pod.placement(&image.reference, &format!("step-{}", s.name));
+    match shared_network {
+        Some(n) => p.network = Some(n.to_string()),
+        None => p.hostname = Some(hostname(&pod.plan.name)),
+    }
+    p.mounts = mounts(layout, s, Some(i));
+    p.user = user(s, &image.config);
+    match command(layout, s, &i.to_string()) {
+        Ok((entrypoint, cmd)) => {
+            p.entrypoint = entrypoint;
+            p.cmd = cmd;
+        }
+        Err(e) => return StepEnd::StartFailed(format!("writing the script: {e}")),
+    }
+    if p.entrypoint.is_none()
+        && p.cmd.is_none()
+        && image.config.entrypoint.is_empty()
+        && image.config.cmd.is_empty()
+    {
+        return StepEnd::StartFailed(format!(
+            "the step has no command or script, and image `{}` has no entrypoint",
+            image.reference
+        ));
+    }
+    let id = match pod.create(s, &p).await {
+        Ok(id) => id,
+        Err(e) => return StepEnd::StartFailed(e),
+    };
+    let step_deadline = s.timeout.map(|t| Instant::now() + t);
+    let until = match (step_deadline, deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    // Output files may live on the step's own volume mounts.
+    let extra: Vec<Bind> = p
+        .mounts
+        .iter()
+        .map(|m| Bind {
+            host: m.host.clone(),
+            target: m.target.clone(),
+            read_only: m.read_only,
+        })
+        .collect();
+    let tee = Tee {
+        stdout: s
+            .stdout_path
+            .as_deref()
+            .map(|x| layout.host_path(x, &extra)),
+        stderr: s
+            .stderr_path
+            .as_deref()
+            .map(|x| layout.host_path(x, &extra)),
+    };
+    let end = container::run(&pod.inner.docker, &id, i, events, &tee, until, cancel).await;
+    // The TaskRun's own timeout, not the step's, stopped it.
+    let task_timeout = deadline.is_some_and(|d| Instant::now() >= d)
+        && step_deadline.is_none_or(|sd| deadline.is_some_and(|d| d < sd));
+    let end = if end == StepEnd::TimedOut && task_timeout {
+        StepEnd::Cancelled
+    } else {
+        end
+    };
+    // Removed off this step's critical path; the TaskRun's end waits for it.
+    pod.remove_soon(id);
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_combine_step_pod_and_image() {
+        let image = ImageConfig {
+            user: Some("app:app".into()),
+            ..ImageConfig::default()
+        };
+        let step = |u, g| StepPlan {
+            run_as_user: u,
+            run_as_group: g,
+            ..StepPlan::default()
+        };
+        assert_eq!(
+            user(&step(Some(1001), Some(3000)), &image).as_deref(),
+            Some("1001:3000")
+        );
+        assert_eq!(
+            user(&step(Some(1001), None), &image).as_deref(),
+            Some("1001")
+        );
+        assert_eq!(
+            user(&step(None, Some(3000)), &image).as_deref(),
+            Some("app:3000")
+        );
+        assert_eq!(user(&step(None, None), &image), None);
+    }
+
+    #[test]
+    fn names_are_valid_for_docker_and_unique() {
+        let a = container_name("build/Ä x", "step-compile");
+        let b = container_name("build/Ä x", "step-compile");
+        assert_ne!(a, b);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
+            "{a}"
+        );
+        assert!(container_name(&"x".repeat(300), "step").len() < 128);
+        for taskrun in ["a-".repeat(40), "ab-".repeat(30)] {
+            let h = hostname(&taskrun);
+            assert!(h.len() <= 63 && !h.ends_with('-'), "{h}");
+        }
+    }
+}

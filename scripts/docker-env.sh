@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Starts a private Docker daemon and an OCI registry on loopback, builds the images Tekton's
+# examples name (alpine, busybox, bash, ubuntu) from busybox-static and bash-static, pushes them,
+# and writes a slipway config whose rewrite rules point those names (digest pins included) at
+# the local registry. Idempotent: a running daemon or registry is reused.
+#
+#   scripts/docker-env.sh            # prints the config path on the last line
+#   scripts/docker-env.sh stop       # stops what it started
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# A short path: containerd's sockets live under it and unix socket paths are limited to 108 bytes.
+DIR="${SLIPWAY_DOCKER_DIR:-/tmp/slipway-docker}"
+PORT="${SLIPWAY_REGISTRY_PORT:-5000}"
+# A second registry that demands a password, for pull secrets.
+AUTH_PORT="${SLIPWAY_AUTH_REGISTRY_PORT:-5001}"
+AUTH_USER=slipway-ci
+AUTH_PASSWORD=not-a-real-secret
+SOCK="$DIR/docker.sock"
+export DOCKER_HOST="unix://$SOCK"
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+stop() {
+  for f in "$DIR/registry.pid" "$DIR/registry-auth.pid" "$DIR/dockerd.pid"; do
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+  done
+}
+if [ "${1:-}" = stop ]; then stop; exit 0; fi
+
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v docker-registry >/dev/null || missing+=(docker-registry)
+[ -x /bin/busybox ] || missing+=(busybox-static)
+[ -x /bin/bash-static ] || missing+=(bash-static)
+command -v htpasswd >/dev/null || missing+=(apache2-utils)
+command -v curl >/dev/null || missing+=(curl)
+command -v flock >/dev/null || missing+=(util-linux)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Debian's docker-registry service would hold port 5000 on 0.0.0.0; ours is bound to loopback.
+if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  sudo_if_needed systemctl stop docker-registry || true
+fi
+mkdir -p "$DIR"
+# Test processes call this at once; one of them sets things up, the others wait for it.
+exec 9>"$DIR/lock"
+flock 9
+
+wait_for() { # what, command...
+  local what=$1; shift
+  for _ in $(seq 1 100); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  echo "$what did not come up; see $DIR/*.log" >&2
+  return 1
+}
+
+if ! docker version >/dev/null 2>&1; then
+  rm -f "$SOCK"
+  # No bridge and no iptables: this machine has no network beyond loopback, and containers
+  # run with --network none unless a test asks otherwise.
+  # dockerd needs root; the socket's group lets this user talk to it.
+  sudo_if_needed dockerd --host "$DOCKER_HOST" --data-root "$DIR/data" --exec-root "$DIR/exec" \
+    --pidfile "$DIR/dockerd.pid" --iptables=false --ip6tables=false --bridge=none \
+    --group "$(id -gn)" \
+    >"$DIR/dockerd.log" 2>&1 9>&- &
+  wait_for dockerd docker version
+fi
+
+start_registry() { # name port extra-config
+  local name=$1 port=$2 extra=$3
+  if curl -sS -o /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null; then return 0; fi
+  cat >"$DIR/$name.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $DIR/$name
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+$extra
+EOF
+  docker-registry serve "$DIR/$name.yml" >"$DIR/$name.log" 2>&1 9>&- &
+  echo $! >"$DIR/$name.pid"
+  wait_for "$name" curl -sS -o /dev/null "http://127.0.0.1:$port/v2/"
+}
+start_registry registry "$PORT" ""
+[ -f "$DIR/htpasswd" ] || htpasswd -Bbc "$DIR/htpasswd" "$AUTH_USER" "$AUTH_PASSWORD" >/dev/null 2>&1
+start_registry registry-auth "$AUTH_PORT" "auth:
+  htpasswd:
+    realm: slipway-test
+    path: $DIR/htpasswd"
+
+# One root filesystem serves as all four images: busybox's applets (sh, ps, env, sleep...) and
+# a static bash, with the users Tekton's examples run as.
+REG="127.0.0.1:$PORT"
+ACCEPT='Accept: application/vnd.docker.distribution.manifest.v2+json'
+if ! docker image inspect slipway-test/base:latest >/dev/null 2>&1 \
+  || ! curl -fs -o /dev/null -H "$ACCEPT" "http://$REG/v2/library/ubuntu/manifests/latest" \
+  || ! curl -fs -o /dev/null -H "$ACCEPT" -u "$AUTH_USER:$AUTH_PASSWORD" \
+    "http://127.0.0.1:$AUTH_PORT/v2/private/busybox/manifests/1"; then
+  root=$(mktemp -d)
+  trap 'rm -rf "$root"' EXIT
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,home,proc,sys,dev,var/tmp}
+  chmod 1777 "$root/tmp" "$root/var/tmp"
+  cp /bin/busybox "$root/bin/busybox"
+  cp /bin/bash-static "$root/bin/bash"
+  for applet in $(/bin/busybox --list-full); do
+    [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
+  done
+  ln -sf /bin/bash "$root/usr/bin/bash"
+  cat >"$root/etc/passwd" <<EOF
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/sh
+EOF
+  cat >"$root/etc/group" <<EOF
+root:x:0:
+nogroup:x:65534:
+EOF
+  tar -C "$root" -c . | docker import \
+    --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    - slipway-test/base:latest >/dev/null
+  for name in alpine busybox bash ubuntu; do
+    docker tag slipway-test/base:latest "$REG/library/$name:latest"
+    docker push -q "$REG/library/$name:latest" >/dev/null
+  done
+  # An image whose entrypoint comes from its config, for steps without a command.
+  tar -C "$root" -c . | docker import --change 'ENTRYPOINT ["/bin/echo", "from-entrypoint"]' \
+    - "$REG/slipway-test/entrypoint:latest" >/dev/null
+  docker push -q "$REG/slipway-test/entrypoint:latest" >/dev/null
+  # The private copy: pushing needs a login, kept out of the user's own Docker config.
+  export DOCKER_CONFIG="$DIR/docker-config"
+  echo "$AUTH_PASSWORD" | docker login -u "$AUTH_USER" --password-stdin "127.0.0.1:$AUTH_PORT" >/dev/null 2>&1
+  docker tag slipway-test/base:latest "127.0.0.1:$AUTH_PORT/private/busybox:1"
+  docker push -q "127.0.0.1:$AUTH_PORT/private/busybox:1" >/dev/null
+  docker rmi -f "127.0.0.1:$AUTH_PORT/private/busybox:1" >/dev/null
+  unset DOCKER_CONFIG
+  # Pulls in tests must go to the registry: keep the daemon's cache free of the pushed names.
+  for name in alpine busybox bash ubuntu; do docker rmi -f "$REG/library/$name:latest" >/dev/null; done
+  docker rmi -f "$REG/slipway-test/entrypoint:latest" >/dev/null
+fi
+
+# What tests need to know about the private registry.
+cat >"$DIR/private-registry.env" <<EOF
+SLIPWAY_TEST_AUTH_REGISTRY=127.0.0.1:$AUTH_PORT
+SLIPWAY_TEST_AUTH_USER=$AUTH_USER
+SLIPWAY_TEST_AUTH_PASSWORD=$AUTH_PASSWORD
+EOF
+cat >"$DIR/slipway.toml" <<EOF
+# Written by scripts/docker-env.sh: the private daemon and the loopback registry.
+[docker]
+host = "$DOCKER_HOST"
+network = "none"
+
+# Tekton's examples pin images on mirror.gcr.io, some by digest; the local registry holds
+# rebuilt images under the same names, so digest pins are dropped for these.
+[[registry.rewrite]]
+prefix = "mirror.gcr.io/"
+replace = "$REG/library/"
+drop_digest = true
+
+[registry.mirrors]
+"docker.io" = ["$REG"]
+EOF
+echo "$DIR/slipway.toml"
