@@ -285,14 +285,29 @@ pub async fn run(
     for f in [out_file.as_mut(), err_file.as_mut()].into_iter().flatten() {
         let _ = f.flush().await;
     }
+    // The output can end before the container does (a daemon hiccup, a closed stream): the
+    // wait stays bounded by the same deadline and cancel.
     let wait = WaitContainerOptionsBuilder::default()
         .condition("not-running")
         .build();
-    let code = match docker.wait_container(id, Some(wait)).next().await {
-        Some(Ok(r)) => r.status_code,
-        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-        Some(Err(e)) => return StepEnd::StartFailed(format!("wait: {}", message(e))),
-        None => return StepEnd::StartFailed("wait: the daemon closed the stream".into()),
+    let mut waiting = docker.wait_container(id, Some(wait));
+    let code = loop {
+        tokio::select! {
+            r = waiting.next() => break match r {
+                Some(Ok(r)) => r.status_code,
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+                Some(Err(e)) => return StepEnd::StartFailed(format!("wait: {}", message(e))),
+                None => return StepEnd::StartFailed("wait: the daemon closed the stream".into()),
+            },
+            () = &mut sleep, if stopped.is_none() => {
+                stopped = Some(Stop::Timeout);
+                kill(docker, id).await;
+            }
+            () = cancel.cancelled(), if stopped.is_none() => {
+                stopped = Some(Stop::Cancel);
+                kill(docker, id).await;
+            }
+        }
     };
     match stopped {
         Some(Stop::Timeout) => return StepEnd::TimedOut,

@@ -145,7 +145,8 @@ fn command(layout: &Layout, step: &StepPlan, tag: &str) -> std::io::Result<Comma
 
 struct Pod<'a> {
     inner: &'a Inner,
-    plan: &'a TaskRunPlan,
+    /// The TaskRun's name, for container names and the hostname.
+    name: String,
     labels: HashMap<String, String>,
     /// Every container created, removed at the end whatever happens.
     created: Vec<String>,
@@ -157,7 +158,7 @@ impl Pod<'_> {
     fn placement<'b>(&self, image: &'b str, part: &str) -> Placement<'b> {
         Placement {
             image,
-            name: container_name(&self.plan.name, part),
+            name: container_name(&self.name, part),
             labels: self.labels.clone(),
             mounts: Vec::new(),
             network: self.inner.network.clone(),
@@ -260,7 +261,7 @@ pub(crate) async fn run(
     ]);
     let mut pod = Pod {
         inner,
-        plan: &plan.clone(),
+        name: plan.name.clone(),
         labels,
         created: Vec::new(),
         removals: tokio::task::JoinSet::new(),
@@ -346,20 +347,20 @@ async fn pull_all(
 async fn start_sidecars(
     pod: &mut Pod<'_>,
     layout: &Layout,
+    sidecars: &[StepPlan],
     images: &[Ready],
     events: &EventSink,
     cancel: &CancellationToken,
     deadline: Option<Instant>,
 ) -> Result<Option<String>, ExecOutcome> {
-    let plan = pod.plan;
-    if plan.sidecars.is_empty() {
+    if sidecars.is_empty() {
         return Ok(None);
     }
     let docker = pod.inner.docker.clone();
     let error = |m: String| ExecOutcome::new(ExecStatus::Error, format!("failed to {m}"));
     pause::ensure_image(&docker).await.map_err(error)?;
     let mut p = pod.placement(pause::IMAGE, "pod");
-    p.hostname = Some(hostname(&plan.name));
+    p.hostname = Some(hostname(&pod.name));
     let holder = pod.create(&StepPlan::default(), &p).await.map_err(error)?;
     docker
         .start_container(&holder, None)
@@ -367,7 +368,7 @@ async fn start_sidecars(
         .map_err(|e| error(format!("start the pod: {}", container::message(e))))?;
     let network = format!("container:{holder}");
     let mut ready_checks = Vec::new();
-    for (i, (s, image)) in plan.sidecars.iter().zip(images).enumerate() {
+    for (i, (s, image)) in sidecars.iter().zip(images).enumerate() {
         let mut p = pod.placement(&image.reference, &format!("sidecar-{}", s.name));
         p.network = Some(network.clone());
         p.mounts = mounts(layout, s, None);
@@ -466,11 +467,20 @@ async fn run_pod(
             Ok(v) => v,
             Err(outcome) => return outcome,
         };
-    let shared_network =
-        match start_sidecars(pod, layout, &sidecar_images, events, cancel, deadline).await {
-            Ok(n) => n,
-            Err(outcome) => return outcome,
-        };
+    let shared_network = match start_sidecars(
+        pod,
+        layout,
+        &plan.sidecars,
+        &sidecar_images,
+        events,
+        cancel,
+        deadline,
+    )
+    .await
+    {
+        Ok(n) => n,
+        Err(outcome) => return outcome,
+    };
     let mut tally = StepTally::default();
     for i in 0..plan.steps.len() {
         // A copy: the steps after this one change once its results are known.
@@ -529,7 +539,7 @@ async fn run_step(
     let mut p = pod.placement(&image.reference, &format!("step-{}", s.name));
     match shared_network {
         Some(n) => p.network = Some(n.to_string()),
-        None => p.hostname = Some(hostname(&pod.plan.name)),
+        None => p.hostname = Some(hostname(&pod.name)),
     }
     p.mounts = mounts(layout, s, Some(i));
     p.user = user(s, &image.config);
