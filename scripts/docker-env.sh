@@ -148,13 +148,14 @@ EOF
   docker rmi -f "$REG/slipway-test/entrypoint:latest" >/dev/null
 fi
 
+# Other processes read these while this one may run: written aside, then renamed into place.
 # What tests need to know about the private registry.
-cat >"$DIR/private-registry.env" <<EOF
+cat >"$DIR/private-registry.env.tmp" <<EOF
 SLIPWAY_TEST_AUTH_REGISTRY=127.0.0.1:$AUTH_PORT
 SLIPWAY_TEST_AUTH_USER=$AUTH_USER
 SLIPWAY_TEST_AUTH_PASSWORD=$AUTH_PASSWORD
 EOF
-cat >"$DIR/slipway.toml" <<EOF
+cat >"$DIR/slipway.toml.tmp" <<EOF
 # Written by scripts/docker-env.sh: the private daemon and the loopback registry.
 [docker]
 host = "$DOCKER_HOST"
@@ -170,4 +171,6 @@ drop_digest = true
 [registry.mirrors]
 "docker.io" = ["$REG"]
 EOF
+mv -f "$DIR/private-registry.env.tmp" "$DIR/private-registry.env"
+mv -f "$DIR/slipway.toml.tmp" "$DIR/slipway.toml"
 echo "$DIR/slipway.toml"

@@ -147,13 +147,17 @@ pub fn message(e: bollard::errors::Error) -> String {
     }
 }
 
-/// Output files (`stdoutConfig`/`stderrConfig`) on this machine.
+/// How one step container is run, besides its identity.
 #[derive(Debug, Default)]
-pub struct Tee {
-    /// Where stdout is copied.
+pub struct Watch {
+    /// Where stdout is copied (`stdoutConfig`), on this machine.
     pub stdout: Option<PathBuf>,
-    /// Where stderr is copied.
+    /// Where stderr is copied (`stderrConfig`), on this machine.
     pub stderr: Option<PathBuf>,
+    /// When the container is killed (step or TaskRun timeout).
+    pub deadline: Option<Instant>,
+    /// Watch the memory cgroup for OOM kills (the step has a memory limit).
+    pub memory: bool,
 }
 
 async fn open(p: &Option<PathBuf>) -> Option<tokio::fs::File> {
@@ -209,14 +213,13 @@ enum Stop {
 }
 
 /// Starts container `id` attached, streams its output as step `index`, and waits for it,
-/// killing it at `step_deadline` (step timeout) or when `cancel` fires.
+/// killing it at the watch's deadline or when `cancel` fires.
 pub async fn run(
     docker: &Docker,
     id: &str,
     index: usize,
     events: &EventSink,
-    tee: &Tee,
-    step_deadline: Option<Instant>,
+    watch: &Watch,
     cancel: &CancellationToken,
 ) -> StepEnd {
     let attach = AttachContainerOptionsBuilder::default()
@@ -235,13 +238,24 @@ pub async fn run(
         step: index,
         at: SystemTime::now(),
     });
-    let mut out_file = open(&tee.stdout).await;
+    // Only steps with a memory limit pay for the extra inspect.
+    let oom_watch = if watch.memory {
+        docker
+            .inspect_container(id, None)
+            .await
+            .ok()
+            .and_then(|c| c.state?.pid)
+            .and_then(crate::oom::watch)
+    } else {
+        None
+    };
+    let mut out_file = open(&watch.stdout).await;
     // One file for both streams keeps their interleaving (and one truncation).
-    let shared = tee.stdout.is_some() && tee.stdout == tee.stderr;
+    let shared = watch.stdout.is_some() && watch.stdout == watch.stderr;
     let mut err_file = if shared {
         None
     } else {
-        open(&tee.stderr).await
+        open(&watch.stderr).await
     };
     let mut lines = Lines {
         events,
@@ -249,7 +263,7 @@ pub async fn run(
         partial: [Vec::new(), Vec::new()],
     };
     let sleep = async {
-        match step_deadline {
+        match watch.deadline {
             Some(d) => tokio::time::sleep_until(d).await,
             None => std::future::pending().await,
         }
@@ -314,11 +328,32 @@ pub async fn run(
         Some(Stop::Cancel) => return StepEnd::Cancelled,
         None => {}
     }
-    if code == 137
-        && let Ok(c) = docker.inspect_container(id, None).await
-        && c.state.and_then(|s| s.oom_killed) == Some(true)
-    {
-        return StepEnd::OutOfMemory;
+    if code == 137 {
+        let oom = match &oom_watch {
+            Some(w) => w.fired(),
+            None => daemon_says_oom(docker, id).await,
+        };
+        tracing::debug!(
+            "container {id} exited 137; OOM: {oom} (kernel watch: {})",
+            oom_watch.is_some()
+        );
+        if oom {
+            return StepEnd::OutOfMemory;
+        }
     }
     StepEnd::Exited(i32::try_from(code).unwrap_or(1))
+}
+
+/// The daemon's `OOMKilled` flag, for when the kernel cannot be asked (a remote daemon, no
+/// privileges). The daemon may record the OOM event a moment after the exit, so it is asked a
+/// few times; it still misses kills of a child whose shell then exits 137 by itself.
+async fn daemon_says_oom(docker: &Docker, id: &str) -> bool {
+    for _ in 0..5 {
+        match docker.inspect_container(id, None).await {
+            Ok(c) if c.state.as_ref().and_then(|s| s.oom_killed) == Some(true) => return true,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            Err(_) => return false,
+        }
+    }
+    false
 }

@@ -10,6 +10,7 @@ pub mod auth;
 mod container;
 pub mod daemon;
 mod image;
+mod oom;
 mod pause;
 mod probe;
 pub mod reference;

@@ -12,7 +12,7 @@ use slipway_exec_host::script::with_shebang;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::container::{self, BindMount, LABEL_OWNER, LABEL_TASKRUN, Placement, Tee};
+use crate::container::{self, BindMount, LABEL_OWNER, LABEL_TASKRUN, Placement, Watch};
 use crate::image::{ImageConfig, Ready};
 use crate::probe::{self, Reach};
 use crate::{Inner, LABEL_RUN, auth, pause};
@@ -579,7 +579,7 @@ async fn run_step(
             read_only: m.read_only,
         })
         .collect();
-    let tee = Tee {
+    let watch = Watch {
         stdout: s
             .stdout_path
             .as_deref()
@@ -588,8 +588,10 @@ async fn run_step(
             .stderr_path
             .as_deref()
             .map(|x| layout.host_path(x, &extra)),
+        deadline: until,
+        memory: s.limits.memory_bytes.is_some(),
     };
-    let end = container::run(&pod.inner.docker, &id, i, events, &tee, until, cancel).await;
+    let end = container::run(&pod.inner.docker, &id, i, events, &watch, cancel).await;
     // The TaskRun's own timeout, not the step's, stopped it.
     let task_timeout = deadline.is_some_and(|d| Instant::now() >= d)
         && step_deadline.is_none_or(|sd| deadline.is_some_and(|d| d < sd));

@@ -203,7 +203,13 @@ fn docker_missing_image_fails_with_the_registry_message() {
 fn docker_out_of_memory_is_step_oom() {
     let home = tempfile::tempdir().expect("tempdir");
     let (out, o) = run(home.path(), &fixtures().join("docker/oom.yaml"));
-    assert_eq!(condition(&o), ("False".into(), "StepOOM".into()));
+    assert_eq!(
+        condition(&o),
+        ("False".into(), "StepOOM".into()),
+        "{}\n{}",
+        o["status"]["steps"],
+        text(&out.stderr)
+    );
     assert!(
         step_log(&out, "hog").contains(&format!("limit: {}", 16 << 20)),
         "{}",
@@ -212,6 +218,12 @@ fn docker_out_of_memory_is_step_oom() {
     let step = &o["status"]["steps"][0];
     assert_eq!(step["terminated"]["reason"], "StepOOM", "{step}");
     assert!(leftovers(&uid(&o)).is_empty());
+    // The same exit code without an OOM kill is an ordinary failure.
+    let (_, o) = run(home.path(), &fixtures().join("docker/killed.yaml"));
+    assert_eq!(condition(&o), ("False".into(), "Failed".into()));
+    let step = &o["status"]["steps"][0];
+    assert_eq!(step["terminated"]["exitCode"], 137, "{step}");
+    assert_eq!(step["terminated"]["reason"], "Error", "{step}");
 }
 
 #[test]
