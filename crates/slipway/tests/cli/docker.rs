@@ -176,6 +176,13 @@ fn docker_step_contract_users_limits_entrypoint() {
         "{}",
         text(&out.stderr)
     );
+    // `busybox:latest` is docker.io's; the mirror in the config served it.
+    assert!(
+        text(&out.stderr).contains("pulling 127.0.0.1:5000/library/busybox:latest"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(step_log(&out, "hub").contains("through the mirror"));
 }
 
 #[test]
@@ -391,15 +398,23 @@ fn docker_ctrl_c_and_sigkill_leave_no_container() {
     );
 }
 
-fn private_fixture(dir: &Path, with_secret: bool) -> PathBuf {
+/// A Docker config JSON holding the private registry's credentials.
+fn private_credentials() -> String {
     use base64::Engine as _;
     let p = &env().private;
-    let registry = &p["SLIPWAY_TEST_AUTH_REGISTRY"];
     let auth = base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",
         p["SLIPWAY_TEST_AUTH_USER"], p["SLIPWAY_TEST_AUTH_PASSWORD"]
     ));
-    let config = format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#);
+    format!(
+        r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+        p["SLIPWAY_TEST_AUTH_REGISTRY"]
+    )
+}
+
+fn private_fixture(dir: &Path, with_secret: bool) -> PathBuf {
+    let registry = &env().private["SLIPWAY_TEST_AUTH_REGISTRY"];
+    let config = private_credentials();
     let secret = format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: regcred\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{config}'\n---\n"
     );
@@ -443,6 +458,35 @@ fn docker_pull_secrets_open_a_private_registry() {
         text(&out.stderr)
     );
     assert!(step_log(&out, "hello").contains("pulled with a secret"));
+    // The same credentials from a Docker config file named in slipway's config.
+    let docker_config = home.path().join("docker-config.json");
+    std::fs::write(&docker_config, private_credentials()).expect("write");
+    let config = home.path().join("slipway.toml");
+    let base = std::fs::read_to_string(&env().config).expect("config");
+    std::fs::write(
+        &config,
+        base.replace(
+            "[docker]\n",
+            &format!("[docker]\nauth_file = \"{}\"\n", docker_config.display()),
+        ),
+    )
+    .expect("write");
+    let out = slipway_with(
+        home.path(),
+        &[
+            "run",
+            "-f",
+            &private_fixture(home.path(), false).to_string_lossy(),
+            "-o",
+            "json",
+        ],
+        &[
+            ("SLIPWAY_CONFIG", &config.to_string_lossy()),
+            ("SLIPWAY_EXECUTOR", "docker"),
+        ],
+    );
+    let o = objects(&out).pop().expect("object");
+    assert_eq!(condition(&o).0, "True", "{}", text(&out.stderr));
     // Progress went to the terminal (plain lines here).
     assert!(
         text(&out.stderr).contains("pulling 127.0.0.1:") && text(&out.stderr).contains("pulled "),
