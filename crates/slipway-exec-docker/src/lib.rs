@@ -14,6 +14,7 @@ mod oom;
 mod pause;
 mod probe;
 pub mod reference;
+mod sidecar;
 mod taskrun;
 
 use std::path::{Path, PathBuf};

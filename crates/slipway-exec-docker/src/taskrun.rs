@@ -14,8 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::container::{self, BindMount, LABEL_OWNER, LABEL_TASKRUN, Placement, Watch};
 use crate::image::{ImageConfig, Ready};
-use crate::probe::{self, Reach};
-use crate::{Inner, LABEL_RUN, auth, pause};
+use crate::{Inner, LABEL_RUN, auth};
 
 /// Container names: letters, digits, `_.-`, at most 128 characters in practice.
 fn container_name(taskrun: &str, part: &str) -> String {
@@ -43,7 +42,7 @@ fn fastrand_suffix() -> String {
 }
 
 /// `user[:group]` for Docker from runAsUser/runAsGroup and the image's own user.
-fn user(step: &StepPlan, image: &ImageConfig) -> Option<String> {
+pub(crate) fn user(step: &StepPlan, image: &ImageConfig) -> Option<String> {
     match (step.run_as_user, step.run_as_group) {
         (Some(u), Some(g)) => Some(format!("{u}:{g}")),
         (Some(u), None) => Some(u.to_string()),
@@ -61,7 +60,7 @@ fn user(step: &StepPlan, image: &ImageConfig) -> Option<String> {
 
 /// Bind mounts for step `index`: the TaskRun's shared directories, read-only views of the other
 /// steps' directories (as Tekton's `readonly-internal-dir` example checks), and its volumes.
-fn mounts(layout: &Layout, step: &StepPlan, index: Option<usize>) -> Vec<BindMount> {
+pub(crate) fn mounts(layout: &Layout, step: &StepPlan, index: Option<usize>) -> Vec<BindMount> {
     let mut out: Vec<BindMount> = layout
         .binds
         .iter()
@@ -123,7 +122,7 @@ type Command = (Option<Vec<String>>, Option<Vec<String>>);
 
 /// Entrypoint and arguments: a script runs through its shebang; a command replaces the image's
 /// entrypoint; arguments alone go to the image's entrypoint.
-fn command(layout: &Layout, step: &StepPlan, tag: &str) -> std::io::Result<Command> {
+pub(crate) fn command(layout: &Layout, step: &StepPlan, tag: &str) -> std::io::Result<Command> {
     if let Some(body) = &step.script {
         let file = format!("script-{tag}");
         let host = layout.tekton_dir().join("scripts").join(&file);
@@ -143,10 +142,10 @@ fn command(layout: &Layout, step: &StepPlan, tag: &str) -> std::io::Result<Comma
     Ok((None, None))
 }
 
-struct Pod<'a> {
-    inner: &'a Inner,
+pub(crate) struct Pod<'a> {
+    pub(crate) inner: &'a Inner,
     /// The TaskRun's name, for container names and the hostname.
-    name: String,
+    pub(crate) name: String,
     labels: HashMap<String, String>,
     /// Every container created, removed at the end whatever happens.
     created: Vec<String>,
@@ -155,7 +154,7 @@ struct Pod<'a> {
 }
 
 impl Pod<'_> {
-    fn placement<'b>(&self, image: &'b str, part: &str) -> Placement<'b> {
+    pub(crate) fn placement<'b>(&self, image: &'b str, part: &str) -> Placement<'b> {
         Placement {
             image,
             name: container_name(&self.name, part),
@@ -169,7 +168,11 @@ impl Pod<'_> {
         }
     }
 
-    async fn create(&mut self, step: &StepPlan, p: &Placement<'_>) -> Result<String, String> {
+    pub(crate) async fn create(
+        &mut self,
+        step: &StepPlan,
+        p: &Placement<'_>,
+    ) -> Result<String, String> {
         let id = container::create(&self.inner.docker, &p.name, container::body(step, p)).await?;
         self.created.push(id.clone());
         Ok(id)
@@ -196,7 +199,7 @@ impl Pod<'_> {
     }
 }
 
-fn hostname(taskrun: &str) -> String {
+pub(crate) fn hostname(taskrun: &str) -> String {
     let mut h: String = format!("{taskrun}-pod").chars().take(63).collect();
     while h.ends_with('-') {
         h.pop();
@@ -205,7 +208,7 @@ fn hostname(taskrun: &str) -> String {
 }
 
 /// Waits for `fut` unless the TaskRun is cancelled or out of time first.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     fut: impl std::future::Future<Output = T>,
     deadline: Option<Instant>,
     cancel: &CancellationToken,
@@ -223,7 +226,7 @@ async fn bounded<T>(
     }
 }
 
-fn stopped(deadline: Option<Instant>) -> ExecStatus {
+pub(crate) fn stopped(deadline: Option<Instant>) -> ExecStatus {
     if deadline.is_some_and(|d| Instant::now() >= d) {
         ExecStatus::TimedOut
     } else {
@@ -344,116 +347,6 @@ async fn pull_all(
     Ok((steps, sidecars))
 }
 
-async fn start_sidecars(
-    pod: &mut Pod<'_>,
-    layout: &Layout,
-    sidecars: &[StepPlan],
-    images: &[Ready],
-    events: &EventSink,
-    cancel: &CancellationToken,
-    deadline: Option<Instant>,
-) -> Result<Option<String>, ExecOutcome> {
-    if sidecars.is_empty() {
-        return Ok(None);
-    }
-    let docker = pod.inner.docker.clone();
-    let error = |m: String| ExecOutcome::new(ExecStatus::Error, format!("failed to {m}"));
-    pause::ensure_image(&docker).await.map_err(error)?;
-    let mut p = pod.placement(pause::IMAGE, "pod");
-    p.hostname = Some(hostname(&pod.name));
-    let holder = pod.create(&StepPlan::default(), &p).await.map_err(error)?;
-    docker
-        .start_container(&holder, None)
-        .await
-        .map_err(|e| error(format!("start the pod: {}", container::message(e))))?;
-    let network = format!("container:{holder}");
-    let mut ready_checks = Vec::new();
-    for (i, (s, image)) in sidecars.iter().zip(images).enumerate() {
-        let mut p = pod.placement(&image.reference, &format!("sidecar-{}", s.name));
-        p.network = Some(network.clone());
-        p.mounts = mounts(layout, s, None);
-        p.user = user(s, &image.config);
-        let (entrypoint, cmd) =
-            command(layout, s, &format!("sidecar-{i}")).map_err(|e| error(e.to_string()))?;
-        p.entrypoint = entrypoint;
-        p.cmd = cmd;
-        let id = pod.create(s, &p).await.map_err(error)?;
-        docker.start_container(&id, None).await.map_err(|e| {
-            error(format!(
-                "start sidecar `{}`: {}",
-                s.name,
-                container::message(e)
-            ))
-        })?;
-        ready_checks.push((s, id));
-    }
-    let reach = match pod.inner.network.as_deref() {
-        Some("host") => Reach::Address([127, 0, 0, 1].into()),
-        _ => {
-            let info = docker
-                .inspect_container(&holder, None)
-                .await
-                .map_err(|e| error(format!("inspect the pod: {}", container::message(e))))?;
-            let ip = info
-                .network_settings
-                .and_then(|n| n.networks)
-                .and_then(|n| n.into_values().find_map(|e| e.ip_address))
-                .filter(|ip| !ip.is_empty())
-                .and_then(|ip| ip.parse().ok());
-            match ip {
-                Some(ip) => Reach::Address(ip),
-                None => Reach::Namespace(info.state.and_then(|s| s.pid).unwrap_or(0)),
-            }
-        }
-    };
-    for (s, id) in ready_checks {
-        let Some(probe_plan) = &s.readiness else {
-            continue;
-        };
-        let wait = async {
-            tokio::time::sleep(probe_plan.initial_delay).await;
-            loop {
-                let last =
-                    probe::check(&docker, &id, &probe_plan.action, &reach, probe_plan.timeout)
-                        .await;
-                match last {
-                    Ok(()) => return Ok(()),
-                    Err(why) => {
-                        let running = docker
-                            .inspect_container(&id, None)
-                            .await
-                            .ok()
-                            .and_then(|c| c.state)
-                            .and_then(|s| s.running)
-                            .unwrap_or(false);
-                        if !running {
-                            return Err(format!(
-                                "sidecar `{}` stopped before it was ready (last probe: {why})",
-                                s.name
-                            ));
-                        }
-                        tracing::debug!("sidecar {} not ready: {why}", s.name);
-                    }
-                }
-                tokio::time::sleep(probe_plan.period).await;
-            }
-        };
-        match bounded(wait, deadline, cancel).await {
-            Some(Ok(())) => {
-                events.send(ExecEvent::Notice(format!("sidecar `{}` is ready", s.name)))
-            }
-            Some(Err(m)) => return Err(ExecOutcome::new(ExecStatus::Failed, m)),
-            None => {
-                return Err(ExecOutcome::new(
-                    stopped(deadline),
-                    format!("stopped while waiting for sidecar `{}` to be ready", s.name),
-                ));
-            }
-        }
-    }
-    Ok(Some(network))
-}
-
 async fn run_pod(
     pod: &mut Pod<'_>,
     layout: &Layout,
@@ -467,7 +360,7 @@ async fn run_pod(
             Ok(v) => v,
             Err(outcome) => return outcome,
         };
-    let shared_network = match start_sidecars(
+    let shared_network = match crate::sidecar::start(
         pod,
         layout,
         &plan.sidecars,
