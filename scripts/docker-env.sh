@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Starts a private Docker daemon and an OCI registry on loopback, builds the images Tekton's
-# examples name (alpine, busybox, bash, ubuntu) from busybox-static and bash-static, pushes them,
-# and writes a slipway config whose rewrite rules point those names (digest pins included) at
-# the local registry. Idempotent: a running daemon or registry is reused.
+# Starts a private Docker daemon, a Podman API service, and OCI registries on loopback; builds
+# the images Tekton's examples name (alpine, busybox, bash, ubuntu) from busybox-static and
+# bash-static, pushes them, and writes slipway configs (one per engine) whose rewrite rules point
+# those names (digest pins included) at the local registry. Idempotent: what runs is reused.
 #
 #   scripts/docker-env.sh            # prints the config path on the last line
 #   scripts/docker-env.sh stop       # stops what it started
@@ -22,7 +22,7 @@ export DOCKER_HOST="unix://$SOCK"
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 stop() {
-  for f in "$DIR/registry.pid" "$DIR/registry-auth.pid" "$DIR/dockerd.pid"; do
+  for f in "$DIR/registry.pid" "$DIR/registry-auth.pid" "$DIR/podman.pid" "$DIR/dockerd.pid"; do
     [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
   done
 }
@@ -30,6 +30,7 @@ if [ "${1:-}" = stop ]; then stop; exit 0; fi
 
 missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
+command -v podman >/dev/null || missing+=(podman)
 command -v docker-registry >/dev/null || missing+=(docker-registry)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 [ -x /bin/bash-static ] || missing+=(bash-static)
@@ -98,6 +99,28 @@ start_registry registry-auth "$AUTH_PORT" "auth:
   htpasswd:
     realm: slipway-test
     path: $DIR/htpasswd"
+
+# Podman's API service, Docker-compatible, on its own socket and storage. Debian's defaults set
+# rlimits this sandbox may not raise, and the loopback registry speaks plain HTTP.
+cat >"$DIR/containers.conf" <<EOF
+[containers]
+default_ulimits = []
+EOF
+cat >"$DIR/registries.conf" <<EOF
+[[registry]]
+location = "127.0.0.1:$PORT"
+insecure = true
+EOF
+export CONTAINERS_CONF="$DIR/containers.conf" CONTAINERS_REGISTRIES_CONF="$DIR/registries.conf"
+PODMAN_SOCK="$DIR/podman.sock"
+if ! curl -fs -o /dev/null --unix-socket "$PODMAN_SOCK" http://d/_ping; then
+  rm -f "$PODMAN_SOCK"
+  sudo_if_needed env CONTAINERS_CONF="$CONTAINERS_CONF" CONTAINERS_REGISTRIES_CONF="$CONTAINERS_REGISTRIES_CONF" \
+    podman --root "$DIR/podman/root" --runroot "$DIR/podman/run" \
+    system service --time=0 "unix://$PODMAN_SOCK" >"$DIR/podman.log" 2>&1 9>&- &
+  echo $! >"$DIR/podman.pid"
+  wait_for podman curl -fs -o /dev/null --unix-socket "$PODMAN_SOCK" http://d/_ping
+fi
 
 # One root filesystem serves as all four images: busybox's applets (sh, ps, env, sleep...) and
 # a static bash, with the users Tekton's examples run as.
@@ -171,6 +194,8 @@ drop_digest = true
 [registry.mirrors]
 "docker.io" = ["$REG"]
 EOF
+sed "s#^host = .*#host = \"unix://$PODMAN_SOCK\"#" "$DIR/slipway.toml.tmp" >"$DIR/slipway-podman.toml.tmp"
+mv -f "$DIR/slipway-podman.toml.tmp" "$DIR/slipway-podman.toml"
 mv -f "$DIR/private-registry.env.tmp" "$DIR/private-registry.env"
 mv -f "$DIR/slipway.toml.tmp" "$DIR/slipway.toml"
 echo "$DIR/slipway.toml"

@@ -6,8 +6,9 @@ use bollard::Docker;
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures::StreamExt;
 
-/// Tag of the pause image; bump when the program changes.
-pub const IMAGE: &str = "slipway.local/pause:1";
+/// The pause image; bump the version in the name when the program changes (the tag stays
+/// `latest`: Podman's import ignores a requested tag).
+pub const IMAGE: &str = "slipway.local/pause-v1:latest";
 
 /// A static ELF executable for this machine's architecture that blocks forever: `pause(2)` in a
 /// loop on x86-64, `ppoll(NULL, 0, NULL, NULL)` in a loop on AArch64 (which has no `pause`).

@@ -10,10 +10,28 @@ use serde_json::Value;
 
 use super::{bin, condition, conformance, fixtures, objects, slipway_with, text};
 
-/// The environment the script prepared.
-struct Env {
+/// One container engine the script started: slipway's config for it, and its address.
+struct Daemon {
     config: PathBuf,
     host: String,
+}
+
+impl Daemon {
+    fn read(config: PathBuf) -> Daemon {
+        let toml = std::fs::read_to_string(&config).expect("config written");
+        let host = toml
+            .lines()
+            .find_map(|l| l.strip_prefix("host = "))
+            .map(|h| h.trim_matches('"').to_string())
+            .expect("config names the daemon");
+        Daemon { config, host }
+    }
+}
+
+/// The environment the script prepared: dockerd, Podman's API service, the registries.
+struct Env {
+    docker: Daemon,
+    podman: Daemon,
     private: std::collections::HashMap<String, String>,
 }
 
@@ -31,12 +49,6 @@ fn env() -> &'static Env {
             text(&out.stderr)
         );
         let config = PathBuf::from(text(&out.stdout).lines().last().unwrap_or_default());
-        let toml = std::fs::read_to_string(&config).expect("config written");
-        let host = toml
-            .lines()
-            .find_map(|l| l.strip_prefix("host = "))
-            .map(|h| h.trim_matches('"').to_string())
-            .expect("config names the daemon");
         let private = std::fs::read_to_string(config.with_file_name("private-registry.env"))
             .expect("private registry facts")
             .lines()
@@ -44,15 +56,15 @@ fn env() -> &'static Env {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Env {
-            config,
-            host,
+            podman: Daemon::read(config.with_file_name("slipway-podman.toml")),
+            docker: Daemon::read(config),
             private,
         }
     })
 }
 
-fn slipway(home: &Path, args: &[&str]) -> Output {
-    let config = env().config.to_string_lossy().into_owned();
+fn slipway_on(d: &Daemon, home: &Path, args: &[&str]) -> Output {
+    let config = d.config.to_string_lossy().into_owned();
     slipway_with(
         home,
         args,
@@ -60,32 +72,35 @@ fn slipway(home: &Path, args: &[&str]) -> Output {
     )
 }
 
-fn run(home: &Path, file: &Path) -> (Output, Value) {
-    let out = slipway(
+fn run_on(d: &Daemon, home: &Path, file: &Path) -> (Output, Value) {
+    let f = file.to_string_lossy();
+    let out = slipway_on(
+        d,
         home,
-        &[
-            "run",
-            "-f",
-            &file.to_string_lossy(),
-            "-o",
-            "json",
-            "--plain",
-            "--logs",
-        ],
+        &["run", "-f", &f, "-o", "json", "--plain", "--logs"],
     );
     let mut objs = objects(&out);
     assert_eq!(objs.len(), 1, "{}", text(&out.stderr));
     (out, objs.remove(0))
 }
 
-/// Containers the daemon has that match a `docker ps` filter, running or not.
-fn containers(filter: &str) -> Vec<String> {
+fn run(home: &Path, file: &Path) -> (Output, Value) {
+    run_on(&env().docker, home, file)
+}
+
+/// Containers an engine has that match a `docker ps` filter, running or not (the Docker CLI
+/// speaks to Podman's compatible socket too).
+fn containers_on(d: &Daemon, filter: &str) -> Vec<String> {
     let out = Command::new("docker")
-        .args(["-H", &env().host, "ps", "-aq", "--filter", filter])
+        .args(["-H", &d.host, "ps", "-aq", "--filter", filter])
         .output()
         .expect("docker CLI runs");
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout).lines().map(str::to_string).collect()
+}
+
+fn containers(filter: &str) -> Vec<String> {
+    containers_on(&env().docker, filter)
 }
 
 /// Containers the daemon still has for a run.
@@ -108,11 +123,39 @@ fn step_log(out: &Output, step: &str) -> String {
 
 #[test]
 fn docker_conformance_examples_reach_their_tekton_outcome() {
-    let e = env();
     conformance(&[
         ("SLIPWAY_EXECUTOR", "docker"),
-        ("SLIPWAY_CONFIG", &e.config.to_string_lossy()),
+        ("SLIPWAY_CONFIG", &env().docker.config.to_string_lossy()),
     ]);
+}
+
+/// The same executor against Podman's Docker-compatible API service.
+#[test]
+fn podman_conformance_examples_reach_their_tekton_outcome() {
+    conformance(&[
+        ("SLIPWAY_EXECUTOR", "docker"),
+        ("SLIPWAY_CONFIG", &env().podman.config.to_string_lossy()),
+    ]);
+}
+
+/// Sidecars (the pause image is imported into Podman too), OOM, and cleanup under Podman.
+#[test]
+fn podman_sidecars_oom_and_cleanup() {
+    let podman = &env().podman;
+    let home = tempfile::tempdir().expect("tempdir");
+    let (out, o) = run_on(
+        podman,
+        home.path(),
+        &fixtures().join("docker/sidecars.yaml"),
+    );
+    assert_eq!(condition(&o).0, "True", "{}", text(&out.stderr));
+    assert!(step_log(&out, "fetch").contains("served by the sidecar"));
+    let (_, oom) = run_on(podman, home.path(), &fixtures().join("docker/oom.yaml"));
+    assert_eq!(condition(&oom), ("False".into(), "StepOOM".into()));
+    for o in [&o, &oom] {
+        let left = containers_on(podman, &format!("label=dev.slipway.run={}", uid(o)));
+        assert!(left.is_empty(), "{left:?}");
+    }
 }
 
 #[test]
@@ -358,7 +401,7 @@ fn docker_ctrl_c_and_sigkill_leave_no_container() {
                 "--plain",
             ])
             .env("SLIPWAY_HOME", home.path())
-            .env("SLIPWAY_CONFIG", &e.config)
+            .env("SLIPWAY_CONFIG", &e.docker.config)
             .env("SLIPWAY_EXECUTOR", "docker")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -462,7 +505,7 @@ fn docker_pull_secrets_open_a_private_registry() {
     let docker_config = home.path().join("docker-config.json");
     std::fs::write(&docker_config, private_credentials()).expect("write");
     let config = home.path().join("slipway.toml");
-    let base = std::fs::read_to_string(&env().config).expect("config");
+    let base = std::fs::read_to_string(&env().docker.config).expect("config");
     std::fs::write(
         &config,
         base.replace(
