@@ -36,6 +36,16 @@ pub enum Command {
     Cancel(RunRef),
     /// Run a stored run again with the same inputs.
     Rerun(RerunArgs),
+    /// Serve the HTTP API over the run history (runs, logs with live follow, health, metrics).
+    Serve(ServeArgs),
+}
+
+/// `slipway serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (`:0` picks a free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:7080", value_name = "ADDR")]
+    pub listen: String,
 }
 
 /// Output formats of the final object.

@@ -4,4 +4,5 @@ pub mod cancel;
 pub mod history;
 pub mod logs;
 pub mod run;
+pub mod serve;
 pub mod validate;

@@ -684,3 +684,59 @@ fn processes_opening_a_new_database_together_all_succeed() {
         }
     }
 }
+
+/// `slipway serve` over a history that `slipway run` wrote: Tekton-shaped reads and logs over a
+/// real socket; SIGTERM stops it cleanly.
+#[test]
+fn serve_reads_the_history_over_http() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let home = tempfile::tempdir().expect("tempdir");
+    let (out, objs) = run_json(home.path(), &fixtures().join("step-results.yaml"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let name = objs[0]["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_string();
+    let kind = objs[0]["kind"].as_str().expect("kind").to_lowercase() + "s";
+    let mut server = spawn(home.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    let mut first = String::new();
+    BufReader::new(server.stderr.take().expect("stderr"))
+        .read_line(&mut first)
+        .expect("banner");
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    let get = |path: &str| -> (String, String) {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").expect("request");
+        let mut response = String::new();
+        s.read_to_string(&mut response).expect("response");
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (
+            head.lines().next().unwrap_or_default().to_string(),
+            body.to_string(),
+        )
+    };
+    let (status, body) = get(&format!(
+        "/apis/tekton.dev/v1/namespaces/default/{kind}/{name}"
+    ));
+    assert!(status.contains("200"), "{status}\n{body}");
+    let o: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(o["metadata"]["name"], name.as_str());
+    assert_eq!(condition(&o).0, "True");
+    let (status, logs) = get(&format!("/api/v1/runs/{name}/logs"));
+    assert!(status.contains("200"), "{status}");
+    let stored = slipway(home.path(), &["logs", &name]);
+    assert_eq!(
+        logs,
+        text(&stored.stdout),
+        "the API and `slipway logs` agree"
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    let status = server.wait().expect("server exits");
+    assert_eq!(status.code(), Some(0));
+}

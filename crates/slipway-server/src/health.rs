@@ -1,0 +1,66 @@
+//! Liveness, readiness, and Prometheus metrics.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::{ApiError, AppState};
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: the run history can be read.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.list_runs(1).await {
+        Ok(_) => "ok".into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")).into_response(),
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    kind: String,
+    status: String,
+    reason: String,
+}
+
+/// Runs kept in the history, among the newest this many.
+const WINDOW: i64 = 10_000;
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let runs = state.store.list_runs(WINDOW).await?;
+    let family = Family::<RunLabels, Gauge>::default();
+    for r in &runs {
+        family
+            .get_or_create(&RunLabels {
+                kind: r.kind.clone(),
+                status: r.status.clone(),
+                reason: r.reason.clone(),
+            })
+            .inc();
+    }
+    let mut registry = Registry::default();
+    registry.register(
+        "slipway_runs",
+        "Runs in the history by kind, condition status and reason (newest 10000)",
+        family,
+    );
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)
+        .map_err(|e| ApiError::Encode(e.to_string()))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}

@@ -1,0 +1,135 @@
+//! Logs of a run: all stored lines as text, or followed live as Server-Sent Events until the
+//! run ends.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use slipway_store::LogLine;
+
+use crate::{ApiError, AppState};
+
+/// Lines read per query.
+const BATCH: i64 = 10_000;
+/// How often a followed run is read again; the store's writer commits about this often too.
+const POLL: Duration = Duration::from_millis(200);
+
+/// `?task=&step=&follow=`.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    task: Option<String>,
+    step: Option<String>,
+    #[serde(default)]
+    follow: bool,
+}
+
+fn label(l: &LogLine) -> String {
+    format!(
+        "{}/{}",
+        l.pipeline_task.as_deref().unwrap_or(&l.taskrun),
+        l.step
+    )
+}
+
+/// `GET /api/v1/runs/{name}/logs`: text, or an event stream with `?follow=true` or
+/// `Accept: text/event-stream`.
+pub async fn logs(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<LogQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let run = state.store.find_run(&name).await?;
+    let wants_events = q.follow
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/event-stream"));
+    if !wants_events {
+        let mut text = String::new();
+        let mut after = 0;
+        loop {
+            let batch = state
+                .store
+                .logs(&run.uid, q.task.as_deref(), q.step.as_deref(), after, BATCH)
+                .await?;
+            for l in &batch {
+                text.push_str(&format!("[{}] {}\n", label(l), l.line));
+                after = l.id;
+            }
+            if (batch.len() as i64) < BATCH {
+                break;
+            }
+        }
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+    }
+    struct Cursor {
+        after: i64,
+        done: bool,
+    }
+    let store = state.store.clone();
+    let uid = run.uid.clone();
+    let stream = futures::stream::unfold(
+        Cursor {
+            after: 0,
+            done: false,
+        },
+        move |mut c| {
+            let (store, uid, task, step) =
+                (store.clone(), uid.clone(), q.task.clone(), q.step.clone());
+            async move {
+                if c.done {
+                    return None;
+                }
+                let mut events = Vec::new();
+                loop {
+                    // The status is read first: every line stored before the end is sent below.
+                    let status = store.run(&uid).await;
+                    let ended = status.as_ref().map_or(true, |r| r.status != "Unknown");
+                    let batch = store
+                        .logs(&uid, task.as_deref(), step.as_deref(), c.after, BATCH)
+                        .await
+                        .unwrap_or_default();
+                    for l in &batch {
+                        c.after = l.id;
+                        let data = json!({
+                            "id": l.id, "task": l.pipeline_task, "taskRun": l.taskrun,
+                            "step": l.step, "stream": l.stream, "ts": l.ts, "line": l.line,
+                        });
+                        events.push(
+                            Event::default()
+                                .event("log")
+                                .id(l.id.to_string())
+                                .data(data.to_string()),
+                        );
+                    }
+                    if (batch.len() as i64) == BATCH {
+                        break;
+                    }
+                    if ended {
+                        let (s, reason) = status.map(|r| (r.status, r.reason)).unwrap_or_default();
+                        let data = json!({"status": s, "reason": reason});
+                        events.push(Event::default().event("end").data(data.to_string()));
+                        c.done = true;
+                        break;
+                    }
+                    if !events.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(POLL).await;
+                }
+                Some((events, c))
+            }
+        },
+    )
+    .flat_map(|events| futures::stream::iter(events.into_iter().map(Ok::<_, Infallible>)));
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}

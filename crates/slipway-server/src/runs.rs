@@ -1,0 +1,110 @@
+//! PipelineRuns and TaskRuns as Tekton serves them: lists and single objects.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use slipway_store::RunRow;
+
+use crate::{ApiError, AppState};
+
+/// `?limit=`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    limit: Option<i64>,
+}
+
+/// Runs of one kind, newest first, as a Tekton list.
+async fn list(state: &AppState, kind: &str, limit: Option<i64>) -> Result<Json<Value>, ApiError> {
+    let rows = state
+        .store
+        .list_runs(limit.unwrap_or(500).clamp(1, 10_000))
+        .await?;
+    let items: Vec<Value> = rows
+        .into_iter()
+        .filter(|r| r.kind == kind)
+        .map(|r| r.object)
+        .collect();
+    Ok(Json(json!({
+        "apiVersion": "tekton.dev/v1",
+        "kind": format!("{kind}List"),
+        "metadata": {},
+        "items": items,
+    })))
+}
+
+async fn one(state: &AppState, kind: &'static str, name: &str) -> Result<RunRow, ApiError> {
+    let row = state.store.find_run(name).await?;
+    if row.kind != kind {
+        return Err(ApiError::NotFound {
+            kind,
+            name: name.to_string(),
+        });
+    }
+    Ok(row)
+}
+
+/// `GET .../pipelineruns`.
+pub async fn list_pipeline_runs(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    list(&state, "PipelineRun", q.limit).await
+}
+
+/// `GET .../taskruns`: TaskRuns started on their own (a PipelineRun's are under `children`).
+pub async fn list_task_runs(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    list(&state, "TaskRun", q.limit).await
+}
+
+/// `GET .../pipelineruns/{name}`.
+pub async fn get_pipeline_run(
+    State(state): State<AppState>,
+    Path((_ns, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(one(&state, "PipelineRun", &name).await?.object))
+}
+
+/// `GET .../taskruns/{name}`.
+pub async fn get_task_run(
+    State(state): State<AppState>,
+    Path((_ns, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(one(&state, "TaskRun", &name).await?.object))
+}
+
+/// `GET /api/v1/runs/{name}/taskruns`: the TaskRuns of a run, in start order, as a list.
+pub async fn children(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let run = state.store.find_run(&name).await?;
+    let items: Vec<Value> = state
+        .store
+        .task_runs(&run.uid)
+        .await?
+        .into_iter()
+        .map(|t| {
+            // A TaskRun still running has no final object yet; its identity and status stand in.
+            t.object.unwrap_or_else(|| {
+                json!({
+                    "apiVersion": "tekton.dev/v1",
+                    "kind": "TaskRun",
+                    "metadata": {"name": t.name, "uid": t.uid},
+                    "status": {"conditions": [{
+                        "type": "Succeeded", "status": t.status, "reason": t.reason
+                    }]},
+                })
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "apiVersion": "tekton.dev/v1",
+        "kind": "TaskRunList",
+        "metadata": {},
+        "items": items,
+    })))
+}

@@ -1,0 +1,212 @@
+//! The API against a real SQLite history: Tekton-shaped reads, logs as text and as a live
+//! event stream that ends with the run, health, metrics, and errors.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use slipway_engine::event::{RunInfo, TaskRunInfo};
+use slipway_engine::{RunEvent, Store, Stream};
+use slipway_store::SqliteStore;
+use tower::ServiceExt;
+
+async fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path()).await.expect("open");
+    (dir, Arc::new(store))
+}
+
+/// Records a PipelineRun `build-1` with one TaskRun and one log line, still running.
+fn start(store: &SqliteStore) {
+    let now = SystemTime::now();
+    store.record(&RunEvent::RunStarted {
+        run: RunInfo {
+            uid: "r1".into(),
+            name: "build-1".into(),
+            kind: "PipelineRun",
+            target: "build".into(),
+            parent_uid: None,
+            created: now,
+        },
+        object: json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": "build-1"}}),
+    });
+    store.record(&RunEvent::TaskRunStarted {
+        info: TaskRunInfo {
+            uid: "t1".into(),
+            name: "build-1-compile".into(),
+            root_uid: "r1".into(),
+            parent_uid: Some("r1".into()),
+            pipeline_task: Some("compile".into()),
+            steps: vec!["make".into()],
+            attempt: 0,
+        },
+        at: now,
+    });
+    log(store, "compiling");
+}
+
+fn log(store: &SqliteStore, line: &str) {
+    store.record(&RunEvent::Log {
+        root: "r1".into(),
+        taskrun: "t1".into(),
+        step: "make".into(),
+        stream: Stream::Stdout,
+        line: line.into(),
+        at: SystemTime::now(),
+    });
+}
+
+fn finish(store: &SqliteStore) {
+    store.record(&RunEvent::RunFinished {
+        uid: "r1".into(),
+        reason: "Succeeded".into(),
+        succeeded: true,
+        object: json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": "build-1"},
+                       "status": {"conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded"}]}}),
+    });
+}
+
+async fn get(store: &Arc<SqliteStore>, uri: &str) -> (StatusCode, String) {
+    let response = slipway_server::router(store.clone())
+        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+const NS: &str = "/apis/tekton.dev/v1/namespaces/default";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_read_in_tekton_shapes() {
+    let (_dir, store) = store().await;
+    start(&store);
+    finish(&store);
+    store.flush().await;
+
+    let (status, body) = get(&store, &format!("{NS}/pipelineruns")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let list = json(&body);
+    assert_eq!(list["kind"], "PipelineRunList");
+    assert_eq!(list["items"][0]["metadata"]["name"], "build-1");
+    assert_eq!(
+        list["items"][0]["status"]["conditions"][0]["reason"],
+        "Succeeded"
+    );
+
+    let (status, body) = get(&store, &format!("{NS}/pipelineruns/build-1")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["metadata"]["name"], "build-1");
+
+    // A PipelineRun is not a TaskRun; a missing name is a Kubernetes-style 404.
+    let (status, body) = get(&store, &format!("{NS}/taskruns/build-1")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(json(&body)["reason"], "NotFound");
+    let (status, body) = get(&store, &format!("{NS}/pipelineruns/nope")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        json(&body)["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nope")
+    );
+    let (_, body) = get(&store, &format!("{NS}/taskruns")).await;
+    assert_eq!(json(&body)["items"], json!([]));
+
+    let (status, body) = get(&store, "/api/v1/runs/build-1/taskruns").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        json(&body)["items"][0]["metadata"]["name"],
+        "build-1-compile"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_as_text() {
+    let (_dir, store) = store().await;
+    start(&store);
+    log(&store, "linking");
+    finish(&store);
+    store.flush().await;
+    let (status, body) = get(&store, "/api/v1/runs/build-1/logs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "[compile/make] compiling\n[compile/make] linking\n");
+    let (_, body) = get(&store, "/api/v1/runs/build-1/logs?step=other").await;
+    assert_eq!(body, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followed_logs_stream_live_and_end_with_the_run() {
+    let (_dir, store) = store().await;
+    start(&store);
+    store.flush().await;
+    let response = slipway_server::router(store.clone())
+        .oneshot(
+            Request::get("/api/v1/runs/build-1/logs?follow=true")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream",
+        "{:?}",
+        response.headers()
+    );
+    // Lines written after the request started arrive, then the end event.
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            log(&store, "linking");
+            store.flush().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            finish(&store);
+            store.flush().await;
+        })
+    };
+    let body = tokio::time::timeout(Duration::from_secs(10), response.into_body().collect())
+        .await
+        .expect("the stream ends with the run")
+        .expect("body")
+        .to_bytes();
+    writer.await.expect("writer");
+    let text = String::from_utf8_lossy(&body);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("data:")).collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].contains("\"line\":\"compiling\""), "{text}");
+    assert!(lines[1].contains("\"line\":\"linking\""), "{text}");
+    assert!(lines[2].contains("\"reason\":\"Succeeded\""), "{text}");
+    assert!(text.contains("event: end"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_metrics() {
+    let (_dir, store) = store().await;
+    assert_eq!(get(&store, "/healthz").await, (StatusCode::OK, "ok".into()));
+    assert_eq!(get(&store, "/readyz").await.0, StatusCode::OK);
+    start(&store);
+    finish(&store);
+    store.flush().await;
+    let (status, body) = get(&store, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains(r#"slipway_runs{kind="PipelineRun",status="True",reason="Succeeded"} 1"#),
+        "{body}"
+    );
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
+}
