@@ -125,6 +125,29 @@ async fn runs_read_in_tekton_shapes() {
     );
     let (_, body) = get(&store, &format!("{NS}/taskruns")).await;
     assert_eq!(json(&body)["items"], json!([]));
+    // A TaskRun started on its own is listed as a TaskRun, and only there.
+    store.record(&RunEvent::RunStarted {
+        run: RunInfo {
+            uid: "r2".into(),
+            name: "lint-1".into(),
+            kind: "TaskRun",
+            target: "lint".into(),
+            parent_uid: None,
+            created: SystemTime::now(),
+        },
+        object: json!({"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {"name": "lint-1"}}),
+    });
+    store.flush().await;
+    let (_, body) = get(&store, &format!("{NS}/taskruns")).await;
+    let names: Vec<Value> = json(&body)["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| o["metadata"]["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("lint-1")]);
+    let (_, body) = get(&store, &format!("{NS}/pipelineruns?limit=1")).await;
+    assert_eq!(json(&body)["items"][0]["metadata"]["name"], "build-1");
 
     let (status, body) = get(&store, "/api/v1/runs/build-1/taskruns").await;
     assert_eq!(status, StatusCode::OK);

@@ -102,6 +102,12 @@ impl SqliteStore {
         Ok(rows.iter().map(run_row).collect())
     }
 
+    /// The newest top-level runs of one kind (`PipelineRun`, `TaskRun`) first.
+    pub async fn list_runs_of(&self, kind: &str, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM runs WHERE parent_uid IS NULL AND kind = ? ORDER BY created_at DESC, rowid DESC LIMIT ?").bind(kind).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(run_row).collect())
+    }
+
     /// A run by uid, uid prefix or name (the newest of that name).
     pub async fn find_run(&self, key: &str) -> Result<RunRow, StoreError> {
         let row = sqlx::query("SELECT * FROM runs WHERE uid = ? OR name = ? OR (length(?) >= 8 AND uid LIKE ? || '%') ORDER BY created_at DESC, rowid DESC LIMIT 1")
