@@ -18,13 +18,9 @@ pub struct ListQuery {
 async fn list(state: &AppState, kind: &str, limit: Option<i64>) -> Result<Json<Value>, ApiError> {
     let rows = state
         .store
-        .list_runs(limit.unwrap_or(500).clamp(1, 10_000))
+        .list_runs_of(kind, limit.unwrap_or(500).clamp(1, 10_000))
         .await?;
-    let items: Vec<Value> = rows
-        .into_iter()
-        .filter(|r| r.kind == kind)
-        .map(|r| r.object)
-        .collect();
+    let items: Vec<Value> = rows.into_iter().map(|r| r.object).collect();
     Ok(Json(json!({
         "apiVersion": "tekton.dev/v1",
         "kind": format!("{kind}List"),

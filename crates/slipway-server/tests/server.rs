@@ -146,8 +146,13 @@ async fn runs_read_in_tekton_shapes() {
         .map(|o| o["metadata"]["name"].clone())
         .collect();
     assert_eq!(names, [json!("lint-1")]);
-    let (_, body) = get(&store, &format!("{NS}/pipelineruns?limit=1")).await;
-    assert_eq!(json(&body)["items"][0]["metadata"]["name"], "build-1");
+    let (status, body) = get(&store, &format!("{NS}/pipelineruns?limit=1")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        json(&body)["items"][0]["metadata"]["name"],
+        "build-1",
+        "{body}"
+    );
 
     let (status, body) = get(&store, "/api/v1/runs/build-1/taskruns").await;
     assert_eq!(status, StatusCode::OK);
