@@ -205,6 +205,16 @@ impl Lines<'_> {
     }
 }
 
+/// The daemon's answer to "wait until the container is not running".
+type WaitStream<'a> = std::pin::Pin<
+    Box<
+        dyn futures::Stream<
+                Item = Result<bollard::models::ContainerWaitResponse, bollard::errors::Error>,
+            > + Send
+            + 'a,
+    >,
+>;
+
 /// Why a running container was stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
@@ -270,9 +280,12 @@ pub async fn run(
     };
     tokio::pin!(sleep);
     let mut stopped = None;
-    loop {
+    // Output first, then the exit code: the output can end before the container does (a daemon
+    // hiccup, a closed stream), so the wait stays bounded by the same deadline and cancel.
+    let mut waiting: Option<WaitStream<'_>> = None;
+    let code = loop {
         tokio::select! {
-            chunk = attached.output.next() => match chunk {
+            chunk = attached.output.next(), if waiting.is_none() => match chunk {
                 Some(Ok(LogOutput::StdOut { message })) => {
                     lines.push(Stream::Stdout, &message);
                     if let Some(f) = out_file.as_mut() { let _ = f.write_all(&message).await; }
@@ -283,31 +296,18 @@ pub async fn run(
                     if let Some(f) = f { let _ = f.write_all(&message).await; }
                 }
                 Some(Ok(_)) => {}
-                Some(Err(_)) | None => break,
+                Some(Err(_)) | None => {
+                    lines.flush();
+                    for f in [out_file.as_mut(), err_file.as_mut()].into_iter().flatten() {
+                        let _ = f.flush().await;
+                    }
+                    let options = WaitContainerOptionsBuilder::default()
+                        .condition("not-running")
+                        .build();
+                    waiting = Some(Box::pin(docker.wait_container(id, Some(options))));
+                }
             },
-            () = &mut sleep, if stopped.is_none() => {
-                stopped = Some(Stop::Timeout);
-                kill(docker, id).await;
-            }
-            () = cancel.cancelled(), if stopped.is_none() => {
-                stopped = Some(Stop::Cancel);
-                kill(docker, id).await;
-            }
-        }
-    }
-    lines.flush();
-    for f in [out_file.as_mut(), err_file.as_mut()].into_iter().flatten() {
-        let _ = f.flush().await;
-    }
-    // The output can end before the container does (a daemon hiccup, a closed stream): the
-    // wait stays bounded by the same deadline and cancel.
-    let wait = WaitContainerOptionsBuilder::default()
-        .condition("not-running")
-        .build();
-    let mut waiting = docker.wait_container(id, Some(wait));
-    let code = loop {
-        tokio::select! {
-            r = waiting.next() => break match r {
+            r = async { waiting.as_mut()?.next().await }, if waiting.is_some() => break match r {
                 Some(Ok(r)) => r.status_code,
                 Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
                 Some(Err(e)) => return StepEnd::StartFailed(format!("wait: {}", message(e))),

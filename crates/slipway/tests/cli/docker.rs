@@ -178,8 +178,7 @@ fn docker_sidecars_share_the_network_once_ready() {
     assert_eq!(
         condition(&o),
         ("True".into(), "Succeeded".into()),
-        "{}{}",
-        text(&out.stderr),
+        "{}",
         text(&out.stderr)
     );
     let log = step_log(&out, "fetch");
