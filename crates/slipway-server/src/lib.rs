@@ -1,11 +1,13 @@
 //! slipway's HTTP API over the run history: runs and TaskRuns in Tekton's JSON shapes, logs
-//! (plain or followed live over Server-Sent Events), health and Prometheus metrics.
+//! (plain or followed live over Server-Sent Events), health, Prometheus metrics, and its OpenAPI
+//! document.
 //!
 //! Reads only, for now: runs are started by `slipway run` processes sharing the data directory.
 
 mod error;
 mod health;
 mod logs;
+mod openapi;
 mod runs;
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub fn router(store: Arc<SqliteStore>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::openapi))
         .route(
             &format!("{tekton}/pipelineruns"),
             get(runs::list_pipeline_runs),
