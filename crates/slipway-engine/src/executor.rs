@@ -352,6 +352,34 @@ impl StepTally {
         false
     }
 
+    /// Records how step `index` ended and reports it.
+    pub fn finish(
+        &mut self,
+        events: &EventSink,
+        index: usize,
+        step: &StepPlan,
+        end: StepEnd,
+        task_timed_out: bool,
+    ) {
+        let ignored = self.record(step, &end, task_timed_out);
+        events.send(ExecEvent::StepFinished {
+            step: index,
+            end,
+            at: std::time::SystemTime::now(),
+            ignored,
+        });
+    }
+
+    /// Reports step `index` as not run (an earlier step failed, or its `when` was false).
+    pub fn skip(events: &EventSink, index: usize) {
+        events.send(ExecEvent::StepFinished {
+            step: index,
+            end: StepEnd::Skipped,
+            at: std::time::SystemTime::now(),
+            ignored: false,
+        });
+    }
+
     /// The outcome, before results are read.
     pub fn outcome(self) -> ExecOutcome {
         ExecOutcome::new(self.status, self.message)

@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::time::SystemTime;
 
 use slipway_engine::executor::{ExecOutcome, ExecStatus, StepPlan, StepTally, TaskRunPlan};
-use slipway_engine::{EventSink, ExecEvent, StepEnd};
+use slipway_engine::{EventSink, StepEnd};
 use slipway_exec_host::layout::{Bind, Layout};
 use slipway_exec_host::script::with_shebang;
 use tokio::time::Instant;
@@ -380,12 +379,7 @@ async fn run_pod(
         let s = plan.steps[i].clone();
         let image = step_images.get(i).cloned().flatten();
         let (true, Some(image)) = (tally.runs(&s), image) else {
-            events.send(ExecEvent::StepFinished {
-                step: i,
-                end: StepEnd::Skipped,
-                at: SystemTime::now(),
-                ignored: false,
-            });
+            StepTally::skip(events, i);
             continue;
         };
         let end = run_step(
@@ -400,19 +394,9 @@ async fn run_pod(
             deadline,
         )
         .await;
-        let _ = layout.record_exit(i, &s.name, end.exit_code());
-        if !s.results.is_empty() {
-            let results = layout.step_results(&s, plan.max_result_bytes);
-            plan.after_step(i, &results);
-        }
+        layout.step_ended(plan, i, end.exit_code());
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
-        let ignored = tally.record(&s, &end, timed_out);
-        events.send(ExecEvent::StepFinished {
-            step: i,
-            end,
-            at: SystemTime::now(),
-            ignored,
-        });
+        tally.finish(events, i, &s, end, timed_out);
     }
     tally.outcome()
 }

@@ -288,6 +288,19 @@ impl Layout {
         }
     }
 
+    /// What follows a step's end: its exit code file, and its results made visible to the steps
+    /// after it.
+    pub fn step_ended(&self, plan: &mut TaskRunPlan, index: usize, exit_code: i32) {
+        let Some(step) = plan.steps.get(index) else {
+            return;
+        };
+        let _ = self.record_exit(index, &step.name, exit_code);
+        if !step.results.is_empty() {
+            let results = self.step_results(step, plan.max_result_bytes);
+            plan.after_step(index, &results);
+        }
+    }
+
     /// Writes `/tekton/steps/step-<name>/exitCode`.
     pub fn record_exit(&self, _index: usize, name: &str, code: i32) -> io::Result<()> {
         std::fs::write(

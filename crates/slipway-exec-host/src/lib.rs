@@ -11,11 +11,10 @@ mod step;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 use slipway_engine::executor::{ExecOutcome, ExecStatus, Executor, StepTally, TaskRunPlan};
-use slipway_engine::{EventSink, ExecEvent, StepEnd};
+use slipway_engine::{EventSink, ExecEvent};
 use tokio_util::sync::CancellationToken;
 
 use crate::layout::Layout;
@@ -184,12 +183,7 @@ impl Executor for HostExecutor {
             let s = plan.steps[i].clone();
             let s = &s;
             if !tally.runs(s) {
-                events.send(ExecEvent::StepFinished {
-                    step: i,
-                    end: StepEnd::Skipped,
-                    at: SystemTime::now(),
-                    ignored: false,
-                });
+                StepTally::skip(&events, i);
                 continue;
             }
             let end = step::run(
@@ -203,19 +197,9 @@ impl Executor for HostExecutor {
                 deadline,
             )
             .await;
-            let _ = layout.record_exit(i, &s.name, end.exit_code());
-            if !s.results.is_empty() {
-                let results = layout.step_results(s, plan.max_result_bytes);
-                plan.after_step(i, &results);
-            }
+            layout.step_ended(&mut plan, i, end.exit_code());
             let timed_out = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
-            let ignored = tally.record(s, &end, timed_out);
-            events.send(ExecEvent::StepFinished {
-                step: i,
-                end,
-                at: SystemTime::now(),
-                ignored,
-            });
+            tally.finish(&events, i, s, end, timed_out);
         }
         for mut c in sidecars {
             let _ = c.start_kill();
