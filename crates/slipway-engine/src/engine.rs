@@ -85,6 +85,8 @@ pub struct RunOptions {
     pub watcher: Option<mpsc::UnboundedSender<RunEvent>>,
     /// Workspaces bound to directories of this machine (`-w name=DIR`), over the run's own bindings.
     pub workspace_dirs: IndexMap<String, std::path::PathBuf>,
+    /// When the run was created, if before it starts (a queued run); else now.
+    pub created: Option<SystemTime>,
 }
 
 /// How a run ended.
@@ -193,7 +195,14 @@ impl Engine {
             notices: Mutex::new(HashSet::new()),
         });
         // Every run says it started, then (once) what the executor cannot honour.
-        let announce = |run: RunInfo, object: Value| {
+        // A run's object says it runs from the moment it starts, before any TaskRun reports.
+        let announce = |run: RunInfo, mut object: Value| {
+            let now = crate::status::ts(SystemTime::now());
+            object["metadata"]["creationTimestamp"] = json!(crate::status::ts(run.created));
+            object["status"] = json!({
+                "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Running", "lastTransitionTime": now}],
+                "startTime": now,
+            });
             reporter.emit(RunEvent::RunStarted { run, object });
             if self.executor.name() == "host" {
                 shared.notice(
@@ -202,7 +211,7 @@ impl Engine {
                 );
             }
         };
-        let created = SystemTime::now();
+        let created = opts.created.unwrap_or_else(SystemTime::now);
         let invalid = |f: Failure| EngineError::Invalid {
             kind: run.kind(),
             name: opts.name.clone(),
@@ -307,6 +316,7 @@ impl Engine {
                     json!({ "apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": { "name": opts.name }, "spec": spec_json }),
                 );
                 let req = TaskRunRequest {
+                    created: Some(created),
                     uid: opts.uid.clone(),
                     name: opts.name.clone(),
                     task_name,

@@ -3,6 +3,7 @@
 //! A dispatcher owns each run's state; executors report step events over a channel.
 //! Side effects happen only through the [`Executor`] and [`Store`] traits.
 
+pub mod admission;
 pub mod cancel;
 pub mod config;
 pub mod engine;

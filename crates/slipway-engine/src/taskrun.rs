@@ -30,6 +30,8 @@ pub(crate) struct Parent {
 /// Everything to run one TaskRun.
 #[derive(Debug, Clone)]
 pub(crate) struct TaskRunRequest {
+    /// When it was created, if before it starts (a queued TaskRun); else now.
+    pub created: Option<SystemTime>,
     pub uid: String,
     pub name: String,
     /// `context.task.name`: the Task's name, or the pipeline task's for inline specs.
@@ -63,7 +65,7 @@ pub(crate) async fn run(
     req: TaskRunRequest,
     cancel: CancellationToken,
 ) -> TaskRunDone {
-    let created = SystemTime::now();
+    let created = req.created.unwrap_or_else(SystemTime::now);
     let mut retries_status: Vec<Value> = Vec::new();
     let mut attempt: u32 = 0;
     loop {

@@ -4,7 +4,9 @@
 
 pub mod convert;
 pub mod diagnostic;
+pub mod documents;
 pub mod duration;
+pub mod inputs;
 pub mod kinds;
 pub mod library;
 pub mod node;

@@ -1,31 +1,60 @@
-//! slipway's HTTP API over the run history: runs and TaskRuns in Tekton's JSON shapes, logs
-//! (plain or followed live over Server-Sent Events), health, Prometheus metrics, and its OpenAPI
-//! document.
-//!
-//! Reads only, for now: runs are started by `slipway run` processes sharing the data directory.
+//! slipway's HTTP API: definitions applied and read back, runs started through a durable queue,
+//! cancelled and re-run, run history in Tekton's JSON shapes, logs (plain or followed live over
+//! Server-Sent Events), health, Prometheus metrics, its OpenAPI document and the web UI.
 
+mod catalog;
+mod diagnostics;
+pub mod dispatcher;
 mod error;
 mod health;
+mod launch;
 mod logs;
 mod openapi;
+mod resources;
 mod runs;
+mod submit;
+mod ui;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use slipway_store::SqliteStore;
 
+pub use crate::dispatcher::{Dispatcher, Limits};
 pub use crate::error::ApiError;
 
 /// What every handler reads from.
 #[derive(Debug, Clone)]
 pub struct AppState {
     store: Arc<SqliteStore>,
+    dispatcher: Option<Arc<Dispatcher>>,
 }
 
-/// The API's routes over `store`.
-pub fn router(store: Arc<SqliteStore>) -> Router {
+impl AppState {
+    /// A server that reads the history and stores definitions but starts no runs.
+    pub fn read_only(store: Arc<SqliteStore>) -> AppState {
+        AppState {
+            store,
+            dispatcher: None,
+        }
+    }
+
+    /// A server that starts runs through `dispatcher`.
+    pub fn new(store: Arc<SqliteStore>, dispatcher: Arc<Dispatcher>) -> AppState {
+        AppState {
+            store,
+            dispatcher: Some(dispatcher),
+        }
+    }
+
+    fn dispatcher(&self) -> Result<&Arc<Dispatcher>, ApiError> {
+        self.dispatcher.as_ref().ok_or(ApiError::ReadOnly)
+    }
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
     let tekton = "/apis/tekton.dev/v1/namespaces/{namespace}";
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -34,29 +63,39 @@ pub fn router(store: Arc<SqliteStore>) -> Router {
         .route("/openapi.json", get(openapi::openapi))
         .route(
             &format!("{tekton}/pipelineruns"),
-            get(runs::list_pipeline_runs),
+            get(runs::list_pipeline_runs).post(launch::create_pipeline_run),
         )
         .route(
             &format!("{tekton}/pipelineruns/{{name}}"),
-            get(runs::get_pipeline_run),
+            get(runs::get_pipeline_run).patch(launch::patch_pipeline_run),
         )
-        .route(&format!("{tekton}/taskruns"), get(runs::list_task_runs))
+        .route(
+            &format!("{tekton}/taskruns"),
+            get(runs::list_task_runs).post(launch::create_task_run),
+        )
         .route(
             &format!("{tekton}/taskruns/{{name}}"),
             get(runs::get_task_run),
         )
+        .route("/api/v1/runs", post(launch::submit_runs))
         .route("/api/v1/runs/{name}/taskruns", get(runs::children))
         .route("/api/v1/runs/{name}/logs", get(logs::logs))
-        .with_state(AppState { store })
+        .route("/api/v1/runs/{name}/cancel", post(launch::cancel))
+        .route("/api/v1/runs/{name}/rerun", post(launch::rerun))
+        .route("/api/v1/apply", post(resources::apply))
+        .route("/api/v1/validate", post(resources::validate))
+        .merge(resources::routes())
+        .merge(ui::routes())
+        .with_state(state)
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    store: Arc<SqliteStore>,
+    state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store))
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -104,3 +104,9 @@ pub async fn children(
         "items": items,
     })))
 }
+
+/// RFC 3339 seconds from milliseconds since the epoch.
+pub fn timestamp(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}

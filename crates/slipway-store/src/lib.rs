@@ -3,8 +3,10 @@
 //! One writer task per process owns the write connection and commits events in small batches,
 //! so a process killed at any moment keeps everything it had reported up to the last batch.
 
+mod queue;
 mod read;
 mod recover;
+mod resource;
 mod schema;
 mod write;
 
@@ -19,7 +21,9 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+pub use queue::{Delivery, Enqueue, Enqueued, PENDING, Queued};
 pub use read::{LogLine, RunRow, TaskRunRow};
+pub use resource::{NewResource, Resource};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,5 @@
-//! Runs whose owning process died are marked `Interrupted`; their logs stay readable.
+//! Runs whose owning process died are marked `Interrupted`; their logs stay readable. Runs still
+//! waiting in the queue are left alone: the next server starts them.
 
 use serde_json::{Value, json};
 use sqlx::{Row, SqlitePool};
@@ -29,8 +30,9 @@ fn alive(pid: i64, start: i64) -> bool {
 /// Marks every unfinished run whose owner is gone as failed with reason `Interrupted`.
 pub(crate) async fn interrupted(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT uid, owner_pid, owner_start, object FROM runs WHERE status = 'Unknown'",
+        "SELECT uid, owner_pid, owner_start, object FROM runs WHERE status = 'Unknown' AND reason != ?",
     )
+    .bind(crate::queue::PENDING)
     .fetch_all(pool)
     .await?;
     let now = std::time::SystemTime::now();

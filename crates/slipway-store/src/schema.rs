@@ -69,6 +69,35 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_root ON events(root_uid, id);
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    yaml TEXT NOT NULL,
+    object TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, namespace, name)
+);
+CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid TEXT NOT NULL UNIQUE,
+    namespace TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    held INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    enqueued_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queue_state ON queue(state, priority DESC, seq);
+CREATE TABLE IF NOT EXISTS deliveries (
+    listener TEXT NOT NULL,
+    id TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    runs TEXT NOT NULL,
+    PRIMARY KEY (listener, id)
+);
 "#;
 
 /// Creates the tables when missing.

@@ -36,7 +36,7 @@ pub enum Command {
     Cancel(RunRef),
     /// Run a stored run again with the same inputs.
     Rerun(RerunArgs),
-    /// Serve the HTTP API over the run history (runs, logs with live follow, health, metrics).
+    /// Serve the HTTP API, the run queue and the web UI.
     Serve(ServeArgs),
 }
 
@@ -46,6 +46,12 @@ pub struct ServeArgs {
     /// Address to listen on (`:0` picks a free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:7080", value_name = "ADDR")]
     pub listen: String,
+    /// Where steps run [default: the config file's `executor`, else host].
+    #[arg(long, value_enum, env = "SLIPWAY_EXECUTOR")]
+    pub executor: Option<ExecutorKind>,
+    /// Runs at once; more wait in the queue as PipelineRunPending [default: `[server] max_runs`, else the number of cores].
+    #[arg(long, value_name = "N")]
+    pub max_runs: Option<usize>,
 }
 
 /// Output formats of the final object.

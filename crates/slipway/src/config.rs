@@ -21,6 +21,20 @@ pub struct Config {
     /// `[registry]`: rewrite rules and mirrors.
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// `[server]`: limits for `slipway serve`.
+    #[serde(default)]
+    pub server: ServerSettings,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Runs at once, all Pipelines together [default: number of cores].
+    pub max_runs: Option<usize>,
+    /// `[server.pipelines]`: runs at once per Pipeline (or Task) name.
+    #[serde(default)]
+    pub pipelines: std::collections::HashMap<String, usize>,
 }
 
 /// Executor names as the file spells them.

@@ -41,7 +41,10 @@ fn main() {
             Command::Describe(args) => cmd::history::describe(&data, &args).await,
             Command::Logs(args) => cmd::logs::logs(&data, &args).await,
             Command::Cancel(args) => cmd::cancel::cancel(&data, &args).await,
-            Command::Serve(args) => cmd::serve::serve(&data, &args).await,
+            Command::Serve(args) => match config::load(cli.config.as_deref()) {
+                Ok(c) => cmd::serve::serve(&data, &c, &args).await,
+                Err(e) => Err(e),
+            },
             Command::Rerun(args) => match config::load(cli.config.as_deref()) {
                 Ok(c) => cmd::run::rerun(&data, &c, args).await,
                 Err(e) => Err(e),

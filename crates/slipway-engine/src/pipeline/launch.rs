@@ -262,6 +262,7 @@ impl Dispatcher {
             );
             spec_json["serviceAccountName"] = json!("default");
             let req = TaskRunRequest {
+                created: None,
                 uid,
                 name: name.clone(),
                 task_name,

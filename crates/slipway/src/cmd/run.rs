@@ -9,13 +9,12 @@ use serde_json::{Value, json};
 use slipway_engine::{CancelHandle, Engine, EngineConfig, Executor, RunOptions, generate_name};
 use slipway_exec_docker::{DockerError, DockerExecutor};
 use slipway_exec_host::{HostExecutor, HostOptions};
+use slipway_model::inputs::RunInputs;
 use slipway_model::kinds::k8s::ObjectMeta;
 use slipway_model::kinds::pipeline::{PipelineRef, TaskRef};
 use slipway_model::kinds::run::{PipelineRunSpec, TaskRunSpec, WorkspaceBinding};
 use slipway_model::validate::{Limits, validate};
-use slipway_model::{
-    Diagnostics, Library, Object, Param, ParamSpec, ParamType, ParamValue, RunObject,
-};
+use slipway_model::{Library, Object, Param, ParamSpec, ParamType, ParamValue, RunObject};
 use slipway_store::SqliteStore;
 use tokio::sync::mpsc;
 
@@ -116,28 +115,11 @@ pub async fn rerun(data: &Path, config: &Config, args: RerunArgs) -> Result<i32,
             "start it again with `slipway run -f ...`",
         )
     })?;
-    let docs: Vec<Value> = stored
-        .get("documents")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let run_doc = stored.get("run").cloned().unwrap_or(Value::Null);
-    let text: String = docs
-        .iter()
-        .chain(std::iter::once(&run_doc))
-        .map(|d| format!("---\n{d}\n"))
-        .collect();
-    let mut lib = Library::default();
-    let mut diags = Diagnostics::default();
-    lib.add_source(format!("stored inputs of {}", row.name), text, &mut diags);
-    if !diags.is_empty() {
-        return Err(CliError::Invalid(diags));
-    }
-    // Stored inputs were valid when stored; the rules may have changed since.
-    let diags = validate(&lib, &Limits::default());
-    if !diags.is_empty() {
-        return Err(CliError::Invalid(diags));
-    }
+    let inputs = RunInputs::from_json(&stored);
+    let mut lib = inputs
+        .load(&format!("stored inputs of {}", row.name))
+        .map_err(CliError::Invalid)?;
+    let docs = inputs.documents;
     let stored_runs = std::mem::take(&mut lib.runs);
     let runs: Vec<RunObject> = stored_runs
         .into_iter()
@@ -264,39 +246,13 @@ fn with_params(mut run: RunObject, raw: &[String], lib: &Library) -> Result<RunO
     Ok(run)
 }
 
-fn run_document(run: &RunObject, name: &str) -> Value {
-    let (kind, api, spec) = match run {
-        RunObject::PipelineRun(o) => (
-            "PipelineRun",
-            o.api_version.clone(),
-            serde_json::to_value(&o.spec).unwrap_or(Value::Null),
-        ),
-        RunObject::TaskRun(o) => (
-            "TaskRun",
-            o.api_version.clone(),
-            serde_json::to_value(&o.spec).unwrap_or(Value::Null),
-        ),
-    };
-    let mut meta = serde_json::to_value(run.meta()).unwrap_or(json!({}));
-    if run.meta().name.is_none() {
-        meta["generateName"] = json!(
-            run.meta()
-                .generate_name
-                .clone()
-                .unwrap_or_else(|| format!("{name}-"))
-        );
-    }
-    json!({ "apiVersion": if api.ends_with("v1beta1") { "tekton.dev/v1".to_string() } else { api }, "kind": kind, "metadata": meta, "spec": spec })
-}
-
 /// The executor chosen by `--executor`, else the config file, else host.
-async fn executor(
+pub async fn executor(
     data: &Path,
     config: &Config,
-    exec: &Execution,
+    chosen: Option<ExecutorKind>,
 ) -> Result<Arc<dyn Executor>, CliError> {
-    let kind = exec
-        .executor
+    let kind = chosen
         .or(config.executor.map(Into::into))
         .unwrap_or(ExecutorKind::Host);
     Ok(match kind {
@@ -355,7 +311,7 @@ async fn execute(
         })?;
         dirs.insert(k, dir.canonicalize().unwrap_or(dir));
     }
-    let executor = executor(data, config, exec).await?;
+    let executor = executor(data, config, exec.executor).await?;
     let store = Arc::new(SqliteStore::open(&data.join("db")).await?);
     let mut engine_config = EngineConfig {
         max_result_bytes: exec.max_result_size,
@@ -396,8 +352,13 @@ async fn execute(
             uid: uid.clone(),
             watcher: Some(tx),
             workspace_dirs: dirs.clone(),
+            created: None,
         };
-        let record = json!({ "documents": inputs, "run": run_document(&run, &name) });
+        let record = RunInputs {
+            documents: inputs.clone(),
+            run: run.to_document(&name),
+        }
+        .to_json();
         if let Err(e) = store.save_inputs(&uid, &record).await {
             eprintln!("warning: {e}; `slipway rerun` will not work for this run");
         }

@@ -2,15 +2,37 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
+use slipway_engine::{Engine, EngineConfig};
+use slipway_server::{AppState, Dispatcher, Limits};
 use slipway_store::SqliteStore;
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
+use crate::config::Config;
 use crate::error::CliError;
 
-/// Serves the API until Ctrl-C or SIGTERM.
-pub async fn serve(data: &Path, args: &ServeArgs) -> Result<i32, CliError> {
+/// How long open connections (log followers) may delay a shutdown.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves the API and runs the queue until Ctrl-C or SIGTERM.
+pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32, CliError> {
+    let _lock = lock(data)?;
     let store = Arc::new(SqliteStore::open(&data.join("db")).await?);
+    let executor = crate::cmd::run::executor(data, config, args.executor).await?;
+    let engine = Engine::new(executor, store.clone(), EngineConfig::default());
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let limits = Limits {
+        total: Some(
+            args.max_runs
+                .or(config.server.max_runs)
+                .unwrap_or(cores)
+                .max(1),
+        ),
+        per_group: config.server.pipelines.clone(),
+    };
+    let dispatcher = Dispatcher::new(store.clone(), engine, limits);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| {
@@ -26,16 +48,66 @@ pub async fn serve(data: &Path, args: &ServeArgs) -> Result<i32, CliError> {
         "serving the slipway API on http://{addr} (history in {})",
         data.display()
     );
-    let shutdown = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
-        }
+    let stop = CancellationToken::new();
+    tokio::spawn(signals(stop.clone()));
+    let queue = tokio::spawn(dispatcher.clone().run(stop.clone().cancelled_owned()));
+    let server = slipway_server::serve(
+        listener,
+        AppState::new(store.clone(), dispatcher),
+        stop.clone().cancelled_owned(),
+    );
+    tokio::pin!(server);
+    let served = tokio::select! {
+        r = &mut server => r,
+        // A follower of a long run keeps its connection; the server does not wait for it forever.
+        _ = async { stop.cancelled().await; tokio::time::sleep(DRAIN).await } => Ok(()),
     };
-    slipway_server::serve(listener, store, shutdown)
-        .await
-        .map_err(|e| CliError::Internal(format!("failed to serve: {e}")))?;
+    let _ = queue.await;
+    slipway_engine::Store::flush(store.as_ref()).await;
+    served.map_err(|e| CliError::Internal(format!("failed to serve: {e}")))?;
     Ok(0)
+}
+
+async fn signals(stop: CancellationToken) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+    }
+    // stderr may be closed by now (a supervisor that read the banner); that must not stop the stop.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        b"stopping: running runs are stopped, queued runs stay queued\n",
+    );
+    stop.cancel();
+}
+
+/// One server per data directory: two would start the same queued runs.
+fn lock(data: &Path) -> Result<std::fs::File, CliError> {
+    std::fs::create_dir_all(data)
+        .map_err(|e| CliError::Internal(format!("failed to create {}: {e}", data.display())))?;
+    let path = data.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| CliError::Internal(format!("failed to open {}: {e}", path.display())))?;
+    // SAFETY: flock on a descriptor this function owns; the lock lives as long as the file.
+    let rc = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    if rc != 0 {
+        return Err(CliError::usage(
+            format!(
+                "another `slipway serve` uses the data directory {}",
+                data.display()
+            ),
+            "stop it, or give this one its own --data-dir",
+        ));
+    }
+    Ok(file)
 }

@@ -13,6 +13,9 @@ use slipway_engine::{RunEvent, Store, Stream};
 use slipway_store::SqliteStore;
 use tower::ServiceExt;
 
+mod queue;
+mod resources;
+
 async fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(dir.path()).await.expect("open");
@@ -70,7 +73,7 @@ fn finish(store: &SqliteStore) {
 }
 
 async fn get(store: &Arc<SqliteStore>, uri: &str) -> (StatusCode, String) {
-    let response = slipway_server::router(store.clone())
+    let response = slipway_server::router(slipway_server::AppState::read_only(store.clone()))
         .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
         .await
         .expect("response");
@@ -181,7 +184,7 @@ async fn followed_logs_stream_live_and_end_with_the_run() {
     let (_dir, store) = store().await;
     start(&store);
     store.flush().await;
-    let response = slipway_server::router(store.clone())
+    let response = slipway_server::router(slipway_server::AppState::read_only(store.clone()))
         .oneshot(
             Request::get("/api/v1/runs/build-1/logs?follow=true")
                 .body(Body::empty())
@@ -278,4 +281,120 @@ async fn the_openapi_document_matches_the_routes() {
             "{uri}: {status} {body}"
         );
     }
+}
+
+/// A server that runs runs: a real store, the host executor, a dispatcher, and a way to stop it.
+pub struct Server {
+    /// Data directory (kept alive with the server).
+    pub dir: tempfile::TempDir,
+    /// The store.
+    pub store: Arc<SqliteStore>,
+    state: slipway_server::AppState,
+    stop: tokio_util::sync::CancellationToken,
+    queue: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts one over a new data directory.
+    pub async fn start(limits: slipway_server::Limits) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Server::start_in(dir, limits).await
+    }
+
+    /// Starts one over `dir` (a restart when another ran there before).
+    pub async fn start_in(dir: tempfile::TempDir, limits: slipway_server::Limits) -> Server {
+        let store = Arc::new(SqliteStore::open(dir.path()).await.expect("open"));
+        let executor = slipway_exec_host::HostExecutor::new(dir.path(), Default::default())
+            .expect("host executor");
+        let engine = slipway_engine::Engine::new(
+            Arc::new(executor),
+            store.clone(),
+            slipway_engine::EngineConfig::default(),
+        );
+        let dispatcher = slipway_server::Dispatcher::new(store.clone(), engine, limits);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let queue = tokio::spawn(dispatcher.clone().run(stop.clone().cancelled_owned()));
+        let state = slipway_server::AppState::new(store.clone(), dispatcher);
+        Server {
+            dir,
+            store,
+            state,
+            stop,
+            queue: Some(queue),
+        }
+    }
+
+    /// Stops the dispatcher (running runs are stopped) and returns the data directory.
+    pub async fn shut_down(mut self) -> tempfile::TempDir {
+        self.stop.cancel();
+        if let Some(q) = self.queue.take() {
+            q.await.expect("dispatcher");
+        }
+        self.store.flush().await;
+        self.dir
+    }
+
+    /// Sends a request; returns the status and the body as JSON (or as a JSON string).
+    pub async fn call(&self, method: &str, uri: &str, body: &str) -> (StatusCode, Value) {
+        self.call_with(method, uri, body, &[]).await
+    }
+
+    /// Sends a request with extra headers.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        uri: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let response = slipway_server::router(self.state.clone())
+            .oneshot(req.body(Body::from(body.to_string())).expect("request"))
+            .await
+            .expect("response");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Waits until the run has finished; returns its object.
+    pub async fn wait_done(&self, name: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let row = self.store.find_run(name).await.expect("run");
+            if row.status != "Unknown" {
+                return row.object;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} did not finish: {}",
+                row.reason
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The run's condition reason now.
+    pub async fn reason(&self, name: &str) -> String {
+        self.store.find_run(name).await.expect("run").reason
+    }
+}
+
+/// The condition reason of an object.
+pub fn reason(o: &Value) -> &str {
+    o["status"]["conditions"][0]["reason"]
+        .as_str()
+        .unwrap_or("")
 }

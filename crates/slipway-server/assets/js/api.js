@@ -1,0 +1,164 @@
+// The HTTP API: JSON and YAML requests, Kubernetes Status errors, bearer tokens, and Server-Sent
+// Events read through fetch (EventSource cannot send an Authorization header).
+
+const TOKEN_KEY = 'slipway.token';
+export const NS = '/apis/tekton.dev/v1/namespaces/default';
+export const RESOURCE_BASE = {
+  tasks: '/apis/tekton.dev/v1/namespaces/default/tasks',
+  pipelines: '/apis/tekton.dev/v1/namespaces/default/pipelines',
+  stepactions: '/apis/tekton.dev/v1beta1/namespaces/default/stepactions',
+};
+
+export class ApiError extends Error {
+  constructor(code, status, text) {
+    super(status?.message || text || `HTTP ${code}`);
+    this.code = code;
+    this.reason = status?.reason || '';
+    this.diagnostics = status?.diagnostics || status?.details?.diagnostics || [];
+    this.status = status;
+  }
+  get missing() { return this.code === 404 && !this.status?.kind; }
+}
+
+export function token() { return localStorage.getItem(TOKEN_KEY) || ''; }
+
+let asking = null;
+/** Asks the user for a token (once for concurrent callers); resolves true when one was given. */
+export function askToken() {
+  if (asking) return asking;
+  const dlg = document.getElementById('token-dialog');
+  const input = dlg.querySelector('#token-input');
+  input.value = token();
+  dlg.returnValue = '';
+  dlg.showModal();
+  asking = new Promise((resolve) => {
+    dlg.addEventListener('close', () => {
+      asking = null;
+      if (dlg.returnValue === 'ok' && input.value.trim()) {
+        localStorage.setItem(TOKEN_KEY, input.value.trim());
+        document.getElementById('token-button').hidden = false;
+        resolve(true);
+      } else resolve(false);
+    }, { once: true });
+  });
+  return asking;
+}
+
+function headers(extra) {
+  const h = new Headers(extra || {});
+  const t = token();
+  if (t) h.set('Authorization', `Bearer ${t}`);
+  return h;
+}
+
+/**
+ * Calls the API. `body` may be a string (sent with `type`, default YAML) or an object (JSON).
+ * Resolves to parsed JSON, or text when `accept` is not JSON; rejects with ApiError.
+ */
+export async function api(path, { method = 'GET', body, type, accept = 'application/json', signal } = {}) {
+  const init = { method, signal, headers: headers({ Accept: accept }) };
+  if (body !== undefined) {
+    const isText = typeof body === 'string';
+    init.body = isText ? body : JSON.stringify(body);
+    init.headers.set('Content-Type', type || (isText ? 'application/yaml' : 'application/json'));
+  }
+  let res = await fetch(path, init);
+  if (res.status === 401 && (await askToken())) {
+    init.headers = headers(Object.fromEntries(init.headers));
+    res = await fetch(path, init);
+  }
+  const text = await res.text();
+  const ctype = res.headers.get('content-type') || '';
+  let json = null;
+  if (ctype.includes('json') && text) {
+    try { json = JSON.parse(text); } catch { json = null; }
+  }
+  if (!res.ok) throw new ApiError(res.status, json, text.slice(0, 300));
+  if (accept.includes('json')) return json ?? (text ? JSON.parse(text) : null);
+  return json && !ctype.includes('yaml') && !ctype.startsWith('text/') ? json : text;
+}
+
+/**
+ * Follows a Server-Sent Events stream. Calls onEvent(type, data, id) per event and resolves when
+ * the stream ends (or `signal` aborts). Reconnects after a dropped connection, skipping ids
+ * already seen.
+ */
+export async function streamEvents(path, { onEvent, signal, onError }) {
+  let lastId = -1;
+  for (let attempt = 0; !signal?.aborted; attempt++) {
+    let ended = false;
+    try {
+      let res = await fetch(path, { headers: headers({ Accept: 'text/event-stream' }), signal });
+      if (res.status === 401 && (await askToken())) {
+        res = await fetch(path, { headers: headers({ Accept: 'text/event-stream' }), signal });
+      }
+      if (!res.ok) throw new ApiError(res.status, null, await res.text());
+      const reader = res.body.getReader();
+      const decoder = new TextDecoder();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += decoder.decode(value, { stream: true });
+        let cut;
+        while ((cut = buf.search(/\r?\n\r?\n/)) >= 0) {
+          const raw = buf.slice(0, cut);
+          buf = buf.slice(cut + (buf[cut] === '\r' ? 4 : 2));
+          const ev = parseEvent(raw);
+          if (!ev) continue;
+          if (ev.id !== null && Number(ev.id) <= lastId) continue;
+          if (ev.id !== null) lastId = Number(ev.id);
+          if (ev.type === 'end') ended = true;
+          onEvent(ev.type, ev.data, ev.id);
+        }
+      }
+      if (ended) return;
+    } catch (e) {
+      if (signal?.aborted) return;
+      if (e instanceof ApiError && e.code < 500) { onError?.(e); return; }
+      onError?.(e);
+    }
+    if (ended) return;
+    await new Promise((r) => setTimeout(r, Math.min(5000, 500 * (attempt + 1))));
+  }
+}
+
+function parseEvent(raw) {
+  let type = 'message';
+  let id = null;
+  const data = [];
+  for (const line of raw.split(/\r?\n/)) {
+    if (!line || line.startsWith(':')) continue;
+    const i = line.indexOf(':');
+    const field = i < 0 ? line : line.slice(0, i);
+    const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+    if (field === 'event') type = value;
+    else if (field === 'data') data.push(value);
+    else if (field === 'id') id = value;
+  }
+  if (!data.length && type === 'message') return null;
+  const text = data.join('\n');
+  let parsed = text;
+  try { parsed = JSON.parse(text); } catch { /* plain text data */ }
+  return { type, id, data: parsed };
+}
+
+/** Runs: PipelineRuns and standalone TaskRuns. */
+export const runsApi = {
+  pipelineRuns: (limit) => api(`${NS}/pipelineruns${limit ? `?limit=${limit}` : ''}`),
+  taskRuns: (limit) => api(`${NS}/taskruns${limit ? `?limit=${limit}` : ''}`),
+  pipelineRun: (name) => api(`${NS}/pipelineruns/${encodeURIComponent(name)}`),
+  taskRun: (name) => api(`${NS}/taskruns/${encodeURIComponent(name)}`),
+  children: (name) => api(`/api/v1/runs/${encodeURIComponent(name)}/taskruns`),
+  cancel: (name) => api(`/api/v1/runs/${encodeURIComponent(name)}/cancel`, { method: 'POST' }),
+  rerun: (name) => api(`/api/v1/runs/${encodeURIComponent(name)}/rerun`, { method: 'POST' }),
+  create: (obj) => api(`${NS}/pipelineruns`, { method: 'POST', body: obj }),
+  logsUrl: (name, follow) => `/api/v1/runs/${encodeURIComponent(name)}/logs${follow ? '?follow=true' : ''}`,
+};
+
+/** A human sentence for an error, with the 404-of-a-missing-endpoint case spelled out. */
+export function describeError(e, what = 'This feature') {
+  if (e instanceof ApiError && e.missing) return `${what} is not available on this server yet (endpoint missing).`;
+  if (e instanceof ApiError && e.code === 401) return 'Not authorized: set an API token.';
+  return e?.message || String(e);
+}

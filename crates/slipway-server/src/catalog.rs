@@ -1,0 +1,192 @@
+//! The definitions stored for a namespace, loaded as one model library together with what a
+//! request sends, so that a request is validated against what it will run with.
+
+use serde_json::Value;
+use slipway_model::documents::split_documents;
+use slipway_model::node::parse_documents;
+use slipway_model::validate::{Limits, validate};
+use slipway_model::{Diagnostics, Library};
+use slipway_store::{Resource, SqliteStore};
+
+use crate::ApiError;
+use crate::diagnostics;
+
+/// The name request bodies carry in diagnostics.
+pub const BODY: &str = "request body";
+
+/// Kinds that can be applied, with their API group/version path and plural.
+pub const KINDS: &[Kind] = &[
+    Kind::new("Task", "tekton.dev/v1", "tasks"),
+    Kind::new("Pipeline", "tekton.dev/v1", "pipelines"),
+    Kind::new("StepAction", "tekton.dev/v1beta1", "stepactions"),
+    Kind::new("ConfigMap", "v1", "configmaps"),
+    Kind::new("Secret", "v1", "secrets"),
+];
+
+/// An appliable kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Kind {
+    /// `Task`.
+    pub kind: &'static str,
+    /// `tekton.dev/v1`.
+    pub api: &'static str,
+    /// `tasks`.
+    pub plural: &'static str,
+}
+
+impl Kind {
+    const fn new(kind: &'static str, api: &'static str, plural: &'static str) -> Kind {
+        Kind { kind, api, plural }
+    }
+
+    /// The collection's path for a namespace, as Kubernetes spells it.
+    pub fn collection(&self, namespace: &str) -> String {
+        if self.api == "v1" {
+            format!("/api/v1/namespaces/{namespace}/{}", self.plural)
+        } else {
+            format!("/apis/{}/namespaces/{namespace}/{}", self.api, self.plural)
+        }
+    }
+
+    /// By kind name.
+    pub fn named(kind: &str) -> Option<Kind> {
+        KINDS.iter().copied().find(|k| k.kind == kind)
+    }
+}
+
+/// One document of a request body: its own text, and its object.
+#[derive(Debug, Clone)]
+pub struct BodyDocument {
+    /// The line of the body it starts on.
+    pub line: usize,
+    /// The text as sent.
+    pub yaml: String,
+    /// The object.
+    pub object: Value,
+}
+
+impl BodyDocument {
+    /// `kind`.
+    pub fn kind(&self) -> &str {
+        self.object["kind"].as_str().unwrap_or("")
+    }
+    /// A problem with the whole document, at its first line.
+    pub fn problem(&self, message: impl Into<String>, hint: impl Into<String>) -> ApiError {
+        let message = message.into();
+        ApiError::Invalid {
+            message: format!("{BODY}:{}:1: {message}", self.line),
+            diagnostics: vec![serde_json::json!({
+                "severity": "error", "message": message, "hint": hint.into(), "file": BODY,
+                "line": self.line, "column": 1, "endLine": self.line, "endColumn": 2,
+            })],
+        }
+    }
+    /// `metadata.name`.
+    pub fn name(&self) -> Option<&str> {
+        self.object["metadata"]["name"].as_str()
+    }
+}
+
+/// The body's documents, each with its own text. Syntax errors are diagnostics at line and
+/// column of the body.
+pub fn documents(body: &str) -> Result<Vec<BodyDocument>, ApiError> {
+    let mut lib = Library::default();
+    let mut diags = Diagnostics::default();
+    // Parsing the whole body once gives syntax errors positions in the body, not in a piece.
+    lib.add_source(BODY.into(), body.to_string(), &mut diags);
+    if let Some(d) = diags
+        .0
+        .iter()
+        .find(|d| d.message.starts_with("invalid YAML") || d.message.contains("holds no objects"))
+    {
+        return Err(ApiError::Invalid {
+            message: format!("{}: {}", d.location(), d.message),
+            diagnostics: vec![diagnostics::to_json(d, "error")],
+        });
+    }
+    let mut out = Vec::new();
+    for piece in split_documents(body) {
+        let Ok(docs) = parse_documents(piece.text) else {
+            continue;
+        };
+        for doc in docs {
+            out.push(BodyDocument {
+                line: piece.line,
+                yaml: piece.text.to_string(),
+                object: doc.value,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The stored definitions of `namespace` (minus `replaced`) plus `body`, validated. Problems in
+/// the body fail the request with their positions; warnings about it are returned.
+pub async fn library(
+    store: &SqliteStore,
+    namespace: &str,
+    body: Option<&str>,
+    replaced: &[(String, String)],
+) -> Result<(Library, Vec<Value>), ApiError> {
+    let stored = store.resources(None, namespace).await?;
+    let mut lib = Library::default();
+    let mut diags = Diagnostics::default();
+    for r in stored
+        .iter()
+        .filter(|r| Kind::named(&r.kind).is_some())
+        .filter(|r| !replaced.iter().any(|(k, n)| *k == r.kind && *n == r.name))
+    {
+        lib.add_source(source_name(r), r.yaml.clone(), &mut diags);
+    }
+    if let Some(body) = body {
+        lib.add_source(BODY.into(), body.to_string(), &mut diags);
+    }
+    let mut problems = diagnostics::about(&diags, BODY, "error");
+    if problems.is_empty() {
+        problems = diagnostics::about(&validate(&lib, &Limits::default()), BODY, "error");
+    }
+    if let Some(first) = problems.first() {
+        return Err(ApiError::Invalid {
+            message: format!(
+                "{}:{}:{}: {}",
+                BODY,
+                first["line"],
+                first["column"],
+                first["message"].as_str().unwrap_or("")
+            ),
+            diagnostics: problems,
+        });
+    }
+    let warnings = lib
+        .warnings
+        .iter()
+        .filter(|w| w.source.as_ref().is_some_and(|s| s.path == BODY))
+        .map(|w| diagnostics::to_json(w, "warning"))
+        .collect();
+    Ok((lib, warnings))
+}
+
+/// Diagnostics for a body without failing: what the editor shows while the user types.
+pub async fn check(
+    store: &SqliteStore,
+    namespace: &str,
+    body: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let replaced: Vec<(String, String)> = match documents(body) {
+        Ok(docs) => docs
+            .iter()
+            .filter_map(|d| Some((d.kind().to_string(), d.name()?.to_string())))
+            .collect(),
+        Err(ApiError::Invalid { diagnostics, .. }) => return Ok(diagnostics),
+        Err(e) => return Err(e),
+    };
+    match library(store, namespace, Some(body), &replaced).await {
+        Ok((_, warnings)) => Ok(warnings),
+        Err(ApiError::Invalid { diagnostics, .. }) => Ok(diagnostics),
+        Err(e) => Err(e),
+    }
+}
+
+fn source_name(r: &Resource) -> String {
+    format!("{}/{}", r.kind, r.name)
+}

@@ -1,0 +1,267 @@
+//! The dispatcher: takes queued runs in order under the limits, starts them on the engine, and
+//! owns the cancel handles of the runs it started.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use slipway_engine::admission::{self, Waiting};
+use slipway_engine::{CancelHandle, Engine, RunOptions};
+use slipway_model::inputs::RunInputs;
+use slipway_store::{Queued, SqliteStore, StoreError};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// The annotation on a Pipeline or Task that limits its runs at once.
+pub const MAX_RUNS: &str = "slipway.dev/max-concurrent-runs";
+
+/// Limits for the queue.
+pub type Limits = admission::Limits;
+
+struct Active {
+    cancel: CancelHandle,
+    group: String,
+}
+
+/// Starts queued runs. One per server.
+pub struct Dispatcher {
+    store: Arc<SqliteStore>,
+    engine: Engine,
+    limits: Limits,
+    wake: Notify,
+    active: Mutex<HashMap<String, Active>>,
+    stopping: CancellationToken,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// What a cancel request found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// It was waiting and is now cancelled.
+    Queued,
+    /// It runs and is being cancelled (finally tasks still run).
+    Running,
+    /// It is not this server's, or has ended.
+    NotActive,
+}
+
+impl Dispatcher {
+    /// A dispatcher over `store`, starting runs on `engine`.
+    pub fn new(store: Arc<SqliteStore>, engine: Engine, limits: Limits) -> Arc<Dispatcher> {
+        Arc::new(Dispatcher {
+            store,
+            engine,
+            limits,
+            wake: Notify::new(),
+            active: Mutex::new(HashMap::new()),
+            stopping: CancellationToken::new(),
+        })
+    }
+
+    /// Looks at the queue again now (a run was queued, released or has ended).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs in progress.
+    pub fn running(&self) -> usize {
+        self.active.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    /// Cancels a run: a queued one ends without starting; a running one stops its tasks and runs
+    /// its finally tasks, or with `hard` stops everything, finally included.
+    pub async fn cancel(&self, uid: &str, hard: bool) -> Result<Cancelled, StoreError> {
+        let running = self
+            .active
+            .lock()
+            .ok()
+            .and_then(|a| a.get(uid).map(|r| r.cancel.clone()));
+        if let Some(c) = running {
+            if hard {
+                c.stop();
+            } else {
+                c.cancel();
+            }
+            return Ok(Cancelled::Running);
+        }
+        if self.store.cancel_queued(uid).await? {
+            return Ok(Cancelled::Queued);
+        }
+        Ok(Cancelled::NotActive)
+    }
+
+    /// Takes queued runs until `shutdown`; then stops the running ones and waits for them to
+    /// record how they ended. Queued runs stay queued for the next start.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        match self.store.reclaim().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(runs = n, "took back runs a previous server had not started"),
+            Err(e) => tracing::error!("failed to reclaim queued runs: {e}"),
+        }
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.start_ready().await {
+                tracing::error!("failed to read the run queue: {e}");
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.wake.notified() => {}
+                // Covers runs queued by another process on this database.
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        self.stopping.cancel();
+        let handles: Vec<CancelHandle> = self
+            .active
+            .lock()
+            .map(|a| a.values().map(|r| r.cancel.clone()).collect())
+            .unwrap_or_default();
+        for h in &handles {
+            h.stop();
+        }
+        while self.running() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn start_ready(self: &Arc<Self>) -> Result<(), StoreError> {
+        let queued = self.store.queued().await?;
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let running: HashMap<String, usize> = {
+            let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+            let mut m = HashMap::new();
+            for a in active.values() {
+                *m.entry(a.group.clone()).or_default() += 1;
+            }
+            m
+        };
+        let mut annotated = HashMap::new();
+        for q in &queued {
+            if !q.target.is_empty() && !annotated.contains_key(&q.target) {
+                annotated.insert(q.target.clone(), self.annotated_limit(q).await);
+            }
+        }
+        let waiting: Vec<Waiting> = queued
+            .iter()
+            .map(|q| Waiting {
+                key: &q.uid,
+                group: &q.target,
+                held: q.held,
+            })
+            .collect();
+        let picked: Vec<String> = admission::admit(&waiting, &running, &self.limits, |g| {
+            annotated.get(g).copied().flatten()
+        })
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+        for uid in picked {
+            let Some(q) = queued.iter().find(|q| q.uid == uid) else {
+                continue;
+            };
+            if !self.store.dequeue(&uid).await? {
+                continue;
+            }
+            let cancel = CancelHandle::new();
+            if let Ok(mut a) = self.active.lock() {
+                a.insert(
+                    uid.clone(),
+                    Active {
+                        cancel: cancel.clone(),
+                        group: q.target.clone(),
+                    },
+                );
+            }
+            let me = self.clone();
+            let q = q.clone();
+            tokio::spawn(async move {
+                me.execute(&q, cancel).await;
+                if let Ok(mut a) = me.active.lock() {
+                    a.remove(&q.uid);
+                }
+                if let Err(e) = me.store.finish_queued(&q.uid).await {
+                    tracing::error!(run = %q.name, "failed to close the queue entry: {e}");
+                }
+                me.wake();
+            });
+        }
+        Ok(())
+    }
+
+    /// The limit a Pipeline or Task sets on itself with an annotation.
+    async fn annotated_limit(&self, q: &Queued) -> Option<usize> {
+        for kind in ["Pipeline", "Task"] {
+            if let Ok(Some(r)) = self.store.resource(kind, &q.namespace, &q.target).await {
+                return r.object["metadata"]["annotations"][MAX_RUNS]
+                    .as_str()
+                    .and_then(|v| v.trim().parse().ok());
+            }
+        }
+        None
+    }
+
+    async fn execute(&self, q: &Queued, cancel: CancelHandle) {
+        let span = tracing::info_span!("run", name = %q.name, uid = %q.uid);
+        let _enter = span.enter();
+        let started = async {
+            let row = self.store.run(&q.uid).await.map_err(|e| e.to_string())?;
+            let stored = self
+                .store
+                .inputs(&q.uid)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("its inputs are missing")?;
+            let lib = RunInputs::from_json(&stored)
+                .load(&format!("stored inputs of {}", q.name))
+                .map_err(|d| d.render_plain())?;
+            let run = lib.runs.first().cloned().ok_or("its inputs hold no run")?;
+            let created = UNIX_EPOCH + Duration::from_millis(row.created_at.max(0) as u64);
+            Ok::<_, String>((Arc::new(lib), run, created))
+        }
+        .await;
+        let (lib, run, created) = match started {
+            Ok(s) => s,
+            Err(why) => {
+                tracing::error!("failed to start: {why}");
+                let _ = self
+                    .store
+                    .end_unstarted(&q.uid, "CouldntStart", &format!("failed to start: {why}"))
+                    .await;
+                return;
+            }
+        };
+        if self.stopping.is_cancelled() {
+            // Still pending: closing the entry puts it back in the queue for the next server.
+            return;
+        }
+        tracing::info!("starting");
+        let opts = RunOptions {
+            name: q.name.clone(),
+            uid: q.uid.clone(),
+            watcher: None,
+            workspace_dirs: Default::default(),
+            created: Some(created),
+        };
+        match self.engine.run(lib, &run, opts, cancel).await {
+            Ok(report) => tracing::info!(reason = %report.reason, "finished"),
+            Err(e) => {
+                let (reason, message) = match &e {
+                    slipway_engine::EngineError::Invalid { failure, .. } => {
+                        (failure.reason.clone(), e.to_string())
+                    }
+                };
+                tracing::warn!("{message}");
+                let _ = self.store.end_unstarted(&q.uid, &reason, &message).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Starting, cancelling, releasing and re-running runs: every start goes through the durable
+//! queue, stored before the reply.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use slipway_model::inputs::RunInputs;
+use slipway_model::{Library, RunObject};
+use slipway_store::{Delivery, Enqueue, Enqueued, PENDING};
+
+use crate::catalog;
+use crate::dispatcher::Cancelled;
+use crate::resources::{NamespaceQuery, text};
+use crate::submit;
+use crate::{ApiError, AppState};
+
+/// Validates `body` against the namespace's definitions and queues the runs in it. Definitions
+/// in the body are used by these runs only; they are not applied. `only` restricts the body to
+/// runs of one kind, as a Kubernetes collection does.
+pub async fn queue_body(
+    state: &AppState,
+    namespace: &str,
+    body: &str,
+    only: Option<&'static str>,
+) -> Result<Vec<Enqueue>, ApiError> {
+    state.dispatcher()?;
+    let docs = catalog::documents(body)?;
+    let mut replaced = Vec::new();
+    for d in &docs {
+        match (d.kind(), only) {
+            ("PipelineRun" | "TaskRun", Some(k)) if d.kind() != k => {
+                return Err(d.problem(
+                    format!("a {} was sent to the {k}s endpoint", d.kind()),
+                    format!("POST it to .../{}s", d.kind().to_lowercase()),
+                ));
+            }
+            ("PipelineRun" | "TaskRun", _) => {}
+            (kind, Some(k)) => {
+                return Err(d.problem(
+                    format!("a {kind} was sent to the {k}s endpoint"),
+                    "apply definitions with PUT or /api/v1/apply first",
+                ));
+            }
+            (kind, None) => {
+                if let Some(name) = d.name() {
+                    replaced.push((kind.to_string(), name.to_string()));
+                }
+            }
+        }
+    }
+    let (lib, _) = catalog::library(&state.store, namespace, Some(body), &replaced).await?;
+    if lib.runs.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the body holds no PipelineRun or TaskRun".into(),
+        ));
+    }
+    let runs = prepare_all(&lib, &lib.runs, namespace)?;
+    store_runs(state, &runs, None).await?;
+    Ok(runs)
+}
+
+/// Prepares each run, refusing names already used.
+pub fn prepare_all(
+    lib: &Library,
+    runs: &[RunObject],
+    namespace: &str,
+) -> Result<Vec<Enqueue>, ApiError> {
+    runs.iter()
+        .map(|r| submit::prepare(lib, r, namespace))
+        .collect()
+}
+
+/// Stores prepared runs (with the delivery that made them, if any) and wakes the dispatcher.
+pub async fn store_runs(
+    state: &AppState,
+    runs: &[Enqueue],
+    delivery: Option<Delivery<'_>>,
+) -> Result<Enqueued, ApiError> {
+    for r in runs {
+        if let Ok(old) = state.store.find_run(&r.name).await
+            && old.name == r.name
+        {
+            return Err(ApiError::Conflict(format!(
+                "{} `{}` already exists; use generateName for a fresh name each time",
+                old.kind, r.name
+            )));
+        }
+    }
+    let outcome = state.store.enqueue(runs, delivery).await?;
+    if let Ok(d) = state.dispatcher() {
+        d.wake();
+    }
+    Ok(outcome)
+}
+
+fn created(runs: &[Enqueue]) -> Response {
+    (StatusCode::CREATED, Json(submit::reply(runs))).into_response()
+}
+
+/// `POST .../pipelineruns`.
+pub async fn create_pipeline_run(
+    State(state): State<AppState>,
+    Path(namespace): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    Ok(created(
+        &queue_body(&state, &namespace, text(&body)?, Some("PipelineRun")).await?,
+    ))
+}
+
+/// `POST .../taskruns`.
+pub async fn create_task_run(
+    State(state): State<AppState>,
+    Path(namespace): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    Ok(created(
+        &queue_body(&state, &namespace, text(&body)?, Some("TaskRun")).await?,
+    ))
+}
+
+/// `POST /api/v1/runs?namespace=`: the runs in a multi-document body, with the Tasks and
+/// Pipelines beside them (what `slipway run -f` sends).
+pub async fn submit_runs(
+    State(state): State<AppState>,
+    Query(q): Query<NamespaceQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let ns = q.namespace().to_string();
+    let runs = queue_body(&state, &ns, text(&body)?, None).await?;
+    let items: Vec<Value> = runs.iter().map(|r| r.object.clone()).collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "kind": "List", "items": items })),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/runs/{name}/cancel[?hard=true]`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<CancelQuery>,
+) -> Result<Json<Value>, ApiError> {
+    cancel_run(&state, &name, q.hard.unwrap_or(false)).await
+}
+
+/// `?hard=`.
+#[derive(Debug, serde::Deserialize)]
+pub struct CancelQuery {
+    hard: Option<bool>,
+}
+
+async fn cancel_run(state: &AppState, name: &str, hard: bool) -> Result<Json<Value>, ApiError> {
+    let dispatcher = state.dispatcher()?;
+    let row = state.store.find_run(name).await?;
+    if row.status != "Unknown" {
+        return Err(ApiError::Conflict(format!(
+            "{} `{}` has already finished ({})",
+            row.kind, row.name, row.reason
+        )));
+    }
+    match dispatcher.cancel(&row.uid, hard).await? {
+        Cancelled::Queued | Cancelled::Running => {}
+        Cancelled::NotActive => {
+            return Err(ApiError::Conflict(format!(
+                "{} `{}` was started by another slipway process (pid {}); cancel it with `slipway cancel` on that machine",
+                row.kind,
+                row.name,
+                row.owner_pid.unwrap_or(0)
+            )));
+        }
+    }
+    Ok(Json(state.store.run(&row.uid).await?.object))
+}
+
+/// `POST /api/v1/runs/{name}/rerun`: a new run from the same inputs, named after the old one.
+pub async fn rerun(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    state.dispatcher()?;
+    let row = state.store.find_run(&name).await?;
+    let stored =
+        state.store.inputs(&row.uid).await?.ok_or_else(|| {
+            ApiError::Conflict(format!("run `{}` has no stored inputs", row.name))
+        })?;
+    let mut inputs = RunInputs::from_json(&stored);
+    // A held run's rerun starts at once.
+    if let Some(spec) = inputs.run["spec"].as_object_mut() {
+        spec.remove("status");
+    }
+    if let Some(m) = inputs.run["metadata"].as_object_mut() {
+        m.remove("name");
+        m.insert("generateName".into(), json!(format!("{}-r-", row.name)));
+    }
+    let lib = inputs
+        .load(&format!("stored inputs of {}", row.name))
+        .map_err(|d| {
+            ApiError::Conflict(format!(
+                "the stored inputs are no longer valid: {}",
+                d.render_plain()
+            ))
+        })?;
+    let namespace = row.object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
+    let runs = prepare_all(&lib, &lib.runs, &namespace)?;
+    store_runs(&state, &runs, None).await?;
+    Ok(created(&runs))
+}
+
+/// `PATCH .../pipelineruns/{name}` with a merge patch of `spec.status`, as `kubectl patch`
+/// cancels and releases PipelineRuns: `Cancelled` stops everything, `CancelledRunFinally` and
+/// `StoppedRunFinally` stop the tasks and run finally, an empty value releases a held run.
+pub async fn patch_pipeline_run(
+    State(state): State<AppState>,
+    Path((_ns, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let patch: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the patch is not JSON: {e}")))?;
+    let Some(spec) = patch.get("spec").and_then(Value::as_object) else {
+        return Err(ApiError::BadRequest(
+            "only spec.status can be patched: send {\"spec\":{\"status\":\"Cancelled\"}}".into(),
+        ));
+    };
+    if spec.keys().any(|k| k != "status") {
+        return Err(ApiError::BadRequest(
+            "only spec.status can be patched; create a new run to change anything else".into(),
+        ));
+    }
+    match spec.get("status").and_then(Value::as_str).unwrap_or("") {
+        "Cancelled" | "PipelineRunCancelled" => cancel_run(&state, &name, true).await,
+        "CancelledRunFinally" | "StoppedRunFinally" => cancel_run(&state, &name, false).await,
+        "" => {
+            let d = state.dispatcher()?;
+            let row = state.store.find_run(&name).await?;
+            if row.reason != PENDING || !state.store.release(&row.uid).await? {
+                return Err(ApiError::Conflict(format!(
+                    "PipelineRun `{}` is not held ({})",
+                    row.name, row.reason
+                )));
+            }
+            d.wake();
+            Ok(Json(state.store.run(&row.uid).await?.object))
+        }
+        PENDING => Err(ApiError::Conflict(
+            "a run can be held only when it is created".into(),
+        )),
+        other => Err(ApiError::BadRequest(format!(
+            "spec.status `{other}` is not one of Cancelled, CancelledRunFinally, StoppedRunFinally, or empty"
+        ))),
+    }
+}

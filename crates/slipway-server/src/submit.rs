@@ -1,0 +1,106 @@
+//! Turning a run document into a queued run: its name and uid, the object shown while it waits,
+//! its priority, and the inputs it will start from.
+
+use serde_json::{Value, json};
+use slipway_engine::generate_name;
+use slipway_model::inputs::RunInputs;
+use slipway_model::{Library, RunObject};
+use slipway_store::{Enqueue, PENDING};
+
+use crate::ApiError;
+
+/// The annotation that orders the queue: higher starts first (default 0).
+pub const PRIORITY: &str = "slipway.dev/priority";
+
+/// A run ready to be stored in the queue.
+pub fn prepare(lib: &Library, run: &RunObject, namespace: &str) -> Result<Enqueue, ApiError> {
+    let meta = run.meta();
+    let (target, held) = match run {
+        RunObject::PipelineRun(pr) => (
+            pr.spec
+                .pipeline_ref
+                .as_ref()
+                .and_then(|r| r.name.clone())
+                .unwrap_or_default(),
+            pr.spec.status.as_deref() == Some(PENDING),
+        ),
+        RunObject::TaskRun(tr) => (
+            tr.spec
+                .task_ref
+                .as_ref()
+                .and_then(|r| r.name.clone())
+                .unwrap_or_default(),
+            false,
+        ),
+    };
+    let name = match &meta.name {
+        Some(n) => n.clone(),
+        None => generate_name(
+            meta.generate_name
+                .as_deref()
+                .unwrap_or(&if target.is_empty() {
+                    "run-".to_string()
+                } else {
+                    format!("{target}-run-")
+                }),
+        ),
+    };
+    let priority = match meta.annotations.get(PRIORITY) {
+        None => 0,
+        Some(p) => p.trim().parse::<i64>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "annotation {PRIORITY} is `{p}`, not a whole number (higher starts first)"
+            ))
+        })?,
+    };
+    let uid = uuid::Uuid::new_v4().to_string();
+    let inputs = RunInputs::capture(lib, run, &name);
+    let mut object = inputs.run.clone();
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    object["metadata"]["name"] = json!(name);
+    object["metadata"]["uid"] = json!(uid);
+    object["metadata"]["namespace"] = json!(namespace);
+    object["metadata"]["creationTimestamp"] = json!(now);
+    if let Some(m) = object["metadata"].as_object_mut() {
+        m.remove("generateName");
+    }
+    if !target.is_empty() {
+        let label = match run {
+            RunObject::PipelineRun(_) => "tekton.dev/pipeline",
+            RunObject::TaskRun(_) => "tekton.dev/task",
+        };
+        object["metadata"]["labels"][label] = json!(target);
+    }
+    let message = if held {
+        "held by spec.status: PipelineRunPending; clear it to start"
+    } else {
+        "waiting in the queue for a free slot"
+    };
+    object["status"] = json!({ "conditions": [{
+        "type": "Succeeded", "status": "Unknown", "reason": PENDING,
+        "message": message, "lastTransitionTime": now,
+    }]});
+    Ok(Enqueue {
+        uid,
+        name,
+        kind: run.kind(),
+        namespace: namespace.to_string(),
+        target,
+        priority,
+        held,
+        object,
+        inputs: inputs.to_json(),
+    })
+}
+
+/// The reply for queued runs: the first object, or a list when there are several.
+pub fn reply(runs: &[Enqueue]) -> Value {
+    match runs {
+        [one] => one.object.clone(),
+        many => json!({
+            "apiVersion": "tekton.dev/v1",
+            "kind": "List",
+            "items": many.iter().map(|r| r.object.clone()).collect::<Vec<_>>(),
+        }),
+    }
+}

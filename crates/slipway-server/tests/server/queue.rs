@@ -1,0 +1,205 @@
+//! The durable queue: runs are stored pending before the reply, start under the global and
+//! per-Pipeline limits in priority order, can be held, released, cancelled and re-run, and wait
+//! across a restart.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::Value;
+use slipway_server::Limits;
+
+use crate::{Server, reason};
+
+const PIPELINE_RUNS: &str = "/apis/tekton.dev/v1/namespaces/default/pipelineruns";
+
+/// A Task that sleeps `secs`, a Pipeline `nap` of it (optionally limited by annotation), and
+/// another Pipeline `other`.
+fn definitions(limit: Option<u32>) -> String {
+    let annotation = limit
+        .map(|l| format!("  annotations:\n    slipway.dev/max-concurrent-runs: \"{l}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: tekton.dev/v1\nkind: Task\nmetadata: {{name: sleep}}\nspec:\n  params: [{{name: secs}}]\n  steps:\n  - name: nap\n    image: busybox\n    script: sleep $(params.secs)\n---\n\
+apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: nap\n{annotation}spec:\n  params: [{{name: secs}}]\n  tasks:\n  - name: s\n    taskRef: {{name: sleep}}\n    params: [{{name: secs, value: $(params.secs)}}]\n---\n\
+apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: other\nspec:\n  tasks:\n  - name: s\n    taskRef: {{name: sleep}}\n    params: [{{name: secs, value: \"0.2\"}}]\n"
+    )
+}
+
+fn run(name: &str, pipeline: &str, secs: &str, extra_meta: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata:\n  name: {name}\n{extra_meta}spec:\n  pipelineRef: {{name: {pipeline}}}\n  params: [{{name: secs, value: \"{secs}\"}}]\n{extra_spec}"
+    )
+}
+
+async fn setup(limits: Limits, annotation: Option<u32>) -> Server {
+    let s = Server::start(limits).await;
+    let (code, body) = s
+        .call("POST", "/api/v1/apply", &definitions(annotation))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    s
+}
+
+async fn create(s: &Server, body: &str) -> Value {
+    let (code, reply) = s.call("POST", PIPELINE_RUNS, body).await;
+    assert_eq!(code, StatusCode::CREATED, "{reply}");
+    reply
+}
+
+/// Waits until `name` is no longer pending.
+async fn wait_started(s: &Server, name: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while s.reason(name).await == "PipelineRunPending" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn total(n: usize) -> Limits {
+    Limits {
+        total: Some(n),
+        per_group: HashMap::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_wait_under_the_global_limit_and_start_by_priority() {
+    let s = setup(total(1), None).await;
+    let reply = create(&s, &run("first", "nap", "1", "", "")).await;
+    // Acknowledged means stored, pending.
+    assert_eq!(reason(&reply), "PipelineRunPending");
+    wait_started(&s, "first").await;
+    create(&s, &run("low", "nap", "0.5", "", "")).await;
+    let high = "  annotations: {slipway.dev/priority: \"5\"}\n";
+    create(&s, &run("high", "nap", "0.5", high, "")).await;
+    assert_eq!(s.reason("low").await, "PipelineRunPending");
+    assert_eq!(s.reason("high").await, "PipelineRunPending");
+    // When `first` ends, the later but higher one starts; `low` still waits for it.
+    wait_started(&s, "high").await;
+    assert_eq!(reason(&s.wait_done("first").await), "Succeeded");
+    assert_eq!(s.reason("low").await, "PipelineRunPending");
+    for name in ["high", "low"] {
+        assert_eq!(reason(&s.wait_done(name).await), "Succeeded", "{name}");
+    }
+    s.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_limit_holds_its_runs_but_not_others() {
+    let s = setup(Limits::default(), Some(1)).await;
+    create(&s, &run("a", "nap", "1", "", "")).await;
+    wait_started(&s, "a").await;
+    create(&s, &run("b", "nap", "0.1", "", "")).await;
+    let other = "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata: {name: c}\nspec:\n  pipelineRef: {name: other}\n";
+    create(&s, other).await;
+    assert_eq!(reason(&s.wait_done("c").await), "Succeeded");
+    assert_eq!(
+        s.reason("b").await,
+        "PipelineRunPending",
+        "nap allows one run at once"
+    );
+    assert_eq!(s.reason("a").await, "Running");
+    assert_eq!(reason(&s.wait_done("b").await), "Succeeded");
+    s.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_and_running_runs_cancel() {
+    let s = setup(total(1), None).await;
+    create(&s, &run("long", "nap", "30", "", "")).await;
+    wait_started(&s, "long").await;
+    create(&s, &run("waiting", "nap", "0.1", "", "")).await;
+    let (code, body) = s.call("POST", "/api/v1/runs/waiting/cancel", "").await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(reason(&body), "Cancelled");
+    let waiting = s.store.find_run("waiting").await.expect("run");
+    assert!(
+        s.store
+            .task_runs(&waiting.uid)
+            .await
+            .expect("taskruns")
+            .is_empty(),
+        "it never ran"
+    );
+    // Tekton's own way: patch spec.status.
+    let (code, body) = s
+        .call(
+            "PATCH",
+            &format!("{PIPELINE_RUNS}/long"),
+            r#"{"spec":{"status":"CancelledRunFinally"}}"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(reason(&s.wait_done("long").await), "Cancelled");
+    let (code, body) = s.call("POST", "/api/v1/runs/long/cancel", "").await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already finished")
+    );
+    s.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_runs_wait_for_release_and_runs_rerun() {
+    let s = setup(Limits::default(), None).await;
+    create(
+        &s,
+        &run("held", "nap", "0.1", "", "  status: PipelineRunPending\n"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(s.reason("held").await, "PipelineRunPending");
+    let (code, body) = s
+        .call(
+            "PATCH",
+            &format!("{PIPELINE_RUNS}/held"),
+            r#"{"spec":{"status":""}}"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(reason(&s.wait_done("held").await), "Succeeded");
+    let (code, body) = s.call("POST", "/api/v1/runs/held/rerun", "").await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let name = body["metadata"]["name"].as_str().expect("name").to_string();
+    assert!(name.starts_with("held-r-"), "{name}");
+    assert_eq!(reason(&s.wait_done(&name).await), "Succeeded");
+    // A name in use is a conflict; a bad priority is a 400; a missing Pipeline a 422.
+    let (code, _) = s
+        .call("POST", PIPELINE_RUNS, &run("held", "nap", "0", "", ""))
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    let bad = "  annotations: {slipway.dev/priority: high}\n";
+    let (code, body) = s
+        .call("POST", PIPELINE_RUNS, &run("p", "nap", "0", bad, ""))
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    let (code, body) = s
+        .call("POST", PIPELINE_RUNS, &run("m", "missing", "0", "", ""))
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(s.store.find_run("m").await.is_err(), "nothing stored");
+    s.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_runs_wait_across_a_restart() {
+    let s = setup(total(1), None).await;
+    create(&s, &run("r1", "nap", "30", "", "")).await;
+    wait_started(&s, "r1").await;
+    create(&s, &run("r2", "nap", "0.1", "", "")).await;
+    create(&s, &run("r3", "nap", "0.1", "", "")).await;
+    let dir = s.shut_down().await;
+    let s = Server::start_in(dir, total(1)).await;
+    assert_ne!(s.reason("r1").await, "Succeeded");
+    for name in ["r2", "r3"] {
+        assert_eq!(reason(&s.wait_done(name).await), "Succeeded", "{name}");
+    }
+    s.shut_down().await;
+}

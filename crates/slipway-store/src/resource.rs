@@ -1,0 +1,151 @@
+//! Applied definitions (Tasks, Pipelines, StepActions, ConfigMaps, Secrets, trigger objects),
+//! kept as the YAML the user sent so comments and layout survive a round trip.
+
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::{SqliteStore, StoreError, millis, retry_busy};
+
+/// One applied object.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// `Task`, `Pipeline`, ...
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Uid, kept across updates.
+    pub uid: String,
+    /// The document as applied.
+    pub yaml: String,
+    /// The same document as JSON.
+    pub object: Value,
+    /// Milliseconds since the epoch of the first apply.
+    pub created_at: i64,
+}
+
+/// A resource to write.
+#[derive(Debug, Clone)]
+pub struct NewResource<'a> {
+    /// Kind.
+    pub kind: &'a str,
+    /// Namespace.
+    pub namespace: &'a str,
+    /// Name.
+    pub name: &'a str,
+    /// The YAML text.
+    pub yaml: &'a str,
+    /// The JSON object.
+    pub object: &'a Value,
+}
+
+fn resource(r: &sqlx::sqlite::SqliteRow) -> Resource {
+    Resource {
+        kind: r.get("kind"),
+        namespace: r.get("namespace"),
+        name: r.get("name"),
+        uid: r.get("uid"),
+        yaml: r.get("yaml"),
+        object: serde_json::from_str(r.get::<&str, _>("object")).unwrap_or(Value::Null),
+        created_at: r.get("created_at"),
+    }
+}
+
+impl SqliteStore {
+    /// Creates or replaces several resources in one transaction; returns, for each, whether it
+    /// was new. Either all are written or none.
+    pub async fn put_resources(&self, items: &[NewResource<'_>]) -> Result<Vec<bool>, StoreError> {
+        let now = millis(std::time::SystemTime::now());
+        let created = retry_busy(|| async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut created = Vec::with_capacity(items.len());
+            for it in items {
+                let old = sqlx::query(
+                    "SELECT uid FROM resources WHERE kind = ? AND namespace = ? AND name = ?",
+                )
+                .bind(it.kind)
+                .bind(it.namespace)
+                .bind(it.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let uid = match &old {
+                    Some(r) => r.get::<String, _>("uid"),
+                    None => uuid::Uuid::new_v4().to_string(),
+                };
+                sqlx::query(
+                    "INSERT INTO resources (kind, namespace, name, uid, yaml, object, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (kind, namespace, name) DO UPDATE SET yaml = excluded.yaml, object = excluded.object, updated_at = excluded.updated_at",
+                )
+                .bind(it.kind)
+                .bind(it.namespace)
+                .bind(it.name)
+                .bind(&uid)
+                .bind(it.yaml)
+                .bind(it.object.to_string())
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                created.push(old.is_none());
+            }
+            tx.commit().await?;
+            Ok(created)
+        })
+        .await?;
+        Ok(created)
+    }
+
+    /// One resource.
+    pub async fn resource(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Resource>, StoreError> {
+        let row =
+            sqlx::query("SELECT * FROM resources WHERE kind = ? AND namespace = ? AND name = ?")
+                .bind(kind)
+                .bind(namespace)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.as_ref().map(resource))
+    }
+
+    /// Resources of one kind (every kind when `None`) in a namespace, by name.
+    pub async fn resources(
+        &self,
+        kind: Option<&str>,
+        namespace: &str,
+    ) -> Result<Vec<Resource>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM resources WHERE (? IS NULL OR kind = ?) AND namespace = ? ORDER BY kind, name",
+        )
+        .bind(kind)
+        .bind(kind)
+        .bind(namespace)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(resource).collect())
+    }
+
+    /// Deletes one resource; false when there was none.
+    pub async fn delete_resource(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let done = retry_busy(|| async {
+            sqlx::query("DELETE FROM resources WHERE kind = ? AND namespace = ? AND name = ?")
+                .bind(kind)
+                .bind(namespace)
+                .bind(name)
+                .execute(&self.pool)
+                .await
+        })
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
