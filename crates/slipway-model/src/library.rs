@@ -150,50 +150,10 @@ const KNOWN_KINDS: &[&str] = &["Task", "Pipeline", "PipelineRun", "TaskRun", "St
 impl Library {
     /// Loads files and directories (recursively: `*.yaml`, `*.yml`, `*.json`).
     pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Library, Diagnostics> {
-        let mut files = Vec::new();
-        let mut diags = Diagnostics::default();
-        for p in paths {
-            let p = p.as_ref();
-            if p.is_dir() {
-                let before = files.len();
-                collect_dir(p, &mut files, &mut diags);
-                if files.len() == before {
-                    diags.push(
-                        Diagnostic::in_file(&p.display().to_string(), "directory holds no YAML files")
-                            .with_hint("pass files ending in .yaml, .yml or .json, or a directory that holds them"),
-                    );
-                }
-            } else {
-                files.push(p.to_path_buf());
-            }
-        }
+        let (sources, mut diags) = read_sources(paths);
         let mut lib = Library::default();
-        for f in files {
-            match std::fs::read(&f) {
-                Ok(bytes) => {
-                    let text = match String::from_utf8(bytes) {
-                        Ok(t) => t,
-                        Err(_) => {
-                            diags.push(
-                                Diagnostic::in_file(
-                                    &f.display().to_string(),
-                                    "file is not UTF-8 text",
-                                )
-                                .with_hint("pass YAML files holding Tekton objects"),
-                            );
-                            continue;
-                        }
-                    };
-                    lib.add_source(f.display().to_string(), text, &mut diags);
-                }
-                Err(e) => diags.push(
-                    Diagnostic::in_file(
-                        &f.display().to_string(),
-                        format!("failed to read the file: {e}"),
-                    )
-                    .with_hint("check the path passed with -f"),
-                ),
-            }
+        for (path, text) in sources {
+            lib.add_source(path, text, &mut diags);
         }
         diags.into_result(lib)
     }
@@ -561,4 +521,52 @@ fn serde_diag(origin: &Origin, path: &str, message: &str) -> Diagnostic {
 /// Serializes any spec back to JSON for output.
 pub fn to_json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// The text of every YAML file named by `paths` (directories recursively), as `(path, text)`,
+/// with diagnostics for what could not be read.
+pub fn read_sources<P: AsRef<Path>>(paths: &[P]) -> (Vec<(String, String)>, Diagnostics) {
+    let mut files = Vec::new();
+    let mut diags = Diagnostics::default();
+    for p in paths {
+        let p = p.as_ref();
+        if p.is_dir() {
+            let before = files.len();
+            collect_dir(p, &mut files, &mut diags);
+            if files.len() == before {
+                diags.push(
+                    Diagnostic::in_file(&p.display().to_string(), "directory holds no YAML files")
+                        .with_hint("pass files ending in .yaml, .yml or .json, or a directory that holds them"),
+                );
+            }
+        } else {
+            files.push(p.to_path_buf());
+        }
+    }
+    let mut sources = Vec::new();
+    for f in files {
+        match std::fs::read(&f) {
+            Ok(bytes) => {
+                let text = match String::from_utf8(bytes) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        diags.push(
+                            Diagnostic::in_file(&f.display().to_string(), "file is not UTF-8 text")
+                                .with_hint("pass YAML files holding Tekton objects"),
+                        );
+                        continue;
+                    }
+                };
+                sources.push((f.display().to_string(), text));
+            }
+            Err(e) => diags.push(
+                Diagnostic::in_file(
+                    &f.display().to_string(),
+                    format!("failed to read the file: {e}"),
+                )
+                .with_hint("check the path passed with -f"),
+            ),
+        }
+    }
+    (sources, diags)
 }

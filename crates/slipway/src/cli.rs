@@ -14,6 +14,18 @@ pub struct Cli {
     /// Config file [default: $XDG_CONFIG_HOME/slipway/config.toml when it exists].
     #[arg(long, global = true, env = "SLIPWAY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Talk to a slipway server instead of this machine's history (`http://HOST:PORT`).
+    #[arg(long, global = true, env = "SLIPWAY_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// API token for the server.
+    #[arg(
+        long,
+        global = true,
+        env = "SLIPWAY_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -24,6 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the PipelineRuns and TaskRuns in files, or start a Pipeline or Task by name.
     Run(RunArgs),
+    /// Store Tasks, Pipelines, StepActions, ConfigMaps and Secrets on the server (needs --server).
+    Apply(ApplyArgs),
     /// Check files as Tekton's admission webhook would.
     Validate(ValidateArgs),
     /// List runs, newest first.
@@ -104,6 +118,9 @@ pub struct Execution {
     /// Plain line output even on a terminal.
     #[arg(long, global = true)]
     pub plain: bool,
+    /// With --server: print the run's name once it is queued instead of following it.
+    #[arg(short = 'd', long, global = true)]
+    pub detach: bool,
 }
 
 /// `slipway run`.
@@ -137,6 +154,14 @@ pub enum RunTarget {
         /// Task name.
         name: String,
     },
+}
+
+/// `slipway apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Files or directories of YAML.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 /// `slipway validate`.

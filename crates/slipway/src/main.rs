@@ -6,6 +6,7 @@ mod config;
 mod error;
 mod output;
 mod paths;
+mod remote;
 mod render;
 
 use clap::Parser;
@@ -31,24 +32,12 @@ fn main() {
     };
     let code = runtime.block_on(async move {
         let data = paths::data_dir(cli.data_dir.clone());
-        let result: Result<i32, CliError> = match cli.command {
-            Command::Run(args) => match config::load(cli.config.as_deref()) {
-                Ok(c) => cmd::run::run(&data, &c, args).await,
+        let result: Result<i32, CliError> = match &cli.server {
+            Some(url) => match remote::Remote::new(url, cli.token.clone()) {
+                Ok(r) => against_server(&r, cli.command).await,
                 Err(e) => Err(e),
             },
-            Command::Validate(args) => cmd::validate::validate(&args),
-            Command::Runs(args) => cmd::history::runs(&data, &args).await,
-            Command::Describe(args) => cmd::history::describe(&data, &args).await,
-            Command::Logs(args) => cmd::logs::logs(&data, &args).await,
-            Command::Cancel(args) => cmd::cancel::cancel(&data, &args).await,
-            Command::Serve(args) => match config::load(cli.config.as_deref()) {
-                Ok(c) => cmd::serve::serve(&data, &c, &args).await,
-                Err(e) => Err(e),
-            },
-            Command::Rerun(args) => match config::load(cli.config.as_deref()) {
-                Ok(c) => cmd::run::rerun(&data, &c, args).await,
-                Err(e) => Err(e),
-            },
+            None => on_this_machine(&data, cli.config.as_deref(), cli.command).await,
         };
         match result {
             Ok(code) => code,
@@ -58,4 +47,42 @@ fn main() {
     // Leftover step processes belong to their own sessions; nothing here waits for them.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     std::process::exit(code);
+}
+
+async fn on_this_machine(
+    data: &std::path::Path,
+    config_path: Option<&std::path::Path>,
+    command: Command,
+) -> Result<i32, CliError> {
+    match command {
+        Command::Run(args) => cmd::run::run(data, &config::load(config_path)?, args).await,
+        Command::Apply(_) => Err(CliError::usage(
+            "apply stores definitions on a server",
+            "pass --server http://HOST:PORT (or set SLIPWAY_SERVER); locally, `slipway run -f` reads them from files",
+        )),
+        Command::Validate(args) => cmd::validate::validate(&args),
+        Command::Runs(args) => cmd::history::runs(data, &args).await,
+        Command::Describe(args) => cmd::history::describe(data, &args).await,
+        Command::Logs(args) => cmd::logs::logs(data, &args).await,
+        Command::Cancel(args) => cmd::cancel::cancel(data, &args).await,
+        Command::Serve(args) => cmd::serve::serve(data, &config::load(config_path)?, &args).await,
+        Command::Rerun(args) => cmd::run::rerun(data, &config::load(config_path)?, args).await,
+    }
+}
+
+async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32, CliError> {
+    match command {
+        Command::Run(args) => cmd::remote::run(remote, args).await,
+        Command::Apply(args) => cmd::remote::apply(remote, &args).await,
+        Command::Validate(args) => cmd::validate::validate(&args),
+        Command::Runs(args) => cmd::remote::runs(remote, &args).await,
+        Command::Describe(args) => cmd::remote::describe(remote, &args).await,
+        Command::Logs(args) => cmd::remote::logs(remote, &args).await,
+        Command::Cancel(args) => cmd::remote::cancel(remote, &args).await,
+        Command::Rerun(args) => cmd::remote::rerun(remote, &args).await,
+        Command::Serve(_) => Err(CliError::usage(
+            "--server names a server to talk to; `slipway serve` is one",
+            "drop --server (and unset SLIPWAY_SERVER) to start a server",
+        )),
+    }
 }

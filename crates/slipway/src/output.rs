@@ -48,8 +48,9 @@ pub fn age(ms: i64) -> String {
 
 /// Status words as tkn shows them.
 pub fn status_word(status: &str, reason: &str) -> String {
-    match status {
-        "Unknown" => "Running".into(),
+    match (status, reason) {
+        ("Unknown", "PipelineRunPending") => "Pending".into(),
+        ("Unknown", _) => "Running".into(),
         _ => reason.to_string(),
     }
 }

@@ -32,7 +32,25 @@ pub async fn run(data: &Path, config: &Config, args: RunArgs) -> Result<i32, Cli
         ));
     }
     let lib = load(&args.files)?;
-    let runs: Vec<RunObject> = match &args.target {
+    let runs = runs_to_start(&lib, &args)?;
+    let inputs: Vec<Value> = lib
+        .raw
+        .iter()
+        .filter(|d| {
+            !matches!(
+                d.get("kind").and_then(Value::as_str),
+                Some("PipelineRun" | "TaskRun")
+            )
+        })
+        .cloned()
+        .collect();
+    execute(data, config, Arc::new(lib), runs, inputs, &args.exec).await
+}
+
+/// The runs `slipway run` starts: a new run of the named Pipeline or Task, or the runs in the
+/// files, with `-p` values applied.
+pub fn runs_to_start(lib: &Library, args: &RunArgs) -> Result<Vec<RunObject>, CliError> {
+    Ok(match &args.target {
         Some(RunTarget::Pipeline { name }) => {
             let p = lib
                 .pipelines
@@ -87,22 +105,10 @@ pub async fn run(data: &Path, config: &Config, args: RunArgs) -> Result<i32, Cli
             lib.runs
                 .iter()
                 .cloned()
-                .map(|r| with_params(r, &args.exec.params, &lib))
+                .map(|r| with_params(r, &args.exec.params, lib))
                 .collect::<Result<_, _>>()?
         }
-    };
-    let inputs: Vec<Value> = lib
-        .raw
-        .iter()
-        .filter(|d| {
-            !matches!(
-                d.get("kind").and_then(Value::as_str),
-                Some("PipelineRun" | "TaskRun")
-            )
-        })
-        .cloned()
-        .collect();
-    execute(data, config, Arc::new(lib), runs, inputs, &args.exec).await
+    })
 }
 
 /// `slipway rerun`.

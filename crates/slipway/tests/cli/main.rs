@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod docker;
+mod server;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_slipway")

@@ -1,0 +1,277 @@
+//! `slipway serve` as a process, and the CLI against it with `--server`: apply, run, logs,
+//! describe, cancel, errors with file positions; and a server killed with SIGKILL while runs are
+//! in flight.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::{bin, spawn, text};
+
+/// A `slipway serve` process on a free port.
+pub struct Served {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Served {
+    /// Starts one over `home` with extra arguments.
+    pub fn start(home: &Path, extra: &[&str]) -> Served {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = spawn(home, &args);
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut first = String::new();
+        stderr.read_line(&mut first).expect("banner");
+        // Keep reading stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        Served {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+
+    /// Runs the CLI against this server.
+    pub fn cli(&self, home: &Path, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(bin())
+            .args(args)
+            .env("SLIPWAY_HOME", home)
+            .env("SLIPWAY_SERVER", &self.url)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("slipway runs")
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const TASK: &str = "apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: count\nspec:\n  params:\n  - name: lines\n    default: \"3\"\n  steps:\n  - name: lines\n    image: busybox\n    script: |\n      i=1\n      while [ $i -le $(params.lines) ]; do echo \"line $i\"; i=$((i+1)); sleep 0.1; done\n";
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("write");
+    p.display().to_string()
+}
+
+#[test]
+fn the_cli_works_against_a_server() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let client = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    let s = Served::start(home.path(), &[]);
+    let task = write(files.path(), "task.yaml", TASK);
+    let out = s.cli(client.path(), &["apply", "-f", &task]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "task.tekton.dev/count created\n");
+    // A Task on the server starts by name, with typed -p values; lines come back live.
+    let out = s.cli(
+        client.path(),
+        &["run", "task", "count", "-p", "lines=2", "--logs"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("[count-run-") && lines[0].ends_with("/lines] line 1"),
+        "{stdout}"
+    );
+    assert!(lines[1].ends_with("/lines] line 2"), "{stdout}");
+    let name = text(&out.stderr)
+        .lines()
+        .next()
+        .and_then(|l| l.strip_suffix(" queued"))
+        .expect("queued line")
+        .to_string();
+    let out = s.cli(client.path(), &["logs", &name]);
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        2,
+        "{}",
+        text(&out.stdout)
+    );
+    let out = s.cli(client.path(), &["describe", &name]);
+    assert!(
+        text(&out.stdout).contains("Status:    Succeeded"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = s.cli(client.path(), &["runs"]);
+    assert!(text(&out.stdout).contains(&name), "{}", text(&out.stdout));
+    // Nothing was written to the client's own history.
+    assert!(!client.path().join("db").exists());
+    // A bad reference is reported at the user's file, line and column, exit 2.
+    let bad = write(
+        files.path(),
+        "bad.yaml",
+        "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {generateName: x-}\nspec:\n  taskRef: {name: cuont}\n",
+    );
+    let out = s.cli(client.path(), &["run", "-f", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad.yaml:5:13: Task `cuont` not found"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `count`?"), "{err}");
+    // Detached: the name at once; cancel while it waits or runs; a finished run cannot be.
+    let out = s.cli(
+        client.path(),
+        &["run", "task", "count", "-p", "lines=100", "-d"],
+    );
+    let detached = text(&out.stdout).trim().to_string();
+    assert!(detached.starts_with("count-run-"), "{detached}");
+    let out = s.cli(client.path(), &["cancel", &detached]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = s.cli(client.path(), &["logs", "-f", &detached]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = s.cli(client.path(), &["describe", &detached, "-o", "json"]);
+    let o: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let reason = o["status"]["conditions"][0]["reason"]
+        .as_str()
+        .unwrap_or("");
+    assert!(reason == "Cancelled" || reason == "TaskRunCancelled", "{o}");
+    let out = s.cli(client.path(), &["cancel", &name]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("already finished"),
+        "{}",
+        text(&out.stderr)
+    );
+    // apply is for servers only.
+    let out = crate::slipway(client.path(), &["apply", "-f", &task]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--server"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_second_server_on_one_data_directory_is_refused() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let _s = Served::start(home.path(), &[]);
+    let out = crate::slipway(home.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("another `slipway serve`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// What the API says about a run: (status, reason).
+fn state(s: &Served, client: &Path, name: &str) -> (String, String) {
+    let out = s.cli(client, &["describe", name, "-o", "json"]);
+    let o: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{name}: {e}: {}", text(&out.stderr)));
+    let c = &o["status"]["conditions"][0];
+    (
+        c["status"].as_str().unwrap_or("").to_string(),
+        c["reason"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn sigkill_with_twenty_runs_in_flight_loses_nothing() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let client = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    let task = write(files.path(), "task.yaml", TASK);
+    let s = Served::start(home.path(), &["--max-runs", "5"]);
+    assert_eq!(
+        s.cli(client.path(), &["apply", "-f", &task]).status.code(),
+        Some(0)
+    );
+    // 20 acknowledged runs: 5 run (about 4 s each), 15 wait.
+    let mut names = Vec::new();
+    for _ in 0..20 {
+        let out = s.cli(
+            client.path(),
+            &["run", "task", "count", "-p", "lines=40", "-d"],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        names.push(text(&out.stdout).trim().to_string());
+    }
+    // Wait until the running ones have printed a few lines, and keep what the API showed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let running: Vec<(String, String)> = loop {
+        let seen: Vec<(String, String)> = names
+            .iter()
+            .filter(|n| state(&s, client.path(), n).1 == "Running")
+            .map(|n| (n.clone(), text(&s.cli(client.path(), &["logs", n]).stdout)))
+            .collect();
+        if seen.len() == 5 && seen.iter().all(|(_, l)| l.lines().count() >= 3) {
+            break seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "5 runs never got going: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    s.kill();
+    let s = Served::start(home.path(), &["--max-runs", "20"]);
+    for (name, before) in &running {
+        assert_eq!(
+            state(&s, client.path(), name),
+            ("False".to_string(), "Interrupted".to_string()),
+            "{name}"
+        );
+        let after = text(&s.cli(client.path(), &["logs", name]).stdout);
+        assert!(
+            after.starts_with(before.as_str()),
+            "{name} lost lines:\nbefore:\n{before}\nafter:\n{after}"
+        );
+    }
+    let queued: Vec<&String> = names
+        .iter()
+        .filter(|n| !running.iter().any(|(r, _)| r == *n))
+        .collect();
+    assert_eq!(queued.len(), 15);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for name in queued {
+        loop {
+            let (status, reason) = state(&s, client.path(), name);
+            if status != "Unknown" {
+                assert_eq!(
+                    (status.as_str(), reason.as_str()),
+                    ("True", "Succeeded"),
+                    "{name}"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name} is still {reason}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let lines = text(&s.cli(client.path(), &["logs", name]).stdout);
+        assert_eq!(lines.lines().count(), 40, "{name}");
+    }
+    let out = s.cli(client.path(), &["runs", "-o", "json", "--limit", "100"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        list["items"].as_array().map(Vec::len),
+        Some(20),
+        "none lost, none doubled"
+    );
+}
