@@ -17,7 +17,7 @@ export class ApiError extends Error {
     this.diagnostics = status?.diagnostics || status?.details?.diagnostics || [];
     this.status = status;
   }
-  get missing() { return this.code === 404 && !this.status?.kind; }
+  get missing() { return (this.code === 404 || this.code === 405) && !this.status?.kind; }
 }
 
 export function token() { return localStorage.getItem(TOKEN_KEY) || ''; }

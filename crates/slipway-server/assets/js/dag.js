@@ -61,7 +61,11 @@ export function renderDag(graph, { selected, onSelect }) {
     const y2 = b.y + H / 2;
     const dx = Math.max(30, (x2 - x1) / 2);
     const critEdge = cls.includes('critical');
-    return svg('path', { class: `dag-edge ${cls}`, d: `M${x1} ${y1}C${x1 + dx} ${y1} ${x2 - dx} ${y2} ${x2} ${y2}`,
+    // A wait that skips columns dips under the nodes in between instead of crossing them.
+    const dip = cls.includes('implicit') && x2 - x1 > W + COL_GAP * 2 ? Math.max(y1, y2) + 48 : null;
+    const d = dip === null ? `M${x1} ${y1}C${x1 + dx} ${y1} ${x2 - dx} ${y2} ${x2} ${y2}`
+      : `M${x1} ${y1}C${x1 + 40} ${dip} ${x2 - 40} ${dip} ${x2} ${y2}`;
+    return svg('path', { class: `dag-edge ${cls}`, d,
       'marker-end': critEdge ? 'url(#arrow-crit)' : 'url(#arrow)', 'data-testid': testid, 'data-from': from, 'data-to': to, ...attrs });
   };
   const drawnPairs = new Set();
@@ -96,6 +100,7 @@ export function renderDag(graph, { selected, onSelect }) {
       onkeydown: (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); onSelect(n.name); } },
     },
     svg('title', {}, `${n.name} — ${label}${dur ? ` in ${dur}` : ''}${n.runs.length > 1 ? ` (${n.runs.length} TaskRuns)` : ''}${n.skipReason ? `: ${n.skipReason}` : ''}`),
+    isSel ? svg('rect', { class: 'sel-ring', x: -4, y: -4, width: W + 8, height: H + 8, rx: 10 }) : null,
     svg('rect', { class: 'box', width: W, height: H, rx: 7 }),
     svg('rect', { class: 'bar', width: 5, height: H - 2, x: 1, y: 1, rx: 2 }));
     const icon = statusIcon(n.state);

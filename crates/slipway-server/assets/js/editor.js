@@ -208,7 +208,7 @@ export function createEditor({ value = '', validate, onDiagnostics, onChange, on
     const it = comp.items[comp.index];
     docBox.hidden = !it?.doc;
     if (it?.doc) {
-      docBox.replaceChildren(h('b', { class: 'mono' }, it.label), it.type ? h('span', { class: 'muted mono' }, ` ${it.type}`) : null, h('div', {}, it.doc));
+      docBox.replaceChildren(h('div', {}, h('b', { class: 'mono' }, it.label), it.type ? h('span', { class: 'muted mono' }, ` ${it.type}`) : null), h('div', {}, it.doc));
       docBox.style.left = `${Math.max(0, left) + list.offsetWidth + 6}px`;
       docBox.style.top = `${top}px`;
     }

@@ -21,7 +21,7 @@ function aggregate(runs) {
  * Builds the graph. taskRuns: the run's TaskRuns (matched to pipeline tasks by the
  * tekton.dev/pipelineTask label, else by childReferences); skipped: status.skippedTasks.
  */
-export function buildGraph(spec, { taskRuns = [], childReferences = [], skipped = [], runDone = false, now = Date.now() } = {}) {
+export function buildGraph(spec, { runName = '', taskRuns = [], childReferences = [], skipped = [], runDone = false, now = Date.now() } = {}) {
   const tasks = (spec?.tasks || []).map((t) => ({ t, fin: false }));
   const fins = (spec?.finally || []).map((t) => ({ t, fin: true }));
   const all = [...tasks, ...fins];
@@ -29,7 +29,7 @@ export function buildGraph(spec, { taskRuns = [], childReferences = [], skipped 
   const byChild = new Map(childReferences.map((c) => [c.name, c.pipelineTaskName]));
   const runsOf = new Map();
   for (const tr of taskRuns) {
-    const task = tr.metadata?.labels?.['tekton.dev/pipelineTask'] || byChild.get(tr.metadata?.name);
+    const task = tr.metadata?.labels?.['tekton.dev/pipelineTask'] || byChild.get(tr.metadata?.name) || taskFromName(tr.metadata?.name, runName, names);
     if (!task) continue;
     if (!runsOf.has(task)) runsOf.set(task, []);
     runsOf.get(task).push(tr);
@@ -80,6 +80,15 @@ export function singleTaskGraph(taskRun, now = Date.now()) {
   const node = { name, index: 0, finally: false, task: {}, runs: [taskRun], state: st.state, skipReason: '', start, end,
     duration: start !== null && end !== null ? end - start : null, order: new Set(), data: new Set(), matrix: false, col: 0, row: 0 };
   return { nodes: [node], edges: [], byName: new Map([[name, node]]), critical: start !== null ? [name] : [], single: true };
+}
+
+/** A TaskRun still being written may carry no labels: its name is RUN-TASK or RUN-TASK-N. */
+function taskFromName(trName, runName, names) {
+  if (!trName || !runName || !trName.startsWith(`${runName}-`)) return null;
+  const rest = trName.slice(runName.length + 1);
+  if (names.has(rest)) return rest;
+  const m = /^(.*)-\d+$/.exec(rest);
+  return m && names.has(m[1]) ? m[1] : null;
 }
 
 function deps(n) { return [...new Set([...n.order, ...n.data])]; }

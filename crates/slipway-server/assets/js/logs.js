@@ -35,6 +35,7 @@ export class LogStore {
     const k = key(ev.taskRun || ev.task || this.run, ev.step || '');
     if (!this.lines.has(k)) this.lines.set(k, []);
     const entry = { line: String(ev.line ?? ''), stream: ev.stream || 'stdout', ts: ev.ts };
+    if (typeof ev.ts === 'number' && !this.firstTs) this.firstTs = ev.ts;
     this.lines.get(k).push(entry);
     this.emit(k, entry);
   }

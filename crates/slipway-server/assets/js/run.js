@@ -98,7 +98,9 @@ export function mount(root, name) {
       ? run.metadata?.labels?.['tekton.dev/pipeline'] || run.spec?.pipelineRef?.name
       : run.metadata?.labels?.['tekton.dev/task'] || run.spec?.taskRef?.name;
     const ownerKind = kind === 'PipelineRun' ? 'pipelines' : 'tasks';
-    const start = run.status?.startTime;
+    // A run still being written may have no start time yet: its TaskRuns or first log line do.
+    const childStarts = children.map((c) => c.status?.startTime).filter(Boolean).sort();
+    const start = run.status?.startTime || childStarts[0] || (store.firstTs ? new Date(store.firstTs).toISOString() : null);
     const end = run.status?.completionTime;
     const actions = [
       h('button', { type: 'button', class: 'btn', 'data-testid': 'run-rerun', onclick: rerun }, 'Run again'),
@@ -199,11 +201,11 @@ export function mount(root, name) {
     if (sig !== lastTaskSig) {
       lastTaskSig = sig;
       const focused = document.activeElement?.closest?.('[role="tab"]')?.dataset.step;
-      taskHead.replaceChildren(
+      taskHead.replaceChildren(...[
         h('h2', {}, node ? node.name : 'No task selected'),
         node ? badge(node.state) : null,
         node && node.duration !== null ? h('span', { class: 'muted' }, formatDuration(node.duration)) : null,
-        tr ? h('span', { class: 'muted mono', 'data-testid': 'taskrun-name' }, tr.metadata?.name) : null);
+        tr ? h('span', { class: 'muted mono', 'data-testid': 'taskrun-name' }, tr.metadata?.name) : null].filter(Boolean));
       if (node && node.runs.length > 1) {
         instances.hidden = false;
         instances.replaceChildren(...node.runs.map((r, i) => {
@@ -271,7 +273,7 @@ export function mount(root, name) {
       let spec = await pipelineSpec();
       // Without the pipeline's definition, draw the tasks that ran.
       if (!spec) spec = { tasks: [...new Set(children.map((c) => c.metadata?.labels?.['tekton.dev/pipelineTask']).filter(Boolean))].map((n) => ({ name: n })) };
-      graph = buildGraph(spec, { taskRuns: children, childReferences: run.status?.childReferences || [], skipped: run.status?.skippedTasks || [], runDone: st.done });
+      graph = buildGraph(spec, { runName: name, taskRuns: children, childReferences: run.status?.childReferences || [], skipped: run.status?.skippedTasks || [], runDone: st.done });
       graph.spec = spec;
     } else {
       children = [run];

@@ -113,7 +113,13 @@ async fn apply_is_all_or_nothing_and_checks_references() {
 }
 
 /// What is sent, what comes back: status, words of the message, line and column.
-type Case = (&'static str, &'static str, StatusCode, &'static str, Option<(u64, u64)>);
+type Case = (
+    &'static str,
+    &'static str,
+    StatusCode,
+    &'static str,
+    Option<(u64, u64)>,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_a_4xx_that_names_the_problem_and_stores_nothing() {

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 mod docker;
 mod server;
+mod ui;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_slipway")

@@ -1,0 +1,154 @@
+//! The web UI end to end: real runs seeded with the binary (a succeeded fan-out/fan-in pipeline
+//! with a matrix, a failed one with ANSI-coloured output, a standalone `TaskRun`, and one still
+//! running), `slipway serve` on a free port, and `crates/slipway-server/tests/ui/e2e.mjs` driving
+//! Debian's headless Chromium through playwright-core (installed by `scripts/ui-env.sh`).
+//! Screenshots are kept in `<workspace>/artifacts/ui/`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Kills a background process when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+fn ui_tests() -> PathBuf {
+    workspace_root().join("crates/slipway-server/tests/ui")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `slipway run -f FILE` into `home`; returns the exit code.
+fn run_file(home: &Path, file: &Path) -> i32 {
+    let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(["run", "-f"])
+        .arg(file)
+        .env("SLIPWAY_HOME", home)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("slipway runs");
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        code <= 1,
+        "slipway run -f {} exited {code}:\n{}{}",
+        file.display(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    code
+}
+
+/// Starts `slipway serve` on a free loopback port; returns the process and `http://ADDR`.
+fn serve(home: &Path) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SLIPWAY_HOME", home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("slipway serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    // Reads the address, then keeps draining stderr so that the server never blocks on it.
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stderr);
+        let mut line = String::new();
+        let mut sent = false;
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if !sent && let Some(i) = line.find("http://") {
+                let addr: String = line[i..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect();
+                let _ = tx.send(addr);
+                sent = true;
+            }
+            line.clear();
+        }
+        let mut rest = Vec::new();
+        let _ = reader.read_to_end(&mut rest);
+    });
+    let server = Killed(child);
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("slipway serve prints its address");
+    (server, addr)
+}
+
+#[test]
+fn web_ui_works_in_headless_chromium() {
+    let root = workspace_root();
+    let env = Command::new("bash")
+        .arg(root.join("scripts/ui-env.sh"))
+        .output()
+        .expect("scripts/ui-env.sh runs");
+    assert!(
+        env.status.success(),
+        "scripts/ui-env.sh failed:\n{}{}",
+        text(&env.stdout),
+        text(&env.stderr)
+    );
+    let modules = text(&env.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+
+    let home = tempfile::tempdir().expect("tempdir");
+    let fixtures = ui_tests().join("fixtures");
+    assert_eq!(run_file(home.path(), &fixtures.join("fanin.yaml")), 0);
+    assert_eq!(run_file(home.path(), &fixtures.join("broken.yaml")), 1);
+    assert_eq!(run_file(home.path(), &fixtures.join("solo.yaml")), 0);
+    // Still running while the browser looks at it (about 30 s of output).
+    let _live = Killed(
+        Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .args(["run", "-f"])
+            .arg(fixtures.join("live.yaml"))
+            .env("SLIPWAY_HOME", home.path())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("slipway run starts"),
+    );
+    let (_server, base) = serve(home.path());
+
+    let artifacts = root.join("artifacts/ui");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let out = Command::new("node")
+        .arg(ui_tests().join("e2e.mjs"))
+        .env("BASE_URL", &base)
+        .env("ARTIFACTS", &artifacts)
+        .env("SLIPWAY_UI_NODE_MODULES", &modules)
+        .env("RUN_OK", "ui-fanin")
+        .env("RUN_FAIL", "ui-broken")
+        .env("RUN_LIVE", "ui-live")
+        .env("RUN_SOLO", "ui-solo")
+        .output()
+        .expect("node runs");
+    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    println!("{report}");
+    assert!(
+        out.status.success(),
+        "the UI end-to-end test failed (screenshots in {}):\n{report}",
+        artifacts.display()
+    );
+}
