@@ -57,8 +57,8 @@ pub async fn queue_body(
             "the body holds no PipelineRun or TaskRun".into(),
         ));
     }
-    let runs = prepare_all(&lib, &lib.runs, namespace)?;
-    store_runs(state, &runs, None).await?;
+    let mut runs = prepare_all(&lib, &lib.runs, namespace)?;
+    store_runs(state, &mut runs, None).await?;
     Ok(runs)
 }
 
@@ -74,19 +74,24 @@ pub fn prepare_all(
 }
 
 /// Stores prepared runs (with the delivery that made them, if any) and wakes the dispatcher.
+/// A generated name that is taken is made again; a chosen one is a conflict.
 pub async fn store_runs(
     state: &AppState,
-    runs: &[Enqueue],
+    runs: &mut [Enqueue],
     delivery: Option<Delivery<'_>>,
 ) -> Result<Enqueued, ApiError> {
-    for r in runs {
-        if let Ok(old) = state.store.find_run(&r.name).await
+    for r in runs.iter_mut() {
+        while let Ok(old) = state.store.find_run(&r.name).await
             && old.name == r.name
         {
-            return Err(ApiError::Conflict(format!(
-                "{} `{}` already exists; use generateName for a fresh name each time",
-                old.kind, r.name
-            )));
+            let Some(prefix) = &r.generate_name else {
+                return Err(ApiError::Conflict(format!(
+                    "{} `{}` already exists; use generateName for a fresh name each time",
+                    old.kind, r.name
+                )));
+            };
+            r.name = slipway_engine::generate_name(prefix);
+            r.object["metadata"]["name"] = json!(r.name);
         }
     }
     let outcome = state.store.enqueue(runs, delivery).await?;
@@ -209,8 +214,8 @@ pub async fn rerun(
         .as_str()
         .unwrap_or("default")
         .to_string();
-    let runs = prepare_all(&lib, &lib.runs, &namespace)?;
-    store_runs(&state, &runs, None).await?;
+    let mut runs = prepare_all(&lib, &lib.runs, &namespace)?;
+    store_runs(&state, &mut runs, None).await?;
     Ok(created(&runs))
 }
 

@@ -7,12 +7,14 @@ mod diagnostics;
 pub mod dispatcher;
 mod error;
 mod health;
+mod hooks;
 mod launch;
 mod logs;
 mod openapi;
 mod resources;
 mod runs;
 mod submit;
+mod trigger_defs;
 mod ui;
 
 use std::sync::Arc;
@@ -82,6 +84,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs/{name}/logs", get(logs::logs))
         .route("/api/v1/runs/{name}/cancel", post(launch::cancel))
         .route("/api/v1/runs/{name}/rerun", post(launch::rerun))
+        .route("/hooks/{listener}", post(hooks::default_namespace))
+        .route("/hooks/{namespace}/{listener}", post(hooks::in_namespace))
         .route("/api/v1/apply", post(resources::apply))
         .route("/api/v1/validate", post(resources::validate))
         .merge(resources::routes())

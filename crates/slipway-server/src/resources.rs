@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use slipway_store::{NewResource, Resource};
 
 use crate::catalog::{self, BodyDocument, Kind};
+use crate::trigger_defs::StoredDefinitions;
 use crate::{ApiError, AppState};
 
 /// `?namespace=` for the endpoints outside a namespace path.
@@ -101,6 +102,8 @@ async fn apply_body(
         }
     }
     catalog::library(&state.store, namespace, Some(body), &keys).await?;
+    let defs = StoredDefinitions::load(&state.store, namespace, &docs).await?;
+    crate::trigger_defs::check(&docs, &defs)?;
     let mut items = Vec::new();
     let mut changed = Vec::new();
     for (d, (k, n)) in docs.iter().zip(&keys) {

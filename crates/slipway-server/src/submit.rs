@@ -33,17 +33,16 @@ pub fn prepare(lib: &Library, run: &RunObject, namespace: &str) -> Result<Enqueu
             false,
         ),
     };
-    let name = match &meta.name {
-        Some(n) => n.clone(),
-        None => generate_name(
-            meta.generate_name
-                .as_deref()
-                .unwrap_or(&if target.is_empty() {
-                    "run-".to_string()
-                } else {
-                    format!("{target}-run-")
-                }),
-        ),
+    let prefix = meta.generate_name.clone().unwrap_or_else(|| {
+        if target.is_empty() {
+            "run-".to_string()
+        } else {
+            format!("{target}-run-")
+        }
+    });
+    let (name, generated) = match &meta.name {
+        Some(n) => (n.clone(), None),
+        None => (generate_name(&prefix), Some(prefix)),
     };
     let priority = match meta.annotations.get(PRIORITY) {
         None => 0,
@@ -83,6 +82,7 @@ pub fn prepare(lib: &Library, run: &RunObject, namespace: &str) -> Result<Enqueu
     Ok(Enqueue {
         uid,
         name,
+        generate_name: generated,
         kind: run.kind(),
         namespace: namespace.to_string(),
         target,

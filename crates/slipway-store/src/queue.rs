@@ -16,6 +16,9 @@ pub struct Enqueue {
     pub uid: String,
     /// Name.
     pub name: String,
+    /// The `generateName` prefix the name was made from, when it was generated (a taken name
+    /// is then made again rather than refused).
+    pub generate_name: Option<String>,
     /// `PipelineRun` or `TaskRun`.
     pub kind: &'static str,
     /// Namespace.

@@ -15,6 +15,7 @@ use tower::ServiceExt;
 
 mod queue;
 mod resources;
+mod triggers;
 
 async fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
     let dir = tempfile::tempdir().expect("tempdir");

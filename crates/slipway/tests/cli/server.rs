@@ -275,3 +275,147 @@ fn sigkill_with_twenty_runs_in_flight_loses_nothing() {
         "none lost, none doubled"
     );
 }
+
+/// One HTTP/1.1 POST over a fresh connection; the status code and body.
+fn post(url: &str, path: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).expect("send");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("response");
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+const LISTENER: &str = r#"apiVersion: v1
+kind: Secret
+metadata: {name: hook}
+stringData: {token: k3y}
+---
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: build}
+spec:
+  params: [{name: revision}]
+  tasks:
+  - name: t
+    taskSpec:
+      params: [{name: revision}]
+      steps: [{name: s, image: busybox, script: "echo $(params.revision)"}]
+    params: [{name: revision, value: $(params.revision)}]
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: build}
+spec:
+  params: [{name: revision}]
+  resourcetemplates:
+  - apiVersion: tekton.dev/v1
+    kind: PipelineRun
+    metadata: {generateName: build-}
+    spec:
+      status: PipelineRunPending
+      pipelineRef: {name: build}
+      params: [{name: revision, value: $(tt.params.revision)}]
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: ci}
+spec:
+  triggers:
+  - name: push
+    interceptors:
+    - ref: {name: github}
+      params:
+      - {name: secretRef, value: {secretName: hook, secretKey: token}}
+      - {name: eventTypes, value: [push]}
+    bindings: [{name: revision, value: $(body.after)}]
+    template: {ref: build}
+"#;
+
+/// 1,000 signed deliveries from 10 senders at once, 200 of them delivered twice: exactly 1,000
+/// runs, one per delivery ID. The runs are created held (`spec.status: PipelineRunPending`), so
+/// the count is not blurred by runs still starting.
+#[test]
+fn a_thousand_deliveries_make_a_thousand_runs() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let client = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    let s = Served::start(home.path(), &[]);
+    let defs = write(files.path(), "listener.yaml", LISTENER);
+    let out = s.cli(client.path(), &["apply", "-f", &defs]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let started = Instant::now();
+    let senders: Vec<_> = (0..10)
+        .map(|t| {
+            let url = s.url.clone();
+            std::thread::spawn(move || {
+                let mut created = Vec::new();
+                for i in 0..100 {
+                    let n = t * 100 + i;
+                    let body = format!(r#"{{"ref":"refs/heads/main","after":"sha-{n}"}}"#);
+                    let sig = slipway_triggers::sign_github(b"k3y", body.as_bytes());
+                    let headers = [
+                        ("X-GitHub-Event", "push".to_string()),
+                        ("X-GitHub-Delivery", format!("delivery-{n}")),
+                        ("X-Hub-Signature-256", sig),
+                    ];
+                    let (code, reply) = post(&url, "/hooks/ci", &headers, &body);
+                    assert_eq!(code, 202, "{reply}");
+                    created.push(reply);
+                    // Every fifth delivery is sent again, as a sender retrying after a timeout.
+                    if i % 5 == 0 {
+                        let (code, again) = post(&url, "/hooks/ci", &headers, &body);
+                        assert_eq!(code, 200, "{again}");
+                        assert!(again.contains("\"duplicate\":true"), "{again}");
+                    }
+                }
+                created
+            })
+        })
+        .collect();
+    let replies: Vec<String> = senders
+        .into_iter()
+        .flat_map(|h| h.join().expect("sender"))
+        .collect();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(60),
+        "1,200 deliveries took {took:?}"
+    );
+    assert_eq!(replies.len(), 1000);
+    let out = s.cli(client.path(), &["runs", "-o", "json", "--limit", "5000"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1000, "none lost, none doubled");
+    let mut ids: Vec<&str> = items
+        .iter()
+        .filter_map(|o| o["metadata"]["labels"]["triggers.tekton.dev/triggers-eventid"].as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 1000, "one run per delivery");
+    assert!(
+        items
+            .iter()
+            .all(|o| o["status"]["conditions"][0]["reason"] == "PipelineRunPending")
+    );
+}
