@@ -16,6 +16,7 @@ use crate::config::EngineConfig;
 use crate::error::{EngineError, Failure};
 use crate::event::{RunEvent, RunInfo};
 use crate::executor::Executor;
+use crate::mask::Masker;
 use crate::pipeline::{self, PipelineRequest};
 use crate::sources::{Bound, binding_source};
 use crate::store::{Reporter, Store};
@@ -184,7 +185,9 @@ impl Engine {
         opts: RunOptions,
         cancel: CancelHandle,
     ) -> Result<RunReport, EngineError> {
-        let reporter = Reporter::new(self.store.clone(), opts.watcher.clone());
+        let masker = Masker::for_run(&lib, run);
+        let reporter =
+            Reporter::new(self.store.clone(), opts.watcher.clone()).with_masker(masker.clone());
         let shared = Arc::new(Shared {
             executor: self.executor.clone(),
             reporter: reporter.clone(),
@@ -352,6 +355,8 @@ impl Engine {
         };
         self.executor.cleanup(&opts.uid).await;
         self.store.flush().await;
+        let mut report = report;
+        masker.value(&mut report.object);
         Ok(report)
     }
 }

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod executor;
+pub mod mask;
 pub mod matrix;
 pub mod params;
 mod pipeline;

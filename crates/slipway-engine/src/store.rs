@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::event::RunEvent;
+use crate::mask::Masker;
 
 /// Persists run events. `record` must not block: implementations queue and write in the background.
 #[async_trait]
@@ -26,11 +27,12 @@ impl Store for NullStore {
     async fn flush(&self) {}
 }
 
-/// Sends every event to the store and, when someone watches, to the watcher.
+/// Sends every event, secrets masked, to the store and, when someone watches, to the watcher.
 #[derive(Clone)]
 pub struct Reporter {
     store: Arc<dyn Store>,
     watcher: Option<mpsc::UnboundedSender<RunEvent>>,
+    masker: Masker,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -44,10 +46,20 @@ impl std::fmt::Debug for Reporter {
 impl Reporter {
     /// A reporter writing to `store` and copying to `watcher`.
     pub fn new(store: Arc<dyn Store>, watcher: Option<mpsc::UnboundedSender<RunEvent>>) -> Self {
-        Reporter { store, watcher }
+        Reporter {
+            store,
+            watcher,
+            masker: Masker::default(),
+        }
+    }
+    /// The same reporter, masking these secrets in everything it reports.
+    pub fn with_masker(mut self, masker: Masker) -> Self {
+        self.masker = masker;
+        self
     }
     /// Reports one event.
     pub fn emit(&self, ev: RunEvent) {
+        let ev = self.masker.event(ev);
         self.store.record(&ev);
         if let Some(w) = &self.watcher {
             let _ = w.send(ev);

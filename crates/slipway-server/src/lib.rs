@@ -2,6 +2,7 @@
 //! cancelled and re-run, run history in Tekton's JSON shapes, logs (plain or followed live over
 //! Server-Sent Events), health, Prometheus metrics, its OpenAPI document and the web UI.
 
+mod auth;
 mod catalog;
 mod diagnostics;
 pub mod dispatcher;
@@ -23,6 +24,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use slipway_store::SqliteStore;
 
+pub use crate::auth::{generate as generate_token, hash as token_hash};
 pub use crate::dispatcher::{Dispatcher, Limits};
 pub use crate::error::ApiError;
 
@@ -31,6 +33,7 @@ pub use crate::error::ApiError;
 pub struct AppState {
     store: Arc<SqliteStore>,
     dispatcher: Option<Arc<Dispatcher>>,
+    tokens: Arc<auth::Tokens>,
 }
 
 impl AppState {
@@ -39,6 +42,7 @@ impl AppState {
         AppState {
             store,
             dispatcher: None,
+            tokens: Default::default(),
         }
     }
 
@@ -47,6 +51,7 @@ impl AppState {
         AppState {
             store,
             dispatcher: Some(dispatcher),
+            tokens: Default::default(),
         }
     }
 
@@ -90,6 +95,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/validate", post(resources::validate))
         .merge(resources::routes())
         .merge(ui::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::check,
+        ))
         .with_state(state)
 }
 

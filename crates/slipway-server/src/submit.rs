@@ -79,6 +79,8 @@ pub fn prepare(lib: &Library, run: &RunObject, namespace: &str) -> Result<Enqueu
         "type": "Succeeded", "status": "Unknown", "reason": PENDING,
         "message": message, "lastTransitionTime": now,
     }]});
+    // What the API shows of a waiting run carries no secret; the inputs keep the values to run.
+    slipway_engine::mask::Masker::for_run(lib, run).value(&mut object);
     Ok(Enqueue {
         uid,
         name,

@@ -8,6 +8,7 @@ mod read;
 mod recover;
 mod resource;
 mod schema;
+mod token;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use queue::{Delivery, Enqueue, Enqueued, PENDING, Queued};
 pub use read::{LogLine, RunRow, TaskRunRow};
 pub use resource::{NewResource, Resource};
+pub use token::TokenRow;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]

@@ -91,6 +91,12 @@ CREATE TABLE IF NOT EXISTS queue (
     enqueued_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS queue_state ON queue(state, priority DESC, seq);
+CREATE TABLE IF NOT EXISTS tokens (
+    name TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS deliveries (
     listener TEXT NOT NULL,
     id TEXT NOT NULL,

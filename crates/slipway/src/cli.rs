@@ -52,6 +52,8 @@ pub enum Command {
     Rerun(RerunArgs),
     /// Serve the HTTP API, the run queue and the web UI.
     Serve(ServeArgs),
+    /// Create, list or revoke the server's API tokens (in this data directory).
+    Token(TokenArgs),
 }
 
 /// `slipway serve`.
@@ -154,6 +156,43 @@ pub enum RunTarget {
         /// Task name.
         name: String,
     },
+}
+
+/// `slipway token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: TokenAction,
+}
+
+/// `slipway token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token and print it (once).
+    Create {
+        /// A name to revoke it by.
+        name: String,
+        /// What it may do.
+        #[arg(long, value_enum, default_value_t = TokenScope::Read)]
+        scope: TokenScope,
+    },
+    /// List tokens (names and scopes; the tokens themselves are not kept).
+    List,
+    /// Revoke a token.
+    Revoke {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Token scopes.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TokenScope {
+    /// Read runs, logs and definitions.
+    Read,
+    /// Also apply, start, cancel and rerun.
+    Write,
 }
 
 /// `slipway apply`.

@@ -67,6 +67,7 @@ async fn on_this_machine(
         Command::Cancel(args) => cmd::cancel::cancel(data, &args).await,
         Command::Serve(args) => cmd::serve::serve(data, &config::load(config_path)?, &args).await,
         Command::Rerun(args) => cmd::run::rerun(data, &config::load(config_path)?, args).await,
+        Command::Token(args) => cmd::token::token(data, &args).await,
     }
 }
 
@@ -80,6 +81,10 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
         Command::Logs(args) => cmd::remote::logs(remote, &args).await,
         Command::Cancel(args) => cmd::remote::cancel(remote, &args).await,
         Command::Rerun(args) => cmd::remote::rerun(remote, &args).await,
+        Command::Token(_) => Err(CliError::usage(
+            "tokens are managed on the server's machine",
+            "run `slipway token ...` there without --server (it uses the server's data directory)",
+        )),
         Command::Serve(_) => Err(CliError::usage(
             "--server names a server to talk to; `slipway serve` is one",
             "drop --server (and unset SLIPWAY_SERVER) to start a server",

@@ -13,6 +13,7 @@ use slipway_engine::{RunEvent, Store, Stream};
 use slipway_store::SqliteStore;
 use tower::ServiceExt;
 
+mod auth;
 mod queue;
 mod resources;
 mod triggers;

@@ -6,4 +6,5 @@ pub mod logs;
 pub mod remote;
 pub mod run;
 pub mod serve;
+pub mod token;
 pub mod validate;

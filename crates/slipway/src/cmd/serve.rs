@@ -48,6 +48,11 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
         "serving the slipway API on http://{addr} (history in {})",
         data.display()
     );
+    if store.tokens().await?.is_empty() && !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: no API tokens, and {addr} is reachable from other machines: anyone there can start runs; create one with `slipway token create NAME --scope write`"
+        );
+    }
     let stop = CancellationToken::new();
     tokio::spawn(signals(stop.clone()));
     let queue = tokio::spawn(dispatcher.clone().run(stop.clone().cancelled_owned()));

@@ -742,3 +742,28 @@ fn serve_reads_the_history_over_http() {
     let status = server.wait().expect("server exits");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn secret_values_are_masked_in_logs_objects_and_the_api() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (out, objs) = run_json(home.path(), &fixtures().join("secrets.yaml"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let logs = text(&slipway(home.path(), &["logs", "leaky-run"]).stdout);
+    assert_eq!(
+        logs,
+        "[leaky-run/print] file: [MASKED]\n[leaky-run/print] env: [MASKED]\n[leaky-run/print] param: [MASKED] user: alice\n"
+    );
+    let printed = objs[0].to_string();
+    for secret in ["tok-7f3a9c1e", "hunter2-pw"] {
+        assert!(
+            !printed.contains(secret),
+            "-o json shows {secret}: {printed}"
+        );
+    }
+    assert_eq!(result(&objs[0], "echoed"), "[MASKED]");
+    let described = text(&slipway(home.path(), &["describe", "leaky-run", "-o", "json"]).stdout);
+    assert!(
+        !described.contains("hunter2-pw") && described.contains("[MASKED]"),
+        "{described}"
+    );
+}

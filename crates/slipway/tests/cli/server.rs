@@ -419,3 +419,30 @@ fn a_thousand_deliveries_make_a_thousand_runs() {
             .all(|o| o["status"]["conditions"][0]["reason"] == "PipelineRunPending")
     );
 }
+
+#[test]
+fn a_token_made_on_the_server_machine_opens_the_api() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let client = tempfile::tempdir().expect("tempdir");
+    let out = crate::slipway(home.path(), &["token", "create", "ci", "--scope", "write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_string();
+    assert!(token.starts_with("slw_") && token.len() == 68, "{token}");
+    let listed = text(&crate::slipway(home.path(), &["token", "list"]).stdout);
+    assert!(
+        listed.starts_with("ci") && listed.contains("write") && !listed.contains(&token),
+        "{listed}"
+    );
+    let s = Served::start(home.path(), &[]);
+    let out = s.cli(client.path(), &["runs"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--token or SLIPWAY_TOKEN"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s.cli(client.path(), &["runs", "--token", &token]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = crate::slipway(home.path(), &["token", "revoke", "ci"]);
+    assert_eq!(out.status.code(), Some(0));
+}
