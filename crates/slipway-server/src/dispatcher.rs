@@ -11,6 +11,7 @@ use slipway_model::inputs::RunInputs;
 use slipway_store::{Queued, SqliteStore, StoreError};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// The annotation on a Pipeline or Task that limits its runs at once.
 pub const MAX_RUNS: &str = "slipway.dev/max-concurrent-runs";
@@ -31,6 +32,7 @@ pub struct Dispatcher {
     wake: Notify,
     active: Mutex<HashMap<String, Active>>,
     stopping: CancellationToken,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -62,7 +64,13 @@ impl Dispatcher {
             wake: Notify::new(),
             active: Mutex::new(HashMap::new()),
             stopping: CancellationToken::new(),
+            metrics: Default::default(),
         })
+    }
+
+    /// What this server observes (run durations, queue waits), for `/metrics`.
+    pub(crate) fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        self.metrics.clone()
     }
 
     /// Looks at the queue again now (a run was queued, released or has ended).
@@ -210,8 +218,11 @@ impl Dispatcher {
     }
 
     async fn execute(&self, q: &Queued, cancel: CancelHandle) {
-        let span = tracing::info_span!("run", name = %q.name, uid = %q.uid);
-        let _enter = span.enter();
+        let span = tracing::info_span!("run", run = %q.name, uid = %q.uid);
+        self.execute_in_span(q, cancel).instrument(span).await;
+    }
+
+    async fn execute_in_span(&self, q: &Queued, cancel: CancelHandle) {
         let started = async {
             let row = self.store.run(&q.uid).await.map_err(|e| e.to_string())?;
             let stored = self
@@ -244,6 +255,9 @@ impl Dispatcher {
             return;
         }
         tracing::info!("starting");
+        let began = std::time::SystemTime::now();
+        self.metrics
+            .run_waited(began.duration_since(created).unwrap_or_default());
         let opts = RunOptions {
             name: q.name.clone(),
             uid: q.uid.clone(),
@@ -252,7 +266,14 @@ impl Dispatcher {
             created: Some(created),
         };
         match self.engine.run(lib, &run, opts, cancel).await {
-            Ok(report) => tracing::info!(reason = %report.reason, "finished"),
+            Ok(report) => {
+                tracing::info!(reason = %report.reason, "finished");
+                self.metrics.run_ended(
+                    report.kind,
+                    &report.reason,
+                    began.elapsed().unwrap_or_default(),
+                );
+            }
             Err(e) => {
                 let (reason, message) = match &e {
                     slipway_engine::EngineError::Invalid { failure, .. } => {

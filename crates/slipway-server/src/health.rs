@@ -52,6 +52,21 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         "Runs in the history by kind, condition status and reason (newest 10000)",
         family,
     );
+    let depth = Gauge::<i64>::default();
+    depth.set(state.store.queue_depth().await?);
+    registry.register(
+        "slipway_queue_depth",
+        "Runs waiting to start (held ones included)",
+        depth,
+    );
+    let running = Gauge::<i64>::default();
+    running.set(state.dispatcher.as_ref().map_or(0, |d| d.running() as i64));
+    registry.register(
+        "slipway_runs_running",
+        "Runs this server is running now",
+        running,
+    );
+    state.metrics.register(&mut registry);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)
         .map_err(|e| ApiError::Encode(e.to_string()))?;

@@ -11,6 +11,7 @@ mod health;
 mod hooks;
 mod launch;
 mod logs;
+mod metrics;
 mod openapi;
 mod resources;
 mod runs;
@@ -34,6 +35,7 @@ pub struct AppState {
     store: Arc<SqliteStore>,
     dispatcher: Option<Arc<Dispatcher>>,
     tokens: Arc<auth::Tokens>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
             store,
             dispatcher: None,
             tokens: Default::default(),
+            metrics: Default::default(),
         }
     }
 
@@ -50,6 +53,7 @@ impl AppState {
     pub fn new(store: Arc<SqliteStore>, dispatcher: Arc<Dispatcher>) -> AppState {
         AppState {
             store,
+            metrics: dispatcher.metrics(),
             dispatcher: Some(dispatcher),
             tokens: Default::default(),
         }
@@ -98,6 +102,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::check,
+        ))
+        // Route layers run after routing, so they see the matched route's pattern.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::time,
         ))
         .with_state(state)
 }

@@ -16,10 +16,7 @@ use crate::error::CliError;
 
 fn main() {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("SLIPWAY_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
+    logging(matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -89,5 +86,26 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
             "--server names a server to talk to; `slipway serve` is one",
             "drop --server (and unset SLIPWAY_SERVER) to start a server",
         )),
+    }
+}
+
+/// Log lines on stderr: `SLIPWAY_LOG` filters (a server logs its runs at `info` by default),
+/// `SLIPWAY_LOG_FORMAT=json` writes one JSON object per line for log collectors.
+fn logging(serving: bool) {
+    let filter = match std::env::var("SLIPWAY_LOG") {
+        Ok(f) => tracing_subscriber::EnvFilter::new(f),
+        Err(_) if serving => tracing_subscriber::EnvFilter::new("slipway_server=info,slipway=info"),
+        Err(_) => tracing_subscriber::EnvFilter::new("off"),
+    };
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colour)
+        .with_writer(std::io::stderr);
+    if std::env::var("SLIPWAY_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
     }
 }

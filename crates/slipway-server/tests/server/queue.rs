@@ -85,6 +85,19 @@ async fn runs_wait_under_the_global_limit_and_start_by_priority() {
     for name in ["high", "low"] {
         assert_eq!(reason(&s.wait_done(name).await), "Succeeded", "{name}");
     }
+    // The dispatcher counts what it ran; the queue is empty again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, metrics) = s.call("GET", "/metrics", "").await;
+    let text = metrics.as_str().unwrap_or_default().to_string();
+    for line in [
+        "slipway_run_duration_seconds_count{kind=\"PipelineRun\",reason=\"Succeeded\"} 3",
+        "slipway_queue_wait_seconds_count 3",
+        "slipway_queue_depth 0",
+        "slipway_runs_running 0",
+        "slipway_http_request_duration_seconds_count{method=\"POST\",route=\"/apis/tekton.dev/v1/namespaces/{namespace}/pipelineruns\",code=\"201\"} 3",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+    }
     s.shut_down().await;
 }
 
