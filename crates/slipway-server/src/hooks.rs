@@ -65,14 +65,28 @@ async fn deliver(
         .iter()
         .find_map(|h| event.header(h))
         .map(str::to_string);
+    let (code, reply) = deliver_event(state, namespace, listener, &spec, &defs, &event, id).await?;
+    Ok((code, Json(reply)).into_response())
+}
+
+/// Runs a listener's triggers on an event and queues what they create; the status and reply.
+pub(crate) async fn deliver_event(
+    state: &AppState,
+    namespace: &str,
+    listener: &str,
+    spec: &slipway_triggers::EventListenerSpec,
+    defs: &StoredDefinitions,
+    event: &Event,
+    id: Option<String>,
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let uid = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let summary = |runs: Vec<String>| json!({ "eventListener": listener, "namespace": namespace, "eventID": id.clone().unwrap_or_else(|| uid.clone()), "runs": runs });
-    let fired = match slipway_triggers::deliver(&spec, &defs, &event, &uid) {
+    let fired = match slipway_triggers::deliver(spec, defs, event, &uid) {
         Ok(Outcome::Fired(f)) => f,
         Ok(Outcome::Skipped(triggers)) => {
             let mut reply = summary(Vec::new());
             reply["skipped"] = json!(triggers);
-            return Ok((StatusCode::ACCEPTED, Json(reply)).into_response());
+            return Ok((StatusCode::ACCEPTED, reply));
         }
         Err(e) => return Err(refused(e)),
     };
@@ -102,12 +116,12 @@ async fn deliver(
     match store_runs(state, &mut runs, delivery).await? {
         Enqueued::Stored => {
             let names = runs.iter().map(|r| r.name.clone()).collect();
-            Ok((StatusCode::ACCEPTED, Json(summary(names))).into_response())
+            Ok((StatusCode::ACCEPTED, summary(names)))
         }
         Enqueued::Duplicate(names) => {
             let mut reply = summary(names);
             reply["duplicate"] = json!(true);
-            Ok((StatusCode::OK, Json(reply)).into_response())
+            Ok((StatusCode::OK, reply))
         }
     }
 }

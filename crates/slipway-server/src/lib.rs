@@ -13,6 +13,7 @@ mod launch;
 mod logs;
 mod metrics;
 mod openapi;
+pub mod poll;
 mod resources;
 mod runs;
 mod submit;

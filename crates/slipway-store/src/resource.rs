@@ -149,3 +149,70 @@ impl SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 }
+
+impl SqliteStore {
+    /// Resources of one kind in every namespace.
+    pub async fn resources_everywhere(&self, kind: &str) -> Result<Vec<Resource>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM resources WHERE kind = ? ORDER BY namespace, name")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(resource).collect())
+    }
+
+    /// The refs last seen by a poller of `repository` for `listener`; `None` before its first poll.
+    pub async fn poll_heads(
+        &self,
+        listener: &str,
+        repository: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, StoreError> {
+        let rows =
+            sqlx::query("SELECT ref, sha FROM poll_heads WHERE listener = ? AND repository = ?")
+                .bind(listener)
+                .bind(repository)
+                .fetch_all(&self.pool)
+                .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            rows.iter()
+                .map(|r| (r.get("ref"), r.get("sha")))
+                .filter(|(r, _): &(String, String)| !r.is_empty())
+                .collect(),
+        ))
+    }
+
+    /// Replaces the refs seen for `listener` and `repository` (an empty set is remembered too).
+    pub async fn set_poll_heads(
+        &self,
+        listener: &str,
+        repository: &str,
+        heads: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        retry_busy(|| async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            sqlx::query("DELETE FROM poll_heads WHERE listener = ? AND repository = ?")
+                .bind(listener)
+                .bind(repository)
+                .execute(&mut *tx)
+                .await?;
+            // An empty marker row records that the repository was polled and had no refs.
+            let marker = std::collections::BTreeMap::from([(String::new(), String::new())]);
+            for (r, sha) in if heads.is_empty() { &marker } else { heads } {
+                sqlx::query(
+                    "INSERT INTO poll_heads (listener, repository, ref, sha) VALUES (?, ?, ?, ?)",
+                )
+                .bind(listener)
+                .bind(repository)
+                .bind(r)
+                .bind(sha)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        })
+        .await?;
+        Ok(())
+    }
+}

@@ -91,6 +91,13 @@ CREATE TABLE IF NOT EXISTS queue (
     enqueued_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS queue_state ON queue(state, priority DESC, seq);
+CREATE TABLE IF NOT EXISTS poll_heads (
+    listener TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    sha TEXT NOT NULL,
+    PRIMARY KEY (listener, repository, ref)
+);
 CREATE TABLE IF NOT EXISTS tokens (
     name TEXT PRIMARY KEY,
     scope TEXT NOT NULL,

@@ -14,6 +14,9 @@ pub struct Event {
     pub body: Value,
     /// Values added by interceptors (`$(extensions.KEY)`).
     pub extensions: Map<String, Value>,
+    /// Made by slipway itself (repository polling): there is no sender whose signature or token
+    /// could be checked, so those checks are skipped; event types still apply.
+    pub trusted: bool,
 }
 
 /// The body is not JSON.
@@ -50,6 +53,7 @@ impl Event {
             raw,
             body,
             extensions: Map::new(),
+            trusted: false,
         })
     }
 

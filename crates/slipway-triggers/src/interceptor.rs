@@ -144,7 +144,9 @@ impl Interceptor {
                 secret,
                 event_types,
             } => {
-                if let Some(s) = secret {
+                if let Some(s) = secret
+                    && !event.trusted
+                {
                     let key = secret_value(defs, s)?;
                     let sig = event.header("X-Hub-Signature-256").ok_or_else(|| {
                         TriggerError::Signature {
@@ -169,7 +171,9 @@ impl Interceptor {
                 secret,
                 event_types,
             } => {
-                if let Some(s) = secret {
+                if let Some(s) = secret
+                    && !event.trusted
+                {
                     let key = secret_value(defs, s)?;
                     let token =
                         event

@@ -317,6 +317,10 @@ impl Server {
         let stop = tokio_util::sync::CancellationToken::new();
         let queue = tokio::spawn(dispatcher.clone().run(stop.clone().cancelled_owned()));
         let state = slipway_server::AppState::new(store.clone(), dispatcher);
+        tokio::spawn(slipway_server::poll::run(
+            state.clone(),
+            stop.clone().cancelled_owned(),
+        ));
         Server {
             dir,
             store,

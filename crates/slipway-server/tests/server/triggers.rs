@@ -280,3 +280,81 @@ async fn a_listener_with_missing_parts_is_refused_at_apply() {
     );
     s.shut_down().await;
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Polling: the first look learns the refs; a new commit on a branch then starts a run with
+/// the polled revision, through the same listener and interceptors (whose sender checks do not
+/// apply), once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polled_repository_triggers_on_a_new_commit() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    git(repo.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let s = setup().await;
+    let listener = format!(
+        "apiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata:\n  name: polled\n  annotations:\n    slipway.dev/poll-repository: {}\n    slipway.dev/poll-interval: 300ms\nspec:\n  triggers:\n  - name: github-push\n    interceptors:\n    - ref: {{name: github}}\n      params:\n      - {{name: secretRef, value: {{secretName: webhook, secretKey: token}}}}\n      - {{name: eventTypes, value: [push]}}\n    - ref: {{name: cel}}\n      params:\n      - {{name: overlays, value: [{{key: branch, expression: \"body.ref.split('/')[2]\"}}]}}\n    bindings: [{{ref: github-push}}]\n    template: {{ref: build}}\n",
+        repo.path().display()
+    );
+    let (code, body) = s.call("POST", "/api/v1/apply", &listener).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        run_count(&s).await,
+        0,
+        "the first poll only learns the refs"
+    );
+    git(repo.path(), &["commit", "-q", "--allow-empty", "-m", "two"]);
+    let sha = git(repo.path(), &["rev-parse", "HEAD"]);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let run = loop {
+        if let Some(r) = s
+            .store
+            .list_runs(10)
+            .await
+            .expect("runs")
+            .into_iter()
+            .next()
+        {
+            break r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no run from the new commit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(reason(&s.wait_done(&run.name).await), "Succeeded");
+    let logs = s
+        .store
+        .logs(&run.uid, None, None, 0, 10)
+        .await
+        .expect("logs");
+    assert_eq!(
+        logs[0].line,
+        format!("{} {sha} main", repo.path().display())
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert_eq!(
+        run_count(&s).await,
+        1,
+        "a ref that did not move again triggers nothing"
+    );
+    s.shut_down().await;
+}

@@ -56,11 +56,12 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
     let stop = CancellationToken::new();
     tokio::spawn(signals(stop.clone()));
     let queue = tokio::spawn(dispatcher.clone().run(stop.clone().cancelled_owned()));
-    let server = slipway_server::serve(
-        listener,
-        AppState::new(store.clone(), dispatcher),
+    let state = AppState::new(store.clone(), dispatcher);
+    tokio::spawn(slipway_server::poll::run(
+        state.clone(),
         stop.clone().cancelled_owned(),
-    );
+    ));
+    let server = slipway_server::serve(listener, state, stop.clone().cancelled_owned());
     tokio::pin!(server);
     let served = tokio::select! {
         r = &mut server => r,
