@@ -48,14 +48,104 @@ pub fn document() -> Value {
         }})
     };
     let tekton = "/apis/tekton.dev/v1/namespaces/{namespace}";
+    let yaml_body = |what: &str| {
+        json!({"required": true, "description": what,
+               "content": {"application/yaml": {"schema": {"type": "string"}},
+                           "application/json": {"schema": {"$ref": "#/components/schemas/Object"}}}})
+    };
+    let errors = json!({"400": status_ref(), "401": status_ref(), "403": status_ref(),
+                        "404": status_ref(), "409": status_ref(), "422": status_ref()});
+    let with = |mut responses: Value| {
+        for (k, v) in errors.as_object().into_iter().flatten() {
+            responses[k] = v.clone();
+        }
+        responses
+    };
     let mut paths = serde_json::Map::new();
-    paths.insert(format!("{tekton}/pipelineruns"), list("PipelineRun"));
-    paths.insert(
-        format!("{tekton}/pipelineruns/{{name}}"),
-        one("PipelineRun"),
+    for (kind, plural) in [("PipelineRun", "pipelineruns"), ("TaskRun", "taskruns")] {
+        let mut collection = list(kind);
+        collection["post"] = json!({
+            "summary": format!("Queue a {kind} (stored before the reply; starts when the limits allow)"),
+            "parameters": [ns],
+            "requestBody": yaml_body(&format!("One {kind}")),
+            "responses": with(json!({"201": object(&format!("The {kind}, PipelineRunPending"))})),
+        });
+        paths.insert(format!("{tekton}/{plural}"), collection);
+        let mut item = one(kind);
+        if kind == "PipelineRun" {
+            item["patch"] = json!({
+                "summary": "Cancel (spec.status Cancelled, CancelledRunFinally, StoppedRunFinally) or release a held run (empty)",
+                "parameters": [ns, name],
+                "requestBody": {"required": true, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}},
+                "responses": with(json!({"200": object("The PipelineRun")})),
+            });
+        }
+        paths.insert(format!("{tekton}/{plural}/{{name}}"), item);
+    }
+    for k in crate::catalog::KINDS {
+        let collection = k.collection("{namespace}");
+        paths.insert(collection.clone(), json!({
+            "get": {"summary": format!("List {}s", k.kind), "parameters": [ns],
+                    "responses": {"200": object(&format!("A {}List", k.kind))}},
+            "post": {"summary": format!("Create a {} (409 when it exists)", k.kind), "parameters": [ns],
+                     "requestBody": yaml_body(&format!("One {}", k.kind)),
+                     "responses": with(json!({"201": object(k.kind)}))},
+        }));
+        let item_name = param("name", "path", "Object name", "string");
+        paths.insert(format!("{collection}/{{name}}"), json!({
+            "get": {"summary": format!("Get a {} (as applied with Accept: application/yaml)", k.kind),
+                    "parameters": [ns, item_name], "responses": with(json!({"200": object(k.kind)}))},
+            "put": {"summary": format!("Create or replace a {}", k.kind), "parameters": [ns, item_name],
+                    "requestBody": yaml_body(&format!("The {}", k.kind)),
+                    "responses": with(json!({"200": object(k.kind), "201": object(k.kind)}))},
+            "delete": {"summary": format!("Delete a {}", k.kind), "parameters": [ns, item_name],
+                       "responses": with(json!({"200": object("A Status")}))},
+        }));
+    }
+    let ns_query = param(
+        "namespace",
+        "query",
+        "Namespace (default `default`)",
+        "string",
     );
-    paths.insert(format!("{tekton}/taskruns"), list("TaskRun"));
-    paths.insert(format!("{tekton}/taskruns/{{name}}"), one("TaskRun"));
+    paths.insert("/api/v1/apply".into(), json!({"post": {
+        "summary": "Apply every document of a multi-document body, all or none (like kubectl apply -f)",
+        "parameters": [ns_query], "requestBody": yaml_body("Definitions"),
+        "responses": with(json!({"200": object("items: kind, name, action (created, configured, unchanged)")}))}}));
+    paths.insert("/api/v1/validate".into(), json!({"post": {
+        "summary": "Diagnostics for a body against the stored definitions (always 200)",
+        "parameters": [ns_query], "requestBody": yaml_body("Definitions or runs"),
+        "responses": {"200": object("diagnostics: severity, message, hint, line, column, endLine, endColumn")}}}));
+    paths.insert("/api/v1/runs".into(), json!({"post": {
+        "summary": "Queue the runs of a body; Tasks and Pipelines in it are used by these runs only",
+        "parameters": [ns_query], "requestBody": yaml_body("Runs and what they refer to"),
+        "responses": with(json!({"201": object("A List of the queued runs")}))}}));
+    for (verb, summary) in [
+        (
+            "cancel",
+            "Cancel a run: a queued one ends Cancelled, a running one runs its finally tasks (`?hard=true` stops them too)",
+        ),
+        ("rerun", "Queue a new run from the same inputs"),
+    ] {
+        paths.insert(
+            format!("/api/v1/runs/{{name}}/{verb}"),
+            json!({"post": {
+            "summary": summary, "parameters": [name],
+            "responses": with(json!({"200": object("The run"), "201": object("The new run")}))}}),
+        );
+    }
+    let listener = param("listener", "path", "EventListener name", "string");
+    let hook = json!({"post": {
+        "summary": "A webhook delivery: the listener's interceptors, bindings and templates make runs; idempotent by X-GitHub-Delivery / X-Gitlab-Event-UUID / X-Request-Id",
+        "parameters": [listener],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": with(json!({"200": object("A redelivery: the runs it made before"), "202": object("eventListener, eventID, runs")}))}});
+    paths.insert("/hooks/{listener}".into(), hook.clone());
+    let mut namespaced = hook;
+    if let Some(params) = namespaced["post"]["parameters"].as_array_mut() {
+        params.insert(0, ns.clone());
+    }
+    paths.insert("/hooks/{namespace}/{listener}".into(), namespaced);
     paths.insert(
         "/api/v1/runs/{name}/taskruns".into(),
         json!({"get": {"summary": "A run's TaskRuns in start order",
@@ -92,7 +182,7 @@ pub fn document() -> Value {
     ] {
         paths.insert(
             path.into(),
-            json!({"get": {"summary": summary,
+            json!({"get": {"summary": summary, "security": [],
                            "responses": {"200": {"description": summary,
                                                  "content": {kind: {"schema": {}}}}}}}),
         );
@@ -100,9 +190,12 @@ pub fn document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "slipway", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Runs in Tekton's shapes, logs, health and metrics"},
+                 "description": "Definitions, runs through a durable queue, logs, webhooks, health and metrics, in Tekton's shapes"},
         "paths": paths,
-        "components": {"schemas": {
+        "security": [{"bearer": []}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                           "description": "Needed once the server has tokens (`slipway token create`)"}},
+                       "schemas": {
             "Object": {"type": "object", "description": "A Tekton object or list, as Tekton serves it"},
             "Status": {"type": "object", "required": ["kind", "status", "reason", "message", "code"],
                        "properties": {"kind": {"const": "Status"}, "status": {"const": "Failure"},
