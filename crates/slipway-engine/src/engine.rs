@@ -202,6 +202,15 @@ impl Engine {
         let announce = |run: RunInfo, mut object: Value| {
             let now = crate::status::ts(SystemTime::now());
             object["metadata"]["creationTimestamp"] = json!(crate::status::ts(run.created));
+            object["metadata"]["uid"] = json!(run.uid);
+            object["metadata"]["namespace"] = json!(self.config.namespace);
+            if !run.target.is_empty() {
+                let label = match run.kind {
+                    "PipelineRun" => "tekton.dev/pipeline",
+                    _ => "tekton.dev/task",
+                };
+                object["metadata"]["labels"][label] = json!(run.target);
+            }
             object["status"] = json!({
                 "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Running", "lastTransitionTime": now}],
                 "startTime": now,
