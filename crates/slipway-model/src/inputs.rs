@@ -18,19 +18,8 @@ pub struct RunInputs {
 impl RunInputs {
     /// The inputs of `run` (named `name`) from `lib`: every document that is not a run.
     pub fn capture(lib: &Library, run: &RunObject, name: &str) -> RunInputs {
-        let documents = lib
-            .raw
-            .iter()
-            .filter(|d| {
-                !matches!(
-                    d.get("kind").and_then(Value::as_str),
-                    Some("PipelineRun" | "TaskRun")
-                )
-            })
-            .cloned()
-            .collect();
         RunInputs {
-            documents,
+            documents: definitions(lib),
             run: run.to_document(name),
         }
     }
@@ -73,6 +62,20 @@ impl RunInputs {
         }
         Ok(lib)
     }
+}
+
+/// Every document of `lib` that is not a run, as JSON: what any of its runs may refer to.
+pub fn definitions(lib: &Library) -> Vec<Value> {
+    lib.raw
+        .iter()
+        .filter(|d| {
+            !matches!(
+                d.get("kind").and_then(Value::as_str),
+                Some("PipelineRun" | "TaskRun")
+            )
+        })
+        .cloned()
+        .collect()
 }
 
 impl RunObject {

@@ -209,14 +209,7 @@ pub async fn get(
     (namespace, name): (String, String),
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let r = state
-        .store
-        .resource(kind.kind, &namespace, &name)
-        .await?
-        .ok_or(ApiError::NotFound {
-            kind: kind.kind,
-            name: name.clone(),
-        })?;
+    let r = found(&state, kind, &namespace, &name).await?;
     let wants_yaml = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -284,15 +277,25 @@ async fn stored_reply(
     let Some(name) = items.first().and_then(|i| i["name"].as_str()) else {
         return Err(ApiError::BadRequest("the body holds no object".into()));
     };
-    let r = state
+    let r = found(state, kind, namespace, name).await?;
+    Ok((code, Json(shown(&r))).into_response())
+}
+
+/// A stored object, or a 404 naming it.
+async fn found(
+    state: &AppState,
+    kind: Kind,
+    namespace: &str,
+    name: &str,
+) -> Result<Resource, ApiError> {
+    state
         .store
         .resource(kind.kind, namespace, name)
         .await?
         .ok_or(ApiError::NotFound {
             kind: kind.kind,
             name: name.to_string(),
-        })?;
-    Ok((code, Json(shown(&r))).into_response())
+        })
 }
 
 /// `DELETE` an object.

@@ -33,17 +33,7 @@ pub async fn run(data: &Path, config: &Config, args: RunArgs) -> Result<i32, Cli
     }
     let lib = load(&args.files)?;
     let runs = runs_to_start(&lib, &args)?;
-    let inputs: Vec<Value> = lib
-        .raw
-        .iter()
-        .filter(|d| {
-            !matches!(
-                d.get("kind").and_then(Value::as_str),
-                Some("PipelineRun" | "TaskRun")
-            )
-        })
-        .cloned()
-        .collect();
+    let inputs = slipway_model::inputs::definitions(&lib);
     execute(data, config, Arc::new(lib), runs, inputs, &args.exec).await
 }
 
