@@ -45,6 +45,108 @@ print(f"1 MiB relay {big*1000:.1f} ms, 1 B relay {small*1000:.1f} ms, ratio {big
 PY
 fi
 
+# (f): `bench/run.sh api` runs only the API load benchmark. 200 finished runs in the history, 50
+# live runs printing a line every 100 ms; the same open-loop rate against /healthz alone (the
+# HTTP stack's floor, same background) and against a mix of reads with 50 log followers.
+if [ "$only" = all ] || [ "$only" = api ]; then
+echo "== (f) API latency: 200 req/s of mixed reads + 50 SSE log followers vs 200 req/s of /healthz"
+cargo build --release -p slipway-api-load -q
+L="$CARGO_TARGET_DIR/release/slipway-api-load"
+api="$work/api"
+mkdir -p "$api"
+cat >"$api/seed.yaml" <<'EOF'
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  generateName: seed-
+spec:
+  pipelineSpec:
+    tasks:
+      - name: build
+        taskSpec:
+          steps:
+            - name: compile
+              image: busybox
+              script: for i in $(seq 20); do echo "compiling unit $i"; done
+      - name: test
+        runAfter: [build]
+        taskSpec:
+          steps:
+            - name: unit
+              image: busybox
+              script: for i in $(seq 20); do echo "test $i ok"; done
+EOF
+# Longer than the two measured phases together; the server stops them at the end.
+cat >"$api/live.yaml" <<'EOF'
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  generateName: live-
+spec:
+  pipelineSpec:
+    tasks:
+      - name: tail
+        taskSpec:
+          steps:
+            - name: print
+              image: busybox
+              script: |
+                i=0
+                while [ $i -lt 3000 ]; do echo "live line $i"; i=$((i+1)); sleep 0.1; done
+EOF
+# 150 two-task runs and 50 of the five-TaskRun example, interleaved.
+for i in $(seq 200); do
+  f="$api/seed.yaml"; [ $((i % 4)) = 0 ] && f=examples/hello-pipeline.yaml
+  SLIPWAY_HOME="$api/home" "$S" run -f "$f" --plain >/dev/null
+done
+SLIPWAY_HOME="$api/home" "$S" serve --listen 127.0.0.1:0 --max-runs 64 2>"$api/serve.log" &
+spid=$!
+# SIGTERM stops the server's running runs too.
+trap 'kill $spid 2>/dev/null || true; wait $spid 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 100); do grep -q '^serving' "$api/serve.log" && break; sleep 0.1; done
+url=$(grep -o 'http://[0-9.:]*' "$api/serve.log")
+load() { "$L" --url "$url" --rate 200 --duration 30s --warmup 3s --server-pid "$spid" "$@" | tee -a "$api/load.txt"; }
+echo "-- /healthz, idle server"
+load --followers 0 --mix healthz=1 --label healthz-idle
+for i in $(seq 50); do "$S" --server "$url" run -f "$api/live.yaml" -d 2>/dev/null; done >"$api/live.names"
+python3 - "$url" <<'PY'
+import json, sys, time, urllib.request
+for _ in range(100):
+    items = json.load(urllib.request.urlopen(f"{sys.argv[1]}/apis/tekton.dev/v1/namespaces/default/pipelineruns"))["items"]
+    running = [i for i in items if (i.get("status", {}).get("conditions") or [{}])[0].get("reason") == "Running"]
+    if len(running) >= 50:
+        break
+    time.sleep(0.2)
+print(f"{len(items)} runs in the history, {len(running)} running")
+PY
+echo "-- (baseline) /healthz, 50 live runs"
+load --followers 0 --mix healthz=1 --label baseline
+echo "-- mixed reads, 50 followers on the 50 live runs"
+load --followers 50 --label mixed
+echo "-- the same, the unpaginated run list (as the web UI asks) replaced by ?limit=20"
+load --followers 50 --mix list20=30,get=30,taskruns=20,logs=15,tasks=5 --label mixed-paged
+python3 - "$api/load.txt" <<'PY'
+import json, sys
+r = {}
+for line in open(sys.argv[1]):
+    if line.startswith("{"):
+        j = json.loads(line)
+        r[j["label"]] = j
+b, m = r["baseline"]["overall"], r["mixed"]["overall"]
+for k, j in r.items():
+    print(f"{k:13} p50 {j['overall']['p50_ms']:6.2f} ms  p99 {j['overall']['p99_ms']:7.2f} ms  max {j['overall']['max_ms']:7.2f} ms  "
+          f"errors {j['errors']}  machine busy {j['machine_busy_pct']}%  server {j['server_cpu_pct']}% of a core")
+print(f"p99 mixed {m['p99_ms']} ms (goal < 50 ms) vs baseline {b['p99_ms']} ms: ratio {m['p99_ms'] / b['p99_ms']:.1f}")
+print("mixed p99 per class: " + ", ".join(f"{k} {v['p99_ms']} ms" for k, v in r["mixed"]["classes"].items()))
+s = r["mixed"]["sse"]
+print(f"sse: {s['events']} log events ({s['events_per_s']}/s) on {s['connected']} followers, "
+      f"line age p50 {s['lag']['p50_ms']} ms p99 {s['lag']['p99_ms']} ms; errors {r['mixed']['errors']}")
+PY
+kill "$spid"; wait "$spid" 2>/dev/null || true
+trap 'rm -rf "$work"' EXIT
+fi
+if [ "$only" = api ]; then exit 0; fi
+
 # (d) and (e): the Docker executor against plain `docker run --rm` on the same private daemon.
 config=$(./scripts/docker-env.sh | tail -1)
 export DOCKER_HOST=unix:///tmp/slipway-docker/docker.sock

@@ -59,6 +59,9 @@ struct Args {
     /// Seed of the endpoint and run choice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The server's process id, to report its CPU use during the measurement (Linux).
+    #[arg(long)]
+    server_pid: Option<u32>,
     /// A label for the JSON summary.
     #[arg(long, default_value = "")]
     label: String,
@@ -160,6 +163,61 @@ struct SseCounters {
     events: AtomicU64,
     /// `event: log` received before it (the backlog sent on connecting, warm-up).
     events_before: AtomicU64,
+}
+
+/// Busy and total jiffies of the whole machine, from `/proc/stat`.
+fn machine_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = cpu.iter().take(8).sum();
+    let idle = cpu.get(3)? + cpu.get(4)?;
+    Some((total - idle, total))
+}
+
+/// User plus system clock ticks of one process, from `/proc/PID/stat`.
+fn process_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// CPU use between two readings: the machine's busy share of all cores, and the server's share
+/// of one core (clock ticks of 10 ms, Linux's usual `USER_HZ`).
+struct CpuReading {
+    machine: Option<(u64, u64)>,
+    server: Option<u64>,
+    at: Instant,
+}
+
+impl CpuReading {
+    fn take(pid: Option<u32>) -> CpuReading {
+        CpuReading {
+            machine: machine_jiffies(),
+            server: pid.and_then(process_ticks),
+            at: Instant::now(),
+        }
+    }
+
+    fn since(&self, before: &CpuReading) -> (Option<f64>, Option<f64>) {
+        let machine = match (before.machine, self.machine) {
+            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+                Some(round2((b1 - b0) as f64 / (t1 - t0) as f64 * 100.0))
+            }
+            _ => None,
+        };
+        let secs = self.at.saturating_duration_since(before.at).as_secs_f64();
+        let server = match (before.server, self.server) {
+            (Some(a), Some(b)) if secs > 0.0 => Some(round2((b - a) as f64 / 100.0 / secs * 100.0)),
+            _ => None,
+        };
+        (machine, server)
+    }
 }
 
 fn now_ms() -> i64 {
@@ -371,11 +429,13 @@ async fn run(args: Args) -> Result<(), String> {
     let mut handles = Vec::with_capacity(measured_n as usize);
     // How late the scheduler itself sent requests (the generator's own saturation).
     let mut send_lag_max = Duration::ZERO;
+    let mut cpu_before = None;
     for i in 0..warmup_n + measured_n {
         let at = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(at).await;
         if i == warmup_n {
             let _ = measure_tx.send(true);
+            cpu_before = Some(CpuReading::take(args.server_pid));
         }
         let measured = i >= warmup_n;
         if measured {
@@ -431,6 +491,9 @@ async fn run(args: Args) -> Result<(), String> {
         }
     }
     let sent_done = Instant::now();
+    let (machine_busy, server_cpu) = cpu_before.map_or((None, None), |b| {
+        CpuReading::take(args.server_pid).since(&b)
+    });
     let mut samples = Vec::with_capacity(handles.len());
     for h in handles {
         if let Ok(s) = h.await {
@@ -523,6 +586,8 @@ async fn run(args: Args) -> Result<(), String> {
         "achieved_rps": round2(samples.len() as f64 / window.max(1e-9)),
         "sent_rps": round2(samples.len() as f64 / sent_window.max(1e-9)),
         "send_lag_max_ms": round2(send_lag_max.as_secs_f64() * 1000.0),
+        "machine_busy_pct": machine_busy,
+        "server_cpu_pct": server_cpu,
         "overall": overall,
         "classes": classes,
         "sse": {
@@ -556,6 +621,14 @@ async fn run(args: Args) -> Result<(), String> {
         summary["sent_rps"].as_f64().unwrap_or(0.0),
         summary["send_lag_max_ms"].as_f64().unwrap_or(0.0),
     );
+    if let Some(busy) = machine_busy {
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        print!("machine busy {busy:.0}% of {cores} cores");
+        if let Some(server) = server_cpu {
+            print!(", server {server:.0}% of one core");
+        }
+        println!(" (while requests were sent)");
+    }
     if args.followers > 0 {
         let sse = &summary["sse"];
         println!(

@@ -108,6 +108,13 @@ impl SqliteStore {
         Ok(rows.iter().map(run_row).collect())
     }
 
+    /// The stored objects (JSON text, as written) of the newest top-level runs of one kind: for
+    /// lists served as they are, without parsing each object only to print it again.
+    pub async fn run_objects_of(&self, kind: &str, limit: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT object FROM runs WHERE parent_uid IS NULL AND kind = ? ORDER BY created_at DESC, rowid DESC LIMIT ?").bind(kind).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| r.get::<String, _>("object")).collect())
+    }
+
     /// A run by uid, uid prefix or name (the newest of that name).
     pub async fn find_run(&self, key: &str) -> Result<RunRow, StoreError> {
         let row = sqlx::query("SELECT * FROM runs WHERE uid = ? OR name = ? OR (length(?) >= 8 AND uid LIKE ? || '%') ORDER BY created_at DESC, rowid DESC LIMIT 1")
