@@ -251,6 +251,15 @@ impl SqliteStore {
         Ok(back)
     }
 
+    /// Whether a run went through a server's queue (a server owns it, not a `slipway run`).
+    pub async fn is_queued_run(&self, uid: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM queue WHERE uid = ?")
+            .bind(uid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// How many runs wait, held ones included.
     pub async fn queue_depth(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT count(*) AS n FROM queue WHERE state = 'queued'")

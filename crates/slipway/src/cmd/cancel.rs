@@ -17,6 +17,13 @@ pub async fn cancel(data: &Path, args: &RunRef) -> Result<i32, CliError> {
             "only running runs can be cancelled",
         ));
     }
+    // Signalling a server would stop it and every run it has; it cancels one run through its API.
+    if store.is_queued_run(&row.uid).await? {
+        return Err(CliError::usage(
+            format!("{} `{}` belongs to a slipway server", row.kind, row.name),
+            "cancel it through the server: `slipway cancel RUN --server http://HOST:PORT`",
+        ));
+    }
     let Some(pid) = row.owner_pid.and_then(|p| i32::try_from(p).ok()) else {
         return Err(CliError::Internal(format!(
             "run `{}` has no owner process",

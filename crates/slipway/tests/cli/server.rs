@@ -140,6 +140,15 @@ fn the_cli_works_against_a_server() {
     );
     let detached = text(&out.stdout).trim().to_string();
     assert!(detached.starts_with("count-run-"), "{detached}");
+    // Without --server, on the server's own data directory, cancel refuses rather than signal
+    // the server process.
+    let out = crate::slipway(home.path(), &["cancel", &detached]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("belongs to a slipway server"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = s.cli(client.path(), &["cancel", &detached]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = s.cli(client.path(), &["logs", "-f", &detached]);
