@@ -237,6 +237,8 @@ impl Library {
                 let origin = origin_for(&doc);
                 let meta = meta_of(&doc.value);
                 let name = meta.name.clone().unwrap_or_default();
+                // Kept with the rest so that a run's stored inputs can bind them again.
+                self.raw.push(doc.value.clone());
                 if kind == "ConfigMap" {
                     if let Some(spec) = typed::<ConfigMapData>(&origin, &doc.value, "", diags) {
                         self.config_maps.insert(

@@ -216,3 +216,38 @@ async fn queued_runs_wait_across_a_restart() {
     }
     s.shut_down().await;
 }
+
+/// A queued run keeps the Secrets and ConfigMaps it binds (they are part of its stored inputs),
+/// and their values reach neither its logs nor the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_run_binds_secrets_and_configmaps_and_masks_them() {
+    let s = Server::start(Default::default()).await;
+    let defs = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {token: tok-5e1f0a9b}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {region: eu-west-7}\n---\napiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: show}\nspec:\n  workspaces: [{name: creds}, {name: settings}]\n  steps:\n  - name: s\n    image: busybox\n    script: |\n      echo \"token=$(cat $(workspaces.creds.path)/token) region=$(cat $(workspaces.settings.path)/region)\"\n";
+    let (code, body) = s.call("POST", "/api/v1/apply", defs).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let run = "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: show-1}\nspec:\n  taskRef: {name: show}\n  workspaces:\n  - {name: creds, secret: {secretName: creds}}\n  - {name: settings, configMap: {name: settings}}\n";
+    let (code, body) = s
+        .call(
+            "POST",
+            "/apis/tekton.dev/v1/namespaces/default/taskruns",
+            run,
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let done = s.wait_done("show-1").await;
+    assert_eq!(reason(&done), "Succeeded", "{done}");
+    let (_, logs) = s.call("GET", "/api/v1/runs/show-1/logs", "").await;
+    assert_eq!(
+        logs.as_str(),
+        Some("[show-1/s] token=[MASKED] region=eu-west-7\n")
+    );
+    let (_, object) = s
+        .call(
+            "GET",
+            "/apis/tekton.dev/v1/namespaces/default/taskruns/show-1",
+            "",
+        )
+        .await;
+    assert!(!object.to_string().contains("tok-5e1f0a9b"), "{object}");
+    s.shut_down().await;
+}
