@@ -363,6 +363,9 @@ fn finish(
         labels.insert("tekton.dev/memberOf".into(), json!(p.member_of));
     }
     labels.insert("tekton.dev/taskRun".into(), json!(req.name));
+    if !req.task_name.is_empty() {
+        labels.insert("tekton.dev/task".into(), json!(req.task_name));
+    }
     let mut status = json!({
         "conditions": condition(Some(ok), &reason, &message, now),
         "podName": "",

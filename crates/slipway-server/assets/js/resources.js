@@ -1,14 +1,15 @@
 // Resource pages: lists of Tasks, Pipelines and StepActions, and the YAML editor page with
-// live server validation, Save (PUT, or POST for a new resource), Delete and, for a Pipeline,
-// Start run.
+// live server validation, Save (PUT, or POST for a new resource), Delete and, for a Pipeline or
+// a Task, Start run (a dialog for its params and workspaces; see start-run.js).
 import { h, toast, confirmDialog } from './dom.js';
-import { api, RESOURCE_BASE, NS, describeError, ApiError } from './api.js';
+import { api, RESOURCE_BASE, describeError, ApiError } from './api.js';
 import { relativeTime, absoluteTime } from './format.js';
 import { navigate } from './router.js';
 import { createEditor } from './editor.js';
 import { SNIPPETS } from './tekton-schema.js';
 import { analyze, docKind } from './yaml-context.js';
 import { toYaml } from './yaml-dump.js';
+import { openStartDialog } from './start-run.js';
 
 const KINDS = {
   tasks: { label: 'Tasks', one: 'Task' },
@@ -73,7 +74,9 @@ export function mountEditor(root, kind, name) {
   const problems = h('div', { class: 'problems', 'data-testid': 'problems' });
   const saveBtn = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'resource-save', onclick: save }, isNew ? 'Create' : 'Save');
   const delBtn = isNew ? null : h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'resource-delete', onclick: del }, 'Delete');
-  const runBtn = !isNew && kind === 'pipelines' ? h('button', { type: 'button', class: 'btn', 'data-testid': 'resource-run', onclick: startRun }, 'Start run') : null;
+  const runBtn = !isNew && (kind === 'pipelines' || kind === 'tasks')
+    ? h('button', { type: 'button', class: 'btn', 'data-testid': 'resource-run', 'aria-haspopup': 'dialog', onclick: startRun }, 'Start run') : null;
+  let startDialog = null;
   const banner = h('div', { class: 'banner warn', hidden: true, 'data-testid': 'editor-banner' });
   const holder = h('div', {}, h('p', { class: 'loading' }, 'Loading…'));
 
@@ -183,19 +186,18 @@ export function mountEditor(root, kind, name) {
     } catch (e) { toast(`Delete failed: ${describeError(e, 'Deleting')}`, 'error'); }
   }
 
+  // The form is built from the stored definition (what the run will use), not the editor's text.
   async function startRun() {
+    if (startDialog?.dialog.open) return;
+    runBtn.disabled = true;
     try {
-      const p = await api(`${RESOURCE_BASE.pipelines}/${encodeURIComponent(name)}`);
-      const pr = {
-        apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { generateName: `${name}-` },
-        spec: { pipelineRef: { name }, workspaces: (p?.spec?.workspaces || []).map((w) => ({ name: w.name, emptyDir: {} })) },
-      };
-      const created = await api(`${NS}/pipelineruns`, { method: 'POST', body: pr });
-      if (created?.metadata?.name) navigate(`/ui/runs/${encodeURIComponent(created.metadata.name)}`);
-    } catch (e) { toast(`Start failed: ${describeError(e, 'Starting runs')}`, 'error'); }
+      const resource = await api(`${RESOURCE_BASE[kind]}/${encodeURIComponent(name)}`);
+      if (stopped) return;
+      startDialog = openStartDialog({ kind, name, resource, unsaved: dirty(), returnFocus: runBtn });
+    } catch (e) { toast(`Start failed: ${describeError(e, 'Starting runs')}`, 'error'); } finally { runBtn.disabled = false; }
   }
 
   const beforeUnload = (e) => { if (dirty()) { e.preventDefault(); e.returnValue = ''; } };
   window.addEventListener('beforeunload', beforeUnload);
-  return () => { stopped = true; editor?.destroy(); window.removeEventListener('beforeunload', beforeUnload); };
+  return () => { stopped = true; startDialog?.close(); editor?.destroy(); window.removeEventListener('beforeunload', beforeUnload); };
 }

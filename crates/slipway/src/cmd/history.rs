@@ -49,7 +49,8 @@ pub async fn runs(data: &Path, args: &RunsArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
-fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
+/// Prints aligned columns under a header.
+pub fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

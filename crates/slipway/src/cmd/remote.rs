@@ -12,7 +12,7 @@ use crate::cli::{
     ApplyArgs, DescribeArgs, LogsArgs, RerunArgs, RunArgs, RunRef, RunTarget, RunsArgs,
 };
 use crate::error::{CliError, EXIT_FAILED};
-use crate::output::{duration_ms, print, status_word};
+use crate::output::{age, duration_ms, print, status_word};
 use crate::remote::{Body, Remote};
 
 const NS: &str = "/apis/tekton.dev/v1/namespaces/default";
@@ -242,26 +242,38 @@ pub async fn runs(remote: &Remote, args: &RunsArgs) -> Result<i32, CliError> {
         )?;
         return Ok(0);
     }
-    println!(
-        "{:<32} {:<12} {:<24} {:<12} CREATED",
-        "NAME", "KIND", "TARGET", "STATUS"
-    );
-    for o in &items {
-        let (status, reason) = condition(o);
-        let labels = &o["metadata"]["labels"];
-        let target = labels["tekton.dev/pipeline"]
-            .as_str()
-            .or(labels["tekton.dev/task"].as_str())
-            .unwrap_or("");
-        println!(
-            "{:<32} {:<12} {:<24} {:<12} {}",
-            o["metadata"]["name"].as_str().unwrap_or(""),
-            o["kind"].as_str().unwrap_or(""),
-            target,
-            status_word(&status, &reason),
-            o["metadata"]["creationTimestamp"].as_str().unwrap_or("")
-        );
+    if items.is_empty() {
+        println!("No runs yet. Start one with `slipway run -f FILE`.");
+        return Ok(0);
     }
+    let table: Vec<[String; 6]> = items
+        .iter()
+        .map(|o| {
+            let (status, reason) = condition(o);
+            let labels = &o["metadata"]["labels"];
+            let target = labels["tekton.dev/pipeline"]
+                .as_str()
+                .or(labels["tekton.dev/task"].as_str())
+                .unwrap_or("");
+            let created = o["metadata"]["creationTimestamp"].as_str().and_then(millis);
+            let finished = o["status"]["completionTime"].as_str().and_then(millis);
+            [
+                o["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                o["kind"].as_str().unwrap_or("").to_string(),
+                target.to_string(),
+                status_word(&status, &reason),
+                created.map(age).unwrap_or_default(),
+                match (created, finished) {
+                    (Some(a), Some(b)) => duration_ms(b - a),
+                    _ => "---".into(),
+                },
+            ]
+        })
+        .collect();
+    crate::cmd::history::print_table(
+        &["NAME", "KIND", "TARGET", "STATUS", "STARTED", "DURATION"],
+        &table,
+    );
     Ok(0)
 }
 

@@ -115,8 +115,30 @@ fn the_cli_works_against_a_server() {
         "{}",
         text(&out.stdout)
     );
+    // The same table as `slipway runs` on this machine.
     let out = s.cli(client.path(), &["runs"]);
-    assert!(text(&out.stdout).contains(&name), "{}", text(&out.stdout));
+    let table = text(&out.stdout);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "KIND", "TARGET", "STATUS", "STARTED", "DURATION"]
+    );
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        (row[0], row[1], row[2], row[3]),
+        (name.as_str(), "TaskRun", "count", "Succeeded"),
+        "{table}"
+    );
     // Nothing was written to the client's own history.
     assert!(!client.path().join("db").exists());
     // A bad reference is reported at the user's file, line and column, exit 2.
