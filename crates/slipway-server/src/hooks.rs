@@ -59,8 +59,18 @@ async fn deliver(
             )
         })
         .collect();
-    let event = Event::new(headers, body.to_vec())
-        .map_err(|e| ApiError::BadRequest(format!("payload:{e}")))?;
+    let form = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type") && v.starts_with("application/x-www-form-urlencoded")
+    });
+    let event = Event::new(headers, body.to_vec()).map_err(|e| {
+        // GitHub's default content type for a new webhook is a form; Triggers read JSON.
+        let hint = if form {
+            "; set the webhook's content type to application/json"
+        } else {
+            ""
+        };
+        ApiError::BadRequest(format!("payload:{e}{hint}"))
+    })?;
     let id = DELIVERY_HEADERS
         .iter()
         .find_map(|h| event.header(h))

@@ -192,6 +192,22 @@ async fn refused_deliveries_say_why_and_store_nothing() {
             .starts_with("payload:2:"),
         "{reply}"
     );
+    let (code, reply) = s
+        .call_with(
+            "POST",
+            "/hooks/ci",
+            "payload=%7B%7D",
+            &[("content-type", "application/x-www-form-urlencoded")],
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("content type to application/json"),
+        "{reply}"
+    );
     let (code, reply) = s.call("POST", "/hooks/nope", "{}").await;
     assert_eq!(code, StatusCode::NOT_FOUND, "{reply}");
     // A tag push passes the signature but not the CEL filter: accepted, nothing to run.
