@@ -17,8 +17,9 @@ use crate::{ApiError, AppState};
 
 /// Lines read per query.
 const BATCH: i64 = 10_000;
-/// How often a followed run is read again; the store's writer commits about this often too.
-const POLL: Duration = Duration::from_millis(200);
+/// How often a followed run is read again when no commit of this process says it changed (its
+/// writer may be another process).
+const POLL: Duration = Duration::from_millis(500);
 
 /// `?task=&step=&follow=`.
 #[derive(Debug, Deserialize)]
@@ -72,13 +73,16 @@ pub async fn logs(
     struct Cursor {
         after: i64,
         done: bool,
+        changes: tokio::sync::watch::Receiver<u64>,
     }
     let store = state.store.clone();
     let uid = run.uid.clone();
+    let changes = store.follow(&uid);
     let stream = futures::stream::unfold(
         Cursor {
             after: 0,
             done: false,
+            changes,
         },
         move |mut c| {
             let (store, uid, task, step) =
@@ -89,40 +93,40 @@ pub async fn logs(
                 }
                 let mut events = Vec::new();
                 loop {
-                    // The status is read first: every line stored before the end is sent below.
-                    let status = store.run(&uid).await;
-                    let ended = status.as_ref().map_or(true, |r| r.status != "Unknown");
+                    // Seen now: a commit after this point wakes the wait below.
+                    c.changes.borrow_and_update();
                     let batch = store
                         .logs(&uid, task.as_deref(), step.as_deref(), c.after, BATCH)
                         .await
                         .unwrap_or_default();
-                    for l in &batch {
-                        c.after = l.id;
-                        let data = json!({
-                            "id": l.id, "task": l.pipeline_task, "taskRun": l.taskrun,
-                            "step": l.step, "stream": l.stream, "ts": l.ts, "line": l.line,
-                        });
-                        events.push(
-                            Event::default()
-                                .event("log")
-                                .id(l.id.to_string())
-                                .data(data.to_string()),
-                        );
-                    }
-                    if (batch.len() as i64) == BATCH {
+                    push_lines(&mut events, &mut c.after, &batch);
+                    if !events.is_empty() {
                         break;
                     }
-                    if ended {
+                    // No new line: has the run ended? The status is read before the last look
+                    // at the lines, so every line stored before the end is sent.
+                    let status = store.run(&uid).await;
+                    if status.as_ref().map_or(true, |r| r.status != "Unknown") {
+                        let rest = store
+                            .logs(&uid, task.as_deref(), step.as_deref(), c.after, BATCH)
+                            .await
+                            .unwrap_or_default();
+                        push_lines(&mut events, &mut c.after, &rest);
+                        if (rest.len() as i64) == BATCH {
+                            break;
+                        }
                         let (s, reason) = status.map(|r| (r.status, r.reason)).unwrap_or_default();
                         let data = json!({"status": s, "reason": reason});
                         events.push(Event::default().event("end").data(data.to_string()));
                         c.done = true;
                         break;
                     }
-                    if !events.is_empty() {
-                        break;
+                    // Woken by this process's writer as lines land; runs written by another
+                    // process on the same data directory are read again after a while.
+                    tokio::select! {
+                        _ = c.changes.changed() => {}
+                        _ = tokio::time::sleep(POLL) => {}
                     }
-                    tokio::time::sleep(POLL).await;
                 }
                 Some((events, c))
             }
@@ -132,4 +136,21 @@ pub async fn logs(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// Adds `log` events for lines, moving the cursor past them.
+fn push_lines(events: &mut Vec<Event>, after: &mut i64, batch: &[LogLine]) {
+    for l in batch {
+        *after = l.id;
+        let data = json!({
+            "id": l.id, "task": l.pipeline_task, "taskRun": l.taskrun,
+            "step": l.step, "stream": l.stream, "ts": l.ts, "line": l.line,
+        });
+        events.push(
+            Event::default()
+                .event("log")
+                .id(l.id.to_string())
+                .data(data.to_string()),
+        );
+    }
 }

@@ -9,6 +9,7 @@ mod recover;
 mod resource;
 mod schema;
 mod token;
+mod watch;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -57,6 +58,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     tx: mpsc::UnboundedSender<Msg>,
     path: PathBuf,
+    watchers: std::sync::Arc<watch::Watchers>,
 }
 
 impl SqliteStore {
@@ -93,8 +95,19 @@ impl SqliteStore {
         .map_err(open_err)?;
         retry_busy(|| recover::interrupted(&pool)).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write::writer(pool.clone(), rx));
-        Ok(SqliteStore { pool, tx, path })
+        let watchers = std::sync::Arc::new(watch::Watchers::default());
+        tokio::spawn(write::writer(pool.clone(), rx, watchers.clone()));
+        Ok(SqliteStore {
+            pool,
+            tx,
+            path,
+            watchers,
+        })
+    }
+
+    /// Changes whenever this process commits events of the top-level run `root_uid`.
+    pub fn follow(&self, root_uid: &str) -> tokio::sync::watch::Receiver<u64> {
+        self.watchers.subscribe(root_uid)
     }
 
     /// The database file.

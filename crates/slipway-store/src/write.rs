@@ -12,7 +12,11 @@ const BATCH: usize = 4096;
 const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Runs until every sender is gone.
-pub(crate) async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Msg>) {
+pub(crate) async fn writer(
+    pool: SqlitePool,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    watchers: std::sync::Arc<crate::watch::Watchers>,
+) {
     let (pid, start) = crate::recover::me();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -43,12 +47,25 @@ pub(crate) async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Msg
             tx.commit().await
         })
         .await;
-        if let Err(e) = result {
-            tracing::error!("failed to write {} run events: {e}", events.len());
+        match result {
+            Ok(()) => watchers.touched(events.iter().filter_map(|e| root_of(e))),
+            Err(e) => tracing::error!("failed to write {} run events: {e}", events.len()),
         }
         for f in flushes {
             let _ = f.send(());
         }
+    }
+}
+
+/// The top-level run an event belongs to, for the events followers wait on.
+fn root_of(ev: &RunEvent) -> Option<&str> {
+    match ev {
+        RunEvent::Log { root, .. }
+        | RunEvent::TaskRunFinished { root, .. }
+        | RunEvent::Notice { root, .. } => Some(root),
+        RunEvent::RunFinished { uid, .. } => Some(uid),
+        RunEvent::RunStarted { run, .. } => Some(run.parent_uid.as_deref().unwrap_or(&run.uid)),
+        _ => None,
     }
 }
 

@@ -120,8 +120,11 @@ export function openStartDialog({ kind, name, resource, unsaved = false, returnF
         field.classList.toggle('invalid', !!msg);
       },
     };
-    input.addEventListener('input', () => { if (field.classList.contains('invalid')) entry.showError(entry.read().error); refresh(); });
-    input.addEventListener('change', refresh);
+    input.addEventListener('input', () => {
+      if (input.tagName === 'TEXTAREA') input.rows = Math.min(10, Math.max(3, input.value.split('\n').length + 1));
+      changed();
+    });
+    input.addEventListener('change', changed);
     fields.push(entry);
     return field;
   }
@@ -130,7 +133,7 @@ export function openStartDialog({ kind, name, resource, unsaved = false, returnF
   const sourceGroups = (secrets, configMaps) => [['Secret', 'secret', secrets], ['ConfigMap', 'configMap', configMaps]].map(([label, key, items]) =>
     h('optgroup', { label: `${label}s`, 'data-source': key },
       items === null ? h('option', { disabled: true, value: `${key}:` }, 'loading…')
-        : items.length ? items.map((n) => h('option', { value: `${key}:${n}` }, n))
+        : items.length ? items.map((n) => h('option', { value: `${key}:${n}` }, `${label} ${n}`))
           : h('option', { disabled: true, value: `${key}:` }, `no ${label}s stored`)));
   function workspaceRow(w, i) {
     const selectId = `${id}-w${i}`;
@@ -180,7 +183,7 @@ export function openStartDialog({ kind, name, resource, unsaved = false, returnF
     'aria-describedby': `${id}-prio-help ${id}-prio-err`, inputmode: 'numeric' });
   const priorityErr = h('div', { class: 'field-error', id: `${id}-prio-err`, hidden: true });
   const hold = isPipeline ? h('input', { type: 'checkbox', id: `${id}-hold`, 'data-testid': 'start-hold', 'aria-describedby': `${id}-hold-help` }) : null;
-  for (const el of [prefix, priority, hold]) if (el) { el.addEventListener('input', refresh); el.addEventListener('change', refresh); }
+  for (const el of [prefix, priority, hold]) if (el) { el.addEventListener('input', changed); el.addEventListener('change', changed); }
 
   function readOptions() {
     const errors = {};
@@ -217,6 +220,11 @@ export function openStartDialog({ kind, name, resource, unsaved = false, returnF
 
   const yamlView = h('pre', { class: 'start-yaml', 'data-testid': 'start-yaml', tabindex: '0', 'aria-label': `${runKind} YAML to be sent` });
   let errorLines = new Set();
+  let attempted = false;
+  function changed() {
+    if (attempted) checkAll();
+    refresh();
+  }
   function refresh() {
     const text = `${toYaml(build())}\n`;
     yamlView.replaceChildren(...text.replace(/\n$/, '').split('\n').map((l, i) =>
@@ -229,6 +237,7 @@ export function openStartDialog({ kind, name, resource, unsaved = false, returnF
   const summary = h('div', { class: 'banner warn', role: 'alert', 'data-testid': 'start-invalid', hidden: true });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'start-submit' }, 'Start run');
   const cancel = h('button', { type: 'button', class: 'btn', 'data-testid': 'start-cancel', onclick: () => close() }, 'Cancel');
+  let optionsDetails = null;
   const yamlDetails = h('details', { class: 'start-section' }, h('summary', {}, 'YAML'), yamlView);
   const params = spec.params || [];
   const workspaces = spec.workspaces || [];
@@ -249,7 +258,7 @@ export function openStartDialog({ kind, name, resource, unsaved = false, returnF
       h('fieldset', { class: 'start-section', 'data-testid': 'start-workspaces' },
         h('legend', {}, 'Workspaces'),
         workspaces.length ? workspaces.map(workspaceRow) : h('p', { class: 'muted' }, `This ${one} declares no workspaces.`)),
-      h('details', { class: 'start-section' },
+      optionsDetails = h('details', { class: 'start-section' },
         h('summary', {}, 'Options'),
         h('div', { class: 'field' },
           h('label', { for: prefix.id }, 'Name prefix (generateName)'), prefix,
@@ -304,11 +313,9 @@ export function openStartDialog({ kind, name, resource, unsaved = false, returnF
     yamlView.focus();
   }
 
-  async function onSubmit(ev) {
-    ev.preventDefault();
-    errorBox.hidden = true;
-    errorLines = new Set();
-    // Client-side checks first: required params, formats, options.
+  // Marks the fields in error and sums them up above the form; after a first submit it runs on
+  // every edit, so that messages go away as they are fixed.
+  function checkAll() {
     const bad = [];
     for (const f of fields) {
       const r = f.read();
@@ -316,23 +323,33 @@ export function openStartDialog({ kind, name, resource, unsaved = false, returnF
       if (r.error) bad.push(f);
     }
     const opts = readOptions();
-    prefixErr.textContent = opts.errors.prefix || ''; prefixErr.hidden = !opts.errors.prefix;
-    prefix.setAttribute('aria-invalid', opts.errors.prefix ? 'true' : 'false');
-    priorityErr.textContent = opts.errors.priority || ''; priorityErr.hidden = !opts.errors.priority;
-    priority.setAttribute('aria-invalid', opts.errors.priority ? 'true' : 'false');
+    for (const [el, box, msg] of [[prefix, prefixErr, opts.errors.prefix], [priority, priorityErr, opts.errors.priority]]) {
+      box.textContent = msg || '';
+      box.hidden = !msg;
+      el.setAttribute('aria-invalid', msg ? 'true' : 'false');
+    }
     const missing = bad.filter((f) => f.required && f.read().error?.startsWith('Required'));
+    const parts = [];
+    if (missing.length) parts.push(`Required param${missing.length === 1 ? '' : 's'} not filled in: ${missing.map((f) => f.name).join(', ')}.`);
+    const other = bad.length - missing.length + (opts.errors.prefix ? 1 : 0) + (opts.errors.priority ? 1 : 0);
+    if (other) parts.push(`${other} field${other === 1 ? '' : 's'} to fix.`);
+    summary.textContent = parts.join(' ');
+    summary.hidden = !parts.length;
+    return { bad, opts };
+  }
+
+  async function onSubmit(ev) {
+    ev.preventDefault();
+    errorBox.hidden = true;
+    errorLines = new Set();
+    // Client-side checks first: required params, formats, options.
+    attempted = true;
+    const { bad, opts } = checkAll();
     if (bad.length || opts.errors.prefix || opts.errors.priority) {
-      const parts = [];
-      if (missing.length) parts.push(`Required param${missing.length === 1 ? '' : 's'} not filled in: ${missing.map((f) => f.name).join(', ')}.`);
-      const other = bad.length - missing.length + (opts.errors.prefix ? 1 : 0) + (opts.errors.priority ? 1 : 0);
-      if (other) parts.push(`${other} field${other === 1 ? '' : 's'} to fix.`);
-      summary.textContent = parts.join(' ');
-      summary.hidden = false;
-      if (opts.errors.prefix || opts.errors.priority) form.querySelector('details:not([open])')?.setAttribute('open', '');
+      if (opts.errors.prefix || opts.errors.priority) optionsDetails.open = true;
       (bad[0]?.input || (opts.errors.prefix ? prefix : priority)).focus();
       return;
     }
-    summary.hidden = true;
     const text = refresh();
     submit.disabled = true;
     busy.textContent = 'Starting…';

@@ -375,6 +375,225 @@ await check('runs list: Cancel stops a running run', async () => {
   await shot('runs-cancelled');
 });
 
+// ---- Start run: the dialog built from a Pipeline's / Task's params and workspaces ----
+const START_DEFS = `apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: ui-greet
+spec:
+  description: Greets someone in several languages.
+  params:
+    - name: who
+      type: string
+      description: Whom to greet.
+    - name: langs
+      type: array
+      default: [en, fr]
+  workspaces:
+    - name: scratch
+      description: Scratch space for the greeting.
+  tasks:
+    - name: hi
+      params:
+        - name: who
+          value: $(params.who)
+        - name: langs
+          value: ["$(params.langs[*])"]
+      workspaces:
+        - name: w
+          workspace: scratch
+      taskSpec:
+        params:
+          - name: who
+          - name: langs
+            type: array
+        workspaces:
+          - name: w
+        steps:
+          - name: say
+            image: busybox
+            args: ["$(params.langs[*])"]
+            script: |
+              echo "hello $(params.who) in $*" | tee $(workspaces.w.path)/greeting
+---
+apiVersion: tekton.dev/v1
+kind: Task
+metadata:
+  name: ui-hello-task
+spec:
+  params:
+    - name: greeting
+      description: What to say.
+    - name: opts
+      type: object
+      properties:
+        color: {type: string}
+        size: {type: string}
+      default: {color: red, size: M}
+  workspaces:
+    - name: config
+      readOnly: true
+    - name: cache
+      optional: true
+  steps:
+    - name: say
+      image: busybox
+      script: |
+        echo "$(params.greeting) $(params.opts.color) $(params.opts.size) cache-bound=$(workspaces.cache.bound)"
+        cat $(workspaces.config.path)/suffix
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: ui-settings
+data:
+  suffix: from-the-configmap
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: ui-creds
+stringData:
+  token: not-shown
+`;
+
+async function applyYaml(yaml) {
+  const res = await fetch(`${BASE}/api/v1/apply`, { method: 'POST', body: yaml, headers: { 'Content-Type': 'application/yaml' } });
+  const text = await res.text();
+  if (res.status === 404 || res.status === 405) skipMissing('POST /api/v1/apply');
+  assert(res.ok, `apply: HTTP ${res.status} ${text}`);
+}
+const runNameFromUrl = () => decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
+const startDialog = () => page.getByTestId('start-dialog');
+async function openStart(kind, name) {
+  await page.goto(`${BASE}/ui/resources/${kind}/${name}`);
+  await page.getByTestId('resource-run').click();
+  await startDialog().waitFor({ state: 'visible' });
+  // The Secret / ConfigMap lists arrive after the dialog opens.
+  await waitFor('stored Secrets and ConfigMaps in the workspace choices', () => startDialog().locator('select[data-workspace] option[value="configMap:ui-settings"]').first().count());
+}
+async function waitForRunState(plural, name, timeout = 40_000) {
+  return waitFor(`${name} to finish`, async () => {
+    const r = await (await fetch(`${BASE}/apis/tekton.dev/v1/namespaces/default/${plural}/${name}`)).json();
+    const c = (r.status?.conditions || []).find((x) => x.type === 'Succeeded');
+    return c && c.status !== 'Unknown' ? { run: r, condition: c } : null;
+  }, timeout, 500);
+}
+
+await check('start run: a Pipeline dialog checks required params, shows server errors, starts the run with the values typed', async () => {
+  await applyYaml(START_DEFS);
+  await openStart('pipelines', 'ui-greet');
+  const dlg = startDialog();
+  // Focus is inside the modal dialog; Esc closes it and gives focus back to the button.
+  assert(await page.evaluate(() => !!document.activeElement?.closest('[data-testid="start-dialog"]')), 'focus did not move into the dialog');
+  assert(await page.evaluate(() => document.activeElement?.dataset.testid) === 'param-who', 'the first required param is not focused');
+  await page.keyboard.press('Escape');
+  await dlg.waitFor({ state: 'detached' });
+  assert(await page.evaluate(() => document.activeElement?.dataset.testid) === 'resource-run', 'focus did not return to Start run');
+  await page.getByTestId('resource-run').click();
+  await dlg.waitFor({ state: 'visible' });
+
+  // Labels, defaults and the workspace choices come from the Pipeline.
+  const who = page.getByTestId('param-who');
+  const langs = page.getByTestId('param-langs');
+  assert((await page.locator(`label[for="${await who.getAttribute('id')}"]`).innerText()).includes('required'), 'who is not marked required');
+  assert(await who.inputValue() === '', 'who should start empty');
+  assert(await langs.inputValue() === 'en\nfr', `langs default: ${JSON.stringify(await langs.inputValue())}`);
+  assert((await dlg.innerText()).includes('Whom to greet.'), 'the param description is not shown');
+  assert(/one value per line/i.test(await dlg.locator('[data-testid="param-field"][data-name="langs"]').innerText()), 'the array format is not explained');
+  const ws = page.getByTestId('workspace-scratch');
+  assert(await ws.inputValue() === 'emptyDir', `workspace default: ${await ws.inputValue()}`);
+  const choices = await ws.locator('option').evaluateAll((os) => os.map((o) => o.value));
+  for (const c of ['emptyDir', 'volumeClaimTemplate', 'secret:ui-creds', 'configMap:ui-settings']) assert(choices.includes(c), `workspace choices lack ${c}: ${choices}`);
+  assert(!choices.includes(''), 'a required workspace can be left unbound');
+  assert(await page.getByTestId('start-generate-name').inputValue() === 'ui-greet-run-', 'generateName default');
+
+  // Submitting with the required param empty stays in the dialog and says what is missing.
+  await page.getByTestId('start-submit').click();
+  await page.getByTestId('param-error-who').waitFor({ state: 'visible' });
+  assert(/required/i.test(await page.getByTestId('param-error-who').innerText()), 'no required message on who');
+  assert(/who/.test(await page.getByTestId('start-invalid').innerText()), 'the summary does not name who');
+  assert(await who.getAttribute('aria-invalid') === 'true', 'who is not aria-invalid');
+  assert(await page.evaluate(() => document.activeElement?.dataset.testid) === 'param-who', 'focus did not go to the missing param');
+  assert(new URL(page.url()).pathname === '/ui/resources/pipelines/ui-greet', 'left the page on an invalid submit');
+  await shot('start-run-required');
+
+  await who.fill('Ada Lovelace');
+  await langs.fill('en\nde\n\nja');
+  await ws.selectOption('volumeClaimTemplate');
+  await page.locator('summary', { hasText: 'Options' }).click();
+  await page.getByTestId('start-priority').fill('3');
+  assert(await page.getByTestId('start-hold').count() === 1, 'a PipelineRun offers hold');
+  await page.locator('summary', { hasText: 'YAML' }).click();
+  const preview = await page.getByTestId('start-yaml').innerText();
+  assert(preview.includes('Ada Lovelace') && preview.includes('volumeClaimTemplate') && preview.includes('slipway.dev/priority'), `YAML preview: ${preview}`);
+  await shot('start-run-dialog');
+
+  // A refusal (here the Pipeline went away meanwhile) is shown in the dialog, which stays open.
+  assert(await status('/apis/tekton.dev/v1/namespaces/default/pipelines/ui-greet', { method: 'DELETE' }) < 300, 'deleting ui-greet');
+  await page.getByTestId('start-submit').click();
+  const err = page.getByTestId('start-error');
+  await err.waitFor({ state: 'visible' });
+  assert(/not found/i.test(await page.getByTestId('start-error-message').innerText()), `error message: ${await err.innerText()}`);
+  assert(await page.getByTestId('start-diagnostic').count() >= 1, 'no diagnostics listed');
+  assert(/apply it first|\d+:\d+/.test(await page.getByTestId('start-diagnostic').first().innerText()), `diagnostic: ${await page.getByTestId('start-diagnostic').first().innerText()}`);
+  assert(await dlg.isVisible(), 'the dialog closed on a refusal');
+  assert(await who.inputValue() === 'Ada Lovelace', 'typed values were lost');
+  await shot('start-run-error');
+
+  await applyYaml(START_DEFS);
+  const posted = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/namespaces/default/pipelineruns'));
+  await page.getByTestId('start-submit').click();
+  const reply = await posted;
+  assert(reply.status() === 201, `POST pipelineruns: HTTP ${reply.status()}`);
+  // The priority is an annotation of the run as queued (the 201 reply shows it).
+  const queued = await reply.json();
+  assert(queued.metadata?.annotations?.['slipway.dev/priority'] === '3', `annotations: ${JSON.stringify(queued.metadata?.annotations)}`);
+  assert(/metadata:\n {2}generateName: ui-greet-run-\n/.test(reply.request().postData() || ''), `the body sent: ${reply.request().postData()}`);
+  await page.waitForURL(/\/ui\/runs\/ui-greet-run-[a-z0-9]+$/, { timeout: 10_000 });
+  const name = runNameFromUrl();
+  await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor({ timeout: 40_000 });
+  const { run } = await waitForRunState('pipelineruns', name);
+  const params = Object.fromEntries((run.spec?.params || []).map((p) => [p.name, p.value]));
+  assert(params.who === 'Ada Lovelace', `spec.params who: ${JSON.stringify(params.who)}`);
+  assert(JSON.stringify(params.langs) === '["en","de","ja"]', `spec.params langs: ${JSON.stringify(params.langs)}`);
+  assert(run.spec?.workspaces?.[0]?.volumeClaimTemplate, `spec.workspaces: ${JSON.stringify(run.spec?.workspaces)}`);
+  const logs = await (await fetch(`${BASE}/api/v1/runs/${name}/logs`)).text();
+  assert(logs.includes('hello Ada Lovelace in en de ja'), `logs: ${logs}`);
+});
+
+await check('start run: a Task dialog creates a TaskRun with taskRef, an object param and a ConfigMap workspace', async () => {
+  await openStart('tasks', 'ui-hello-task');
+  assert(await page.getByTestId('start-hold').count() === 0, 'a TaskRun offers hold');
+  assert(await page.getByTestId('param-opts').inputValue() === 'color: red\nsize: M', `opts default: ${await page.getByTestId('param-opts').inputValue()}`);
+  const cache = page.getByTestId('workspace-cache');
+  assert((await cache.locator('option').evaluateAll((os) => os.map((o) => o.value))).includes(''), 'an optional workspace cannot be left unbound');
+  await page.getByTestId('start-submit').click();
+  await page.getByTestId('param-error-greeting').waitFor({ state: 'visible' });
+  await page.getByTestId('param-greeting').fill('howdy');
+  await page.getByTestId('start-invalid').waitFor({ state: 'hidden' });
+  assert(!(await page.getByTestId('param-error-greeting').isVisible()), 'the required message stays once filled in');
+  await page.getByTestId('param-opts').fill('color: blue\nsize: L');
+  await page.getByTestId('workspace-config').selectOption('configMap:ui-settings');
+  await cache.selectOption('');
+  await shot('start-run-task');
+  await page.getByTestId('start-submit').click();
+  await page.waitForURL(/\/ui\/runs\/ui-hello-task-run-[a-z0-9]+$/, { timeout: 10_000 });
+  const name = runNameFromUrl();
+  await page.locator('[data-testid="dag-node"]').first().waitFor();
+  const { run, condition } = await waitForRunState('taskruns', name);
+  assert(condition.status === 'True', `the TaskRun did not succeed: ${condition.reason} ${condition.message}`);
+  assert(run.spec?.taskRef?.name === 'ui-hello-task', `taskRef: ${JSON.stringify(run.spec?.taskRef)}`);
+  const params = Object.fromEntries((run.spec?.params || []).map((p) => [p.name, p.value]));
+  assert(params.greeting === 'howdy', `greeting: ${JSON.stringify(params.greeting)}`);
+  assert(JSON.stringify(params.opts) === '{"color":"blue","size":"L"}', `opts: ${JSON.stringify(params.opts)}`);
+  const ws = run.spec?.workspaces || [];
+  assert(ws.length === 1 && ws[0].name === 'config' && ws[0].configMap?.name === 'ui-settings', `workspaces: ${JSON.stringify(ws)}`);
+  const logs = await (await fetch(`${BASE}/api/v1/runs/${name}/logs`)).text();
+  assert(logs.includes('howdy blue L cache-bound=false') && logs.includes('from-the-configmap'), `logs: ${logs}`);
+  await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor({ timeout: 10_000 });
+});
+
 await check('no uncaught script errors', async () => {
   assert(!pageErrors.length, pageErrors.join('\n'));
 });
