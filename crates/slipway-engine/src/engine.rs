@@ -254,6 +254,9 @@ impl Engine {
                 if !pr.meta.labels.is_empty() {
                     metadata["labels"] = json!(pr.meta.labels);
                 }
+                if !pr.meta.annotations.is_empty() {
+                    metadata["annotations"] = json!(pr.meta.annotations);
+                }
                 let req = PipelineRequest {
                     uid: opts.uid.clone(),
                     name: opts.name.clone(),
@@ -325,7 +328,7 @@ impl Engine {
                 };
                 announce(
                     info,
-                    json!({ "apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": { "name": opts.name }, "spec": spec_json }),
+                    json!({ "apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": { "name": opts.name, "labels": tr.meta.labels, "annotations": tr.meta.annotations }, "spec": spec_json }),
                 );
                 let req = TaskRunRequest {
                     created: Some(created),
@@ -343,6 +346,7 @@ impl Engine {
                     parent: None,
                     spec_json,
                     labels: tr.meta.labels.clone(),
+                    annotations: tr.meta.annotations.clone(),
                 };
                 let token = cancel.graceful().child_token();
                 let done = taskrun::run(shared.clone(), req, token).await;

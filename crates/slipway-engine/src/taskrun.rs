@@ -48,6 +48,8 @@ pub(crate) struct TaskRunRequest {
     /// The TaskRun spec as Tekton would show it.
     pub spec_json: Value,
     pub labels: IndexMap<String, String>,
+    /// The run's own annotations (a standalone TaskRun's).
+    pub annotations: IndexMap<String, String>,
 }
 
 /// How a TaskRun ended.
@@ -380,13 +382,16 @@ fn finish(
     if !retries_status.is_empty() {
         status["retriesStatus"] = json!(retries_status);
     }
-    let object = json!({
+    let mut object = json!({
         "apiVersion": "tekton.dev/v1",
         "kind": "TaskRun",
         "metadata": { "name": req.name, "uid": req.uid, "creationTimestamp": ts(created), "labels": labels },
         "spec": req.spec_json,
         "status": status,
     });
+    if !req.annotations.is_empty() {
+        object["metadata"]["annotations"] = json!(req.annotations);
+    }
     TaskRunDone {
         reason,
         succeeded: ok,

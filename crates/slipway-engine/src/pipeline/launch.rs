@@ -276,6 +276,7 @@ impl Dispatcher {
                 retries: pt.retries.unwrap_or(0),
                 parent: Some(parent.clone()),
                 spec_json,
+                annotations: IndexMap::new(),
                 labels: pt
                     .task_spec
                     .as_ref()

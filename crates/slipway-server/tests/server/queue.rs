@@ -85,6 +85,12 @@ async fn runs_wait_under_the_global_limit_and_start_by_priority() {
     for name in ["high", "low"] {
         assert_eq!(reason(&s.wait_done(name).await), "Succeeded", "{name}");
     }
+    // The run keeps its annotations once it has run.
+    let high = s.wait_done("high").await;
+    assert_eq!(
+        high["metadata"]["annotations"]["slipway.dev/priority"], "5",
+        "{high}"
+    );
     // The dispatcher counts what it ran; the queue is empty again.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (_, metrics) = s.call("GET", "/metrics", "").await;
