@@ -152,22 +152,34 @@ impl Dispatcher {
             }
             m
         };
-        let mut annotated = HashMap::new();
-        for q in &queued {
-            if !q.target.is_empty() && !annotated.contains_key(&q.target) {
-                annotated.insert(q.target.clone(), self.annotated_limit(q).await);
+        // A limit counts the runs of one Pipeline (or Task) in one namespace; the config file
+        // names Pipelines without a namespace, so its limit applies to each namespace's.
+        let groups: Vec<String> = queued.iter().map(group).collect();
+        let mut limit_of: HashMap<String, Option<usize>> = HashMap::new();
+        for (q, g) in queued.iter().zip(&groups) {
+            if !q.target.is_empty() && !limit_of.contains_key(g) {
+                let limit = match self.limits.per_group.get(&q.target) {
+                    Some(l) => Some(*l),
+                    None => self.annotated_limit(q).await,
+                };
+                limit_of.insert(g.clone(), limit);
             }
         }
         let waiting: Vec<Waiting> = queued
             .iter()
-            .map(|q| Waiting {
+            .zip(&groups)
+            .map(|(q, g)| Waiting {
                 key: &q.uid,
-                group: &q.target,
+                group: g,
                 held: q.held,
             })
             .collect();
-        let picked: Vec<String> = admission::admit(&waiting, &running, &self.limits, |g| {
-            annotated.get(g).copied().flatten()
+        let total = admission::Limits {
+            total: self.limits.total,
+            per_group: HashMap::new(),
+        };
+        let picked: Vec<String> = admission::admit(&waiting, &running, &total, |g| {
+            limit_of.get(g).copied().flatten()
         })
         .into_iter()
         .map(str::to_string)
@@ -185,7 +197,7 @@ impl Dispatcher {
                     uid.clone(),
                     Active {
                         cancel: cancel.clone(),
-                        group: q.target.clone(),
+                        group: group(q),
                     },
                 );
             }
@@ -284,5 +296,15 @@ impl Dispatcher {
                 let _ = self.store.end_unstarted(&q.uid, &reason, &message).await;
             }
         }
+    }
+}
+
+/// What a run's limit counts by: its Pipeline or Task in its namespace; empty for embedded specs,
+/// which share no limit.
+fn group(q: &Queued) -> String {
+    if q.target.is_empty() {
+        String::new()
+    } else {
+        format!("{}/{}", q.namespace, q.target)
     }
 }

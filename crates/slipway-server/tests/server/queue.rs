@@ -257,3 +257,36 @@ async fn a_queued_run_binds_secrets_and_configmaps_and_masks_them() {
     assert!(!object.to_string().contains("tok-5e1f0a9b"), "{object}");
     s.shut_down().await;
 }
+
+/// A limit from the config file counts each namespace's Pipeline of that name on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_pipeline_limit_counts_per_namespace() {
+    let limits = Limits {
+        total: None,
+        per_group: HashMap::from([("nap".to_string(), 1)]),
+    };
+    let s = setup(limits, None).await;
+    let (code, body) = s
+        .call("POST", "/api/v1/apply?namespace=team-b", &definitions(None))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    create(&s, &run("a", "nap", "1", "", "")).await;
+    wait_started(&s, "a").await;
+    create(&s, &run("b", "nap", "0.1", "", "")).await;
+    let (code, body) = s
+        .call(
+            "POST",
+            "/apis/tekton.dev/v1/namespaces/team-b/pipelineruns",
+            &run("c", "nap", "0.1", "", ""),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(reason(&s.wait_done("c").await), "Succeeded");
+    assert_eq!(
+        s.reason("b").await,
+        "PipelineRunPending",
+        "default/nap allows one at once"
+    );
+    assert_eq!(reason(&s.wait_done("b").await), "Succeeded");
+    s.shut_down().await;
+}
