@@ -136,6 +136,35 @@ pub fn documents(body: &str) -> Result<Vec<BodyDocument>, ApiError> {
     Ok(out)
 }
 
+/// `body` with the documents `hide` says to hidden: their lines are left empty, so that what
+/// remains keeps its line numbers (the model's library knows no namespaces; a body spanning
+/// several is checked one namespace at a time).
+pub fn only(body: &str, hide: impl Fn(&Value) -> bool) -> String {
+    let mut out = body.to_string();
+    for piece in split_documents(body) {
+        let hidden = parse_documents(piece.text)
+            .ok()
+            .is_some_and(|docs| docs.iter().any(|d| hide(&d.value)));
+        if hidden {
+            let start = piece.text.as_ptr() as usize - body.as_ptr() as usize;
+            // Byte for byte, so that later pieces keep their offsets.
+            let blank: String = piece
+                .text
+                .chars()
+                .map(|c| {
+                    if c == '\n' {
+                        "\n".to_string()
+                    } else {
+                        " ".repeat(c.len_utf8())
+                    }
+                })
+                .collect();
+            out.replace_range(start..start + piece.text.len(), &blank);
+        }
+    }
+    out
+}
+
 /// The stored definitions of `namespace` (minus `replaced`) plus `body`, validated. Problems in
 /// the body fail the request with their positions; warnings about it are returned.
 pub async fn library(
@@ -211,4 +240,19 @@ fn source_name(r: &Resource) -> String {
 
 fn is_trigger(kind: &str) -> bool {
     crate::trigger_defs::TRIGGER_KINDS.contains(&kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_documents_keep_the_lines_of_the_others() {
+        let body = "kind: A # é\nx: 1\n---\nkind: B\ny: ü\n---\nkind: C\n";
+        let out = only(body, |o| o["kind"] == "A");
+        assert_eq!(out.len(), body.len());
+        assert_eq!(out.lines().nth(3), Some("kind: B"));
+        assert_eq!(out.lines().nth(6), Some("kind: C"));
+        assert!(out.lines().next().is_some_and(|l| l.trim().is_empty()));
+    }
 }

@@ -81,52 +81,86 @@ enum Mode {
 /// `body`, all or none.
 async fn apply_body(
     state: &AppState,
-    namespace: &str,
+    namespace: Option<&str>,
     body: &str,
     only: Option<(Kind, Option<&str>)>,
     mode: Mode,
 ) -> Result<Vec<Value>, ApiError> {
     let docs = catalog::documents(body)?;
-    let mut keys = Vec::new();
+    // Each document goes to the request's namespace; without one (`kubectl apply -f` without
+    // `-n`), to its own `metadata.namespace`, else `default`.
+    let mut placed: Vec<(&BodyDocument, String)> = Vec::new();
     for d in &docs {
-        check_document(d, namespace, only)?;
-        keys.push((d.kind().to_string(), d.name().unwrap_or("").to_string()));
+        let ns = match namespace {
+            Some(ns) => ns.to_string(),
+            None => d.object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string(),
+        };
+        check_document(d, &ns, only)?;
+        placed.push((d, ns));
     }
-    if mode == Mode::Create {
-        for (k, n) in &keys {
-            if state.store.resource(k, namespace, n).await?.is_some() {
-                return Err(ApiError::Conflict(format!(
-                    "{k} `{n}` already exists in namespace `{namespace}`; replace it with PUT or /api/v1/apply"
-                )));
+    let mut namespaces: Vec<&str> = placed.iter().map(|(_, ns)| ns.as_str()).collect();
+    namespaces.sort_unstable();
+    namespaces.dedup();
+    for ns in &namespaces {
+        let mine: Vec<BodyDocument> = placed
+            .iter()
+            .filter(|(_, n)| n == ns)
+            .map(|(d, _)| (*d).clone())
+            .collect();
+        let keys: Vec<(String, String)> = mine
+            .iter()
+            .map(|d| (d.kind().to_string(), d.name().unwrap_or("").to_string()))
+            .collect();
+        if mode == Mode::Create {
+            for (k, n) in &keys {
+                if state.store.resource(k, ns, n).await?.is_some() {
+                    return Err(ApiError::Conflict(format!(
+                        "{k} `{n}` already exists in namespace `{ns}`; replace it with PUT or /api/v1/apply"
+                    )));
+                }
             }
         }
+        let body = if namespaces.len() == 1 {
+            body.to_string()
+        } else {
+            catalog::only(body, |o| {
+                namespace.is_none()
+                    && o["metadata"]["namespace"].as_str().unwrap_or("default") != *ns
+            })
+        };
+        catalog::library(&state.store, ns, Some(&body), &keys).await?;
+        let defs = StoredDefinitions::load(&state.store, ns, &mine).await?;
+        crate::trigger_defs::check(&mine, &defs)?;
     }
-    catalog::library(&state.store, namespace, Some(body), &keys).await?;
-    let defs = StoredDefinitions::load(&state.store, namespace, &docs).await?;
-    crate::trigger_defs::check(&docs, &defs)?;
     let mut items = Vec::new();
     let mut changed = Vec::new();
-    for (d, (k, n)) in docs.iter().zip(&keys) {
-        let old = state.store.resource(k, namespace, n).await?;
+    for (d, ns) in &placed {
+        let (k, n) = (d.kind(), d.name().unwrap_or(""));
+        let old = state.store.resource(k, ns, n).await?;
         if old.as_ref().is_some_and(|o| o.yaml == d.yaml) {
-            items.push(json!({ "kind": k, "name": n, "action": "unchanged" }));
+            items.push(json!({ "kind": k, "name": n, "namespace": ns, "action": "unchanged" }));
         } else {
-            changed.push(d);
+            changed.push((*d, ns.as_str()));
         }
     }
     let new: Vec<NewResource> = changed
         .iter()
-        .map(|d| NewResource {
+        .map(|(d, ns)| NewResource {
             kind: d.kind(),
-            namespace,
+            namespace: ns,
             name: d.name().unwrap_or(""),
             yaml: &d.yaml,
             object: &d.object,
         })
         .collect();
     let created = state.store.put_resources(&new).await?;
-    for (d, c) in changed.iter().zip(created) {
-        items.push(json!({ "kind": d.kind(), "name": d.name(), "action": action(c) }));
+    for ((d, ns), c) in changed.iter().zip(created) {
+        items.push(
+            json!({ "kind": d.kind(), "name": d.name(), "namespace": ns, "action": action(c) }),
+        );
     }
     Ok(items)
 }
@@ -235,7 +269,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let items = apply_body(
         &state,
-        &namespace,
+        Some(&namespace),
         text(&body)?,
         Some((kind, None)),
         Mode::Create,
@@ -253,7 +287,7 @@ pub async fn replace(
 ) -> Result<Response, ApiError> {
     let items = apply_body(
         &state,
-        &namespace,
+        Some(&namespace),
         text(&body)?,
         Some((kind, Some(&name))),
         Mode::Replace,
@@ -327,7 +361,14 @@ pub async fn apply(
     Query(q): Query<NamespaceQuery>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let items = apply_body(&state, q.namespace(), text(&body)?, None, Mode::Apply).await?;
+    let items = apply_body(
+        &state,
+        q.namespace.as_deref(),
+        text(&body)?,
+        None,
+        Mode::Apply,
+    )
+    .await?;
     Ok(Json(json!({ "items": items })))
 }
 

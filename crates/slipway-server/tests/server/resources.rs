@@ -217,3 +217,29 @@ async fn secret_values_never_leave_the_server() {
         assert!(text.contains("token"), "{accept}: {text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_without_a_namespace_puts_each_object_in_its_own() {
+    let s = Server::start(Default::default()).await;
+    let elsewhere = TASK.replace("  name: greet\n", "  name: greet\n  namespace: team-c\n");
+    let body = format!("{elsewhere}---\n{TASK}");
+    let (code, reply) = s.call("POST", "/api/v1/apply", &body).await;
+    assert_eq!(code, StatusCode::OK, "{reply}");
+    let namespaces: Vec<&str> = reply["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["namespace"].as_str())
+        .collect();
+    assert_eq!(namespaces, ["team-c", "default"]);
+    let (_, list) = s
+        .call("GET", "/apis/tekton.dev/v1/namespaces/team-c/tasks", "")
+        .await;
+    assert_eq!(names(&list), ["greet"]);
+    // A namespace in the request must agree with the object's.
+    let (code, reply) = s
+        .call("POST", "/api/v1/apply?namespace=default", &elsewhere)
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    s.shut_down().await;
+}
