@@ -103,6 +103,13 @@ impl RunObject {
             RunObject::TaskRun(o) => &o.meta,
         }
     }
+    /// Where it was loaded from.
+    pub fn origin(&self) -> Option<&Origin> {
+        match self {
+            RunObject::PipelineRun(o) => o.origin.as_ref(),
+            RunObject::TaskRun(o) => o.origin.as_ref(),
+        }
+    }
 }
 
 /// Every object loaded from the given files, by kind and name.
@@ -156,6 +163,33 @@ impl Library {
             lib.add_source(path, text, &mut diags);
         }
         diags.into_result(lib)
+    }
+
+    /// Forgets the object of `kind` named `name` (Task, Pipeline, StepAction, ConfigMap, Secret),
+    /// so that another by that name can be added.
+    pub fn remove(&mut self, kind: &str, name: &str) {
+        match kind {
+            "Task" => {
+                self.tasks.shift_remove(name);
+            }
+            "Pipeline" => {
+                self.pipelines.shift_remove(name);
+            }
+            "StepAction" => {
+                self.step_actions.shift_remove(name);
+            }
+            "ConfigMap" => {
+                self.config_maps.shift_remove(name);
+            }
+            "Secret" => {
+                self.secrets.shift_remove(name);
+            }
+            _ => return,
+        }
+        self.raw.retain(|d| {
+            d.get("kind").and_then(Value::as_str) != Some(kind)
+                || d.pointer("/metadata/name").and_then(Value::as_str) != Some(name)
+        });
     }
 
     /// Parses one file's text and adds its objects.

@@ -120,7 +120,7 @@ pub(crate) async fn deliver_event(
             docs.push_str(&format!("---\n{r}\n"));
         }
     }
-    let (lib, _) = catalog::library(&state.store, namespace, Some(&docs), &[]).await?;
+    let (lib, _) = catalog::library(state, namespace, Some(&docs), &[]).await?;
     let mut runs = prepare_all(&lib, &lib.runs, namespace)?;
     let delivery = id.as_deref().map(|id| Delivery { listener, id });
     match store_runs(state, &mut runs, delivery).await? {

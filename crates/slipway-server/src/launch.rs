@@ -51,7 +51,7 @@ pub async fn queue_body(
             }
         }
     }
-    let (lib, _) = catalog::library(&state.store, namespace, Some(body), &replaced).await?;
+    let (lib, _) = catalog::library(state, namespace, Some(body), &replaced).await?;
     if lib.runs.is_empty() {
         return Err(ApiError::BadRequest(
             "the body holds no PipelineRun or TaskRun".into(),

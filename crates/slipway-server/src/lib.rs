@@ -37,6 +37,7 @@ pub struct AppState {
     dispatcher: Option<Arc<Dispatcher>>,
     tokens: Arc<auth::Tokens>,
     metrics: Arc<metrics::Metrics>,
+    catalog: Arc<catalog::Cache>,
 }
 
 impl AppState {
@@ -47,6 +48,7 @@ impl AppState {
             dispatcher: None,
             tokens: Default::default(),
             metrics: Default::default(),
+            catalog: Default::default(),
         }
     }
 
@@ -57,6 +59,7 @@ impl AppState {
             metrics: dispatcher.metrics(),
             dispatcher: Some(dispatcher),
             tokens: Default::default(),
+            catalog: Default::default(),
         }
     }
 

@@ -131,7 +131,7 @@ async fn apply_body(
                     && o["metadata"]["namespace"].as_str().unwrap_or("default") != *ns
             })
         };
-        catalog::library(&state.store, ns, Some(&body), &keys).await?;
+        catalog::library(state, ns, Some(&body), &keys).await?;
         let defs = StoredDefinitions::load(&state.store, ns, &mine).await?;
         crate::trigger_defs::check(&mine, &defs)?;
     }
@@ -157,6 +157,7 @@ async fn apply_body(
         })
         .collect();
     let created = state.store.put_resources(&new).await?;
+    state.catalog.changed();
     for ((d, ns), c) in changed.iter().zip(created) {
         items.push(
             json!({ "kind": d.kind(), "name": d.name(), "namespace": ns, "action": action(c) }),
@@ -348,6 +349,7 @@ pub async fn delete(
             name,
         });
     }
+    state.catalog.changed();
     Ok(Json(json!({
         "apiVersion": "v1", "kind": "Status", "status": "Success",
         "details": { "name": name, "kind": kind.plural },
@@ -380,7 +382,7 @@ pub async fn validate(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let diagnostics = match text(&body) {
-        Ok(t) => catalog::check(&state.store, q.namespace(), t).await?,
+        Ok(t) => catalog::check(&state, q.namespace(), t).await?,
         Err(e) => vec![json!({
             "severity": "error", "message": e.to_string(), "hint": null, "file": catalog::BODY,
             "line": 1, "column": 1, "endLine": 1, "endColumn": 1,

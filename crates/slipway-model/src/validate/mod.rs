@@ -31,24 +31,44 @@ impl Default for Limits {
 
 /// Checks every object in the library; returns all problems found.
 pub fn validate(lib: &Library, limits: &Limits) -> Diagnostics {
+    validate_from(lib, limits, |_| true)
+}
+
+/// Checks the objects loaded from the sources `checked` accepts (by path), against the whole
+/// library: a server checks what a request sends without checking again what it stored.
+pub fn validate_from(
+    lib: &Library,
+    limits: &Limits,
+    checked: impl Fn(&str) -> bool,
+) -> Diagnostics {
     let mut cx = Cx {
         lib,
         limits,
         diags: Diagnostics::default(),
     };
+    let wanted = |o: Option<&Origin>| o.is_none_or(|o| checked(&o.source.path));
     for t in lib.tasks.values().chain(&lib.shadowed_tasks) {
+        if !wanted(t.origin.as_ref()) {
+            continue;
+        }
         cx.name(t, "Task");
         task::task_spec(&mut cx, t.origin.as_ref(), "spec", &t.spec, false);
     }
     for p in lib.step_actions.values().chain(&lib.shadowed_step_actions) {
+        if !wanted(p.origin.as_ref()) {
+            continue;
+        }
         cx.name(p, "StepAction");
         task::step_action(&mut cx, p);
     }
     for p in lib.pipelines.values().chain(&lib.shadowed_pipelines) {
+        if !wanted(p.origin.as_ref()) {
+            continue;
+        }
         cx.name(p, "Pipeline");
         pipeline::pipeline_spec(&mut cx, p.origin.as_ref(), "spec", &p.spec, false);
     }
-    for r in &lib.runs {
+    for r in lib.runs.iter().filter(|r| wanted(r.origin())) {
         run::run(&mut cx, r);
     }
     cx.diags
