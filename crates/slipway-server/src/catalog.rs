@@ -255,11 +255,7 @@ pub async fn library(
 }
 
 /// Diagnostics for a body without failing: what the editor shows while the user types.
-pub async fn check(
-    state: &AppState,
-    namespace: &str,
-    body: &str,
-) -> Result<Vec<Value>, ApiError> {
+pub async fn check(state: &AppState, namespace: &str, body: &str) -> Result<Vec<Value>, ApiError> {
     let replaced: Vec<(String, String)> = match documents(body) {
         Ok(docs) => docs
             .iter()
