@@ -129,6 +129,7 @@ impl Remote {
             return Ok(resp);
         }
         let code = resp.status();
+        let path = resp.url().path().to_string();
         let text = resp.text().await.unwrap_or_default();
         let status: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if let (Some(body), Some(diags)) = (body, status["diagnostics"].as_array())
@@ -145,7 +146,10 @@ impl Remote {
         let hint = match code.as_u16() {
             401 => "pass a token with --token or SLIPWAY_TOKEN",
             403 => "this token's scope does not allow it; use a token with the write scope",
-            404 => "list what exists with `slipway runs --server ...`",
+            404 if path.contains("runs") => "list the server's runs with `slipway runs`",
+            404 => {
+                "apply it to the server first with `slipway apply -f FILE`, or pass its file with -f"
+            }
             409 => "the object's current state does not allow it",
             _ => "see the server's log for more",
         };
