@@ -105,9 +105,15 @@ impl Dispatcher {
         Ok(Cancelled::NotActive)
     }
 
-    /// Takes queued runs until `shutdown`; then stops the running ones and waits for them to
-    /// record how they ended. Queued runs stay queued for the next start.
-    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+    /// Takes queued runs until `shutdown`; then gives the running ones `grace` to finish (or
+    /// until `force`), stops the rest, and waits for them to record how they ended. Queued runs
+    /// stay queued for the next start.
+    pub async fn run(
+        self: Arc<Self>,
+        shutdown: impl std::future::Future<Output = ()>,
+        force: impl std::future::Future<Output = ()>,
+        grace: Duration,
+    ) {
         match self.store.reclaim().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(runs = n, "took back runs a previous server had not started"),
@@ -126,6 +132,21 @@ impl Dispatcher {
             }
         }
         self.stopping.cancel();
+        if self.running() > 0 {
+            tracing::info!(
+                runs = self.running(),
+                grace_s = grace.as_secs_f64(),
+                "waiting for running runs before stopping them"
+            );
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        tokio::pin!(force);
+        while self.running() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::select! {
+                _ = &mut force => break,
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
         let handles: Vec<CancelHandle> = self
             .active
             .lock()

@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// Runs at once; more wait in the queue as PipelineRunPending [default: `[server] max_runs`, else the number of cores].
     #[arg(long, value_name = "N")]
     pub max_runs: Option<usize>,
+    /// On Ctrl-C or SIGTERM, how long running runs may go on before they are stopped (queued
+    /// runs stay queued).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub grace: std::time::Duration,
 }
 
 /// Output formats of the final object.

@@ -319,7 +319,12 @@ impl Server {
         );
         let dispatcher = slipway_server::Dispatcher::new(store.clone(), engine, limits);
         let stop = tokio_util::sync::CancellationToken::new();
-        let queue = tokio::spawn(dispatcher.clone().run(stop.clone().cancelled_owned()));
+        // Shutting down stops the running runs at once (a restart test wants them cut short).
+        let queue = tokio::spawn(dispatcher.clone().run(
+            stop.clone().cancelled_owned(),
+            std::future::ready(()),
+            Duration::ZERO,
+        ));
         let state = slipway_server::AppState::new(store.clone(), dispatcher);
         tokio::spawn(slipway_server::poll::run(
             state.clone(),

@@ -54,8 +54,13 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
         );
     }
     let stop = CancellationToken::new();
-    tokio::spawn(signals(stop.clone()));
-    let queue = tokio::spawn(dispatcher.clone().run(stop.clone().cancelled_owned()));
+    let force = CancellationToken::new();
+    tokio::spawn(signals(stop.clone(), force.clone(), args.grace));
+    let queue = tokio::spawn(dispatcher.clone().run(
+        stop.clone().cancelled_owned(),
+        force.clone().cancelled_owned(),
+        args.grace,
+    ));
     let state = AppState::new(store.clone(), dispatcher);
     tokio::spawn(slipway_server::poll::run(
         state.clone(),
@@ -74,18 +79,29 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
     Ok(0)
 }
 
-async fn signals(stop: CancellationToken) {
+/// The first Ctrl-C or SIGTERM stops taking runs and gives the running ones the grace period;
+/// the second stops them at once.
+async fn signals(stop: CancellationToken, force: CancellationToken, grace: Duration) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+    for n in 0..2 {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+        }
+        let message = if n == 0 {
+            stop.cancel();
+            format!(
+                "stopping: running runs have {} to finish (again to stop them now); queued runs stay queued\n",
+                humantime::format_duration(grace)
+            )
+        } else {
+            force.cancel();
+            "stopping the running runs now\n".to_string()
+        };
+        // stderr may be closed by now (a supervisor that read the banner); that must not stop
+        // the stop.
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), message.as_bytes());
     }
-    // stderr may be closed by now (a supervisor that read the banner); that must not stop the stop.
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        b"stopping: running runs are stopped, queued runs stay queued\n",
-    );
-    stop.cancel();
 }
 
 /// One server per data directory: two would start the same queued runs.

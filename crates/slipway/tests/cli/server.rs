@@ -50,6 +50,13 @@ impl Served {
             .expect("slipway runs")
     }
 
+    /// Sends SIGTERM, as a supervisor stopping it would; waits for it to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().expect("server exits")
+    }
+
     /// Kills the server with SIGKILL, as a crash would.
     pub fn kill(mut self) {
         let _ = self.child.kill();
@@ -476,4 +483,67 @@ fn a_token_made_on_the_server_machine_opens_the_api() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = crate::slipway(home.path(), &["token", "revoke", "ci"]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// SIGTERM stops taking runs but lets the running one finish within the grace period; the one
+/// still queued stays queued for the next start.
+#[test]
+fn sigterm_lets_running_runs_finish_and_keeps_queued_ones() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let client = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    let task = write(files.path(), "task.yaml", TASK);
+    let s = Served::start(home.path(), &["--max-runs", "1", "--grace", "20s"]);
+    assert_eq!(
+        s.cli(client.path(), &["apply", "-f", &task]).status.code(),
+        Some(0)
+    );
+    let first = text(
+        &s.cli(
+            client.path(),
+            &["run", "task", "count", "-p", "lines=15", "-d"],
+        )
+        .stdout,
+    )
+    .trim()
+    .to_string();
+    let second = text(
+        &s.cli(
+            client.path(),
+            &["run", "task", "count", "-p", "lines=2", "-d"],
+        )
+        .stdout,
+    )
+    .trim()
+    .to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state(&s, client.path(), &first).1 != "Running" {
+        assert!(Instant::now() < deadline, "{first} never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stopped = Instant::now();
+    let status = s.terminate();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        stopped.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        stopped.elapsed()
+    );
+    let s = Served::start(home.path(), &[]);
+    assert_eq!(
+        state(&s, client.path(), &first),
+        ("True".to_string(), "Succeeded".to_string())
+    );
+    let lines = text(&s.cli(client.path(), &["logs", &first]).stdout);
+    assert_eq!(lines.lines().count(), 15, "{lines}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, reason) = state(&s, client.path(), &second);
+        if status != "Unknown" {
+            assert_eq!(reason, "Succeeded");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{second} is still {reason}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
