@@ -174,16 +174,53 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Releases a held run (the user cleared `spec.status`).
+    /// Releases a held run (the user cleared `spec.status`): it waits for a slot like any other,
+    /// and its object and inputs no longer say it is held.
     pub async fn release(&self, uid: &str) -> Result<bool, StoreError> {
-        let done = retry_busy(|| async {
-            sqlx::query("UPDATE queue SET held = 0 WHERE uid = ? AND state = 'queued' AND held = 1")
+        let released = retry_busy(|| async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let done = sqlx::query(
+                "UPDATE queue SET held = 0 WHERE uid = ? AND state = 'queued' AND held = 1",
+            )
+            .bind(uid)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            let row = sqlx::query("SELECT r.object, i.inputs FROM runs r JOIN run_inputs i ON i.uid = r.uid WHERE r.uid = ?")
                 .bind(uid)
-                .execute(&self.pool)
-                .await
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut object: Value =
+                serde_json::from_str(row.get::<&str, _>("object")).unwrap_or(json!({}));
+            let mut inputs: Value =
+                serde_json::from_str(row.get::<&str, _>("inputs")).unwrap_or(json!({}));
+            for spec in [object.get_mut("spec"), inputs.pointer_mut("/run/spec")]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(m) = spec.as_object_mut() {
+                    m.remove("status");
+                }
+            }
+            object["status"]["conditions"][0]["message"] =
+                json!("waiting in the queue for a free slot");
+            sqlx::query("UPDATE runs SET object = ? WHERE uid = ?")
+                .bind(object.to_string())
+                .bind(uid)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE run_inputs SET inputs = ? WHERE uid = ?")
+                .bind(inputs.to_string())
+                .bind(uid)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
         })
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(released)
     }
 
     /// Cancels a run that has not started: it ends `Cancelled` without running anything. False

@@ -151,6 +151,8 @@ export const runsApi = {
   taskRun: (name) => api(`${NS}/taskruns/${encodeURIComponent(name)}`),
   children: (name) => api(`/api/v1/runs/${encodeURIComponent(name)}/taskruns`),
   cancel: (name) => api(`/api/v1/runs/${encodeURIComponent(name)}/cancel`, { method: 'POST' }),
+  // Tekton's own release of a held PipelineRun: clear spec.status with a merge patch.
+  release: (name) => api(`${NS}/pipelineruns/${encodeURIComponent(name)}`, { method: 'PATCH', body: { spec: { status: '' } }, type: 'application/merge-patch+json' }),
   rerun: (name) => api(`/api/v1/runs/${encodeURIComponent(name)}/rerun`, { method: 'POST' }),
   create: (obj) => api(`${NS}/pipelineruns`, { method: 'POST', body: obj }),
   logsUrl: (name, follow) => `/api/v1/runs/${encodeURIComponent(name)}/logs${follow ? '?follow=true' : ''}`,

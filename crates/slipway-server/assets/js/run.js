@@ -13,8 +13,9 @@ import { toYaml } from './yaml-dump.js';
 
 const POLL_MS = 2000;
 
-function badge(state, label) {
-  return h('span', { class: `badge st-${state}`, 'data-testid': 'status-badge', 'data-status': state }, statusIcon(state), label || LABELS[state]);
+function badge(state, label, { held = false, title = null } = {}) {
+  return h('span', { class: `badge st-${state}${held ? ' held' : ''}`, 'data-testid': 'status-badge', 'data-status': state,
+    'data-held': held ? 'true' : null, title }, statusIcon(held ? 'held' : state), label || LABELS[state]);
 }
 
 function kvTable(rows, testid, empty = 'None') {
@@ -61,6 +62,9 @@ export function mount(root, name) {
   let lastDagSig = '';
   let lastTaskSig = '';
   let finalLoads = 0;
+  // null, 'busy' while the PATCH is under way, 'done' once released (the run may still read as
+  // held until the queue starts it).
+  let releasing = null;
 
   const store = new LogStore(name).start();
   const viewer = new LogViewer(store);
@@ -104,13 +108,17 @@ export function mount(root, name) {
     const end = run.status?.completionTime;
     const actions = [
       h('button', { type: 'button', class: 'btn', 'data-testid': 'run-rerun', onclick: rerun }, 'Run again'),
+      st.held && kind === 'PipelineRun' ? h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'release', disabled: !!releasing,
+        title: 'Clear spec.status so that the run starts when a slot is free', onclick: release },
+      releasing === 'done' ? 'Released' : releasing ? 'Releasing…' : 'Release') : null,
       st.done ? null : h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'run-cancel', onclick: cancel }, 'Cancel'),
     ];
     head.replaceChildren(
       h('div', { class: 'title' },
         h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb' }, h('a', { href: '/ui/' }, 'Runs'), ' / ', kind),
         h('div', { style: 'display:flex;align-items:center;gap:10px;flex-wrap:wrap' },
-          h('h1', { 'data-testid': 'run-name' }, name), badge(st.state, st.label)),
+          h('h1', { 'data-testid': 'run-name' }, name),
+          badge(st.state, st.label, { held: st.held, title: st.state === 'pending' ? st.message || st.reason || null : null })),
         h('div', { class: 'meta' },
           owner ? h('span', {}, kind === 'PipelineRun' ? 'Pipeline ' : 'Task ', h('a', { href: `/ui/resources/${ownerKind}/${encodeURIComponent(owner)}` }, h('b', {}, owner))) : null,
           h('span', { title: absoluteTime(start) }, 'Started ', h('b', {}, start ? relativeTime(start) : '—')),
@@ -317,6 +325,18 @@ export function mount(root, name) {
       if (n) navigate(`/ui/runs/${encodeURIComponent(n)}`);
       else toast('Started a new run', 'ok');
     } catch (e) { toast(`Run again failed: ${describeError(e, 'Run again')}`, 'error'); }
+  }
+
+  async function release() {
+    if (releasing) return;
+    releasing = 'busy';
+    if (run) renderHead();
+    try { await runsApi.release(name); releasing = 'done'; toast(`Released ${name}`, 'ok'); }
+    catch (e) { releasing = null; toast(`Release failed: ${describeError(e, 'Release')}`, 'error'); }
+    if (stopped) return;
+    clearTimeout(timer);
+    finalLoads = 0;
+    poll();
   }
 
   async function cancel() {

@@ -1,6 +1,7 @@
 // The runs list: PipelineRuns and standalone TaskRuns with status filters, a text filter, a kind
 // filter (all reflected in the URL query), live refresh every 2 s while the page is visible, and
-// Run again / Cancel actions.
+// Run again / Release / Cancel actions. A held PipelineRun (created with spec.status
+// PipelineRunPending) reads "Held" and offers Release, which clears spec.status.
 import { h, toast, confirmDialog } from './dom.js';
 import { runsApi, describeError } from './api.js';
 import { runState, statusIcon, LABELS } from './status.js';
@@ -38,6 +39,8 @@ export function mount(root) {
   let timer = null;
   let stopped = false;
   const rowEls = new Map();
+  // Runs released from here: a run may still read as held until the queue starts it.
+  const released = new Set();
 
   const segButtons = STATES.map((s) => h('button', {
     type: 'button', 'data-testid': `filter-status-${s}`, 'aria-pressed': String(filter.status === s),
@@ -81,18 +84,24 @@ export function mount(root) {
   }
 
   function row(r) {
-    const sig = JSON.stringify([r.state, r.label, r.reason, r.owner, r.start, r.end, r.message]);
+    const sig = JSON.stringify([r.state, r.label, r.held, released.has(r.name), r.reason, r.owner, r.start, r.end, r.message]);
     let tr = rowEls.get(r.name);
     if (tr && tr.dataset.sig === sig) return tr;
     const act = [];
     act.push(h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'rerun', 'aria-label': `Run ${r.name} again`,
       onclick: () => rerun(r.name) }, 'Run again'));
+    if (r.held && r.kind === 'PipelineRun') {
+      act.push(h('button', { type: 'button', class: 'btn btn-small btn-primary', 'data-testid': 'release', 'aria-label': `Release ${r.name}`,
+        title: 'Clear spec.status so that the run starts when a slot is free', disabled: released.has(r.name),
+        onclick: (e) => release(r.name, e.currentTarget) }, released.has(r.name) ? 'Released' : 'Release'));
+    }
     if (!r.done) {
       act.push(h('button', { type: 'button', class: 'btn btn-small btn-danger', 'data-testid': 'cancel', 'aria-label': `Cancel ${r.name}`,
         onclick: () => cancel(r.name) }, 'Cancel'));
     }
-    tr = h('tr', { 'data-testid': 'run-row', 'data-name': r.name, 'data-status': r.state, 'data-kind': r.kind, 'data-sig': sig },
-      h('td', {}, h('span', { class: `status st-${r.state}`, title: r.message || r.reason }, statusIcon(r.state), r.label)),
+    tr = h('tr', { 'data-testid': 'run-row', 'data-name': r.name, 'data-status': r.state, 'data-held': r.held ? 'true' : null, 'data-kind': r.kind, 'data-sig': sig },
+      h('td', {}, h('span', { class: `status st-${r.state}${r.held ? ' held' : ''}`, title: r.message || r.reason },
+        statusIcon(r.held ? 'held' : r.state), r.label)),
       h('td', {}, h('a', { class: 'run-name', href: `/ui/runs/${encodeURIComponent(r.name)}` }, r.name), ' ',
         h('span', { class: 'kind-tag' }, r.kind)),
       h('td', {}, r.owner || h('span', { class: 'muted' }, '—')),
@@ -149,6 +158,19 @@ export function mount(root) {
     } catch (e) {
       toast(`Run again failed: ${describeError(e, 'Run again')}`, 'error');
     }
+  }
+
+  async function release(name, button) {
+    if (button) button.disabled = true;
+    try {
+      await runsApi.release(name);
+      released.add(name);
+      toast(`Released ${name}`, 'ok');
+    } catch (e) {
+      toast(`Release failed: ${describeError(e, 'Release')}`, 'error');
+      if (button) button.disabled = false;
+    }
+    refresh();
   }
 
   async function cancel(name) {

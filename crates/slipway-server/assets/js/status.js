@@ -8,20 +8,27 @@ const PENDING = new Set(['Pending', 'PipelineRunPending', 'TaskRunPending', 'Que
 export const LABELS = { succeeded: 'Succeeded', failed: 'Failed', running: 'Running', pending: 'Pending',
   cancelled: 'Cancelled', skipped: 'Skipped' };
 
-/** The state of a PipelineRun or TaskRun: {state, label, reason, message, done}. */
+/** `spec.status` of a PipelineRun created held: it waits until the field is cleared. */
+export const HELD = 'PipelineRunPending';
+
+/**
+ * The state of a PipelineRun or TaskRun: {state, label, reason, message, done, held}. A held run
+ * (pending with `spec.status: PipelineRunPending`) is in state 'pending' with the label 'Held'.
+ */
 export function runState(obj) {
   const c = obj?.status?.conditions?.find((x) => x.type === 'Succeeded') ?? obj?.status?.conditions?.[0];
   if (!c) {
     // A run being written has no status yet; a finished one always has its condition.
-    return { state: obj?.status?.completionTime ? 'succeeded' : 'running', label: 'Running', reason: '', message: '', done: false };
+    return { state: obj?.status?.completionTime ? 'succeeded' : 'running', label: 'Running', reason: '', message: '', done: false, held: false };
   }
   const reason = c.reason || '';
   let state;
   if (c.status === 'True') state = 'succeeded';
   else if (c.status === 'False') state = CANCELLED.has(reason) || /cancel/i.test(reason) ? 'cancelled' : 'failed';
   else state = PENDING.has(reason) ? 'pending' : 'running';
-  const label = state === 'cancelled' && reason ? reason.replace(/^(PipelineRun|TaskRun)/, '') : LABELS[state];
-  return { state, label, reason, message: c.message || '', done: c.status === 'True' || c.status === 'False' };
+  const held = state === 'pending' && obj?.spec?.status === HELD;
+  const label = held ? 'Held' : state === 'cancelled' && reason ? reason.replace(/^(PipelineRun|TaskRun)/, '') : LABELS[state];
+  return { state, label, reason, message: c.message || '', done: c.status === 'True' || c.status === 'False', held };
 }
 
 /** The state of a step from its container state. */
@@ -42,9 +49,10 @@ const ICONS = {
   cancelled: ['M6 10h8'],
   skipped: ['M7 6l6 4-6 4z'],
   pending: ['M10 6v4l2.5 2'],
+  held: ['M8 6.5v7M12 6.5v7'],
 };
 
-/** A status icon as inline SVG, coloured by the surrounding `st-*` class. */
+/** A status icon as inline SVG, coloured by the surrounding `st-*` class ('held' draws a pause sign). */
 export function statusIcon(state, title) {
   const icon = svg('svg', { class: 'status-icon', viewBox: '0 0 20 20', 'aria-hidden': title ? null : 'true', role: title ? 'img' : null });
   if (title) icon.append(svg('title', {}, title));

@@ -183,7 +183,10 @@ async fn held_runs_wait_for_release_and_runs_rerun() {
         )
         .await;
     assert_eq!(code, StatusCode::OK, "{body}");
-    assert_eq!(reason(&s.wait_done("held").await), "Succeeded");
+    assert!(body["spec"].get("status").is_none(), "released: {body}");
+    let done = s.wait_done("held").await;
+    assert_eq!(reason(&done), "Succeeded");
+    assert!(done["spec"].get("status").is_none(), "{done}");
     let (code, body) = s.call("POST", "/api/v1/runs/held/rerun", "").await;
     assert_eq!(code, StatusCode::CREATED, "{body}");
     let name = body["metadata"]["name"].as_str().expect("name").to_string();

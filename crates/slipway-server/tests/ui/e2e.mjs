@@ -375,6 +375,81 @@ await check('runs list: Cancel stops a running run', async () => {
   await shot('runs-cancelled');
 });
 
+await check('held run: shows Held, does not start, Release on its run page starts it', async () => {
+  const name = 'ui-held';
+  const yaml = `apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: ${name}
+spec:
+  status: PipelineRunPending
+  pipelineSpec:
+    tasks:
+      - name: quick
+        taskSpec:
+          steps:
+            - name: say
+              image: busybox
+              script: |
+                echo released and running
+`;
+  const created = await fetch(`${BASE}/apis/tekton.dev/v1/namespaces/default/pipelineruns`, {
+    method: 'POST', body: yaml, headers: { 'Content-Type': 'application/yaml' } });
+  if (created.status === 404 || created.status === 405) skipMissing('POST /apis/tekton.dev/v1/namespaces/default/pipelineruns');
+  assert(created.ok, `creating ${name}: HTTP ${created.status} ${await created.text()}`);
+  const runUrl = `/apis/tekton.dev/v1/namespaces/default/pipelineruns/${name}`;
+  const heldCondition = async () => {
+    const r = await (await fetch(BASE + runUrl)).json();
+    return { run: r, c: (r.status?.conditions || []).find((x) => x.type === 'Succeeded') };
+  };
+
+  // The list: Held (still under the Pending filter), with a Release button next to Cancel.
+  await page.goto(`${BASE}/ui/`);
+  await row(name).waitFor();
+  assert(await row(name).getAttribute('data-status') === 'pending', `${name} is ${await row(name).getAttribute('data-status')}`);
+  assert(await row(name).getAttribute('data-held') === 'true', `${name} is not marked held`);
+  assert(await row(name).locator('.status').innerText() === 'Held', `status label: ${await row(name).locator('.status').innerText()}`);
+  assert(/held by spec\.status/.test(await row(name).locator('.status').getAttribute('title') || ''), 'the held tooltip lacks the condition message');
+  assert(await row(name).getByTestId('release').count() === 1, 'no Release button in the list');
+  assert(await row(name).getByTestId('cancel').count() === 1, 'no Cancel button beside Release');
+  const notHeld = await page.locator('[data-testid="run-row"]:not([data-held]) [data-testid="release"]').count();
+  assert(notHeld === 0, `${notHeld} runs that are not held offer Release`);
+
+  // Held means held: 1.5 s later it has not started.
+  await page.waitForTimeout(1_500);
+  const { run: still, c } = await heldCondition();
+  assert(c?.status === 'Unknown' && c?.reason === 'PipelineRunPending' && /^held by spec\.status/.test(c?.message || ''),
+    `the held run moved: ${JSON.stringify(c)}`);
+  assert(!still.status?.startTime, `the held run has a start time: ${still.status?.startTime}`);
+  const kids = (await (await fetch(`${BASE}/api/v1/runs/${name}/taskruns`)).json()).items || [];
+  assert(kids.length === 0, `the held run has TaskRuns: ${kids.map((k) => k.metadata?.name)}`);
+  assert(await row(name).locator('.status').innerText() === 'Held', 'the row no longer says Held');
+  await shot('runs-held');
+
+  // The run page: a Held badge and Release, which PATCHes spec.status and the run goes on to succeed.
+  await page.goto(`${BASE}/ui/runs/${name}`);
+  const headBadge = page.locator('[data-testid="run-head"] [data-testid="status-badge"]');
+  await headBadge.waitFor();
+  assert(await headBadge.getAttribute('data-status') === 'pending' && await headBadge.getAttribute('data-held') === 'true', 'run badge is not held');
+  assert(await headBadge.innerText() === 'Held', `run badge: ${await headBadge.innerText()}`);
+  assert(await page.getByTestId('run-cancel').count() === 1, 'no Cancel beside Release');
+  await shot('run-held');
+  const patched = page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().endsWith(runUrl));
+  await page.locator('[data-testid="run-head"] [data-testid="release"]').click();
+  const reply = await patched;
+  assert(reply.status() === 200, `PATCH ${runUrl}: HTTP ${reply.status()} ${await reply.text()}`);
+  assert(JSON.parse(reply.request().postData() || '{}').spec?.status === '', `PATCH body: ${reply.request().postData()}`);
+  assert(/^application\/(merge-patch\+)?json/.test(reply.request().headers()['content-type'] || ''), `PATCH type: ${reply.request().headers()['content-type']}`);
+  assert((await reply.json()).metadata?.name === name, 'the PATCH reply is not the run');
+  await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor({ timeout: 30_000 });
+  assert(await page.locator('[data-testid="run-head"] [data-testid="release"]').count() === 0, 'Release is still offered after the run ended');
+  const { c: end } = await heldCondition();
+  assert(end?.status === 'True', `the released run did not succeed: ${JSON.stringify(end)}`);
+  const logs = await (await fetch(`${BASE}/api/v1/runs/${name}/logs`)).text();
+  assert(logs.includes('released and running'), `logs: ${logs}`);
+  await shot('run-released');
+});
+
 // ---- Start run: the dialog built from a Pipeline's / Task's params and workspaces ----
 const START_DEFS = `apiVersion: tekton.dev/v1
 kind: Pipeline
