@@ -30,26 +30,22 @@ struct RunLabels {
     reason: String,
 }
 
-/// Runs kept in the history, among the newest this many.
-const WINDOW: i64 = 10_000;
-
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let runs = state.store.list_runs(WINDOW).await?;
     let family = Family::<RunLabels, Gauge>::default();
-    for r in &runs {
+    for (kind, status, reason, n) in state.store.run_counts().await? {
         family
             .get_or_create(&RunLabels {
-                kind: r.kind.clone(),
-                status: r.status.clone(),
-                reason: r.reason.clone(),
+                kind,
+                status,
+                reason,
             })
-            .inc();
+            .set(n);
     }
     let mut registry = Registry::default();
     registry.register(
         "slipway_runs",
-        "Runs in the history by kind, condition status and reason (newest 10000)",
+        "Runs in the history by kind, condition status and reason",
         family,
     );
     let depth = Gauge::<i64>::default();

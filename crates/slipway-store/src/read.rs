@@ -102,10 +102,15 @@ impl SqliteStore {
         Ok(rows.iter().map(run_row).collect())
     }
 
-    /// The newest top-level runs of one kind (`PipelineRun`, `TaskRun`) first.
-    pub async fn list_runs_of(&self, kind: &str, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM runs WHERE parent_uid IS NULL AND kind = ? ORDER BY created_at DESC, rowid DESC LIMIT ?").bind(kind).bind(limit).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(run_row).collect())
+    /// Top-level runs counted by kind, condition status and reason: `(kind, status, reason, n)`.
+    pub async fn run_counts(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT kind, status, reason, count(*) AS n FROM runs WHERE parent_uid IS NULL GROUP BY kind, status, reason")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("kind"), r.get("status"), r.get("reason"), r.get("n")))
+            .collect())
     }
 
     /// The stored objects (JSON text, as written) of the newest top-level runs of one kind: for
