@@ -194,39 +194,13 @@ impl Library {
 
     /// Parses one file's text and adds its objects.
     pub fn add_source(&mut self, path: String, text: String, diags: &mut Diagnostics) {
-        let source = Arc::new(SourceFile { path, text });
-        let docs = match parse_documents(&source.text) {
-            Ok(d) => d,
-            Err(e) => {
-                let pos = e.pos.unwrap_or(Pos {
-                    line: 1,
-                    col: 1,
-                    offset: 0,
-                });
-                diags.push(
-                    Diagnostic::at(&source, pos, format!("invalid YAML: {}", e.message))
-                        .with_hint("fix the YAML syntax; `---` separates documents"),
-                );
-                return;
+        match parse_source(path, text) {
+            Ok((source, docs)) => {
+                for doc in docs {
+                    self.add_document(&source, doc, diags);
+                }
             }
-        };
-        if docs.is_empty() {
-            diags.push(
-                Diagnostic::at(
-                    &source,
-                    Pos {
-                        line: 1,
-                        col: 1,
-                        offset: 0,
-                    },
-                    "file holds no objects",
-                )
-                .with_hint("add a Task, Pipeline, PipelineRun, TaskRun or StepAction"),
-            );
-            return;
-        }
-        for doc in docs {
-            self.add_document(&source, doc, diags);
+            Err(d) => diags.push(d),
         }
     }
 
@@ -605,4 +579,29 @@ pub fn read_sources<P: AsRef<Path>>(paths: &[P]) -> (Vec<(String, String)>, Diag
         }
     }
     (sources, diags)
+}
+
+/// One file's documents, or why it has none: invalid YAML, or nothing in it (both positioned in
+/// the file, with a hint).
+pub fn parse_source(
+    path: String,
+    text: String,
+) -> Result<(Arc<SourceFile>, Vec<Document>), Diagnostic> {
+    let source = Arc::new(SourceFile { path, text });
+    let start = Pos {
+        line: 1,
+        col: 1,
+        offset: 0,
+    };
+    match parse_documents(&source.text) {
+        Err(e) => Err(Diagnostic::at(
+            &source,
+            e.pos.unwrap_or(start),
+            format!("invalid YAML: {}", e.message),
+        )
+        .with_hint("fix the YAML syntax; `---` separates documents")),
+        Ok(docs) if docs.is_empty() => Err(Diagnostic::at(&source, start, "file holds no objects")
+            .with_hint("add a Task, Pipeline, PipelineRun, TaskRun or StepAction")),
+        Ok(docs) => Ok((source, docs)),
+    }
 }

@@ -1,16 +1,17 @@
 //! The definitions stored for a namespace, loaded as one model library together with what a
 //! request sends, so that a request is validated against what it will run with.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use serde_json::Value;
 use slipway_model::documents::split_documents;
+use slipway_model::library::parse_source;
 use slipway_model::node::parse_documents;
 use slipway_model::validate::{Limits, validate_from};
 use slipway_model::{Diagnostics, Library};
 use slipway_store::{Resource, SqliteStore};
-
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use crate::diagnostics;
 use crate::{ApiError, AppState};
@@ -110,18 +111,11 @@ impl BodyDocument {
 /// The body's documents, each with its own text. Syntax errors are diagnostics at line and
 /// column of the body.
 pub fn documents(body: &str) -> Result<Vec<BodyDocument>, ApiError> {
-    let mut lib = Library::default();
-    let mut diags = Diagnostics::default();
     // Parsing the whole body once gives syntax errors positions in the body, not in a piece.
-    lib.add_source(BODY.into(), body.to_string(), &mut diags);
-    if let Some(d) = diags
-        .0
-        .iter()
-        .find(|d| d.message.starts_with("invalid YAML") || d.message.contains("holds no objects"))
-    {
+    if let Err(d) = parse_source(BODY.into(), body.to_string()) {
         return Err(ApiError::Invalid {
             message: format!("{}: {}", d.location(), d.message),
-            diagnostics: vec![diagnostics::to_json(d, "error")],
+            diagnostics: vec![diagnostics::to_json(&d, "error")],
         });
     }
     let mut out = Vec::new();

@@ -62,7 +62,7 @@ pub async fn queue_body(
     Ok(runs)
 }
 
-/// Prepares each run, refusing names already used.
+/// Prepares each run (names already used are caught when they are stored).
 pub fn prepare_all(
     lib: &Library,
     runs: &[RunObject],
