@@ -15,6 +15,14 @@ pub const PRIORITY: &str = "slipway.dev/priority";
 /// A run ready to be stored in the queue.
 pub fn prepare(lib: &Library, run: &RunObject, namespace: &str) -> Result<Enqueue, ApiError> {
     let meta = run.meta();
+    if let Some(own) = meta.namespace.as_deref().filter(|n| !n.is_empty())
+        && own != namespace
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the {} is in namespace `{own}`, the request in `{namespace}`; drop metadata.namespace or send it to its namespace",
+            run.kind()
+        )));
+    }
     let (target, held) = match run {
         RunObject::PipelineRun(pr) => (
             pr.spec

@@ -20,6 +20,7 @@ const RUN_OK = process.env.RUN_OK || 'ui-fanin';
 const RUN_FAIL = process.env.RUN_FAIL || 'ui-broken';
 const RUN_LIVE = process.env.RUN_LIVE || 'ui-live';
 const RUN_SOLO = process.env.RUN_SOLO || 'ui-solo';
+const RUN_OTHER_NS = process.env.RUN_OTHER_NS || 'ui-elsewhere'; // a TaskRun in namespace ui-team
 
 const modules = process.env.SLIPWAY_UI_NODE_MODULES || (process.env.NODE_PATH || '').split(':').find(Boolean)
   || join(homedir(), '.cache/slipway/ui-node/node_modules');
@@ -667,6 +668,35 @@ await check('start run: a Task dialog creates a TaskRun with taskRef, an object 
   const logs = await (await fetch(`${BASE}/api/v1/runs/${name}/logs`)).text();
   assert(logs.includes('howdy blue L cache-bound=false') && logs.includes('from-the-configmap'), `logs: ${logs}`);
   await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor({ timeout: 10_000 });
+});
+
+await check('namespace selector: another namespace's runs appear only under it, kept in the URL', async () => {
+  await page.goto(`${BASE}/ui/`);
+  await row(RUN_OK).waitFor();
+  assert(await row(RUN_OTHER_NS).count() === 0, `${RUN_OTHER_NS} (namespace ui-team) is listed under default`);
+  const select = page.getByTestId('namespace-select');
+  await waitFor('ui-team in the selector', async () => (await select.locator('option').evaluateAll((os) => os.map((o) => o.value))).includes('ui-team'));
+  assert(await select.inputValue() === 'default', `selected: ${await select.inputValue()}`);
+  await select.selectOption('ui-team');
+  await page.waitForURL(/[?&]ns=ui-team/);
+  await row(RUN_OTHER_NS).waitFor();
+  assert(await row(RUN_OK).count() === 0, `${RUN_OK} (namespace default) is listed under ui-team`);
+  assert(await row(RUN_OTHER_NS).getAttribute('data-status') === 'succeeded', `${RUN_OTHER_NS} status`);
+  await shot('runs-namespace');
+  // Its run page keeps the namespace and reads the run from it; a reload keeps both.
+  await row(RUN_OTHER_NS).locator('a.run-name').click();
+  await page.waitForURL(new RegExp(`/ui/runs/${RUN_OTHER_NS}\\?ns=ui-team$`));
+  await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor();
+  await page.reload();
+  await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor();
+  assert(await select.inputValue() === 'ui-team', `after reload: ${await select.inputValue()}`);
+  // The same name under default is not found there.
+  await page.goto(`${BASE}/ui/runs/${RUN_OTHER_NS}`);
+  await waitFor('the run to be missing from default', () => page.getByTestId('run-error').isVisible());
+  assert(await page.locator('[data-testid="run-head"] [data-testid="status-badge"]').count() === 0, `${RUN_OTHER_NS} shows under default`);
+  await select.selectOption('default');
+  await page.waitForURL(/\/ui\/\?ns=default$/);
+  await row(RUN_OK).waitFor();
 });
 
 await check('no uncaught script errors', async () => {

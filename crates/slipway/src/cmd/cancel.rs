@@ -10,7 +10,7 @@ use crate::error::CliError;
 /// Sends SIGINT to the run's owner process.
 pub async fn cancel(data: &Path, args: &RunRef) -> Result<i32, CliError> {
     let store = SqliteStore::open(&data.join("db")).await?;
-    let row = store.find_run(&args.run).await?;
+    let row = store.find_run_in(args.ns.selected(), &args.run).await?;
     if row.status != "Unknown" {
         return Err(CliError::usage(
             format!("run `{}` has already finished ({})", row.name, row.reason),
