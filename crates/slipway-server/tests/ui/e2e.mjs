@@ -670,7 +670,7 @@ await check('start run: a Task dialog creates a TaskRun with taskRef, an object 
   await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor({ timeout: 10_000 });
 });
 
-await check('namespace selector: another namespace's runs appear only under it, kept in the URL', async () => {
+await check('namespace selector: runs of another namespace appear only under it, kept in the URL', async () => {
   await page.goto(`${BASE}/ui/`);
   await row(RUN_OK).waitFor();
   assert(await row(RUN_OTHER_NS).count() === 0, `${RUN_OTHER_NS} (namespace ui-team) is listed under default`);
