@@ -29,6 +29,7 @@ pub async fn queue_body(
     only: Option<&'static str>,
 ) -> Result<Vec<Enqueue>, ApiError> {
     state.dispatcher()?;
+    submit::check_namespace(namespace)?;
     let docs = catalog::documents(body)?;
     let mut replaced = Vec::new();
     for d in &docs {

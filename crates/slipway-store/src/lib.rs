@@ -24,7 +24,7 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-pub use namespace::DEFAULT_NAMESPACE;
+pub use namespace::{DEFAULT_NAMESPACE, valid_namespace};
 pub use queue::{Delivery, Enqueue, Enqueued, PENDING, Queued};
 pub use read::{LogLine, RunRow, TaskRunRow};
 pub use resource::{NewResource, Resource};

@@ -69,6 +69,17 @@ async fn has_column(
     Ok(n > 0)
 }
 
+/// Whether `n` can name a namespace: a DNS-1123 label (1-63 lowercase letters, digits and `-`,
+/// starting and ending with a letter or digit), as Kubernetes requires.
+pub fn valid_namespace(n: &str) -> bool {
+    let b = n.as_bytes();
+    (1..=63).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
 /// The namespace a stored run object names, else `default`.
 pub(crate) fn of_object(object: &serde_json::Value) -> &str {
     object["metadata"]["namespace"]
@@ -86,5 +97,31 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(|r| r.get("namespace")).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_are_dns_labels() {
+        for ok in ["default", "team-a", "a", "x1"] {
+            assert!(valid_namespace(ok), "{ok}");
+        }
+        let long = "a".repeat(64);
+        for bad in [
+            "",
+            "A",
+            "-a",
+            "a-",
+            "a/b",
+            "..",
+            "a b",
+            "a\n",
+            long.as_str(),
+        ] {
+            assert!(!valid_namespace(bad), "{bad:?}");
+        }
     }
 }

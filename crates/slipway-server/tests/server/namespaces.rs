@@ -145,6 +145,15 @@ async fn runs_live_in_their_namespace_from_queue_to_history() {
         )
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    // A namespace must be a DNS label.
+    let (code, body) = s
+        .call(
+            "POST",
+            "/apis/tekton.dev/v1/namespaces/Not_A_Label/pipelineruns",
+            &pipeline_run("odd", ""),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
     // `/api/v1/runs` without ?namespace= puts runs where their metadata says.
     let body = format!(
         "{TASK}---\n{}",

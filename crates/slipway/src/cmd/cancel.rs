@@ -21,7 +21,10 @@ pub async fn cancel(data: &Path, args: &RunRef) -> Result<i32, CliError> {
     if store.is_queued_run(&row.uid).await? {
         return Err(CliError::usage(
             format!("{} `{}` belongs to a slipway server", row.kind, row.name),
-            "cancel it through the server: `slipway cancel RUN --server http://HOST:PORT`",
+            format!(
+                "cancel it through the server: `slipway cancel {} -n {} --server http://HOST:PORT`",
+                row.name, row.namespace
+            ),
         ));
     }
     let Some(pid) = row.owner_pid.and_then(|p| i32::try_from(p).ok()) else {

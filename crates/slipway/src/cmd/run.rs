@@ -33,6 +33,18 @@ pub async fn run(data: &Path, config: &Config, args: RunArgs) -> Result<i32, Cli
     }
     let lib = load(&args.files)?;
     let runs = runs_to_start(&lib, &args)?;
+    for ns in args
+        .namespace
+        .iter()
+        .chain(runs.iter().filter_map(|r| r.meta().namespace.as_ref()))
+    {
+        if !slipway_store::valid_namespace(ns) {
+            return Err(CliError::usage(
+                format!("`{ns}` is not a namespace name"),
+                "namespaces are 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+            ));
+        }
+    }
     let inputs = slipway_model::inputs::definitions(&lib);
     let namespace = args.namespace.as_deref();
     execute(

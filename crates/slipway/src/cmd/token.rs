@@ -17,7 +17,10 @@ pub async fn token(data: &Path, args: &TokenArgs) -> Result<i32, CliError> {
             scope,
             namespaces,
         } => {
-            if let Some(bad) = namespaces.iter().find(|n| !is_namespace(n)) {
+            if let Some(bad) = namespaces
+                .iter()
+                .find(|n| !slipway_store::valid_namespace(n))
+            {
                 return Err(CliError::usage(
                     format!("`{bad}` is not a namespace name"),
                     "namespaces are 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",
@@ -78,14 +81,4 @@ pub async fn token(data: &Path, args: &TokenArgs) -> Result<i32, CliError> {
         }
     }
     Ok(0)
-}
-
-/// A Kubernetes namespace name (an RFC 1123 label).
-fn is_namespace(n: &str) -> bool {
-    let b = n.as_bytes();
-    (1..=63).contains(&b.len())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b.first().is_some_and(u8::is_ascii_alphanumeric)
-        && b.last().is_some_and(u8::is_ascii_alphanumeric)
 }

@@ -52,6 +52,8 @@ fn runs_are_listed_and_found_by_namespace_on_this_machine() {
     );
     ok(&slipway(home.path(), &["run", "-f", &own]));
 
+    let out = slipway(home.path(), &["run", "-n", "Team/A", "-f", &hello]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let rows = table(&slipway(home.path(), &["runs"]));
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(rows[0][0], "NAME");
