@@ -124,13 +124,7 @@ pub(crate) async fn deliver_event(
     }
     let (lib, _) = catalog::library(state, namespace, Some(&docs), &[]).await?;
     let mut runs = prepare_all(&lib, &lib.runs, namespace)?;
-    // Listeners of one name in two namespaces keep their deliveries apart; `default`'s keep the
-    // bare name they were stored under before namespaces.
-    let key = if namespace == slipway_store::DEFAULT_NAMESPACE {
-        listener.to_string()
-    } else {
-        format!("{namespace}/{listener}")
-    };
+    let key = listener_key(namespace, listener);
     let delivery = id.as_deref().map(|id| Delivery { listener: &key, id });
     match store_runs(state, &mut runs, delivery).await? {
         Enqueued::Stored => {
@@ -142,6 +136,17 @@ pub(crate) async fn deliver_event(
             reply["duplicate"] = json!(true);
             Ok((StatusCode::OK, reply))
         }
+    }
+}
+
+/// How a listener's deliveries and polled heads are stored: listeners of one name in two
+/// namespaces are kept apart; `default`'s keep the bare name they were stored under before
+/// namespaces.
+pub(crate) fn listener_key(namespace: &str, listener: &str) -> String {
+    if namespace == slipway_store::DEFAULT_NAMESPACE {
+        listener.to_string()
+    } else {
+        format!("{namespace}/{listener}")
     }
 }
 
