@@ -14,6 +14,14 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// objects are made to say the same. One transaction, so processes opening the database at once
 /// do not both add the column.
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    // Already migrated (the usual case): no write lock taken at every open.
+    let mut conn = pool.acquire().await?;
+    let done = has_column(&mut conn, "runs", "namespace").await?
+        && has_column(&mut conn, "tokens", "namespaces").await?;
+    drop(conn);
+    if done {
+        return Ok(());
+    }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     if !has_column(&mut tx, "runs", "namespace").await? {
         sqlx::raw_sql(BACKFILL_RUNS).execute(&mut *tx).await?;
@@ -57,14 +65,14 @@ CREATE INDEX IF NOT EXISTS runs_namespace_name ON runs(namespace, name, created_
 "#;
 
 async fn has_column(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    conn: &mut sqlx::SqliteConnection,
     table: &str,
     column: &str,
 ) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pragma_table_info(?) WHERE name = ?")
         .bind(table)
         .bind(column)
-        .fetch_one(&mut **tx)
+        .fetch_one(conn)
         .await?;
     Ok(n > 0)
 }
