@@ -690,6 +690,22 @@ await check('namespace selector: runs of another namespace appear only under it,
   await page.reload();
   await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor();
   assert(await select.inputValue() === 'ui-team', `after reload: ${await select.inputValue()}`);
+  // Resources follow the namespace too: a Task stored in ui-team is listed there only.
+  const res = await fetch(`${BASE}/apis/tekton.dev/v1/namespaces/ui-team/tasks`, {
+    method: 'POST', headers: { 'Content-Type': 'application/yaml' },
+    body: 'apiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: ui-team-task}\nspec:\n  steps: [{name: s, image: busybox, script: "true"}]\n',
+  });
+  assert(res.status === 201, `storing a Task in ui-team: ${res.status} ${await res.text()}`);
+  await page.getByTestId('nav-resources').click();
+  await page.waitForURL(/\/ui\/resources\?ns=ui-team$/);
+  await page.locator('[data-testid="resource-row"][data-name="ui-team-task"]').waitFor();
+  assert(await page.locator('[data-testid="resource-row"][data-name="ui-hello-task"]').count() === 0, 'a Task of default is listed under ui-team');
+  await select.selectOption('default');
+  await page.waitForURL(/\/ui\/resources\?ns=default$/);
+  await page.locator('[data-testid="resource-row"]').first().waitFor();
+  assert(await page.locator('[data-testid="resource-row"][data-name="ui-team-task"]').count() === 0, 'the ui-team Task is listed under default');
+  await page.goto(`${BASE}/ui/runs/${RUN_OTHER_NS}?ns=ui-team`);
+  await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor();
   // The same name under default is not found there.
   await page.goto(`${BASE}/ui/runs/${RUN_OTHER_NS}`);
   await waitFor('the run to be missing from default', () => page.getByTestId('run-error').isVisible());
