@@ -70,7 +70,7 @@ impl Tokens {
 }
 
 /// The middleware.
-pub async fn check(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn check(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if open_path(req.uri().path()) {
         return next.run(req).await;
     }
@@ -93,7 +93,8 @@ pub async fn check(State(state): State<AppState>, req: Request, next: Next) -> R
         )
         .into_response();
     };
-    let Some(scope) = scopes.get(&hash(token)) else {
+    let hashed = hash(token);
+    let Some(scope) = scopes.get(&hashed) else {
         return ApiError::Unauthorized("the API token is not known (revoked?)".into())
             .into_response();
     };
@@ -104,6 +105,10 @@ pub async fn check(State(state): State<AppState>, req: Request, next: Next) -> R
             req.method()
         ))
         .into_response();
+    }
+    // Tokens limited to namespaces: see `access`.
+    if let Err(e) = crate::access::admit(&state, &hashed, &mut req).await {
+        return e.into_response();
     }
     next.run(req).await
 }

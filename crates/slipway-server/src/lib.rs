@@ -2,6 +2,7 @@
 //! cancelled and re-run, run history in Tekton's JSON shapes, logs (plain or followed live over
 //! Server-Sent Events), health, Prometheus metrics, its OpenAPI document and the web UI.
 
+mod access;
 mod auth;
 mod catalog;
 mod diagnostics;
@@ -92,11 +93,18 @@ pub fn router(state: AppState) -> Router {
             &format!("{tekton}/taskruns/{{name}}"),
             get(runs::get_task_run),
         )
+        .route(
+            "/apis/tekton.dev/v1/pipelineruns",
+            get(runs::list_all_pipeline_runs),
+        )
+        .route(
+            "/apis/tekton.dev/v1/taskruns",
+            get(runs::list_all_task_runs),
+        )
+        .route("/api/v1/namespaces", get(runs::namespaces))
         .route("/api/v1/runs", post(launch::submit_runs))
-        .route("/api/v1/runs/{name}/taskruns", get(runs::children))
-        .route("/api/v1/runs/{name}/logs", get(logs::logs))
-        .route("/api/v1/runs/{name}/cancel", post(launch::cancel))
-        .route("/api/v1/runs/{name}/rerun", post(launch::rerun))
+        .merge(run_routes("/api/v1/runs/{name}"))
+        .merge(run_routes("/api/v1/namespaces/{namespace}/runs/{name}"))
         .route("/hooks/{listener}", post(hooks::default_namespace))
         .route("/hooks/{namespace}/{listener}", post(hooks::in_namespace))
         .route("/api/v1/apply", post(resources::apply))
@@ -113,6 +121,15 @@ pub fn router(state: AppState) -> Router {
             metrics::time,
         ))
         .with_state(state)
+}
+
+/// A run's own routes under `base` (with or without a namespace in the path).
+fn run_routes(base: &str) -> Router<AppState> {
+    Router::new()
+        .route(&format!("{base}/taskruns"), get(runs::children))
+        .route(&format!("{base}/logs"), get(logs::logs))
+        .route(&format!("{base}/cancel"), post(launch::cancel))
+        .route(&format!("{base}/rerun"), post(launch::rerun))
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 use slipway_store::LogLine;
 
+use crate::runs::RunPath;
 use crate::{ApiError, AppState};
 
 /// Lines read per query.
@@ -42,11 +43,11 @@ fn label(l: &LogLine) -> String {
 /// `Accept: text/event-stream`.
 pub async fn logs(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    path: RunPath,
     Query(q): Query<LogQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let run = state.store.find_run(&name).await?;
+    let run = path.find(&state).await?;
     let wants_events = q.follow
         || headers
             .get(header::ACCEPT)

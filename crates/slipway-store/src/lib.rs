@@ -3,6 +3,7 @@
 //! One writer task per process owns the write connection and commits events in small batches,
 //! so a process killed at any moment keeps everything it had reported up to the last batch.
 
+mod namespace;
 mod queue;
 mod read;
 mod recover;
@@ -23,6 +24,7 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+pub use namespace::{DEFAULT_NAMESPACE, valid_namespace};
 pub use queue::{Delivery, Enqueue, Enqueued, PENDING, Queued};
 pub use read::{LogLine, RunRow, TaskRunRow};
 pub use resource::{NewResource, Resource};

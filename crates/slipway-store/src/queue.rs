@@ -106,8 +106,8 @@ impl SqliteStore {
                 .await?;
             }
             for r in runs {
-                sqlx::query("INSERT INTO runs (uid, name, kind, target, created_at, status, reason, object) VALUES (?, ?, ?, ?, ?, 'Unknown', ?, ?)")
-                    .bind(&r.uid).bind(&r.name).bind(r.kind).bind(&r.target).bind(now).bind(PENDING).bind(r.object.to_string())
+                sqlx::query("INSERT INTO runs (uid, name, kind, target, created_at, status, reason, object, namespace) VALUES (?, ?, ?, ?, ?, 'Unknown', ?, ?, ?)")
+                    .bind(&r.uid).bind(&r.name).bind(r.kind).bind(&r.target).bind(now).bind(PENDING).bind(r.object.to_string()).bind(&r.namespace)
                     .execute(&mut *tx).await?;
                 sqlx::query("INSERT INTO run_inputs (uid, inputs) VALUES (?, ?)")
                     .bind(&r.uid)

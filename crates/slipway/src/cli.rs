@@ -142,6 +142,9 @@ pub struct RunArgs {
     /// Files or directories of YAML (Tasks, Pipelines, runs, StepActions, ConfigMaps, Secrets).
     #[arg(short = 'f', long = "filename", value_name = "PATH", global = true)]
     pub files: Vec<PathBuf>,
+    /// The namespace runs are created in when their YAML names none [default: `default`].
+    #[arg(short = 'n', long, value_name = "NAMESPACE", global = true)]
+    pub namespace: Option<String>,
     /// Execution options.
     #[command(flatten)]
     pub exec: Execution,
@@ -180,6 +183,9 @@ pub enum TokenAction {
         /// What it may do.
         #[arg(long, value_enum, default_value_t = TokenScope::Read)]
         scope: TokenScope,
+        /// Limit it to this namespace (repeatable) [default: every namespace].
+        #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
+        namespaces: Vec<String>,
     },
     /// List tokens (names and scopes; the tokens themselves are not kept).
     List,
@@ -205,6 +211,9 @@ pub struct ApplyArgs {
     /// Files or directories of YAML.
     #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
     pub files: Vec<PathBuf>,
+    /// Store everything in this namespace [default: each object's own, else `default`].
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
 }
 
 /// `slipway validate`.
@@ -224,13 +233,41 @@ pub struct RunsArgs {
     /// Print as JSON.
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<Output>,
+    /// Namespace.
+    #[command(flatten)]
+    pub ns: Namespaces,
+}
+
+/// Which namespace a verb reads or changes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Namespaces {
+    /// Namespace [default: `default`].
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Every namespace: lists show a NAMESPACE column, a run is looked up in all.
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+}
+
+impl Namespaces {
+    /// The one namespace, `None` for all.
+    pub fn selected(&self) -> Option<&str> {
+        if self.all_namespaces {
+            None
+        } else {
+            Some(self.namespace.as_deref().unwrap_or("default"))
+        }
+    }
 }
 
 /// A run named on the command line.
 #[derive(Debug, Args)]
 pub struct RunRef {
-    /// Run name or uid (the newest run of that name).
+    /// Run name, uid, or a uid prefix of 8+ hex digits (the newest run of that name).
     pub run: String,
+    /// Namespace.
+    #[command(flatten)]
+    pub ns: Namespaces,
 }
 
 /// `slipway describe`.
@@ -241,6 +278,9 @@ pub struct DescribeArgs {
     /// Print the stored object instead.
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<Output>,
+    /// Namespace.
+    #[command(flatten)]
+    pub ns: Namespaces,
 }
 
 /// `slipway logs`.
@@ -257,6 +297,9 @@ pub struct LogsArgs {
     /// Keep printing until the run ends.
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// Namespace.
+    #[command(flatten)]
+    pub ns: Namespaces,
 }
 
 /// `slipway rerun`.
@@ -264,6 +307,9 @@ pub struct LogsArgs {
 pub struct RerunArgs {
     /// Run name or uid.
     pub run: String,
+    /// Namespace.
+    #[command(flatten)]
+    pub ns: Namespaces,
     /// Execution options.
     #[command(flatten)]
     pub exec: Execution,

@@ -67,7 +67,7 @@ impl From<slipway_store::StoreError> for CliError {
         match e {
             slipway_store::StoreError::NotFound(name) => CliError::usage(
                 format!("no run named `{name}`"),
-                "list runs with `slipway runs`",
+                "list runs with `slipway runs -A`; a run is looked up in namespace `default` unless -n NAMESPACE or -A is given",
             ),
             other => CliError::Internal(other.to_string()),
         }

@@ -234,9 +234,29 @@ impl Remote {
     }
 }
 
+/// `s` as one URL path segment or query value: everything but unreserved characters
+/// percent-encoded, so a name cannot reach another path or add a query.
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_cannot_escape_their_place() {
+        assert_eq!(segment("build-1.x_y"), "build-1.x_y");
+        assert_eq!(segment("../a?b=%"), "..%2Fa%3Fb%3D%25");
+    }
 
     #[test]
     fn body_lines_map_back_to_files() {

@@ -1,12 +1,14 @@
 // The HTTP API: JSON and YAML requests, Kubernetes Status errors, bearer tokens, and Server-Sent
 // Events read through fetch (EventSource cannot send an Authorization header).
 
+import { tektonBase, runBase } from './namespace.js';
+
 const TOKEN_KEY = 'slipway.token';
-export const NS = '/apis/tekton.dev/v1/namespaces/default';
+// In the namespace of the page (namespace.js), read at each call.
 export const RESOURCE_BASE = {
-  tasks: '/apis/tekton.dev/v1/namespaces/default/tasks',
-  pipelines: '/apis/tekton.dev/v1/namespaces/default/pipelines',
-  stepactions: '/apis/tekton.dev/v1beta1/namespaces/default/stepactions',
+  get tasks() { return `${tektonBase()}/tasks`; },
+  get pipelines() { return `${tektonBase()}/pipelines`; },
+  get stepactions() { return `${tektonBase('tekton.dev/v1beta1')}/stepactions`; },
 };
 
 export class ApiError extends Error {
@@ -145,17 +147,18 @@ function parseEvent(raw) {
 
 /** Runs: PipelineRuns and standalone TaskRuns. */
 export const runsApi = {
-  pipelineRuns: (limit) => api(`${NS}/pipelineruns${limit ? `?limit=${limit}` : ''}`),
-  taskRuns: (limit) => api(`${NS}/taskruns${limit ? `?limit=${limit}` : ''}`),
-  pipelineRun: (name) => api(`${NS}/pipelineruns/${encodeURIComponent(name)}`),
-  taskRun: (name) => api(`${NS}/taskruns/${encodeURIComponent(name)}`),
-  children: (name) => api(`/api/v1/runs/${encodeURIComponent(name)}/taskruns`),
-  cancel: (name) => api(`/api/v1/runs/${encodeURIComponent(name)}/cancel`, { method: 'POST' }),
+  pipelineRuns: (limit) => api(`${tektonBase()}/pipelineruns${limit ? `?limit=${limit}` : ''}`),
+  taskRuns: (limit) => api(`${tektonBase()}/taskruns${limit ? `?limit=${limit}` : ''}`),
+  pipelineRun: (name) => api(`${tektonBase()}/pipelineruns/${encodeURIComponent(name)}`),
+  taskRun: (name) => api(`${tektonBase()}/taskruns/${encodeURIComponent(name)}`),
+  children: (name) => api(`${runBase(name)}/taskruns`),
+  cancel: (name) => api(`${runBase(name)}/cancel`, { method: 'POST' }),
   // Tekton's own release of a held PipelineRun: clear spec.status with a merge patch.
-  release: (name) => api(`${NS}/pipelineruns/${encodeURIComponent(name)}`, { method: 'PATCH', body: { spec: { status: '' } }, type: 'application/merge-patch+json' }),
-  rerun: (name) => api(`/api/v1/runs/${encodeURIComponent(name)}/rerun`, { method: 'POST' }),
-  create: (obj) => api(`${NS}/pipelineruns`, { method: 'POST', body: obj }),
-  logsUrl: (name, follow) => `/api/v1/runs/${encodeURIComponent(name)}/logs${follow ? '?follow=true' : ''}`,
+  release: (name) => api(`${tektonBase()}/pipelineruns/${encodeURIComponent(name)}`, { method: 'PATCH', body: { spec: { status: '' } }, type: 'application/merge-patch+json' }),
+  rerun: (name) => api(`${runBase(name)}/rerun`, { method: 'POST' }),
+  create: (obj) => api(`${tektonBase()}/pipelineruns`, { method: 'POST', body: obj }),
+  logsUrl: (name, follow) => `${runBase(name)}/logs${follow ? '?follow=true' : ''}`,
+  namespaces: () => api('/api/v1/namespaces'),
 };
 
 /** A human sentence for an error, with the 404-of-a-missing-endpoint case spelled out. */

@@ -1,6 +1,7 @@
 // Entry point: routes /ui/ paths to pages. Each page is mount(container, params) → cleanup.
-import { interceptLinks, onNavigate } from './router.js';
-import { askToken, token } from './api.js';
+import { interceptLinks, navigate, onNavigate } from './router.js';
+import { askToken, token, runsApi } from './api.js';
+import { setupSelector } from './namespace.js';
 import { h } from './dom.js';
 import * as runs from './runs.js';
 import * as run from './run.js';
@@ -20,7 +21,10 @@ const routes = [
 let cleanup = null;
 const main = document.getElementById('main');
 
+const nsSelect = document.getElementById('namespace-select');
+
 function render() {
+  setupSelector(nsSelect, { list: runsApi.namespaces, go: navigate });
   if (typeof cleanup === 'function') cleanup();
   cleanup = null;
   main.replaceChildren();

@@ -14,6 +14,7 @@ use slipway_store::SqliteStore;
 use tower::ServiceExt;
 
 mod auth;
+mod namespaces;
 mod queue;
 mod resources;
 mod triggers;

@@ -20,6 +20,7 @@ const RUN_OK = process.env.RUN_OK || 'ui-fanin';
 const RUN_FAIL = process.env.RUN_FAIL || 'ui-broken';
 const RUN_LIVE = process.env.RUN_LIVE || 'ui-live';
 const RUN_SOLO = process.env.RUN_SOLO || 'ui-solo';
+const RUN_OTHER_NS = process.env.RUN_OTHER_NS || 'ui-elsewhere'; // a TaskRun in namespace ui-team
 
 const modules = process.env.SLIPWAY_UI_NODE_MODULES || (process.env.NODE_PATH || '').split(':').find(Boolean)
   || join(homedir(), '.cache/slipway/ui-node/node_modules');
@@ -667,6 +668,51 @@ await check('start run: a Task dialog creates a TaskRun with taskRef, an object 
   const logs = await (await fetch(`${BASE}/api/v1/runs/${name}/logs`)).text();
   assert(logs.includes('howdy blue L cache-bound=false') && logs.includes('from-the-configmap'), `logs: ${logs}`);
   await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor({ timeout: 10_000 });
+});
+
+await check('namespace selector: runs of another namespace appear only under it, kept in the URL', async () => {
+  await page.goto(`${BASE}/ui/`);
+  await row(RUN_OK).waitFor();
+  assert(await row(RUN_OTHER_NS).count() === 0, `${RUN_OTHER_NS} (namespace ui-team) is listed under default`);
+  const select = page.getByTestId('namespace-select');
+  await waitFor('ui-team in the selector', async () => (await select.locator('option').evaluateAll((os) => os.map((o) => o.value))).includes('ui-team'));
+  assert(await select.inputValue() === 'default', `selected: ${await select.inputValue()}`);
+  await select.selectOption('ui-team');
+  await page.waitForURL(/[?&]ns=ui-team/);
+  await row(RUN_OTHER_NS).waitFor();
+  assert(await row(RUN_OK).count() === 0, `${RUN_OK} (namespace default) is listed under ui-team`);
+  assert(await row(RUN_OTHER_NS).getAttribute('data-status') === 'succeeded', `${RUN_OTHER_NS} status`);
+  await shot('runs-namespace');
+  // Its run page keeps the namespace and reads the run from it; a reload keeps both.
+  await row(RUN_OTHER_NS).locator('a.run-name').click();
+  await page.waitForURL(new RegExp(`/ui/runs/${RUN_OTHER_NS}\\?ns=ui-team$`));
+  await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor();
+  await page.reload();
+  await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor();
+  assert(await select.inputValue() === 'ui-team', `after reload: ${await select.inputValue()}`);
+  // Resources follow the namespace too: a Task stored in ui-team is listed there only.
+  const res = await fetch(`${BASE}/apis/tekton.dev/v1/namespaces/ui-team/tasks`, {
+    method: 'POST', headers: { 'Content-Type': 'application/yaml' },
+    body: 'apiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: ui-team-task}\nspec:\n  steps: [{name: s, image: busybox, script: "true"}]\n',
+  });
+  assert(res.status === 201, `storing a Task in ui-team: ${res.status} ${await res.text()}`);
+  await page.getByTestId('nav-resources').click();
+  await page.waitForURL(/\/ui\/resources\?ns=ui-team$/);
+  await page.locator('[data-testid="resource-row"][data-name="ui-team-task"]').waitFor();
+  assert(await page.locator('[data-testid="resource-row"][data-name="ui-hello-task"]').count() === 0, 'a Task of default is listed under ui-team');
+  await select.selectOption('default');
+  await page.waitForURL(/\/ui\/resources\?ns=default$/);
+  await page.locator('[data-testid="resource-row"]').first().waitFor();
+  assert(await page.locator('[data-testid="resource-row"][data-name="ui-team-task"]').count() === 0, 'the ui-team Task is listed under default');
+  await page.goto(`${BASE}/ui/runs/${RUN_OTHER_NS}?ns=ui-team`);
+  await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor();
+  // The same name under default is not found there.
+  await page.goto(`${BASE}/ui/runs/${RUN_OTHER_NS}`);
+  await waitFor('the run to be missing from default', () => page.getByTestId('run-error').isVisible());
+  assert(await page.locator('[data-testid="run-head"] [data-testid="status-badge"]').count() === 0, `${RUN_OTHER_NS} shows under default`);
+  await select.selectOption('default');
+  await page.waitForURL(/\/ui\/\?ns=default$/);
+  await row(RUN_OK).waitFor();
 });
 
 await check('no uncaught script errors', async () => {

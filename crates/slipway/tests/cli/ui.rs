@@ -117,6 +117,7 @@ fn web_ui_works_in_headless_chromium() {
     assert_eq!(run_file(home.path(), &fixtures.join("fanin.yaml")), 0);
     assert_eq!(run_file(home.path(), &fixtures.join("broken.yaml")), 1);
     assert_eq!(run_file(home.path(), &fixtures.join("solo.yaml")), 0);
+    assert_eq!(run_file(home.path(), &fixtures.join("elsewhere.yaml")), 0);
     // Still running while the browser looks at it (about 30 s of output).
     let _live = Killed(
         Command::new(env!("CARGO_BIN_EXE_slipway"))
@@ -142,6 +143,7 @@ fn web_ui_works_in_headless_chromium() {
         .env("RUN_FAIL", "ui-broken")
         .env("RUN_LIVE", "ui-live")
         .env("RUN_SOLO", "ui-solo")
+        .env("RUN_OTHER_NS", "ui-elsewhere")
         .output()
         .expect("node runs");
     let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
