@@ -72,6 +72,19 @@ pub struct ServeArgs {
     /// runs stay queued).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub grace: std::time::Duration,
+    /// Ask for no API token: anyone who can reach the port can run any command as this user.
+    /// Without it, a first start creates an admin token and prints it once.
+    #[arg(long)]
+    pub no_auth: bool,
+    /// A name requests may give in `Host` besides the listening address and `localhost`, e.g.
+    /// the name of a proxy in front (`NAME` or `NAME:PORT`; repeatable) [also `[server]
+    /// allowed_hosts`].
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// Connections open at once; more are answered 503 [default: `[server] max_connections`,
+    /// else 4096].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 /// Output formats of the final object.

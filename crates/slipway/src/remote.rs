@@ -217,6 +217,16 @@ impl Remote {
                     match event.as_str() {
                         "log" => line(&v),
                         "end" => return Ok(v),
+                        // The server ends the stream early with a Status (a revoked token).
+                        "error" => {
+                            return Err(CliError::usage(
+                                v["message"]
+                                    .as_str()
+                                    .unwrap_or("the server ended the log stream")
+                                    .to_string(),
+                                "pass a valid token with --token or SLIPWAY_TOKEN",
+                            ));
+                        }
                         _ => {}
                     }
                     event.clear();
