@@ -62,7 +62,9 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
             .or(config.server.max_connections)
             .unwrap_or_else(|| default_connections(open_files))
             .max(1),
-        ..ServeOptions::default()
+        header_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
+        idle_timeout: args.idle_timeout,
     };
     let stop = CancellationToken::new();
     let force = CancellationToken::new();
