@@ -171,9 +171,8 @@ fn refusal(
     }) {
         return Some(Refusal::SecFetchSite);
     }
-    let Some(origin) = origin else {
-        return None;
-    };
+    // No Origin: not a browser's request (browsers send it with every change).
+    let origin = origin?;
     let Some((from, default_port)) = origin_authority(origin) else {
         // `null` (a sandboxed frame, a file) or garbage.
         return Some(Refusal::Origin);

@@ -247,6 +247,9 @@ async fn cross_site_and_rebinding_requests_are_refused() {
     s.shut_down().await;
 }
 
+/// A request (method, path, headers, body) and the code it gets.
+type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, &'a str, u16);
+
 /// Every refusal is a `Status`: unknown routes, wrong methods, bad queries and paths, bodies
 /// too large, of the wrong type or too slow, missing tokens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,7 +268,7 @@ async fn every_refusal_is_a_status() {
     let a = ("Authorization", auth.as_str());
     let ns = "/apis/tekton.dev/v1/namespaces/default";
     let big = "x".repeat(slipway_server::MAX_BODY + 1);
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, &str, u16)> = vec![
+    let cases: Vec<Case> = vec![
         ("GET", "/no/such/route".into(), vec![a], "", 404),
         ("GET", "/ui/missing.js".into(), vec![a], "", 404),
         ("DELETE", "/api/v1/runs".into(), vec![a], "", 405),
