@@ -119,8 +119,8 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let max = options.max_connections.clamp(1, Semaphore::MAX_PERMITS);
-    let permits = Arc::new(Semaphore::new(max));
+    let max = u32::try_from(options.max_connections.max(1)).unwrap_or(u32::MAX);
+    let permits = Arc::new(Semaphore::new(max as usize));
     let refusers = Arc::new(Semaphore::new(REFUSERS));
     let closing = CancellationToken::new();
     let options = Arc::new(options);
@@ -154,9 +154,11 @@ pub async fn serve(
             Err(_) => refuse(stream, max, &refusers),
         }
     }
+    // New connections wait in no backlog: they are refused by the system from now on.
+    drop(listener);
     closing.cancel();
     // Every connection holds a permit until it is closed.
-    let _all = permits.acquire_many(max as u32).await;
+    let _all = permits.acquire_many(max).await;
     Ok(())
 }
 
@@ -217,7 +219,7 @@ async fn connection(
 }
 
 /// Answers a connection past the cap with a `503` and closes it.
-fn refuse(mut stream: TcpStream, max: usize, refusers: &Arc<Semaphore>) {
+fn refuse(mut stream: TcpStream, max: u32, refusers: &Arc<Semaphore>) {
     let Ok(permit) = refusers.clone().try_acquire_owned() else {
         return;
     };
