@@ -195,7 +195,7 @@ fn a_token_revoked_from_another_process_stops_at_once() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(
-        revoked.elapsed() < Duration::from_millis(2500),
+        revoked.elapsed() < Duration::from_secs(3),
         "{:?}",
         revoked.elapsed()
     );
