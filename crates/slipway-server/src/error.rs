@@ -57,6 +57,10 @@ pub enum ApiError {
     /// The client stopped sending its request.
     #[error("{0}")]
     Timeout(String),
+    /// No endpoint has this path (`details.kind` is `route`, so that a client can tell a
+    /// missing endpoint from a missing object).
+    #[error("{0}")]
+    NoRoute(String),
     /// Any other refusal with its own status code: the router's and extractors' (405, a bad
     /// query or path), reshaped into a `Status`.
     #[error("{message}")]
@@ -87,6 +91,7 @@ impl IntoResponse for ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
             ApiError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "Timeout"),
             ApiError::Rejected { code, .. } => (*code, reason_of(*code)),
+            ApiError::NoRoute(_) => (StatusCode::NOT_FOUND, "NotFound"),
         };
         // Kubernetes' Status shape, which kubectl and tkn users read.
         let mut body = json!({
@@ -97,6 +102,9 @@ impl IntoResponse for ApiError {
             "message": self.to_string(),
             "code": status.as_u16(),
         });
+        if let ApiError::NoRoute(_) = &self {
+            body["details"] = json!({ "kind": "route" });
+        }
         if let ApiError::Invalid { diagnostics, .. } = &self {
             let causes: Vec<Value> = diagnostics
                 .iter()
@@ -189,12 +197,9 @@ pub async fn as_status(req: Request, next: Next) -> Response {
 
 /// The answer to a path no route takes.
 pub async fn no_route(req: Request) -> ApiError {
-    ApiError::Rejected {
-        code: StatusCode::NOT_FOUND,
-        message: format!(
-            "no endpoint {} {}: the API's paths are listed in /openapi.json, the web UI is at /ui/",
-            req.method(),
-            req.uri().path()
-        ),
-    }
+    ApiError::NoRoute(format!(
+        "no endpoint {} {}: the API's paths are listed in /openapi.json, the web UI is at /ui/",
+        req.method(),
+        req.uri().path()
+    ))
 }

@@ -18,7 +18,8 @@ export class ApiError extends Error {
     this.diagnostics = status?.diagnostics || status?.details?.diagnostics || [];
     this.status = status;
   }
-  get missing() { return (this.code === 404 || this.code === 405) && !this.status?.kind; }
+  // An endpoint this server lacks (not a missing object): a 404 for the path itself, or a 405.
+  get missing() { return this.code === 405 || (this.code === 404 && this.status?.details?.kind === 'route'); }
 }
 
 // The token is kept in localStorage rather than sessionStorage: runs are opened in new tabs
