@@ -6,8 +6,11 @@
 //
 // Env: BASE_URL (required), SLIPWAY_TOKEN (the server's admin token, printed at its first start;
 // empty for a server run with --no-auth), ARTIFACTS (screenshot dir), SLIPWAY_UI_NODE_MODULES or
-// NODE_PATH (where playwright-core is), RUN_OK / RUN_FAIL / RUN_LIVE / RUN_SOLO (seeded run names).
+// NODE_PATH (where playwright-core is), RUN_OK / RUN_FAIL / RUN_LIVE / RUN_SOLO (seeded run names),
+// SLIPWAY_BIN and SLIPWAY_SERVER_HOME (the binary and the server's data directory, for the check that
+// revokes a token while its log stream is open).
 // A missing endpoint is a failure: every check runs against the real server.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +25,9 @@ const RUN_FAIL = process.env.RUN_FAIL || 'ui-broken';
 const RUN_LIVE = process.env.RUN_LIVE || 'ui-live';
 const RUN_SOLO = process.env.RUN_SOLO || 'ui-solo';
 const TOKEN = process.env.SLIPWAY_TOKEN || '';
+// The binary and the server's data directory, to make and revoke tokens as an operator would.
+const BIN = process.env.SLIPWAY_BIN || '';
+const SERVER_HOME = process.env.SLIPWAY_SERVER_HOME || '';
 
 // The test's own API calls carry the token, as the CLI's do.
 function apiFetch(url, init = {}) {
@@ -719,6 +725,34 @@ await check('start run: a Task dialog creates a TaskRun with taskRef, an object 
   const logs = await (await apiFetch(`${BASE}/api/v1/runs/${name}/logs`)).text();
   assert(logs.includes('howdy blue L cache-bound=false') && logs.includes('from-the-configmap'), `logs: ${logs}`);
   await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor({ timeout: 10_000 });
+});
+
+await check('revoking the token of an open page ends its live log and shows the login page', async () => {
+  if (!TOKEN || !BIN || !SERVER_HOME) throw new Skip('skipped: needs SLIPWAY_TOKEN, SLIPWAY_BIN and SLIPWAY_SERVER_HOME');
+  const slipway = (...args) => execFileSync(BIN, args, { env: { ...process.env, SLIPWAY_HOME: SERVER_HOME }, encoding: 'utf8' });
+  const viewer = slipway('token', 'create', 'ui-viewer', '--scope', 'read').trim();
+  const name = 'ui-revoked-viewer';
+  const yaml = `apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: ${name}}\nspec:\n  taskSpec:\n    steps:\n    - name: tick\n      image: busybox\n      script: 'for i in $(seq 1 300); do echo tick $i; sleep 0.1; done'\n`;
+  const created = await apiFetch(`${BASE}/apis/tekton.dev/v1/namespaces/default/taskruns`, {
+    method: 'POST', body: yaml, headers: { 'Content-Type': 'application/yaml' } });
+  assert(created.ok, `creating ${name}: HTTP ${created.status} ${await created.text()}`);
+  try {
+    await page.evaluate((t) => localStorage.setItem('slipway.token', t), viewer);
+    await page.goto(`${BASE}/ui/runs/${name}`);
+    const lines = page.locator('[data-testid="log-view"] [data-testid="log-line"]');
+    await waitFor('live lines for the viewer', async () => (await lines.count()) >= 3, 15_000);
+    await waitFor('who is signed in', async () => /ui-viewer \(read\)/.test(await page.getByTestId('who').innerText()));
+    slipway('token', 'revoke', 'ui-viewer');
+    const revoked = Date.now();
+    const message = page.getByTestId('login-message');
+    await message.waitFor({ timeout: 5_000 });
+    assert(/revoked/.test(await message.innerText()), `message: ${await message.innerText()}`);
+    assert(Date.now() - revoked < 4_000, `the login page came ${Date.now() - revoked} ms after the revocation`);
+    await shot('login-revoked');
+  } finally {
+    await page.evaluate((t) => localStorage.setItem('slipway.token', t), TOKEN);
+    await apiFetch(`${BASE}/api/v1/runs/${name}/cancel`, { method: 'POST' });
+  }
 });
 
 await check('logout forgets the token; signing in with the form brings the page back', async () => {

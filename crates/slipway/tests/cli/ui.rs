@@ -144,6 +144,8 @@ fn web_ui_works_in_headless_chromium() {
         .arg(ui_tests().join("e2e.mjs"))
         .env("BASE_URL", &base)
         .env("SLIPWAY_TOKEN", &token)
+        .env("SLIPWAY_BIN", env!("CARGO_BIN_EXE_slipway"))
+        .env("SLIPWAY_SERVER_HOME", home.path())
         .env("ARTIFACTS", &artifacts)
         .env("SLIPWAY_UI_NODE_MODULES", &modules)
         .env("RUN_OK", "ui-fanin")
