@@ -73,6 +73,12 @@ impl Authority {
     }
 }
 
+/// Whether `text` is a host name (or IP literal) with an optional port, as an allow-list entry
+/// must be.
+pub fn is_host(text: &str) -> bool {
+    Authority::parse(text).is_some()
+}
+
 impl HostPolicy {
     /// The policy of a server listening on `listen`, with extra names (`name` or `name:port`).
     pub fn new(listen: Option<SocketAddr>, allowed: &[String]) -> HostPolicy {

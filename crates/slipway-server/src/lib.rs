@@ -35,6 +35,7 @@ pub use crate::auth::{Mode as AuthMode, generate as generate_token, hash as toke
 pub use crate::body::MAX_BODY;
 pub use crate::dispatcher::{Dispatcher, Limits};
 pub use crate::error::ApiError;
+pub use crate::guard::is_host;
 
 /// What every handler reads from.
 #[derive(Debug, Clone)]

@@ -86,19 +86,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
     /// How long a client may take to send a request's line and headers.
-    #[arg(long, default_value = "10s", value_parser = timeout, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = connection_timeout, value_name = "DURATION")]
     pub header_timeout: std::time::Duration,
     /// How long a client may pause while sending a request's body.
-    #[arg(long, default_value = "30s", value_parser = timeout, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = connection_timeout, value_name = "DURATION")]
     pub body_timeout: std::time::Duration,
     /// How long a connection with no request in flight stays open (a followed log stream is
     /// in flight).
-    #[arg(long, default_value = "5s", value_parser = timeout, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = connection_timeout, value_name = "DURATION")]
     pub idle_timeout: std::time::Duration,
 }
 
 /// A connection timeout: a duration of at least 100ms (shorter ones cut off every client).
-fn timeout(s: &str) -> Result<std::time::Duration, String> {
+fn connection_timeout(s: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
     if d < std::time::Duration::from_millis(100) {
         return Err(format!(

@@ -18,6 +18,17 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves the API and runs the queue until Ctrl-C or SIGTERM.
 pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32, CliError> {
+    if let Some(bad) = args
+        .allowed_hosts
+        .iter()
+        .chain(&config.server.allowed_hosts)
+        .find(|h| !slipway_server::is_host(h))
+    {
+        return Err(CliError::usage(
+            format!("`{bad}` is not a host name for --allowed-host (or [server] allowed_hosts)"),
+            "give a name or an address, with a port or not: ci.example.com, proxy:8443",
+        ));
+    }
     let _lock = lock(data)?;
     let store = Arc::new(SqliteStore::open(&data.join("db")).await?);
     let executor = crate::cmd::run::executor(data, config, args.executor).await?;

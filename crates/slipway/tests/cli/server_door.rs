@@ -116,6 +116,17 @@ fn a_first_start_prints_an_admin_token_and_a_ui_link() {
     );
     assert_eq!(code, 403, "{body}");
     s.kill();
+    // A malformed allow-list entry is refused at start.
+    let out = crate::slipway(
+        home.path(),
+        &["serve", "--listen", "127.0.0.1:0", "--allowed-host", "a b"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("`a b` is not a host name"),
+        "{}",
+        text(&out.stderr)
+    );
     // An allowed name passes the Host guard.
     let s = Served::start(
         home.path(),
