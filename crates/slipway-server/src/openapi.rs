@@ -119,7 +119,8 @@ pub fn document() -> Value {
                            "application/json": {"schema": {"$ref": "#/components/schemas/Object"}}}})
     };
     let errors = json!({"400": status_ref(), "401": status_ref(), "403": status_ref(),
-                        "404": status_ref(), "409": status_ref(), "422": status_ref()});
+                        "404": status_ref(), "408": status_ref(), "409": status_ref(),
+                        "413": status_ref(), "415": status_ref(), "422": status_ref()});
     let with = |mut responses: Value| {
         for (k, v) in errors.as_object().into_iter().flatten() {
             responses[k] = v.clone();
@@ -213,6 +214,13 @@ pub fn document() -> Value {
         json!({"get": {"summary": "The namespaces holding runs or stored objects, and default (a limited token's only)",
                        "responses": {"200": object("A NamespaceList")}}}),
     );
+    paths.insert(
+        "/api/v1/whoami".into(),
+        json!({"get": {
+            "summary": "The token's name and scope (`auth: off` on a server run with --no-auth)",
+            "responses": {"200": object("{auth, name, scope}"), "401": status_ref()}
+        }}),
+    );
     for (path, summary, kind) in [
         ("/healthz", "The process answers", "text/plain"),
         ("/readyz", "The run history can be read", "text/plain"),
@@ -237,7 +245,7 @@ pub fn document() -> Value {
         "paths": paths,
         "security": [{"bearer": []}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                           "description": "Needed once the server has tokens (`slipway token create`)"}},
+                           "description": "Every API request needs one unless the server runs with --no-auth: the admin token printed at the first start, or one from `slipway token create`"}},
                        "schemas": {
             "Object": {"type": "object", "description": "A Tekton object or list, as Tekton serves it"},
             "Status": {"type": "object", "required": ["kind", "status", "reason", "message", "code"],

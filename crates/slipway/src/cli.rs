@@ -72,6 +72,40 @@ pub struct ServeArgs {
     /// runs stay queued).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub grace: std::time::Duration,
+    /// Ask for no API token: anyone who can reach the port can run any command as this user.
+    /// Without it, a first start creates an admin token and prints it once.
+    #[arg(long)]
+    pub no_auth: bool,
+    /// A name requests may give in `Host` besides the listening address and `localhost`, e.g.
+    /// the name of a proxy in front (`NAME` or `NAME:PORT`; repeatable) [also `[server]
+    /// allowed_hosts`].
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// Connections open at once; more are answered 503 [default: `[server] max_connections`,
+    /// else 4096].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// How long a client may take to send a request's line and headers.
+    #[arg(long, default_value = "10s", value_parser = connection_timeout, value_name = "DURATION")]
+    pub header_timeout: std::time::Duration,
+    /// How long a client may pause while sending a request's body.
+    #[arg(long, default_value = "30s", value_parser = connection_timeout, value_name = "DURATION")]
+    pub body_timeout: std::time::Duration,
+    /// How long a connection with no request in flight stays open (a followed log stream is
+    /// in flight).
+    #[arg(long, default_value = "5s", value_parser = connection_timeout, value_name = "DURATION")]
+    pub idle_timeout: std::time::Duration,
+}
+
+/// A connection timeout: a duration of at least 100ms (shorter ones cut off every client).
+fn connection_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err(format!(
+            "`{s}` is too short for a connection timeout (100ms at least)"
+        ));
+    }
+    Ok(d)
 }
 
 /// Output formats of the final object.

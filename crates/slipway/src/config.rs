@@ -35,6 +35,11 @@ pub struct ServerSettings {
     /// `[server.pipelines]`: runs at once per Pipeline (or Task) name.
     #[serde(default)]
     pub pipelines: std::collections::HashMap<String, usize>,
+    /// Names requests may give in `Host` besides the listening address (`NAME` or `NAME:PORT`).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Connections open at once [default: 4096].
+    pub max_connections: Option<usize>,
 }
 
 /// Executor names as the file spells them.
@@ -121,6 +126,9 @@ replace = "127.0.0.1:5000/library/"
 drop_digest = true
 [registry.mirrors]
 "docker.io" = ["127.0.0.1:5000"]
+[server]
+allowed_hosts = ["ci.example.com", "proxy:8443"]
+max_connections = 100
 "#,
         )
         .expect("valid");
@@ -128,6 +136,8 @@ drop_digest = true
         assert_eq!(c.docker.network.as_deref(), Some("none"));
         assert_eq!(c.registry.rewrite.len(), 1);
         assert_eq!(c.registry.mirrors["docker.io"], ["127.0.0.1:5000"]);
+        assert_eq!(c.server.allowed_hosts, ["ci.example.com", "proxy:8443"]);
+        assert_eq!(c.server.max_connections, Some(100));
     }
 
     #[test]

@@ -145,7 +145,9 @@ impl Remote {
             .unwrap_or_else(|| format!("the server answered {code}: {text}"));
         let hint = match code.as_u16() {
             401 => "pass a token with --token or SLIPWAY_TOKEN",
-            403 => "this token's scope does not allow it; use a token with the write scope",
+            403 => {
+                "changes need a token with the write scope; a host name the server refuses needs its `--allowed-host`"
+            }
             404 if path.contains("runs") => "list the server's runs with `slipway runs`",
             404 => {
                 "apply it to the server first with `slipway apply -f FILE`, or pass its file with -f"
@@ -217,6 +219,16 @@ impl Remote {
                     match event.as_str() {
                         "log" => line(&v),
                         "end" => return Ok(v),
+                        // The server ends the stream early with a Status (a revoked token).
+                        "error" => {
+                            return Err(CliError::usage(
+                                v["message"]
+                                    .as_str()
+                                    .unwrap_or("the server ended the log stream")
+                                    .to_string(),
+                                "pass a valid token with --token or SLIPWAY_TOKEN",
+                            ));
+                        }
                         _ => {}
                     }
                     event.clear();

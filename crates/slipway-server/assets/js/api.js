@@ -1,5 +1,6 @@
 // The HTTP API: JSON and YAML requests, Kubernetes Status errors, bearer tokens, and Server-Sent
-// Events read through fetch (EventSource cannot send an Authorization header).
+// Events read through fetch (EventSource cannot send an Authorization header, and a token in a
+// URL would end up in logs and history).
 
 import { tektonBase, runBase } from './namespace.js';
 
@@ -19,31 +20,39 @@ export class ApiError extends Error {
     this.diagnostics = status?.diagnostics || status?.details?.diagnostics || [];
     this.status = status;
   }
-  get missing() { return (this.code === 404 || this.code === 405) && !this.status?.kind; }
+  // An endpoint this server lacks (not a missing object): a 404 for the path itself, or a 405.
+  get missing() { return this.code === 405 || (this.code === 404 && this.status?.details?.kind === 'route'); }
 }
 
+// The token is kept in localStorage rather than sessionStorage: runs are opened in new tabs
+// (middle-click on a run), which sessionStorage would each sign out, and a script injected into
+// the page could read either one alike. Logging out removes it.
 export function token() { return localStorage.getItem(TOKEN_KEY) || ''; }
+export function setToken(t) { localStorage.setItem(TOKEN_KEY, t); }
+export function clearToken() { localStorage.removeItem(TOKEN_KEY); }
 
-let asking = null;
-/** Asks the user for a token (once for concurrent callers); resolves true when one was given. */
-export function askToken() {
-  if (asking) return asking;
-  const dlg = document.getElementById('token-dialog');
-  const input = dlg.querySelector('#token-input');
-  input.value = token();
-  dlg.returnValue = '';
-  dlg.showModal();
-  asking = new Promise((resolve) => {
-    dlg.addEventListener('close', () => {
-      asking = null;
-      if (dlg.returnValue === 'ok' && input.value.trim()) {
-        localStorage.setItem(TOKEN_KEY, input.value.trim());
-        document.getElementById('token-button').hidden = false;
-        resolve(true);
-      } else resolve(false);
-    }, { once: true });
-  });
-  return asking;
+const signedOutListeners = [];
+/** Calls fn(message) when the server refuses the token (401): the app shows its login page. */
+export function onSignedOut(fn) { signedOutListeners.push(fn); }
+function signedOut(message) {
+  for (const fn of signedOutListeners) fn(message);
+}
+function refused(status) {
+  return token()
+    ? `The server refused the stored token${status?.message ? `: ${status.message}` : ''}. Enter a valid one.`
+    : 'This server needs an API token.';
+}
+
+/** Asks the server who a token is (or the stored one): {auth, name, scope}; rejects with ApiError. */
+export async function whoami(t = token()) {
+  const h = new Headers({ Accept: 'application/json' });
+  if (t) h.set('Authorization', `Bearer ${t}`);
+  const res = await fetch('/api/v1/whoami', { headers: h });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { json = null; }
+  if (!res.ok) throw new ApiError(res.status, json, text.slice(0, 300));
+  return json;
 }
 
 function headers(extra) {
@@ -64,17 +73,14 @@ export async function api(path, { method = 'GET', body, type, accept = 'applicat
     init.body = isText ? body : JSON.stringify(body);
     init.headers.set('Content-Type', type || (isText ? 'application/yaml' : 'application/json'));
   }
-  let res = await fetch(path, init);
-  if (res.status === 401 && (await askToken())) {
-    init.headers = headers(Object.fromEntries(init.headers));
-    res = await fetch(path, init);
-  }
+  const res = await fetch(path, init);
   const text = await res.text();
   const ctype = res.headers.get('content-type') || '';
   let json = null;
   if (ctype.includes('json') && text) {
     try { json = JSON.parse(text); } catch { json = null; }
   }
+  if (res.status === 401) signedOut(refused(json));
   if (!res.ok) throw new ApiError(res.status, json, text.slice(0, 300));
   if (accept.includes('json')) return json ?? (text ? JSON.parse(text) : null);
   return json && !ctype.includes('yaml') && !ctype.startsWith('text/') ? json : text;
@@ -90,11 +96,14 @@ export async function streamEvents(path, { onEvent, signal, onError }) {
   for (let attempt = 0; !signal?.aborted; attempt++) {
     let ended = false;
     try {
-      let res = await fetch(path, { headers: headers({ Accept: 'text/event-stream' }), signal });
-      if (res.status === 401 && (await askToken())) {
-        res = await fetch(path, { headers: headers({ Accept: 'text/event-stream' }), signal });
+      const res = await fetch(path, { headers: headers({ Accept: 'text/event-stream' }), signal });
+      if (!res.ok) {
+        const text = await res.text();
+        let json = null;
+        try { json = JSON.parse(text); } catch { json = null; }
+        if (res.status === 401) signedOut(refused(json));
+        throw new ApiError(res.status, json, text.slice(0, 300));
       }
-      if (!res.ok) throw new ApiError(res.status, null, await res.text());
       const reader = res.body.getReader();
       const decoder = new TextDecoder();
       let buf = '';
@@ -111,6 +120,12 @@ export async function streamEvents(path, { onEvent, signal, onError }) {
           if (ev.id !== null && Number(ev.id) <= lastId) continue;
           if (ev.id !== null) lastId = Number(ev.id);
           if (ev.type === 'end') ended = true;
+          // The server ends a stream with an `error` Status (its token was revoked).
+          if (ev.type === 'error' && ev.data?.kind === 'Status') {
+            const err = new ApiError(ev.data.code, ev.data);
+            if (err.code === 401) signedOut(refused(ev.data));
+            throw err;
+          }
           onEvent(ev.type, ev.data, ev.id);
         }
       }
@@ -164,6 +179,6 @@ export const runsApi = {
 /** A human sentence for an error, with the 404-of-a-missing-endpoint case spelled out. */
 export function describeError(e, what = 'This feature') {
   if (e instanceof ApiError && e.missing) return `${what} is not available on this server yet (endpoint missing).`;
-  if (e instanceof ApiError && e.code === 401) return 'Not authorized: set an API token.';
+  if (e instanceof ApiError && e.code === 401) return 'Not signed in: enter an API token.';
   return e?.message || String(e);
 }

@@ -46,14 +46,16 @@ pub async fn token(data: &Path, args: &TokenArgs) -> Result<i32, CliError> {
                 format!(", namespaces {}", namespaces.join(", "))
             };
             eprintln!(
-                "token `{name}` ({scope}{limit}) created; it is shown once. The API now needs a token for every request."
+                "token `{name}` ({scope}{limit}) created; it is shown once. Send it as `Authorization: Bearer TOKEN`, or set SLIPWAY_TOKEN for the CLI."
             );
             println!("{token}");
         }
         TokenAction::List => {
             let tokens = store.tokens().await?;
             if tokens.is_empty() {
-                println!("No tokens: the API is open to anyone who can reach it.");
+                println!(
+                    "No tokens: the next `slipway serve` on loopback creates an admin token and prints it; nobody can use a server already running without --no-auth."
+                );
             }
             for t in tokens {
                 let namespaces = if t.namespaces.is_empty() {

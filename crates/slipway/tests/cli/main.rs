@@ -10,6 +10,7 @@ use serde_json::Value;
 mod docker;
 mod namespaces;
 mod server;
+mod server_door;
 mod ui;
 
 fn bin() -> &'static str {
@@ -708,7 +709,7 @@ fn processes_opening_a_new_database_together_all_succeed() {
 /// real socket; SIGTERM stops it cleanly.
 #[test]
 fn serve_reads_the_history_over_http() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     let home = tempfile::tempdir().expect("tempdir");
     let (out, objs) = run_json(home.path(), &fixtures().join("step-results.yaml"));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -717,20 +718,19 @@ fn serve_reads_the_history_over_http() {
         .expect("name")
         .to_string();
     let kind = objs[0]["kind"].as_str().expect("kind").to_lowercase() + "s";
-    let mut server = spawn(home.path(), &["serve", "--listen", "127.0.0.1:0"]);
-    let mut first = String::new();
-    BufReader::new(server.stderr.take().expect("stderr"))
-        .read_line(&mut first)
-        .expect("banner");
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let served = server::Served::spawned(
+        home.path(),
+        spawn(home.path(), &["serve", "--listen", "127.0.0.1:0"]),
+    );
+    let addr = served.url.trim_start_matches("http://").to_string();
+    let token = served.token.clone().expect("the first start's admin token");
     let get = |path: &str| -> (String, String) {
         let mut s = std::net::TcpStream::connect(&addr).expect("connect");
-        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").expect("request");
+        write!(
+            s,
+            "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        .expect("request");
         let mut response = String::new();
         s.read_to_string(&mut response).expect("response");
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
@@ -754,10 +754,7 @@ fn serve_reads_the_history_over_http() {
         text(&stored.stdout),
         "the API and `slipway logs` agree"
     );
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
-    let status = server.wait().expect("server exits");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(served.terminate().code(), Some(0));
 }
 
 #[test]
