@@ -69,7 +69,9 @@ impl std::fmt::Display for BadSealed {
         f.write_str(match self {
             BadSealed::Form => "it is not in a sealed form this build knows",
             BadSealed::UnknownKey => "it was sealed with a key the key file does not hold",
-            BadSealed::Tampered => "it does not open with its key (altered, or moved from another row)",
+            BadSealed::Tampered => {
+                "it does not open with its key (altered, or moved from another row)"
+            }
             BadSealed::NotText => "it opened to something that is not text",
         })
     }
@@ -228,8 +230,8 @@ impl Keyring {
                 return Err(bad(BadKeyLine::Shape));
             };
             let bytes = STANDARD.decode(key).map_err(|_| bad(BadKeyLine::Base64))?;
-            let bytes =
-                Key::<Aes256Gcm>::try_from(bytes.as_slice()).map_err(|_| bad(BadKeyLine::Length))?;
+            let bytes = Key::<Aes256Gcm>::try_from(bytes.as_slice())
+                .map_err(|_| bad(BadKeyLine::Length))?;
             let key = SecretKey::new(bytes);
             if key.id != id {
                 return Err(bad(BadKeyLine::Id));
@@ -529,7 +531,9 @@ mod tests {
         ] {
             std::fs::write(&path, text).expect("write");
             match Keyring::load(&path) {
-                Err(KeyError::Malformed { line, reason: r, .. }) => {
+                Err(KeyError::Malformed {
+                    line, reason: r, ..
+                }) => {
                     assert_eq!(r, reason, "{text}");
                     assert_eq!(line, if text.starts_with('#') { 2 } else { 1 });
                 }

@@ -26,10 +26,10 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+pub use keyring::{BadKeyLine, BadSealed, KeyError};
 pub use queue::{Delivery, Enqueue, Enqueued, PENDING, Queued};
 pub use read::{LogLine, RunRow, TaskRunRow};
 pub use resource::{NewResource, Resource};
-pub use keyring::{BadKeyLine, BadSealed, KeyError};
 pub use secret::{Resealed, Rotation};
 pub use token::TokenRow;
 

@@ -120,7 +120,10 @@ fn declares_secret_params(doc: &Value) -> bool {
 /// database to it: values stored in the clear by an older build are sealed, and a rotation that
 /// was interrupted is finished. A database sealed with a key the file does not hold is an error,
 /// and nothing is changed.
-pub(crate) async fn prepare(pool: &SqlitePool, key_file: &std::path::Path) -> Result<Keyring, StoreError> {
+pub(crate) async fn prepare(
+    pool: &SqlitePool,
+    key_file: &std::path::Path,
+) -> Result<Keyring, StoreError> {
     retry_busy(|| sqlx::query(TABLE).execute(pool)).await?;
     let recorded = recorded_key(pool).await?;
     let mut ring = match (Keyring::load(key_file)?, &recorded) {
@@ -303,7 +306,10 @@ mod tests {
         assert!(stored.contains("\"kind\":\"Task\""), "{stored}");
         assert!(stored.contains("plain-param"), "{stored}");
         assert_eq!(open_inputs(&ring, "u1", &stored).expect("open"), inputs);
-        assert!(open_inputs(&ring, "u2", &stored).is_err(), "bound to its run");
+        assert!(
+            open_inputs(&ring, "u2", &stored).is_err(),
+            "bound to its run"
+        );
 
         let mut declared = inputs.clone();
         declared["run"]["metadata"]["annotations"] = json!({ SECRET_PARAMS: "p" });

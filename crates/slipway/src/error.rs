@@ -66,9 +66,34 @@ impl From<slipway_store::StoreError> for CliError {
                 format!("no run named `{name}`"),
                 "list runs with `slipway runs`",
             ),
-            other => CliError::Internal(other.to_string()),
+            slipway_store::StoreError::Key(
+                e @ (slipway_store::KeyError::Missing { .. }
+                | slipway_store::KeyError::WrongKey { .. }
+                | slipway_store::KeyError::Malformed { .. }
+                | slipway_store::KeyError::Empty { .. }),
+            ) => CliError::usage(
+                e.to_string(),
+                "restore the key file, or point --secret-key-file (SLIPWAY_SECRET_KEY_FILE) at the one this data directory was sealed with; nothing was changed",
+            ),
+            other => CliError::Internal(chain(&other)),
         }
     }
+}
+
+/// An error and its causes, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        // Older errors repeat their cause in their own message.
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Renders diagnostics: miette's graphical report on a terminal, stable plain text elsewhere.

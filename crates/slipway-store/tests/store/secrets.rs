@@ -11,7 +11,9 @@ use slipway_store::{Enqueue, KeyError, NewResource, SqliteStore, StoreError};
 const VALUE: &str = "S3cr3t-Passw0rd-xyz";
 
 fn secret_yaml() -> String {
-    format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: {VALUE}\n")
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: {VALUE}\n"
+    )
 }
 
 fn secret_object() -> Value {
@@ -115,7 +117,10 @@ async fn assert_readable(store: &SqliteStore) {
         .expect("there");
     assert_eq!(r.yaml, secret_yaml());
     assert_eq!(r.object, secret_object());
-    let listed = store.resources(Some("Secret"), "default").await.expect("list");
+    let listed = store
+        .resources(Some("Secret"), "default")
+        .await
+        .expect("list");
     assert_eq!(listed.len(), 1);
     for uid in ["queued-1", "local-1"] {
         assert_eq!(
@@ -148,10 +153,14 @@ async fn cleartext_left_by_an_older_build_is_sealed_at_open() {
     drop(SqliteStore::open(&dir).await.expect("open"));
     // What a build without sealing left: rows in the clear, no key, files open to everyone.
     {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("runs.db").display()))
+        let pool =
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("runs.db").display()))
+                .await
+                .expect("raw");
+        sqlx::query("DROP TABLE sealing")
+            .execute(&pool)
             .await
-            .expect("raw");
-        sqlx::query("DROP TABLE sealing").execute(&pool).await.expect("drop");
+            .expect("drop");
         sqlx::query("INSERT INTO resources (kind, namespace, name, uid, yaml, object, created_at, updated_at) VALUES ('Secret', 'default', 'db', 'u', ?, ?, 0, 0)")
             .bind(secret_yaml())
             .bind(secret_object().to_string())
@@ -189,14 +198,26 @@ async fn rotation_seals_everything_with_a_new_key_and_keeps_it_readable() {
     let rotation = store.rotate_key().await.expect("rotate");
     assert_eq!(rotation.old_key, old);
     assert_ne!(rotation.new_key, old);
-    assert_eq!((rotation.resealed.resources, rotation.resealed.runs), (1, 2));
+    assert_eq!(
+        (rotation.resealed.resources, rotation.resealed.runs),
+        (1, 2)
+    );
     assert_readable(&store).await;
     let file = std::fs::read_to_string(&key_file).expect("key file");
-    assert!(file.contains(&rotation.new_key) && !file.contains(&old), "{file}");
+    assert!(
+        file.contains(&rotation.new_key) && !file.contains(&old),
+        "{file}"
+    );
     assert_eq!(mode(&key_file), 0o600);
     let bytes = raw(&dir);
-    assert!(holds(&bytes, &format!("slipway:sealed:v1:{}:", rotation.new_key)));
-    assert!(!holds(&bytes, &format!("slipway:sealed:v1:{old}:")), "old seals remain");
+    assert!(holds(
+        &bytes,
+        &format!("slipway:sealed:v1:{}:", rotation.new_key)
+    ));
+    assert!(
+        !holds(&bytes, &format!("slipway:sealed:v1:{old}:")),
+        "old seals remain"
+    );
     assert_sealed_on_disk(&dir);
     drop(store);
     let again = SqliteStore::open(&dir).await.expect("reopen");
@@ -218,7 +239,10 @@ async fn a_missing_or_wrong_key_is_a_clear_error_and_loses_nothing() {
         matches!(&err, StoreError::Key(KeyError::Missing { key_id, .. }) if *key_id == id),
         "{err:?}"
     );
-    assert!(err.to_string().contains(&key_file.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&key_file.display().to_string()),
+        "{err}"
+    );
     assert!(!key_file.exists(), "no new key made over sealed data");
 
     // Another data directory's key.

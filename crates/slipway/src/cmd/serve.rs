@@ -1,12 +1,12 @@
 //! `slipway serve`.
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use slipway_engine::{Engine, EngineConfig};
 use slipway_server::{AppState, Dispatcher, Limits};
-use slipway_store::SqliteStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
@@ -19,7 +19,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Serves the API and runs the queue until Ctrl-C or SIGTERM.
 pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32, CliError> {
     let _lock = lock(data)?;
-    let store = Arc::new(SqliteStore::open(&data.join("db")).await?);
+    let store = Arc::new(crate::paths::open_store(data).await?);
     let executor = crate::cmd::run::executor(data, config, args.executor).await?;
     let engine = Engine::new(executor, store.clone(), EngineConfig::default());
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -104,8 +104,9 @@ async fn signals(stop: CancellationToken, force: CancellationToken, grace: Durat
     }
 }
 
-/// One server per data directory: two would start the same queued runs.
-fn lock(data: &Path) -> Result<std::fs::File, CliError> {
+/// One server per data directory: two would start the same queued runs (and a key rotation
+/// takes the same lock).
+pub(crate) fn lock(data: &Path) -> Result<std::fs::File, CliError> {
     std::fs::create_dir_all(data)
         .map_err(|e| CliError::Internal(format!("failed to create {}: {e}", data.display())))?;
     let path = data.join("serve.lock");
@@ -113,6 +114,7 @@ fn lock(data: &Path) -> Result<std::fs::File, CliError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| CliError::Internal(format!("failed to open {}: {e}", path.display())))?;
     // SAFETY: flock on a descriptor this function owns; the lock lives as long as the file.
