@@ -385,12 +385,10 @@ impl Keyring {
     pub fn tighten(&self) {
         if let Ok(meta) = std::fs::metadata(&self.path)
             && meta.permissions().mode() & 0o077 != 0
-        {
-            if let Err(e) =
+            && let Err(e) =
                 std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600))
-            {
-                tracing::warn!(path = %self.path.display(), error = %e, "the secret key file is readable by others and could not be narrowed");
-            }
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "the secret key file is readable by others and could not be narrowed");
         }
     }
 

@@ -82,7 +82,7 @@ fn enqueue(uid: &str) -> Enqueue {
         target: "t".into(),
         priority: 0,
         held: false,
-        object: json!({"kind": "TaskRun"}),
+        object: json!({"kind": "TaskRun", "status": {"conditions": [{"reason": "PipelineRunPending"}]}}),
         inputs: inputs(),
     }
 }
@@ -258,4 +258,24 @@ async fn a_missing_or_wrong_key_is_a_clear_error_and_loses_nothing() {
     std::fs::rename(&kept, &key_file).expect("restore");
     let store = SqliteStore::open(&dir).await.expect("right key");
     assert_readable(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releasing_a_held_run_keeps_its_secrets_sealed_and_readable() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let dir = base.path().join("db");
+    let store = SqliteStore::open(&dir).await.expect("open");
+    let mut held = enqueue("held-1");
+    held.held = true;
+    held.inputs["run"]["spec"]["status"] = json!("PipelineRunPending");
+    store.enqueue(&[held], None).await.expect("enqueue");
+    assert!(store.release("held-1").await.expect("release"));
+    let inputs = store
+        .inputs("held-1")
+        .await
+        .expect("inputs")
+        .expect("there");
+    assert_eq!(inputs["run"]["spec"].get("status"), None, "{inputs}");
+    assert_eq!(inputs, self::inputs());
+    assert_sealed_on_disk(&dir);
 }
