@@ -7,13 +7,21 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
-/// Creates `dir` (and missing parents) as 0700, and narrows it to 0700 when it exists.
+/// Creates `dir` (and missing parents) as 0700, and narrows it to 0700 when it exists. A
+/// directory this user does not own (a volume's root, group-writable for it) cannot be narrowed
+/// and is left as it is: what is created inside it is private all the same.
 pub fn private_dir(dir: &Path) -> io::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    narrow(dir, 0o700)
+    match narrow(dir, 0o700) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot narrow a directory this user does not own");
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Creates the database file as 0600 when missing, and narrows it and its companions to 0600.

@@ -67,14 +67,26 @@ pub fn make_private(data: &Path) -> Result<(), CliError> {
         )
     };
     slipway_store::permissions::private_dir(data).map_err(|e| failed(data, e))?;
+    if let Ok(m) = std::fs::metadata(data)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "warning: the data directory {} is open to other users (mode {:o}) and this user may not narrow it; what slipway keeps in it is private all the same",
+            data.display(),
+            m.permissions().mode() & 0o7777
+        );
+    }
+    // Best effort: a file this user does not own is reported, not fatal.
     let narrow = |name: &str, mode: u32| {
         let p = data.join(name);
-        match std::fs::metadata(&p) {
-            Ok(m) if m.permissions().mode() & 0o777 & !mode != 0 => {
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
-                    .map_err(|e| failed(&p, e))
-            }
-            _ => Ok(()),
+        if let Ok(m) = std::fs::metadata(&p)
+            && m.permissions().mode() & 0o777 & !mode != 0
+            && let Err(e) = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+        {
+            eprintln!(
+                "warning: {} is open to other users and could not be narrowed: {e}",
+                p.display()
+            );
         }
     };
     for d in MADE_PRIVATE {
@@ -82,10 +94,10 @@ pub fn make_private(data: &Path) -> Result<(), CliError> {
         slipway_store::permissions::private_dir(&p).map_err(|e| failed(&p, e))?;
     }
     for d in NARROWED_DIRS {
-        narrow(d, 0o700)?;
+        narrow(d, 0o700);
     }
     for f in NARROWED_FILES {
-        narrow(f, 0o600)?;
+        narrow(f, 0o600);
     }
     Ok(())
 }
