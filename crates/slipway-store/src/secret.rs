@@ -126,14 +126,20 @@ pub(crate) async fn prepare(
 ) -> Result<Keyring, StoreError> {
     retry_busy(|| sqlx::query(TABLE).execute(pool)).await?;
     let recorded = recorded_key(pool).await?;
+    let mut recorded = recorded;
     let mut ring = match (Keyring::load(key_file)?, &recorded) {
         (Some(r), _) => r,
         (None, Some(id)) => {
-            return Err(KeyError::Missing {
-                path: key_file.to_path_buf(),
-                key_id: id.clone(),
+            if holds_sealed(pool).await? {
+                return Err(KeyError::Missing {
+                    path: key_file.to_path_buf(),
+                    key_id: id.clone(),
+                }
+                .into());
             }
-            .into());
+            // Nothing was ever sealed with the lost key: a new one loses nothing.
+            recorded = None;
+            Keyring::load_or_create(key_file)?
         }
         (None, None) => Keyring::load_or_create(key_file)?,
     };
@@ -171,6 +177,17 @@ async fn forget_cleartext(pool: &SqlitePool) {
     {
         tracing::warn!(error = %e, "failed to checkpoint the WAL after sealing Secrets");
     }
+}
+
+/// Whether any stored value is sealed (a full scan: only when the key file is missing).
+async fn holds_sealed(pool: &SqlitePool) -> Result<bool, sqlx::Error> {
+    retry_busy(|| {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM resources WHERE kind = 'Secret') OR EXISTS (SELECT 1 FROM run_inputs WHERE inputs LIKE '%slipway:sealed:%')",
+        )
+        .fetch_one(pool)
+    })
+    .await
 }
 
 async fn recorded_key(pool: &SqlitePool) -> Result<Option<String>, sqlx::Error> {

@@ -279,3 +279,19 @@ async fn releasing_a_held_run_keeps_its_secrets_sealed_and_readable() {
     assert_eq!(inputs, self::inputs());
     assert_sealed_on_disk(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_key_that_sealed_nothing_is_replaced() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let dir = base.path().join("db");
+    let store = SqliteStore::open(&dir).await.expect("open");
+    let (key_file, old) = store.secret_key();
+    drop(store);
+    std::fs::remove_file(&key_file).expect("lose the key");
+    let store = SqliteStore::open(&dir).await.expect("nothing to lose");
+    let (_, new) = store.secret_key();
+    assert_ne!(new, old);
+    drop(store);
+    let store = store_with_secrets(&dir).await;
+    assert_readable(&store).await;
+}
