@@ -144,6 +144,13 @@ pub enum KeyError {
         /// Why.
         reason: BadSealed,
     },
+    /// Other processes run runs with the current key in memory; they would seal with it after
+    /// a rotation dropped it.
+    #[error("{} run(s) are in progress in other slipway processes (pids {})", .pids.len(), .pids.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))]
+    InUse {
+        /// Their processes.
+        pids: Vec<i64>,
+    },
     /// The system's random number generator failed.
     #[error("the system's random number generator failed")]
     Random(#[source] getrandom::Error),

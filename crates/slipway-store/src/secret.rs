@@ -279,6 +279,28 @@ impl crate::SqliteStore {
     /// next to the old one; everything is sealed again in one transaction; then the old key is
     /// dropped from the file. Interrupted anywhere, the next open finishes the job.
     pub async fn rotate_key(&self) -> Result<Rotation, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT owner_pid, owner_start FROM runs WHERE status = 'Unknown' AND owner_pid IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let me = crate::recover::me().0;
+        let mut pids: Vec<i64> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<i64, _>("owner_pid"),
+                    r.get::<Option<i64>, _>("owner_start"),
+                )
+            })
+            .filter(|&(pid, start)| pid != me && crate::recover::alive(pid, start.unwrap_or(0)))
+            .map(|(pid, _)| pid)
+            .collect();
+        if !pids.is_empty() {
+            pids.sort_unstable();
+            pids.dedup();
+            return Err(KeyError::InUse { pids }.into());
+        }
         let old = self.keys();
         let mut new = old.rotated()?;
         let resealed = reseal_all(&self.pool, &new).await?;

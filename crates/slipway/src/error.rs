@@ -75,6 +75,12 @@ impl From<slipway_store::StoreError> for CliError {
                 e.to_string(),
                 "restore the key file, or point --secret-key-file (SLIPWAY_SECRET_KEY_FILE) at the one this data directory was sealed with; nothing was changed",
             ),
+            slipway_store::StoreError::Key(e @ slipway_store::KeyError::InUse { .. }) => {
+                CliError::usage(
+                    e.to_string(),
+                    "let them finish (or cancel them), then rotate: they hold the key being retired",
+                )
+            }
             other => CliError::Internal(chain(&other)),
         }
     }

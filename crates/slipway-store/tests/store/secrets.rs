@@ -295,3 +295,35 @@ async fn a_lost_key_that_sealed_nothing_is_replaced() {
     let store = store_with_secrets(&dir).await;
     assert_readable(&store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_waits_for_runs_of_other_processes() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let dir = base.path().join("db");
+    let store = store_with_secrets(&dir).await;
+    // A `slipway run` in another process: its run row names it as the owner.
+    let mut other = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    let pid = i64::from(other.id());
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("runs.db").display()))
+        .await
+        .expect("raw");
+    sqlx::query("INSERT INTO runs (uid, name, kind, created_at, owner_pid, owner_start, object) VALUES ('o', 'o', 'TaskRun', 0, ?, 0, '{}')")
+        .bind(pid)
+        .execute(&pool)
+        .await
+        .expect("insert");
+    let (_, before) = store.secret_key();
+    let err = store.rotate_key().await.expect_err("in use");
+    assert!(
+        matches!(&err, StoreError::Key(KeyError::InUse { pids }) if *pids == [pid]),
+        "{err:?}"
+    );
+    assert_eq!(store.secret_key().1, before, "nothing rotated");
+    let _ = other.kill();
+    let _ = other.wait();
+    store.rotate_key().await.expect("rotate once it is gone");
+    assert_readable(&store).await;
+}
