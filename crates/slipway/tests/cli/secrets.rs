@@ -65,6 +65,10 @@ fn holds(haystack: &[u8], needle: &str) -> bool {
 
 /// The value in none of its forms in the database file, its WAL or its shared memory.
 fn assert_not_on_disk(home: &Path) {
+    assert_none_on_disk(home, &[VALUE]);
+}
+
+fn assert_none_on_disk(home: &Path, values: &[&str]) {
     let mut bytes = Vec::new();
     for f in ["runs.db", "runs.db-wal", "runs.db-shm"] {
         if let Ok(b) = std::fs::read(home.join("db").join(f)) {
@@ -72,7 +76,7 @@ fn assert_not_on_disk(home: &Path) {
         }
     }
     assert!(bytes.len() > 4096, "the database was written");
-    for f in forms(VALUE) {
+    for f in values.iter().flat_map(|v| forms(v)) {
         assert!(!holds(&bytes, &f), "`{f}` is in the database files");
     }
 }
@@ -329,4 +333,21 @@ fn a_secret_too_short_to_mask_is_named_in_a_notice() {
     assert!(all.contains("token=abc"), "{all}");
     let encoded = base64::engine::general_purpose::STANDARD.encode("abc");
     assert!(all.contains(&encoded), "{all}");
+}
+
+#[test]
+fn params_declared_secret_are_sealed_in_the_stored_run() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let fixture = crate::fixtures().join("secrets.yaml");
+    let out = slipway(
+        home.path(),
+        &["run", "-f", &fixture.display().to_string(), "--plain"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_none_on_disk(home.path(), &["tok-7f3a9c1e", "hunter2-pw"]);
+    let again = slipway(home.path(), &["rerun", "leaky-run", "--plain", "--logs"]);
+    let all = format!("{}{}", text(&again.stdout), text(&again.stderr));
+    assert_eq!(again.status.code(), Some(0), "{all}");
+    assert!(all.contains("param: [MASKED] user: alice"), "{all}");
+    assert_none_on_disk(home.path(), &["tok-7f3a9c1e", "hunter2-pw"]);
 }
