@@ -22,19 +22,21 @@ pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
     }
 }
 
-/// `--secret-key-file`, set once by `main` before any command runs (every command that opens
-/// the store needs it, and none should have to carry it).
+/// `--secret-key-file`, else the config file's, set by `main` before any command runs (every
+/// command that opens the store needs it, and none should have to carry it).
 static SECRET_KEY_FILE: OnceLock<PathBuf> = OnceLock::new();
 
-/// Keeps the key file given with `--secret-key-file`/`$SLIPWAY_SECRET_KEY_FILE`.
+/// Keeps the key file named by `--secret-key-file`/`$SLIPWAY_SECRET_KEY_FILE` or the config
+/// file: the first one given wins.
 pub fn set_secret_key_file(flag: Option<PathBuf>) {
     if let Some(f) = flag {
         let _ = SECRET_KEY_FILE.set(f);
     }
 }
 
-/// The key Secrets are sealed with: `--secret-key-file`, else `DATA/secret.key` (outside `db/`,
-/// so a copy of the database alone does not carry it).
+/// The key Secrets are sealed with: `--secret-key-file`, else the config file's `[secrets]
+/// key_file`, else `DATA/secret.key` (outside `db/`, so a copy of the database alone does not
+/// carry it).
 pub fn secret_key_file(data: &Path) -> PathBuf {
     SECRET_KEY_FILE
         .get()

@@ -351,3 +351,65 @@ fn params_declared_secret_are_sealed_in_the_stored_run() {
     assert!(all.contains("param: [MASKED] user: alice"), "{all}");
     assert_none_on_disk(home.path(), &["tok-7f3a9c1e", "hunter2-pw"]);
 }
+
+#[test]
+fn the_key_can_live_outside_the_data_directory() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    let run = write(
+        files.path(),
+        "run.yaml",
+        &format!("{}---\n{TASKRUN}", secret(VALUE)),
+    );
+    // The config file names it relative to itself.
+    let config = write(
+        files.path(),
+        "config.toml",
+        "[secrets]\nkey_file = \"keys/slipway.key\"\n",
+    );
+    let from_config = files.path().join("keys/slipway.key");
+    let out = crate::slipway_with(
+        home.path(),
+        &["run", "-f", &run, "--plain", "--logs"],
+        &[("SLIPWAY_CONFIG", &config)],
+    );
+    assert_bound_and_masked(&out);
+    assert!(
+        from_config.exists(),
+        "the key is where the config file says"
+    );
+    assert_eq!(mode(&from_config), 0o600);
+    assert!(!home.path().join("secret.key").exists());
+    let shown = crate::slipway_with(
+        home.path(),
+        &["secrets", "key"],
+        &[("SLIPWAY_CONFIG", &config)],
+    );
+    assert!(
+        text(&shown.stdout).contains(&from_config.display().to_string()),
+        "{}",
+        text(&shown.stdout)
+    );
+    // The flag wins over the config file (and a missing one is refused, not replaced).
+    let flag = files.path().join("other.key");
+    std::fs::copy(&from_config, &flag).expect("copy");
+    let out = crate::slipway_with(
+        home.path(),
+        &["--secret-key-file", &flag.display().to_string(), "runs"],
+        &[("SLIPWAY_CONFIG", &config)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::remove_file(&flag).expect("rm");
+    let out = crate::slipway_with(
+        home.path(),
+        &["--secret-key-file", &flag.display().to_string(), "runs"],
+        &[("SLIPWAY_CONFIG", &config)],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("other.key does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_not_on_disk(home.path());
+}
