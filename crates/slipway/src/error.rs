@@ -6,8 +6,11 @@ use slipway_model::{Diagnostic, Diagnostics};
 
 /// Exit code for invalid input.
 pub const EXIT_INVALID: i32 = 2;
-/// Exit code for a run that failed or an internal error.
+/// Exit code for a run that failed (or was cancelled).
 pub const EXIT_FAILED: i32 = 1;
+/// Exit code for a failure slipway itself met: an unreachable daemon or server, a store that
+/// cannot be written, a bug. Scripts can tell it from a failed run and from bad input.
+pub const EXIT_INTERNAL: i32 = 3;
 
 /// Why a command stopped.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +56,7 @@ impl CliError {
             }
             CliError::Internal(m) => {
                 eprintln!("error: {m}");
-                EXIT_FAILED
+                EXIT_INTERNAL
             }
         }
     }

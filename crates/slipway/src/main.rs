@@ -24,7 +24,7 @@ fn main() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");
-            std::process::exit(1);
+            std::process::exit(error::EXIT_INTERNAL);
         }
     };
     let code = runtime.block_on(async move {

@@ -515,6 +515,22 @@ fn a_directory_without_runs_is_invalid_input_for_run() {
     insta::assert_snapshot!(stderr);
 }
 
+/// A failure of slipway's own (here: a data directory that is a file) exits with 3, which
+/// scripts can tell from a failed run (1) and from invalid input (2).
+#[test]
+fn an_unusable_data_directory_is_an_internal_error_with_its_own_exit_code() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = home.path().join("not-a-dir");
+    std::fs::write(&file, "x").expect("write");
+    let out = slipway(&file, &["runs"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("error: failed to open the run database"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn the_whole_catalog_validates() {
     let home = tempfile::tempdir().expect("tempdir");
