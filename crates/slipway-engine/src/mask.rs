@@ -27,12 +27,21 @@ pub const MIN_MASKED_LEN: usize = 4;
 /// header) are masked from this length: shorter pieces of base64 turn up by chance.
 const MIN_EMBEDDED_LEN: usize = 8;
 
+/// How the forms of the secrets are found.
+#[derive(Debug)]
+enum Finder {
+    /// All at once.
+    Automaton(AhoCorasick),
+    /// Longest first, one after the other.
+    OneByOne(Vec<String>),
+}
+
 /// The secret values of one run.
 #[derive(Debug, Clone, Default)]
 pub struct Masker {
     /// Every form of every value, found leftmost-longest so that a secret containing another is
     /// masked whole; `None` when there is nothing to mask.
-    finder: Option<Arc<AhoCorasick>>,
+    finder: Option<Arc<Finder>>,
     /// What is too short to mask, named for the notice (never the value).
     unmasked: Arc<Vec<String>>,
 }
@@ -62,11 +71,14 @@ impl Masker {
         let finder = if forms.is_empty() {
             None
         } else {
-            AhoCorasick::builder()
+            let automaton = AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
-                .build(&forms)
-                .ok()
-                .map(Arc::new)
+                .build(&forms);
+            Some(Arc::new(match automaton {
+                Ok(a) => Finder::Automaton(a),
+                // Past the automaton's size limits: slower, never unmasked.
+                Err(_) => Finder::OneByOne(forms),
+            }))
         };
         Masker {
             finder,
@@ -149,14 +161,23 @@ impl Masker {
 
     /// The text with every secret replaced.
     pub fn text<'a>(&self, s: &'a str) -> Cow<'a, str> {
-        match &self.finder {
-            Some(f) if f.is_match(s) => {
+        match self.finder.as_deref() {
+            Some(Finder::Automaton(f)) if f.is_match(s) => {
                 let mut out = String::with_capacity(s.len());
                 f.replace_all_with(s, &mut out, |_, _, dst| {
                     dst.push_str(MASK);
                     true
                 });
                 Cow::Owned(out)
+            }
+            Some(Finder::OneByOne(forms)) => {
+                let mut out = Cow::Borrowed(s);
+                for f in forms {
+                    if out.contains(f.as_str()) {
+                        out = Cow::Owned(out.replace(f.as_str(), MASK));
+                    }
+                }
+                out
             }
             _ => Cow::Borrowed(s),
         }
@@ -356,5 +377,22 @@ mod tests {
             ["Secret \"s\" key \"pin\"", "param \"code\""]
         );
         assert_eq!(m.text("123 long-enough x1"), "123 [MASKED] x1");
+    }
+
+    #[test]
+    fn the_fallback_finder_masks_the_same() {
+        let values = ["hunter2hunter2".to_string(), "hunter2".to_string()];
+        let fast = Masker::new(values.clone());
+        let Some(Finder::Automaton(_)) = fast.finder.as_deref() else {
+            panic!("an automaton for a few values");
+        };
+        let mut forms: Vec<String> = values.to_vec();
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        let slow = Masker {
+            finder: Some(Arc::new(Finder::OneByOne(forms))),
+            unmasked: Arc::default(),
+        };
+        let line = "pw=hunter2hunter2; old=hunter2; none";
+        assert_eq!(slow.text(line), fast.text(line));
     }
 }
