@@ -76,7 +76,7 @@ impl From<slipway_store::StoreError> for CliError {
                 | slipway_store::KeyError::Empty { .. }),
             ) => CliError::usage(
                 e.to_string(),
-                "restore the key file, or point --secret-key-file (SLIPWAY_SECRET_KEY_FILE) at the one this data directory was sealed with; nothing was changed",
+                "restore the key file, or point --secret-key-file (SLIPWAY_SECRET_KEY_FILE, or `[secrets] key_file` in the config file) at the one this data directory was sealed with; nothing was changed",
             ),
             slipway_store::StoreError::Key(e @ slipway_store::KeyError::InUse { .. }) => {
                 CliError::usage(
