@@ -238,16 +238,20 @@ pub(crate) async fn reseal_all(pool: &SqlitePool, ring: &Keyring) -> Result<Rese
                 .await?;
             done.resources += 1;
         }
-        // Only rows that can hold something to seal; the patterns are what `seal_inputs` and
-        // serde_json's compact form write.
-        let rows = sqlx::query(
-            "SELECT uid, inputs FROM run_inputs WHERE inputs LIKE '%\"kind\":\"Secret\"%' OR inputs LIKE '%slipway:sealed:%' OR inputs LIKE '%slipway.dev/secret-params%'",
+        // Only rows that can hold something to seal (the patterns are what `seal_inputs` and
+        // serde_json's compact form write); uids first, then one row at a time, so memory does
+        // not grow with the history.
+        let uids: Vec<String> = sqlx::query_scalar(
+            "SELECT uid FROM run_inputs WHERE inputs LIKE '%\"kind\":\"Secret\"%' OR inputs LIKE '%slipway:sealed:%' OR inputs LIKE '%slipway.dev/secret-params%'",
         )
         .fetch_all(&mut *tx)
         .await?;
-        for r in &rows {
-            let uid: &str = r.get("uid");
-            let step = open_inputs(ring, uid, r.get("inputs"))
+        for uid in &uids {
+            let stored: String = sqlx::query_scalar("SELECT inputs FROM run_inputs WHERE uid = ?")
+                .bind(uid)
+                .fetch_one(&mut *tx)
+                .await?;
+            let step = open_inputs(ring, uid, &stored)
                 .and_then(|plain| seal_inputs(ring, uid, &plain));
             let sealed = match step {
                 Ok(s) => s,
