@@ -53,7 +53,7 @@ async fn on_this_machine(
     command: Command,
 ) -> Result<i32, CliError> {
     if !matches!(command, Command::Apply(_) | Command::Validate(_)) {
-        paths::make_private(data)?;
+        paths::make_private(data);
         // After the flag (set first, which wins): the config file's `[secrets] key_file`.
         paths::set_secret_key_file(config::load(config_path)?.secrets.key_file);
     }

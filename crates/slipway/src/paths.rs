@@ -57,18 +57,13 @@ const NARROWED_DIRS: [&str; 1] = ["claims"];
 const NARROWED_FILES: [&str; 2] = ["serve.lock", "secret.key"];
 
 /// Creates the data directory as 0700, or narrows an existing one (and what an older build
-/// left in it) to its owner: it holds run history, logs, workspaces and the secret key.
-pub fn make_private(data: &Path) -> Result<(), CliError> {
-    let failed = |p: &Path, e: std::io::Error| {
-        CliError::usage(
-            format!(
-                "failed to make the data directory {} private: {e}",
-                p.display()
-            ),
-            "pass a data directory you own with --data-dir (or SLIPWAY_HOME)",
-        )
-    };
-    slipway_store::permissions::private_dir(data).map_err(|e| failed(data, e))?;
+/// left in it) to its owner: it holds run history, logs, workspaces and the secret key. A
+/// directory that cannot be made at all is left to the command to report (the store or the
+/// server's lock says what is wrong with it, as an internal error).
+pub fn make_private(data: &Path) {
+    if slipway_store::permissions::private_dir(data).is_err() {
+        return;
+    }
     if let Ok(m) = std::fs::metadata(data)
         && m.permissions().mode() & 0o077 != 0
     {
@@ -92,8 +87,8 @@ pub fn make_private(data: &Path) -> Result<(), CliError> {
         }
     };
     for d in MADE_PRIVATE {
-        let p = data.join(d);
-        slipway_store::permissions::private_dir(&p).map_err(|e| failed(&p, e))?;
+        // A failure here surfaces where the directory is used.
+        let _ = slipway_store::permissions::private_dir(&data.join(d));
     }
     for d in NARROWED_DIRS {
         narrow(d, 0o700);
@@ -101,5 +96,4 @@ pub fn make_private(data: &Path) -> Result<(), CliError> {
     for f in NARROWED_FILES {
         narrow(f, 0o600);
     }
-    Ok(())
 }
