@@ -236,6 +236,12 @@ impl Engine {
                         .into(),
                 );
             }
+            for what in masker.too_short() {
+                shared.notice(format!(
+                    "the value of {what} is shorter than {} characters and is not masked in logs",
+                    crate::mask::MIN_MASKED_LEN
+                ));
+            }
         };
         let created = opts.created.unwrap_or_else(SystemTime::now);
         let invalid = |f: Failure| EngineError::Invalid {

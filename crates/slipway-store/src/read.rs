@@ -277,6 +277,12 @@ impl SqliteStore {
             .bind(uid)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(v.and_then(|s| serde_json::from_str(&s).ok()))
+        match v {
+            Some(s) => {
+                let v = crate::secret::open_inputs(&self.keys(), uid, &s)?;
+                Ok((!v.is_null()).then_some(v))
+            }
+            None => Ok(None),
+        }
     }
 }

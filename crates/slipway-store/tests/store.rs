@@ -7,6 +7,9 @@ use slipway_engine::event::{RunInfo, TaskRunInfo};
 use slipway_engine::{RunEvent, Store, Stream};
 use slipway_store::SqliteStore;
 
+#[path = "store/secrets.rs"]
+mod secrets;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recorded_events_are_readable_after_a_flush() {
     let dir = tempfile::tempdir().expect("tempdir");

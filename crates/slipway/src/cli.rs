@@ -26,6 +26,14 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// The key Secrets are sealed with in the data directory [default: DATA/secret.key, created on first use].
+    #[arg(
+        long,
+        global = true,
+        env = "SLIPWAY_SECRET_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub secret_key_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -54,6 +62,25 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create, list or revoke the server's API tokens (in this data directory).
     Token(TokenArgs),
+    /// Manage how Secrets are kept at rest in this data directory.
+    Secrets(SecretsArgs),
+}
+
+/// `slipway secrets`.
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: SecretsAction,
+}
+
+/// `slipway secrets ...`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsAction {
+    /// Seal every stored Secret again with a new key, then drop the old key (stop the server first).
+    RotateKey,
+    /// Show the key file and the id of the key in use.
+    Key,
 }
 
 /// `slipway serve`.

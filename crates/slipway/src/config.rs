@@ -24,6 +24,18 @@ pub struct Config {
     /// `[server]`: limits for `slipway serve`.
     #[serde(default)]
     pub server: ServerSettings,
+    /// `[secrets]`: where the key Secrets are sealed with is kept.
+    #[serde(default)]
+    pub secrets: SecretsSettings,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSettings {
+    /// The key file (a relative path is taken from the config file's directory) [default:
+    /// `--secret-key-file`, else `DATA/secret.key`].
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[server]`.
@@ -84,7 +96,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, CliError> {
             "pass an existing file with --config or SLIPWAY_CONFIG",
         )
     })?;
-    parse(&text).map_err(|e| {
+    let mut config = parse(&text).map_err(|e| {
         let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
         CliError::usage(
             format!(
@@ -94,7 +106,14 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, CliError> {
             ),
             "see the config file section of the README",
         )
-    })
+    })?;
+    if let Some(k) = config.secrets.key_file.as_mut()
+        && k.is_relative()
+        && let Some(dir) = path.parent()
+    {
+        *k = dir.join(&*k);
+    }
+    Ok(config)
 }
 
 fn parse(text: &str) -> Result<Config, toml::de::Error> {

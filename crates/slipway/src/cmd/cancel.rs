@@ -2,14 +2,12 @@
 
 use std::path::Path;
 
-use slipway_store::SqliteStore;
-
 use crate::cli::RunRef;
 use crate::error::CliError;
 
 /// Sends SIGINT to the run's owner process.
 pub async fn cancel(data: &Path, args: &RunRef) -> Result<i32, CliError> {
-    let store = SqliteStore::open(&data.join("db")).await?;
+    let store = crate::paths::open_store(data).await?;
     let row = store.find_run_in(args.ns.selected(), &args.run).await?;
     if row.status != "Unknown" {
         return Err(CliError::usage(

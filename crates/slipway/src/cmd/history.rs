@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use slipway_store::SqliteStore;
 
 use crate::cli::{DescribeArgs, RunsArgs};
 use crate::error::CliError;
@@ -11,7 +10,7 @@ use crate::output::{age, duration_ms, print, status_word};
 
 /// Lists runs as a table, like `tkn pipelinerun list`.
 pub async fn runs(data: &Path, args: &RunsArgs) -> Result<i32, CliError> {
-    let store = SqliteStore::open(&data.join("db")).await?;
+    let store = crate::paths::open_store(data).await?;
     let rows = store.list_runs_in(args.ns.selected(), args.limit).await?;
     if let Some(format) = args.output {
         let items: Vec<Value> = rows.iter().map(|r| r.object.clone()).collect();
@@ -101,7 +100,7 @@ pub fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
 
 /// Shows one run like `tkn pipelinerun describe`.
 pub async fn describe(data: &Path, args: &DescribeArgs) -> Result<i32, CliError> {
-    let store = SqliteStore::open(&data.join("db")).await?;
+    let store = crate::paths::open_store(data).await?;
     let row = store.find_run_in(args.ns.selected(), &args.run).await?;
     if let Some(format) = args.output {
         print(&row.object, format)?;

@@ -15,7 +15,6 @@ use slipway_model::kinds::pipeline::{PipelineRef, TaskRef};
 use slipway_model::kinds::run::{PipelineRunSpec, TaskRunSpec, WorkspaceBinding};
 use slipway_model::validate::{Limits, validate};
 use slipway_model::{Library, Object, Param, ParamSpec, ParamType, ParamValue, RunObject};
-use slipway_store::SqliteStore;
 use tokio::sync::mpsc;
 
 use crate::cli::{Execution, ExecutorKind, RerunArgs, RunArgs, RunTarget};
@@ -125,7 +124,7 @@ pub fn runs_to_start(lib: &Library, args: &RunArgs) -> Result<Vec<RunObject>, Cl
 
 /// `slipway rerun`.
 pub async fn rerun(data: &Path, config: &Config, args: RerunArgs) -> Result<i32, CliError> {
-    let store = SqliteStore::open(&data.join("db")).await?;
+    let store = crate::paths::open_store(data).await?;
     let row = store.find_run_in(args.ns.selected(), &args.run).await?;
     let stored = store.inputs(&row.uid).await?.ok_or_else(|| {
         CliError::usage(
@@ -341,7 +340,7 @@ async fn execute(
         dirs.insert(k, dir.canonicalize().unwrap_or(dir));
     }
     let executor = executor(data, config, exec.executor).await?;
-    let store = Arc::new(SqliteStore::open(&data.join("db")).await?);
+    let store = Arc::new(crate::paths::open_store(data).await?);
     let mut engine_config = EngineConfig {
         max_result_bytes: exec.max_result_size,
         ..EngineConfig::default()

@@ -1,12 +1,12 @@
 //! `slipway serve`.
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use slipway_engine::{Engine, EngineConfig};
 use slipway_server::{AppState, AuthMode, Dispatcher, Limits, ServeOptions};
-use slipway_store::SqliteStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
@@ -30,7 +30,7 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
         ));
     }
     let _lock = lock(data)?;
-    let store = Arc::new(SqliteStore::open(&data.join("db")).await?);
+    let store = Arc::new(crate::paths::open_store(data).await?);
     let executor = crate::cmd::run::executor(data, config, args.executor).await?;
     let engine = Engine::new(executor, store.clone(), EngineConfig::default());
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -209,8 +209,9 @@ async fn signals(stop: CancellationToken, force: CancellationToken, grace: Durat
     }
 }
 
-/// One server per data directory: two would start the same queued runs.
-fn lock(data: &Path) -> Result<std::fs::File, CliError> {
+/// One server per data directory: two would start the same queued runs (and a key rotation
+/// takes the same lock).
+pub(crate) fn lock(data: &Path) -> Result<std::fs::File, CliError> {
     std::fs::create_dir_all(data)
         .map_err(|e| CliError::Internal(format!("failed to create {}: {e}", data.display())))?;
     let path = data.join("serve.lock");
@@ -218,6 +219,7 @@ fn lock(data: &Path) -> Result<std::fs::File, CliError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| CliError::Internal(format!("failed to open {}: {e}", path.display())))?;
     // SAFETY: flock on a descriptor this function owns; the lock lives as long as the file.

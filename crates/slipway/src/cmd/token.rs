@@ -2,15 +2,13 @@
 
 use std::path::Path;
 
-use slipway_store::SqliteStore;
-
 use crate::cli::{TokenAction, TokenArgs, TokenScope};
 use crate::error::CliError;
 use crate::output::age;
 
 /// Creates, lists or revokes tokens.
 pub async fn token(data: &Path, args: &TokenArgs) -> Result<i32, CliError> {
-    let store = SqliteStore::open(&data.join("db")).await?;
+    let store = crate::paths::open_store(data).await?;
     match &args.action {
         TokenAction::Create {
             name,

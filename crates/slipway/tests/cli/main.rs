@@ -9,6 +9,7 @@ use serde_json::Value;
 
 mod docker;
 mod namespaces;
+mod secrets;
 mod server;
 mod server_door;
 mod ui;
