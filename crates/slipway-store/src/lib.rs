@@ -3,8 +3,8 @@
 //! One writer task per process owns the write connection and commits events in small batches,
 //! so a process killed at any moment keeps everything it had reported up to the last batch.
 
-mod namespace;
 mod keyring;
+mod namespace;
 pub mod permissions;
 mod queue;
 mod read;
@@ -27,8 +27,8 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-pub use namespace::{DEFAULT_NAMESPACE, valid_namespace};
 pub use keyring::{BadKeyLine, BadSealed, KeyError};
+pub use namespace::{DEFAULT_NAMESPACE, valid_namespace};
 pub use queue::{Delivery, Enqueue, Enqueued, PENDING, Queued};
 pub use read::{LogLine, RunRow, TaskRunRow};
 pub use resource::{NewResource, Resource};

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use slipway_engine::{Engine, EngineConfig};
 use slipway_server::{AppState, AuthMode, Dispatcher, Limits, ServeOptions};
+use slipway_store::SqliteStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;

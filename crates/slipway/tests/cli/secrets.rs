@@ -150,21 +150,22 @@ fn run_name(out: &std::process::Output) -> String {
         .unwrap_or_else(|| panic!("no run name in {err}"))
 }
 
-/// `GET` on the server, parsed.
-fn get(url: &str, path: &str) -> Value {
-    let response = get_text(url, path);
+/// `GET` on the server with its admin token, parsed.
+fn get(s: &Served, path: &str) -> Value {
+    let response = get_text(&s.url, s.token.as_deref(), path);
     let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
 }
 
 /// `GET` on the server: the whole response.
-fn get_text(url: &str, path: &str) -> String {
+fn get_text(url: &str, token: Option<&str>, path: &str) -> String {
     use std::io::{Read, Write};
     let addr = url.trim_start_matches("http://");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n{auth}Connection: close\r\n\r\n"
     )
     .expect("send");
     let mut response = String::new();
@@ -194,7 +195,7 @@ fn the_data_directory_is_private_after_run_and_serve() {
     let home = base.path().join("fresh-serve");
     for _ in 0..2 {
         let s = Served::start(&home, &[]);
-        assert!(get_text(&s.url, "/healthz").starts_with("HTTP/1.1 200"));
+        assert!(get_text(&s.url, None, "/healthz").starts_with("HTTP/1.1 200"));
         assert_private(&home);
         assert!(home.join("serve.lock").exists());
         s.terminate();
@@ -243,7 +244,7 @@ fn secrets_stay_sealed_through_run_serve_rerun_and_rotation() {
     assert_bound_and_masked(&out);
     let served_run = run_name(&out);
     // The API shows the Secret's keys, never its values.
-    let shown = get(&s.url, "/api/v1/namespaces/default/secrets/creds");
+    let shown = get(&s, "/api/v1/namespaces/default/secrets/creds");
     assert_eq!(shown["stringData"]["token"], "<redacted>", "{shown}");
     assert!(!shown.to_string().contains(VALUE));
     assert_not_on_disk(home);
@@ -276,7 +277,7 @@ fn secrets_stay_sealed_through_run_serve_rerun_and_rotation() {
     assert_eq!(mode(&home.join("secret.key")), 0o600);
     assert_bound_and_masked(&slipway(home, &["rerun", &local_run, "--plain", "--logs"]));
     let s = Served::start(home, &[]);
-    let shown = get(&s.url, "/api/v1/namespaces/default/secrets/creds");
+    let shown = get(&s, "/api/v1/namespaces/default/secrets/creds");
     assert_eq!(shown["stringData"]["token"], "<redacted>", "{shown}");
     assert_bound_and_masked(&s.cli(client.path(), &["rerun", &served_run, "--logs"]));
     s.terminate();
