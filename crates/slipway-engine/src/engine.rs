@@ -186,8 +186,9 @@ impl Engine {
         cancel: CancelHandle,
     ) -> Result<RunReport, EngineError> {
         let masker = Masker::for_run(&lib, run);
-        let reporter =
-            Reporter::new(self.store.clone(), opts.watcher.clone()).with_masker(masker.clone());
+        let reporter = Reporter::new(self.store.clone(), opts.watcher.clone())
+            .with_masker(masker.clone())
+            .with_log_cap(&opts.uid, self.config.max_log_bytes);
         let shared = Arc::new(Shared {
             executor: self.executor.clone(),
             reporter: reporter.clone(),

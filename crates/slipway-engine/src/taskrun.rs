@@ -8,14 +8,14 @@ use serde_json::{Value, json};
 use slipway_model::kinds::task::TaskSpec;
 use slipway_model::subst::Scope;
 use slipway_model::{Param, ParamValue};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Shared;
-use crate::event::{ExecEvent, RunEvent, StepEnd, TaskRunInfo};
+use crate::event::{ExecEvent, RunEvent, StepEnd, Stream, TaskRunInfo};
 use crate::executor::{EventSink, ExecOutcome, ExecStatus};
 use crate::sources::Bound;
 use crate::status::{StepState, condition, result_entry, ts};
+use crate::store::Logged;
 use crate::taskplan::{self, Invocation};
 
 /// The PipelineRun a TaskRun belongs to.
@@ -183,18 +183,20 @@ async fn attempt_once(
         .iter()
         .map(|r| (r.name.clone(), r.effective_type()))
         .collect();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let sink = EventSink::new(tx, req.uid.clone());
+    let (sink, mut rx) = EventSink::channel(req.uid.clone());
     let exec = shared.executor.run(plan, sink, cancel.child_token());
     tokio::pin!(exec);
+    let mut drops = Drops::default();
+    // While an event waits for the store, the executor's channel fills and it stops reading
+    // the step's output: the step is slowed down, nothing piles up in memory.
     let outcome: ExecOutcome = loop {
         tokio::select! {
             out = &mut exec => break out,
-            Some((_, ev)) = rx.recv() => on_event(shared, req, &mut steps, ev),
+            Some((_, ev)) = rx.recv() => on_event(shared, req, &mut steps, &mut drops, ev).await,
         }
     };
     while let Ok((_, ev)) = rx.try_recv() {
-        on_event(shared, req, &mut steps, ev);
+        on_event(shared, req, &mut steps, &mut drops, ev).await;
     }
     drop(permit);
 
@@ -295,7 +297,19 @@ fn info(shared: &Shared, req: &TaskRunRequest, steps: Vec<String>, attempt: u32)
     }
 }
 
-fn on_event(shared: &Shared, req: &TaskRunRequest, steps: &mut [StepState], ev: ExecEvent) {
+/// Output of the current steps dropped past the run's log cap: step index to (bytes, lines).
+#[derive(Debug, Default)]
+struct Drops(std::collections::HashMap<usize, (u64, u64)>);
+
+async fn on_event(
+    shared: &Shared,
+    req: &TaskRunRequest,
+    steps: &mut [StepState],
+    drops: &mut Drops,
+    ev: ExecEvent,
+) {
+    let step_name =
+        |steps: &[StepState], i: usize| steps.get(i).map(|s| s.name.clone()).unwrap_or_default();
     match ev {
         ExecEvent::StepStarted { step, at } => {
             if let Some(s) = steps.get_mut(step) {
@@ -311,19 +325,43 @@ fn on_event(shared: &Shared, req: &TaskRunRequest, steps: &mut [StepState], ev: 
             step,
             stream,
             line,
+            continued,
             at,
         } => {
-            let name = steps.get(step).map(|s| s.name.clone()).unwrap_or_default();
-            shared.reporter.emit(RunEvent::Log {
+            let len = line.len() as u64;
+            let ev = RunEvent::Log {
                 root: shared.root_uid.clone(),
                 taskrun: req.uid.clone(),
-                step: name,
+                step: step_name(steps, step),
                 stream,
                 line,
+                continued,
                 at,
-            });
+            };
+            if shared.reporter.log(ev).await == Logged::Dropped {
+                let d = drops.0.entry(step).or_default();
+                d.0 += len;
+                d.1 += 1;
+            }
         }
         ExecEvent::StepFinished { step, end, at, .. } => {
+            if let Some((bytes, lines)) = drops.0.remove(&step) {
+                // The step's own log says where its output stops, so `slipway logs` shows it.
+                let cap = shared.reporter.log_cap().unwrap_or_default();
+                let line = format!(
+                    "slipway: {bytes} bytes in {lines} lines of this step's output were dropped: the run passed its log cap of {cap} bytes"
+                );
+                let ev = RunEvent::Log {
+                    root: shared.root_uid.clone(),
+                    taskrun: req.uid.clone(),
+                    step: step_name(steps, step),
+                    stream: Stream::Stderr,
+                    line,
+                    continued: false,
+                    at,
+                };
+                shared.reporter.log_uncapped(ev).await;
+            }
             if let Some(s) = steps.get_mut(step) {
                 s.ended = Some((end.clone(), at));
             }

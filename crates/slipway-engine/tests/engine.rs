@@ -86,6 +86,7 @@ impl Store for Recording {
             v.push(reason.clone());
         }
     }
+    async fn record_log(&self, _event: RunEvent) {}
     async fn flush(&self) {}
 }
 

@@ -61,7 +61,9 @@ pub async fn logs(
                 .logs(&run.uid, q.task.as_deref(), q.step.as_deref(), after, BATCH)
                 .await?;
             for l in &batch {
-                text.push_str(&format!("[{}] {}\n", label(l), l.line));
+                // `+`: this piece continues a line cut at the length cap.
+                let mark = if l.continued { "+" } else { "" };
+                text.push_str(&format!("[{}]{mark} {}\n", label(l), l.line));
                 after = l.id;
             }
             if (batch.len() as i64) < BATCH {
@@ -142,10 +144,13 @@ pub async fn logs(
 fn push_lines(events: &mut Vec<Event>, after: &mut i64, batch: &[LogLine]) {
     for l in batch {
         *after = l.id;
-        let data = json!({
+        let mut data = json!({
             "id": l.id, "task": l.pipeline_task, "taskRun": l.taskrun,
             "step": l.step, "stream": l.stream, "ts": l.ts, "line": l.line,
         });
+        if l.continued {
+            data["continued"] = json!(true);
+        }
         events.push(
             Event::default()
                 .event("log")

@@ -14,6 +14,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,7 +22,7 @@ use slipway_engine::{RunEvent, Store};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use queue::{Delivery, Enqueue, Enqueued, PENDING, Queued};
 pub use read::{LogLine, RunRow, TaskRunRow};
@@ -47,8 +48,17 @@ pub enum StoreError {
     NotFound(String),
 }
 
+/// Most bytes of log lines queued for the writer and not yet committed; a reporter with more
+/// to write waits (and, through it, the step that writes them). State events are not counted:
+/// each TaskRun reports a handful.
+pub const LOG_BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
+/// What a log line costs in the budget beyond its text (its row's other fields).
+const LOG_LINE_OVERHEAD: usize = 128;
+
 pub(crate) enum Msg {
     Event(Box<RunEvent>),
+    /// A log line and the budget it holds until it is written.
+    Log(Box<RunEvent>, u32),
     Flush(oneshot::Sender<()>),
 }
 
@@ -57,8 +67,10 @@ pub(crate) enum Msg {
 pub struct SqliteStore {
     pool: SqlitePool,
     tx: mpsc::UnboundedSender<Msg>,
+    /// Bytes of log lines that may still be queued (see [`LOG_BYTES_IN_FLIGHT`]).
+    log_budget: Arc<Semaphore>,
     path: PathBuf,
-    watchers: std::sync::Arc<watch::Watchers>,
+    watchers: Arc<watch::Watchers>,
 }
 
 impl SqliteStore {
@@ -95,11 +107,18 @@ impl SqliteStore {
         .map_err(open_err)?;
         retry_busy(|| recover::interrupted(&pool)).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let watchers = std::sync::Arc::new(watch::Watchers::default());
-        tokio::spawn(write::writer(pool.clone(), rx, watchers.clone()));
+        let watchers = Arc::new(watch::Watchers::default());
+        let log_budget = Arc::new(Semaphore::new(LOG_BYTES_IN_FLIGHT));
+        tokio::spawn(write::supervised(
+            pool.clone(),
+            rx,
+            watchers.clone(),
+            log_budget.clone(),
+        ));
         Ok(SqliteStore {
             pool,
             tx,
+            log_budget,
             path,
             watchers,
         })
@@ -134,6 +153,24 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn record(&self, event: &RunEvent) {
         let _ = self.tx.send(Msg::Event(Box::new(event.clone())));
+    }
+
+    async fn record_log(&self, event: RunEvent) {
+        let text = match &event {
+            RunEvent::Log { line, .. } => line.len(),
+            _ => 0,
+        };
+        // A line longer than the whole budget waits for all of it rather than for ever.
+        let cost = (text + LOG_LINE_OVERHEAD).min(LOG_BYTES_IN_FLIGHT) as u32;
+        match self.log_budget.acquire_many(cost).await {
+            // The writer gives the budget back once the line is committed.
+            Ok(permit) => permit.forget(),
+            Err(_) => return,
+        }
+        if let Err(mpsc::error::SendError(msg)) = self.tx.send(Msg::Log(Box::new(event), cost)) {
+            drop(msg);
+            self.log_budget.add_permits(cost as usize);
+        }
     }
 
     async fn flush(&self) {

@@ -40,6 +40,7 @@ async fn recorded_events_are_readable_after_a_flush() {
         step: "make".into(),
         stream: Stream::Stdout,
         line: "compiling".into(),
+        continued: false,
         at: now,
     });
     store.record(&RunEvent::TaskRunFinished {

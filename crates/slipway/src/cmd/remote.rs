@@ -196,8 +196,10 @@ async fn finish(
 }
 
 fn print_line(l: &Value) {
+    // `+`: this piece continues a line cut at the length cap.
+    let mark = if l["continued"] == true { "+" } else { "" };
     println!(
-        "[{}/{}] {}",
+        "[{}/{}]{mark} {}",
         l["task"].as_str().or(l["taskRun"].as_str()).unwrap_or(""),
         l["step"].as_str().unwrap_or(""),
         l["line"].as_str().unwrap_or("")

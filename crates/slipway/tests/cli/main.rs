@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod docker;
+mod flood;
 mod server;
 mod ui;
 

@@ -39,6 +39,11 @@ impl Served {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Runs the CLI against this server.
     pub fn cli(&self, home: &Path, args: &[&str]) -> std::process::Output {
         std::process::Command::new(bin())
@@ -315,6 +320,31 @@ fn sigkill_with_twenty_runs_in_flight_loses_nothing() {
 }
 
 /// One HTTP/1.1 POST over a fresh connection; the status code and body.
+/// One request with a YAML body (if any); the status and the body.
+pub fn http(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/yaml\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("send");
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).expect("response");
+    let response = String::from_utf8_lossy(&response);
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
 fn post(url: &str, path: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let addr = url.trim_start_matches("http://");
