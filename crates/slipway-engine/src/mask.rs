@@ -101,6 +101,11 @@ impl Masker {
         self.values.is_empty()
     }
 
+    /// Length in bytes of the longest secret (0 when there is none).
+    pub fn longest(&self) -> usize {
+        self.values.iter().map(String::len).max().unwrap_or(0)
+    }
+
     /// The text with every secret replaced.
     pub fn text<'a>(&self, s: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(s);

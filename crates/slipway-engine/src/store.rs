@@ -134,6 +134,14 @@ impl Reporter {
         }
         self.store.record_log(ev).await;
     }
+    /// The text with the run's secrets masked.
+    pub fn mask<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        self.masker.text(text)
+    }
+    /// Length in bytes of the run's longest secret (0 when it has none).
+    pub fn longest_secret(&self) -> usize {
+        self.masker.longest()
+    }
     /// The run's log cap, if any.
     pub fn log_cap(&self) -> Option<u64> {
         self.logs.cap

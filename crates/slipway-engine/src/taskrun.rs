@@ -1,5 +1,6 @@
 //! The TaskRun state machine: plan, wait for a slot, execute, collect results, retry.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -198,6 +199,12 @@ async fn attempt_once(
     while let Ok((_, ev)) = rx.try_recv() {
         on_event(shared, req, &mut steps, &mut drops, ev).await;
     }
+    // Pieces still held back belong to steps whose end was not reported (an executor error).
+    for step in 0..steps.len() {
+        for (stream, line) in drops.held_back(step) {
+            log_line(shared, req, &steps, &mut drops, step, stream, line, true, SystemTime::now()).await;
+        }
+    }
     drop(permit);
 
     let mut results = IndexMap::new();
@@ -297,9 +304,93 @@ fn info(shared: &Shared, req: &TaskRunRequest, steps: Vec<String>, attempt: u32)
     }
 }
 
-/// Output of the current steps dropped past the run's log cap: step index to (bytes, lines).
+/// What the TaskRun's output is waiting on: the ends of pieces held back, and what the run's
+/// log cap dropped.
 #[derive(Debug, Default)]
-struct Drops(std::collections::HashMap<usize, (u64, u64)>);
+struct Drops {
+    /// Per step: bytes and lines dropped past the run's log cap.
+    dropped: HashMap<usize, (u64, u64)>,
+    /// Per step and stream: the end of a piece cut at the line cap, held back until the next
+    /// piece shows whether the line goes on, so a secret the cut split in two is still masked.
+    held: HashMap<(usize, Stream), String>,
+}
+
+impl Drops {
+    /// The pieces to report for a piece that arrived: `(text, continued)`.
+    fn carry(
+        &mut self,
+        reporter: &crate::store::Reporter,
+        step: usize,
+        stream: Stream,
+        line: String,
+        continued: bool,
+    ) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        // Cut pieces are as long as the cap allows (less a split character at most).
+        let cut = line.len() + 3 >= crate::output::MAX_LINE;
+        let (text, continued) = match self.held.remove(&(step, stream)) {
+            Some(held) if continued => (held + &line, true),
+            Some(held) => {
+                out.push((held, true));
+                (line, continued)
+            }
+            None => (line, continued),
+        };
+        let longest = reporter.longest_secret();
+        if !cut || longest < 2 {
+            out.push((text, continued));
+            return out;
+        }
+        // Masked now, the rest kept for the next piece: a secret begun in the last
+        // `longest - 1` bytes is masked once its end arrives.
+        let masked = reporter.mask(&text).into_owned();
+        let mut at = masked.len().saturating_sub(longest - 1);
+        while !masked.is_char_boundary(at) {
+            at -= 1;
+        }
+        self.held.insert((step, stream), masked[at..].to_string());
+        out.push((masked[..at].to_string(), continued));
+        out
+    }
+
+    /// The held-back ends of `step`'s streams, once it has ended.
+    fn held_back(&mut self, step: usize) -> Vec<(Stream, String)> {
+        [Stream::Stdout, Stream::Stderr]
+            .into_iter()
+            .filter_map(|s| self.held.remove(&(step, s)).map(|t| (s, t)))
+            .collect()
+    }
+}
+
+/// Reports one piece of a step's output, counting it when the run's log cap drops it.
+#[allow(clippy::too_many_arguments)]
+async fn log_line(
+    shared: &Shared,
+    req: &TaskRunRequest,
+    steps: &[StepState],
+    drops: &mut Drops,
+    step: usize,
+    stream: Stream,
+    line: String,
+    continued: bool,
+    at: SystemTime,
+) {
+    let len = line.len() as u64;
+    let ev = RunEvent::Log {
+        root: shared.root_uid.clone(),
+        taskrun: req.uid.clone(),
+        step: steps.get(step).map(|s| s.name.clone()).unwrap_or_default(),
+        stream,
+        line,
+        continued,
+        at,
+    };
+    if shared.reporter.log(ev).await == Logged::Dropped {
+        let d = drops.dropped.entry(step).or_default();
+        d.0 += len;
+        d.1 += 1;
+    }
+}
 
 async fn on_event(
     shared: &Shared,
@@ -328,24 +419,15 @@ async fn on_event(
             continued,
             at,
         } => {
-            let len = line.len() as u64;
-            let ev = RunEvent::Log {
-                root: shared.root_uid.clone(),
-                taskrun: req.uid.clone(),
-                step: step_name(steps, step),
-                stream,
-                line,
-                continued,
-                at,
-            };
-            if shared.reporter.log(ev).await == Logged::Dropped {
-                let d = drops.0.entry(step).or_default();
-                d.0 += len;
-                d.1 += 1;
+            for (line, continued) in drops.carry(&shared.reporter, step, stream, line, continued) {
+                log_line(shared, req, steps, drops, step, stream, line, continued, at).await;
             }
         }
         ExecEvent::StepFinished { step, end, at, .. } => {
-            if let Some((bytes, lines)) = drops.0.remove(&step) {
+            for (stream, line) in drops.held_back(step) {
+                log_line(shared, req, steps, drops, step, stream, line, true, at).await;
+            }
+            if let Some((bytes, lines)) = drops.dropped.remove(&step) {
                 // The step's own log says where its output stops, so `slipway logs` shows it.
                 let cap = shared.reporter.log_cap().unwrap_or_default();
                 let line = format!(

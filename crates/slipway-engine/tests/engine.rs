@@ -143,3 +143,76 @@ async fn independent_tasks_run_in_parallel_up_to_the_limit() {
     assert!(report.succeeded, "{}", report.reason);
     assert_eq!(counting.max.load(Ordering::SeqCst), 3);
 }
+
+/// Writes one line of output cut at the line cap, a secret split across the cut.
+struct SplitSecret;
+
+/// Where the secret starts in the line: its first half ends the first piece.
+const SPLIT_AT: usize = slipway_engine::output::MAX_LINE - 6;
+
+#[async_trait]
+impl Executor for SplitSecret {
+    fn name(&self) -> &'static str {
+        "split-secret"
+    }
+    async fn run(
+        &self,
+        _plan: TaskRunPlan,
+        events: EventSink,
+        _cancel: CancellationToken,
+    ) -> ExecOutcome {
+        let line = "a".repeat(SPLIT_AT) + "hunter2-secret and more";
+        let mut splitter = slipway_engine::output::LineSplitter::default();
+        let mut pieces = splitter.push(line.as_bytes());
+        pieces.extend(splitter.finish());
+        assert_eq!(pieces.len(), 2, "the line is cut once");
+        for p in pieces {
+            events.log(0, slipway_engine::Stream::Stdout, p).await;
+        }
+        events
+            .send(slipway_engine::ExecEvent::StepFinished {
+                step: 0,
+                end: slipway_engine::StepEnd::Exited(0),
+                at: std::time::SystemTime::now(),
+                ignored: false,
+            })
+            .await;
+        ExecOutcome::new(ExecStatus::Succeeded, "")
+    }
+}
+
+/// Keeps every log line.
+#[derive(Default)]
+struct Lines(std::sync::Mutex<Vec<(String, bool)>>);
+
+#[async_trait]
+impl Store for Lines {
+    fn record(&self, _event: &RunEvent) {}
+    async fn record_log(&self, event: RunEvent) {
+        if let RunEvent::Log {
+            line, continued, ..
+        } = event
+            && let Ok(mut v) = self.0.lock()
+        {
+            v.push((line, continued));
+        }
+    }
+    async fn flush(&self) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_cut_in_two_by_the_line_cap_is_still_masked() {
+    let yaml = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {token: hunter2-secret}\n---\napiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: fan}\nspec:\n  taskSpec:\n    steps: [{name: talk, image: alpine, script: 'true'}]\n";
+    let store = Arc::new(Lines::default());
+    let report = run(Arc::new(SplitSecret), store.clone(), library(yaml), 1).await;
+    assert!(report.succeeded, "{}", report.reason);
+    let lines = store.0.lock().map(|v| v.clone()).unwrap_or_default();
+    let joined: String = lines.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        joined,
+        "a".repeat(SPLIT_AT) + "[MASKED] and more",
+        "{lines:?}"
+    );
+    assert!(lines.iter().skip(1).all(|(_, c)| *c), "{lines:?}");
+    assert!(!lines.iter().any(|(l, _)| l.contains("hunter")), "{lines:?}");
+}

@@ -16,10 +16,10 @@ const FLOOD: u64 = 1 << 30;
 /// What the flood writes as one line.
 const LONG_LINE: u64 = 64 << 20;
 /// The line cap (`slipway_engine::output::MAX_LINE`).
-const CAP: u64 = 64 * 1024;
+pub const CAP: u64 = 64 * 1024;
 
 /// The server's peak resident memory so far, in bytes.
-fn peak_rss(pid: u32) -> u64 {
+pub fn peak_rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     status
         .lines()
@@ -29,7 +29,7 @@ fn peak_rss(pid: u32) -> u64 {
         * 1024
 }
 
-fn task_run(name: &str, steps: &[(&str, &str)]) -> String {
+pub fn task_run(name: &str, steps: &[(&str, &str)]) -> String {
     let steps: String = steps
         .iter()
         .map(|(n, script)| {
@@ -42,7 +42,7 @@ fn task_run(name: &str, steps: &[(&str, &str)]) -> String {
 }
 
 /// Submits a run and waits for it to finish; returns its object.
-fn run_to_end(s: &Served, body: &str, name: &str, limit: Duration) -> Value {
+pub fn run_to_end(s: &Served, body: &str, name: &str, limit: Duration) -> Value {
     let (code, reply) = http(&s.url, "POST", TASK_RUNS, body);
     assert_eq!(code, 201, "{reply}");
     let deadline = Instant::now() + limit;
@@ -59,7 +59,7 @@ fn run_to_end(s: &Served, body: &str, name: &str, limit: Duration) -> Value {
 }
 
 /// Per step: (lines, bytes, pieces marked as continuing), read from the stored history.
-fn stored(home: &Path, run: &str) -> std::collections::BTreeMap<String, (u64, u64, u64)> {
+pub fn stored(home: &Path, run: &str) -> std::collections::BTreeMap<String, (u64, u64, u64)> {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let store = slipway_store::SqliteStore::open(&home.join("db"))

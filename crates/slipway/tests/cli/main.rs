@@ -40,9 +40,14 @@ fn slipway_with(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn spawn(home: &Path, args: &[&str]) -> Child {
+    spawn_with(home, args, &[])
+}
+
+fn spawn_with(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
     Command::new(bin())
         .args(args)
         .env("SLIPWAY_HOME", home)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

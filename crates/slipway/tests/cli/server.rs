@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::{bin, spawn, text};
+use crate::{bin, spawn_with, text};
 
 /// A `slipway serve` process on a free port.
 pub struct Served {
@@ -19,9 +19,14 @@ pub struct Served {
 impl Served {
     /// Starts one over `home` with extra arguments.
     pub fn start(home: &Path, extra: &[&str]) -> Served {
+        Served::start_with(home, extra, &[])
+    }
+
+    /// Starts one over `home` with extra arguments and environment.
+    pub fn start_with(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> Served {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut child = spawn(home, &args);
+        let mut child = spawn_with(home, &args, env);
         let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
         let mut first = String::new();
         stderr.read_line(&mut first).expect("banner");
