@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 /// Which output stream a log line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stream {
     /// Standard output.
     Stdout,

@@ -202,7 +202,18 @@ async fn attempt_once(
     // Pieces still held back belong to steps whose end was not reported (an executor error).
     for step in 0..steps.len() {
         for (stream, line) in drops.held_back(step) {
-            log_line(shared, req, &steps, &mut drops, step, stream, line, true, SystemTime::now()).await;
+            log_line(
+                shared,
+                req,
+                &steps,
+                &mut drops,
+                step,
+                stream,
+                line,
+                true,
+                SystemTime::now(),
+            )
+            .await;
         }
     }
     drop(permit);

@@ -214,5 +214,8 @@ async fn a_secret_cut_in_two_by_the_line_cap_is_still_masked() {
         "{lines:?}"
     );
     assert!(lines.iter().skip(1).all(|(_, c)| *c), "{lines:?}");
-    assert!(!lines.iter().any(|(l, _)| l.contains("hunter")), "{lines:?}");
+    assert!(
+        !lines.iter().any(|(l, _)| l.contains("hunter")),
+        "{lines:?}"
+    );
 }
