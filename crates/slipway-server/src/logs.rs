@@ -53,24 +53,7 @@ pub async fn logs(
             .and_then(|a| a.to_str().ok())
             .is_some_and(|a| a.contains("text/event-stream"));
     if !wants_events {
-        let mut text = String::new();
-        let mut after = 0;
-        loop {
-            let batch = state
-                .store
-                .logs(&run.uid, q.task.as_deref(), q.step.as_deref(), after, BATCH)
-                .await?;
-            for l in &batch {
-                // `+`: this piece continues a line cut at the length cap.
-                let mark = if l.continued { "+" } else { "" };
-                text.push_str(&format!("[{}]{mark} {}\n", label(l), l.line));
-                after = l.id;
-            }
-            if (batch.len() as i64) < BATCH {
-                break;
-            }
-        }
-        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+        return Ok(text_body(state, run.uid, q).into_response());
     }
     struct Cursor {
         after: i64,
@@ -138,6 +121,44 @@ pub async fn logs(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// Every stored line as text, sent as it is read a batch at a time: a run that logged
+/// gigabytes is served without holding them.
+fn text_body(state: AppState, uid: String, q: LogQuery) -> impl IntoResponse {
+    let batches = futures::stream::unfold(Some(0), move |after| {
+        let (store, uid, task, step) = (
+            state.store.clone(),
+            uid.clone(),
+            q.task.clone(),
+            q.step.clone(),
+        );
+        async move {
+            let after = after?;
+            let batch = match store
+                .logs(&uid, task.as_deref(), step.as_deref(), after, BATCH)
+                .await
+            {
+                Ok(b) => b,
+                Err(e) => return Some((Err(std::io::Error::other(e)), None)),
+            };
+            let next = match batch.last() {
+                Some(l) if (batch.len() as i64) == BATCH => Some(l.id),
+                _ => None,
+            };
+            let mut text = String::new();
+            for l in &batch {
+                // `+`: this piece continues a line cut at the length cap.
+                let mark = if l.continued { "+" } else { "" };
+                text.push_str(&format!("[{}]{mark} {}\n", label(l), l.line));
+            }
+            Some((Ok(text), next))
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        axum::body::Body::from_stream(batches),
+    )
 }
 
 /// Adds `log` events for lines, moving the cursor past them.

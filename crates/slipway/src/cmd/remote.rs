@@ -297,6 +297,9 @@ pub async fn describe(remote: &Remote, args: &DescribeArgs) -> Result<i32, CliEr
     if let Some(m) = o["status"]["conditions"][0]["message"].as_str() {
         println!("Message:   {m}");
     }
+    if let Some(dropped) = crate::cmd::history::dropped_logs(&o) {
+        println!("Logs:      {dropped}");
+    }
     let trs = remote
         .get(&format!("/api/v1/runs/{}/taskruns", args.run))
         .await?;

@@ -58,6 +58,36 @@ pub fn run_to_end(s: &Served, body: &str, name: &str, limit: Duration) -> Value 
     }
 }
 
+/// Reads the plain-text logs at `path` as they stream: how many lines start with `prefix`, and
+/// how many bytes follow it on those lines.
+fn text_logs(url: &str, path: &str, prefix: &str) -> (u64, u64) {
+    use std::io::{BufRead, BufReader, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    // HTTP/1.0: the body ends when the connection does, no chunked framing to undo.
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
+    let mut reader = BufReader::with_capacity(1 << 20, conn);
+    let mut line = Vec::new();
+    let mut head = true;
+    let (mut lines, mut bytes) = (0, 0);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).expect("read") == 0 {
+            break;
+        }
+        if head {
+            head = line != b"\r\n";
+            continue;
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if let Some(rest) = text.strip_prefix(prefix.as_bytes()) {
+            lines += 1;
+            bytes += rest.len() as u64;
+        }
+    }
+    (lines, bytes)
+}
+
 /// Per step: (lines, bytes, pieces marked as continuing), read from the stored history.
 pub fn stored(home: &Path, run: &str) -> std::collections::BTreeMap<String, (u64, u64, u64)> {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -105,6 +135,14 @@ fn a_gigabyte_flood_is_stored_whole_in_bounded_memory() {
     );
     let o = run_to_end(&s, &body, "flood", Duration::from_secs(1800));
     let took = started.elapsed();
+    // Every byte comes back through the logs API too, which streams them rather than holding
+    // a gigabyte of text.
+    let (lines, bytes) = text_logs(
+        &s.url,
+        "/api/v1/runs/flood/logs?step=lines",
+        "[flood/lines] ",
+    );
+    assert_eq!((lines, bytes), (FLOOD.div_ceil(1000), FLOOD));
     let peak = peak_rss(s.pid());
     assert_eq!(o["status"]["conditions"][0]["reason"], "Succeeded", "{o}");
     eprintln!(
@@ -154,6 +192,13 @@ fn past_the_log_cap_a_run_goes_on_and_says_exactly_what_it_dropped() {
         logs.contains(said),
         "{}",
         &logs[logs.len().saturating_sub(600)..]
+    );
+    let client = tempfile::tempdir().expect("tempdir");
+    let out = s.cli(client.path(), &["describe", "capped"]);
+    let described = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        described.contains("Logs:      200018 bytes in 2001 lines dropped past the run's log cap"),
+        "{described}"
     );
     s.terminate();
     let steps = stored(home.path(), "capped");
