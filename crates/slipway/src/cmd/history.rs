@@ -75,7 +75,9 @@ pub fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
 pub fn dropped_logs(o: &Value) -> Option<String> {
     let a = &o["metadata"]["annotations"];
     let bytes = a[slipway_engine::store::DROPPED_BYTES].as_str()?;
-    let lines = a[slipway_engine::store::DROPPED_LINES].as_str().unwrap_or("?");
+    let lines = a[slipway_engine::store::DROPPED_LINES]
+        .as_str()
+        .unwrap_or("?");
     Some(format!(
         "{bytes} bytes in {lines} lines dropped past the run's log cap"
     ))
