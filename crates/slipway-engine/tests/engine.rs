@@ -219,3 +219,80 @@ async fn a_secret_cut_in_two_by_the_line_cap_is_still_masked() {
         "{lines:?}"
     );
 }
+
+/// Lines an executor has handed over so far.
+static SENT: AtomicUsize = AtomicUsize::new(0);
+/// Lines the executor writes.
+const CHATTY_LINES: usize = 5_000;
+
+/// Writes many short lines as fast as the engine takes them.
+struct Chatty;
+
+#[async_trait]
+impl Executor for Chatty {
+    fn name(&self) -> &'static str {
+        "chatty"
+    }
+    async fn run(
+        &self,
+        _plan: TaskRunPlan,
+        events: EventSink,
+        _cancel: CancellationToken,
+    ) -> ExecOutcome {
+        for i in 0..CHATTY_LINES {
+            let piece = slipway_engine::output::Piece {
+                line: format!("line {i}"),
+                continued: false,
+            };
+            events.log(0, slipway_engine::Stream::Stdout, piece).await;
+            SENT.fetch_add(1, Ordering::SeqCst);
+        }
+        ExecOutcome::new(ExecStatus::Succeeded, "")
+    }
+}
+
+/// A store that takes a log line only when the test lets it.
+struct Gated {
+    gate: tokio::sync::Semaphore,
+    taken: AtomicUsize,
+}
+
+#[async_trait]
+impl Store for Gated {
+    fn record(&self, _event: &RunEvent) {}
+    async fn record_log(&self, _event: RunEvent) {
+        if let Ok(p) = self.gate.acquire().await {
+            p.forget();
+        }
+        self.taken.fetch_add(1, Ordering::SeqCst);
+    }
+    async fn flush(&self) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_falls_behind_holds_the_executor_back() {
+    let store = Arc::new(Gated {
+        gate: tokio::sync::Semaphore::new(0),
+        taken: AtomicUsize::new(0),
+    });
+    let yaml = "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: fan}\nspec:\n  taskSpec:\n    steps: [{name: talk, image: alpine, script: 'true'}]\n";
+    let lib = library(yaml);
+    let run = tokio::spawn(self::run(Arc::new(Chatty), store.clone(), lib, 1));
+    store.gate.add_permits(100);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (sent, taken) = (
+        SENT.load(Ordering::SeqCst),
+        store.taken.load(Ordering::SeqCst),
+    );
+    assert_eq!(taken, 100);
+    // The engine's channel and the line it holds are all that may run ahead of the store.
+    assert!(
+        sent <= taken + slipway_engine::executor::EVENTS_IN_FLIGHT + 1,
+        "the executor ran {} lines ahead of the store",
+        sent - taken
+    );
+    store.gate.add_permits(CHATTY_LINES);
+    let report = run.await.expect("the run ends");
+    assert!(report.succeeded, "{}", report.reason);
+    assert_eq!(store.taken.load(Ordering::SeqCst), CHATTY_LINES);
+}
