@@ -113,9 +113,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 "#;
 
-/// Creates the tables when missing, and adds the columns databases made by earlier versions lack.
+/// Creates the tables when missing, then adds what later versions need to older databases.
 pub async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(SCHEMA).execute(pool).await?;
+    crate::namespace::migrate(pool).await?;
     // `logs.continued`: the line continues the one before it (a line cut at the length cap).
     add_column(
         pool,

@@ -2,15 +2,13 @@
 
 use std::path::Path;
 
-use slipway_store::SqliteStore;
-
 use crate::cli::RunRef;
 use crate::error::CliError;
 
 /// Sends SIGINT to the run's owner process.
 pub async fn cancel(data: &Path, args: &RunRef) -> Result<i32, CliError> {
-    let store = SqliteStore::open(&data.join("db")).await?;
-    let row = store.find_run(&args.run).await?;
+    let store = crate::paths::open_store(data).await?;
+    let row = store.find_run_in(args.ns.selected(), &args.run).await?;
     if row.status != "Unknown" {
         return Err(CliError::usage(
             format!("run `{}` has already finished ({})", row.name, row.reason),
@@ -21,7 +19,10 @@ pub async fn cancel(data: &Path, args: &RunRef) -> Result<i32, CliError> {
     if store.is_queued_run(&row.uid).await? {
         return Err(CliError::usage(
             format!("{} `{}` belongs to a slipway server", row.kind, row.name),
-            "cancel it through the server: `slipway cancel RUN --server http://HOST:PORT`",
+            format!(
+                "cancel it through the server: `slipway cancel {} -n {} --server http://HOST:PORT`",
+                row.name, row.namespace
+            ),
         ));
     }
     let Some(pid) = row.owner_pid.and_then(|p| i32::try_from(p).ok()) else {

@@ -3,8 +3,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use slipway_store::SqliteStore;
-
 use crate::cli::LogsArgs;
 use crate::error::CliError;
 
@@ -17,8 +15,8 @@ fn print(l: &slipway_store::LogLine) {
 
 /// Prints stored lines; with `-f`, keeps reading until the run ends.
 pub async fn logs(data: &Path, args: &LogsArgs) -> Result<i32, CliError> {
-    let store = SqliteStore::open(&data.join("db")).await?;
-    let row = store.find_run(&args.run).await?;
+    let store = crate::paths::open_store(data).await?;
+    let row = store.find_run_in(args.ns.selected(), &args.run).await?;
     let mut after = 0;
     loop {
         // Read the status first: every line stored before the run ended is printed below.

@@ -5,6 +5,7 @@ pub mod history;
 pub mod logs;
 pub mod remote;
 pub mod run;
+pub mod secrets;
 pub mod serve;
 pub mod token;
 pub mod validate;

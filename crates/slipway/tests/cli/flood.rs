@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::server::{Served, http};
+use crate::server::Served;
 
 const TASK_RUNS: &str = "/apis/tekton.dev/v1/namespaces/default/taskruns";
 /// What the flood writes in lines of 1,000 bytes.
@@ -43,11 +43,11 @@ pub fn task_run(name: &str, steps: &[(&str, &str)]) -> String {
 
 /// Submits a run and waits for it to finish; returns its object.
 pub fn run_to_end(s: &Served, body: &str, name: &str, limit: Duration) -> Value {
-    let (code, reply) = http(&s.url, "POST", TASK_RUNS, body);
+    let (code, reply) = s.http("POST", TASK_RUNS, body);
     assert_eq!(code, 201, "{reply}");
     let deadline = Instant::now() + limit;
     loop {
-        let (code, reply) = http(&s.url, "GET", &format!("{TASK_RUNS}/{name}"), "");
+        let (code, reply) = s.http("GET", &format!("{TASK_RUNS}/{name}"), "");
         assert_eq!(code, 200, "{reply}");
         let o: Value = serde_json::from_str(&reply).expect("JSON");
         if o["status"]["conditions"][0]["status"] != "Unknown" {
@@ -60,12 +60,17 @@ pub fn run_to_end(s: &Served, body: &str, name: &str, limit: Duration) -> Value 
 
 /// Reads the plain-text logs at `path` as they stream: how many lines start with `prefix`, and
 /// how many bytes follow it on those lines.
-fn text_logs(url: &str, path: &str, prefix: &str) -> (u64, u64) {
+fn text_logs(s: &Served, path: &str, prefix: &str) -> (u64, u64) {
     use std::io::{BufRead, BufReader, Write};
-    let addr = url.trim_start_matches("http://");
+    let addr = s.url.trim_start_matches("http://");
     let mut conn = std::net::TcpStream::connect(addr).expect("connect");
     // HTTP/1.0: the body ends when the connection does, no chunked framing to undo.
-    write!(conn, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
+    write!(
+        conn,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{}\r\n",
+        s.auth_header()
+    )
+    .expect("send");
     let mut reader = BufReader::with_capacity(1 << 20, conn);
     let mut line = Vec::new();
     let mut head = true;
@@ -137,11 +142,7 @@ fn a_gigabyte_flood_is_stored_whole_in_bounded_memory() {
     let took = started.elapsed();
     // Every byte comes back through the logs API too, which streams them rather than holding
     // a gigabyte of text.
-    let (lines, bytes) = text_logs(
-        &s.url,
-        "/api/v1/runs/flood/logs?step=lines",
-        "[flood/lines] ",
-    );
+    let (lines, bytes) = text_logs(&s, "/api/v1/runs/flood/logs?step=lines", "[flood/lines] ");
     assert_eq!((lines, bytes), (FLOOD.div_ceil(1000), FLOOD));
     let peak = peak_rss(s.pid());
     assert_eq!(o["status"]["conditions"][0]["reason"], "Succeeded", "{o}");
@@ -186,7 +187,7 @@ fn past_the_log_cap_a_run_goes_on_and_says_exactly_what_it_dropped() {
     );
     assert_eq!(annotations["slipway.dev/log-lines-dropped"], "2001", "{o}");
     let said = "slipway: 200000 bytes in 2000 lines of this step's output were dropped: the run passed its log cap of 100000 bytes";
-    let (code, logs) = http(&s.url, "GET", "/api/v1/runs/capped/logs", "");
+    let (code, logs) = s.http("GET", "/api/v1/runs/capped/logs", "");
     assert_eq!(code, 200, "{logs}");
     assert!(
         logs.contains(said),

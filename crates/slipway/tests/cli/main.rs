@@ -9,7 +9,10 @@ use serde_json::Value;
 
 mod docker;
 mod flood;
+mod namespaces;
+mod secrets;
 mod server;
+mod server_door;
 mod ui;
 
 fn bin() -> &'static str {
@@ -520,6 +523,22 @@ fn a_directory_without_runs_is_invalid_input_for_run() {
     insta::assert_snapshot!(stderr);
 }
 
+/// A failure of slipway's own (here: a data directory that is a file) exits with 3, which
+/// scripts can tell from a failed run (1) and from invalid input (2).
+#[test]
+fn an_unusable_data_directory_is_an_internal_error_with_its_own_exit_code() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = home.path().join("not-a-dir");
+    std::fs::write(&file, "x").expect("write");
+    let out = slipway(&file, &["runs"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("error: failed to open the run database"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn the_whole_catalog_validates() {
     let home = tempfile::tempdir().expect("tempdir");
@@ -697,7 +716,7 @@ fn processes_opening_a_new_database_together_all_succeed() {
 /// real socket; SIGTERM stops it cleanly.
 #[test]
 fn serve_reads_the_history_over_http() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     let home = tempfile::tempdir().expect("tempdir");
     let (out, objs) = run_json(home.path(), &fixtures().join("step-results.yaml"));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -706,20 +725,19 @@ fn serve_reads_the_history_over_http() {
         .expect("name")
         .to_string();
     let kind = objs[0]["kind"].as_str().expect("kind").to_lowercase() + "s";
-    let mut server = spawn(home.path(), &["serve", "--listen", "127.0.0.1:0"]);
-    let mut first = String::new();
-    BufReader::new(server.stderr.take().expect("stderr"))
-        .read_line(&mut first)
-        .expect("banner");
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let served = server::Served::spawned(
+        home.path(),
+        spawn(home.path(), &["serve", "--listen", "127.0.0.1:0"]),
+    );
+    let addr = served.url.trim_start_matches("http://").to_string();
+    let token = served.token.clone().expect("the first start's admin token");
     let get = |path: &str| -> (String, String) {
         let mut s = std::net::TcpStream::connect(&addr).expect("connect");
-        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").expect("request");
+        write!(
+            s,
+            "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        .expect("request");
         let mut response = String::new();
         s.read_to_string(&mut response).expect("response");
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
@@ -743,10 +761,7 @@ fn serve_reads_the_history_over_http() {
         text(&stored.stdout),
         "the API and `slipway logs` agree"
     );
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
-    let status = server.wait().expect("server exits");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(served.terminate().code(), Some(0));
 }
 
 #[test]
