@@ -37,16 +37,20 @@ impl Executor for Noop {
         _cancel: CancellationToken,
     ) -> ExecOutcome {
         for i in 0..plan.steps.len() {
-            events.send(ExecEvent::StepStarted {
-                step: i,
-                at: SystemTime::now(),
-            });
-            events.send(ExecEvent::StepFinished {
-                step: i,
-                end: StepEnd::Exited(0),
-                at: SystemTime::now(),
-                ignored: false,
-            });
+            events
+                .send(ExecEvent::StepStarted {
+                    step: i,
+                    at: SystemTime::now(),
+                })
+                .await;
+            events
+                .send(ExecEvent::StepFinished {
+                    step: i,
+                    end: StepEnd::Exited(0),
+                    at: SystemTime::now(),
+                    ignored: false,
+                })
+                .await;
         }
         ExecOutcome::new(ExecStatus::Succeeded, "")
     }

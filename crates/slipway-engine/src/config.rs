@@ -15,6 +15,8 @@ pub struct EngineConfig {
     pub max_matrix_combinations: usize,
     /// Namespace shown in `context.*.namespace`.
     pub namespace: String,
+    /// Most bytes of output stored per run; past it lines are counted and dropped. `None`: no cap.
+    pub max_log_bytes: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -27,6 +29,7 @@ impl Default for EngineConfig {
             default_timeout: Duration::from_secs(3600),
             max_matrix_combinations: 256,
             namespace: "default".into(),
+            max_log_bytes: None,
         }
     }
 }

@@ -200,8 +200,9 @@ impl Engine {
         {
             config.namespace = ns;
         }
-        let reporter =
-            Reporter::new(self.store.clone(), opts.watcher.clone()).with_masker(masker.clone());
+        let reporter = Reporter::new(self.store.clone(), opts.watcher.clone())
+            .with_masker(masker.clone())
+            .with_log_cap(&opts.uid, self.config.max_log_bytes);
         let shared = Arc::new(Shared {
             executor: self.executor.clone(),
             reporter: reporter.clone(),

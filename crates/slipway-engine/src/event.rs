@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 /// Which output stream a log line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stream {
     /// Standard output.
     Stdout,
@@ -80,8 +80,10 @@ pub enum ExecEvent {
         step: usize,
         /// Which stream.
         stream: Stream,
-        /// The line, without its newline.
+        /// The line, without its newline; at most [`crate::output::MAX_LINE`] bytes.
         line: String,
+        /// This piece continues the line of the event before it (a line cut at the cap).
+        continued: bool,
         /// When it was read.
         at: SystemTime,
     },
@@ -191,6 +193,8 @@ pub enum RunEvent {
         stream: Stream,
         /// The line.
         line: String,
+        /// This piece continues the line before it (a line cut at the cap).
+        continued: bool,
         /// When.
         at: SystemTime,
     },

@@ -353,7 +353,7 @@ impl StepTally {
     }
 
     /// Records how step `index` ended and reports it.
-    pub fn finish(
+    pub async fn finish(
         &mut self,
         events: &EventSink,
         index: usize,
@@ -362,22 +362,26 @@ impl StepTally {
         task_timed_out: bool,
     ) {
         let ignored = self.record(step, &end, task_timed_out);
-        events.send(ExecEvent::StepFinished {
-            step: index,
-            end,
-            at: std::time::SystemTime::now(),
-            ignored,
-        });
+        events
+            .send(ExecEvent::StepFinished {
+                step: index,
+                end,
+                at: std::time::SystemTime::now(),
+                ignored,
+            })
+            .await;
     }
 
     /// Reports step `index` as not run (an earlier step failed, or its `when` was false).
-    pub fn skip(events: &EventSink, index: usize) {
-        events.send(ExecEvent::StepFinished {
-            step: index,
-            end: StepEnd::Skipped,
-            at: std::time::SystemTime::now(),
-            ignored: false,
-        });
+    pub async fn skip(events: &EventSink, index: usize) {
+        events
+            .send(ExecEvent::StepFinished {
+                step: index,
+                end: StepEnd::Skipped,
+                at: std::time::SystemTime::now(),
+                ignored: false,
+            })
+            .await;
     }
 
     /// The outcome, before results are read.
@@ -386,21 +390,54 @@ impl StepTally {
     }
 }
 
-/// Where an executor sends its events; tagged with the TaskRun it belongs to.
+/// Events an executor may report ahead of the engine for one TaskRun. Log lines are at most
+/// [`crate::output::MAX_LINE`] bytes, so this bounds what a TaskRun's output holds in memory
+/// (64 × 64 KiB) before the executor has to wait.
+pub const EVENTS_IN_FLIGHT: usize = 64;
+
+/// Where an executor sends its events; tagged with the TaskRun it belongs to. The channel is
+/// bounded: `send` waits while the engine (and, behind it, the store) is behind, and an executor
+/// reading a step's output stops reading meanwhile, so a noisy step is slowed to the store's pace
+/// instead of filling memory.
 #[derive(Debug, Clone)]
 pub struct EventSink {
-    tx: mpsc::UnboundedSender<(String, ExecEvent)>,
+    tx: mpsc::Sender<(String, ExecEvent)>,
     uid: String,
 }
 
 impl EventSink {
     /// A sink for the TaskRun `uid`.
-    pub fn new(tx: mpsc::UnboundedSender<(String, ExecEvent)>, uid: String) -> Self {
+    pub fn new(tx: mpsc::Sender<(String, ExecEvent)>, uid: String) -> Self {
         EventSink { tx, uid }
     }
-    /// Sends an event; a closed dispatcher is not the executor's problem.
-    pub fn send(&self, ev: ExecEvent) {
-        let _ = self.tx.send((self.uid.clone(), ev));
+
+    /// A sink for the TaskRun `uid` and the receiver the engine reads it from.
+    pub fn channel(uid: String) -> (Self, mpsc::Receiver<(String, ExecEvent)>) {
+        let (tx, rx) = mpsc::channel(EVENTS_IN_FLIGHT);
+        (EventSink::new(tx, uid), rx)
+    }
+
+    /// Sends an event, waiting while the channel is full; a closed dispatcher is not the
+    /// executor's problem.
+    pub async fn send(&self, ev: ExecEvent) {
+        let _ = self.tx.send((self.uid.clone(), ev)).await;
+    }
+
+    /// Sends a piece of a step's output.
+    pub async fn log(
+        &self,
+        step: usize,
+        stream: crate::event::Stream,
+        piece: crate::output::Piece,
+    ) {
+        self.send(ExecEvent::Log {
+            step,
+            stream,
+            line: piece.line,
+            continued: piece.continued,
+            at: std::time::SystemTime::now(),
+        })
+        .await;
     }
 }
 

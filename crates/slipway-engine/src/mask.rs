@@ -159,6 +159,15 @@ impl Masker {
         self.finder.is_none()
     }
 
+    /// Length in bytes of the longest form of a secret (0 when there is none).
+    pub fn longest(&self) -> usize {
+        match self.finder.as_deref() {
+            Some(Finder::Automaton(a)) => a.max_pattern_len(),
+            Some(Finder::OneByOne(forms)) => forms.first().map_or(0, String::len),
+            None => 0,
+        }
+    }
+
     /// The text with every secret replaced.
     pub fn text<'a>(&self, s: &'a str) -> Cow<'a, str> {
         match self.finder.as_deref() {

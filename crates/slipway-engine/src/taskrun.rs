@@ -1,5 +1,6 @@
 //! The TaskRun state machine: plan, wait for a slot, execute, collect results, retry.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -8,14 +9,14 @@ use serde_json::{Value, json};
 use slipway_model::kinds::task::TaskSpec;
 use slipway_model::subst::Scope;
 use slipway_model::{Param, ParamValue};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Shared;
-use crate::event::{ExecEvent, RunEvent, StepEnd, TaskRunInfo};
+use crate::event::{ExecEvent, RunEvent, StepEnd, Stream, TaskRunInfo};
 use crate::executor::{EventSink, ExecOutcome, ExecStatus};
 use crate::sources::Bound;
 use crate::status::{StepState, condition, result_entry, ts};
+use crate::store::Logged;
 use crate::taskplan::{self, Invocation};
 
 /// The PipelineRun a TaskRun belongs to.
@@ -185,18 +186,37 @@ async fn attempt_once(
         .iter()
         .map(|r| (r.name.clone(), r.effective_type()))
         .collect();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let sink = EventSink::new(tx, req.uid.clone());
+    let (sink, mut rx) = EventSink::channel(req.uid.clone());
     let exec = shared.executor.run(plan, sink, cancel.child_token());
     tokio::pin!(exec);
+    let mut drops = Drops::default();
+    // While an event waits for the store, the executor's channel fills and it stops reading
+    // the step's output: the step is slowed down, nothing piles up in memory.
     let outcome: ExecOutcome = loop {
         tokio::select! {
             out = &mut exec => break out,
-            Some((_, ev)) = rx.recv() => on_event(shared, req, &mut steps, ev),
+            Some((_, ev)) = rx.recv() => on_event(shared, req, &mut steps, &mut drops, ev).await,
         }
     };
     while let Ok((_, ev)) = rx.try_recv() {
-        on_event(shared, req, &mut steps, ev);
+        on_event(shared, req, &mut steps, &mut drops, ev).await;
+    }
+    // Pieces still held back belong to steps whose end was not reported (an executor error).
+    for step in 0..steps.len() {
+        for (stream, line) in drops.held_back(step) {
+            log_line(
+                shared,
+                req,
+                &steps,
+                &mut drops,
+                step,
+                stream,
+                line,
+                true,
+                SystemTime::now(),
+            )
+            .await;
+        }
     }
     drop(permit);
 
@@ -297,7 +317,103 @@ fn info(shared: &Shared, req: &TaskRunRequest, steps: Vec<String>, attempt: u32)
     }
 }
 
-fn on_event(shared: &Shared, req: &TaskRunRequest, steps: &mut [StepState], ev: ExecEvent) {
+/// What the TaskRun's output is waiting on: the ends of pieces held back, and what the run's
+/// log cap dropped.
+#[derive(Debug, Default)]
+struct Drops {
+    /// Per step: bytes and lines dropped past the run's log cap.
+    dropped: HashMap<usize, (u64, u64)>,
+    /// Per step and stream: the end of a piece cut at the line cap, held back until the next
+    /// piece shows whether the line goes on, so a secret the cut split in two is still masked.
+    held: HashMap<(usize, Stream), String>,
+}
+
+impl Drops {
+    /// The pieces to report for a piece that arrived: `(text, continued)`.
+    fn carry(
+        &mut self,
+        reporter: &crate::store::Reporter,
+        step: usize,
+        stream: Stream,
+        line: String,
+        continued: bool,
+    ) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        // Cut pieces are as long as the cap allows (less a split character at most).
+        let cut = line.len() + 3 >= crate::output::MAX_LINE;
+        let (text, continued) = match self.held.remove(&(step, stream)) {
+            Some(held) if continued => (held + &line, true),
+            Some(held) => {
+                out.push((held, true));
+                (line, continued)
+            }
+            None => (line, continued),
+        };
+        let longest = reporter.longest_secret();
+        if !cut || longest < 2 {
+            out.push((text, continued));
+            return out;
+        }
+        // Masked now, the rest kept for the next piece: a secret begun in the last
+        // `longest - 1` bytes is masked once its end arrives.
+        let masked = reporter.mask(&text).into_owned();
+        let mut at = masked.len().saturating_sub(longest - 1);
+        while !masked.is_char_boundary(at) {
+            at -= 1;
+        }
+        self.held.insert((step, stream), masked[at..].to_string());
+        out.push((masked[..at].to_string(), continued));
+        out
+    }
+
+    /// The held-back ends of `step`'s streams, once it has ended.
+    fn held_back(&mut self, step: usize) -> Vec<(Stream, String)> {
+        [Stream::Stdout, Stream::Stderr]
+            .into_iter()
+            .filter_map(|s| self.held.remove(&(step, s)).map(|t| (s, t)))
+            .collect()
+    }
+}
+
+/// Reports one piece of a step's output, counting it when the run's log cap drops it.
+#[allow(clippy::too_many_arguments)]
+async fn log_line(
+    shared: &Shared,
+    req: &TaskRunRequest,
+    steps: &[StepState],
+    drops: &mut Drops,
+    step: usize,
+    stream: Stream,
+    line: String,
+    continued: bool,
+    at: SystemTime,
+) {
+    let len = line.len() as u64;
+    let ev = RunEvent::Log {
+        root: shared.root_uid.clone(),
+        taskrun: req.uid.clone(),
+        step: steps.get(step).map(|s| s.name.clone()).unwrap_or_default(),
+        stream,
+        line,
+        continued,
+        at,
+    };
+    if shared.reporter.log(ev).await == Logged::Dropped {
+        let d = drops.dropped.entry(step).or_default();
+        d.0 += len;
+        d.1 += 1;
+    }
+}
+
+async fn on_event(
+    shared: &Shared,
+    req: &TaskRunRequest,
+    steps: &mut [StepState],
+    drops: &mut Drops,
+    ev: ExecEvent,
+) {
+    let step_name =
+        |steps: &[StepState], i: usize| steps.get(i).map(|s| s.name.clone()).unwrap_or_default();
     match ev {
         ExecEvent::StepStarted { step, at } => {
             if let Some(s) = steps.get_mut(step) {
@@ -313,19 +429,34 @@ fn on_event(shared: &Shared, req: &TaskRunRequest, steps: &mut [StepState], ev: 
             step,
             stream,
             line,
+            continued,
             at,
         } => {
-            let name = steps.get(step).map(|s| s.name.clone()).unwrap_or_default();
-            shared.reporter.emit(RunEvent::Log {
-                root: shared.root_uid.clone(),
-                taskrun: req.uid.clone(),
-                step: name,
-                stream,
-                line,
-                at,
-            });
+            for (line, continued) in drops.carry(&shared.reporter, step, stream, line, continued) {
+                log_line(shared, req, steps, drops, step, stream, line, continued, at).await;
+            }
         }
         ExecEvent::StepFinished { step, end, at, .. } => {
+            for (stream, line) in drops.held_back(step) {
+                log_line(shared, req, steps, drops, step, stream, line, true, at).await;
+            }
+            if let Some((bytes, lines)) = drops.dropped.remove(&step) {
+                // The step's own log says where its output stops, so `slipway logs` shows it.
+                let cap = shared.reporter.log_cap().unwrap_or_default();
+                let line = format!(
+                    "slipway: {bytes} bytes in {lines} lines of this step's output were dropped: the run passed its log cap of {cap} bytes"
+                );
+                let ev = RunEvent::Log {
+                    root: shared.root_uid.clone(),
+                    taskrun: req.uid.clone(),
+                    step: step_name(steps, step),
+                    stream: Stream::Stderr,
+                    line,
+                    continued: false,
+                    at,
+                };
+                shared.reporter.log_uncapped(ev).await;
+            }
             if let Some(s) = steps.get_mut(step) {
                 s.ended = Some((end.clone(), at));
             }

@@ -86,6 +86,7 @@ impl Store for Recording {
             v.push(reason.clone());
         }
     }
+    async fn record_log(&self, _event: RunEvent) {}
     async fn flush(&self) {}
 }
 
@@ -162,6 +163,7 @@ impl Store for Namespaces {
             v.push(format!("{kind} {ns}"));
         }
     }
+    async fn record_log(&self, _event: RunEvent) {}
     async fn flush(&self) {}
 }
 
@@ -217,4 +219,157 @@ async fn every_object_of_a_run_says_the_runs_namespace() {
             "{want}: {seen:?}"
         );
     }
+}
+
+/// Writes one line of output cut at the line cap, a secret split across the cut.
+struct SplitSecret;
+
+/// Where the secret starts in the line: its first half ends the first piece.
+const SPLIT_AT: usize = slipway_engine::output::MAX_LINE - 6;
+
+#[async_trait]
+impl Executor for SplitSecret {
+    fn name(&self) -> &'static str {
+        "split-secret"
+    }
+    async fn run(
+        &self,
+        _plan: TaskRunPlan,
+        events: EventSink,
+        _cancel: CancellationToken,
+    ) -> ExecOutcome {
+        let line = "a".repeat(SPLIT_AT) + "hunter2-secret and more";
+        let mut splitter = slipway_engine::output::LineSplitter::default();
+        let mut pieces = splitter.push(line.as_bytes());
+        pieces.extend(splitter.finish());
+        assert_eq!(pieces.len(), 2, "the line is cut once");
+        for p in pieces {
+            events.log(0, slipway_engine::Stream::Stdout, p).await;
+        }
+        events
+            .send(slipway_engine::ExecEvent::StepFinished {
+                step: 0,
+                end: slipway_engine::StepEnd::Exited(0),
+                at: std::time::SystemTime::now(),
+                ignored: false,
+            })
+            .await;
+        ExecOutcome::new(ExecStatus::Succeeded, "")
+    }
+}
+
+/// Keeps every log line.
+#[derive(Default)]
+struct Lines(std::sync::Mutex<Vec<(String, bool)>>);
+
+#[async_trait]
+impl Store for Lines {
+    fn record(&self, _event: &RunEvent) {}
+    async fn record_log(&self, event: RunEvent) {
+        if let RunEvent::Log {
+            line, continued, ..
+        } = event
+            && let Ok(mut v) = self.0.lock()
+        {
+            v.push((line, continued));
+        }
+    }
+    async fn flush(&self) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_cut_in_two_by_the_line_cap_is_still_masked() {
+    let yaml = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {token: hunter2-secret}\n---\napiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: fan}\nspec:\n  taskSpec:\n    steps: [{name: talk, image: alpine, script: 'true'}]\n";
+    let store = Arc::new(Lines::default());
+    let report = run(Arc::new(SplitSecret), store.clone(), library(yaml), 1).await;
+    assert!(report.succeeded, "{}", report.reason);
+    let lines = store.0.lock().map(|v| v.clone()).unwrap_or_default();
+    let joined: String = lines.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        joined,
+        "a".repeat(SPLIT_AT) + "[MASKED] and more",
+        "{lines:?}"
+    );
+    assert!(lines.iter().skip(1).all(|(_, c)| *c), "{lines:?}");
+    assert!(
+        !lines.iter().any(|(l, _)| l.contains("hunter")),
+        "{lines:?}"
+    );
+}
+
+/// Lines an executor has handed over so far.
+static SENT: AtomicUsize = AtomicUsize::new(0);
+/// Lines the executor writes.
+const CHATTY_LINES: usize = 5_000;
+
+/// Writes many short lines as fast as the engine takes them.
+struct Chatty;
+
+#[async_trait]
+impl Executor for Chatty {
+    fn name(&self) -> &'static str {
+        "chatty"
+    }
+    async fn run(
+        &self,
+        _plan: TaskRunPlan,
+        events: EventSink,
+        _cancel: CancellationToken,
+    ) -> ExecOutcome {
+        for i in 0..CHATTY_LINES {
+            let piece = slipway_engine::output::Piece {
+                line: format!("line {i}"),
+                continued: false,
+            };
+            events.log(0, slipway_engine::Stream::Stdout, piece).await;
+            SENT.fetch_add(1, Ordering::SeqCst);
+        }
+        ExecOutcome::new(ExecStatus::Succeeded, "")
+    }
+}
+
+/// A store that takes a log line only when the test lets it.
+struct Gated {
+    gate: tokio::sync::Semaphore,
+    taken: AtomicUsize,
+}
+
+#[async_trait]
+impl Store for Gated {
+    fn record(&self, _event: &RunEvent) {}
+    async fn record_log(&self, _event: RunEvent) {
+        if let Ok(p) = self.gate.acquire().await {
+            p.forget();
+        }
+        self.taken.fetch_add(1, Ordering::SeqCst);
+    }
+    async fn flush(&self) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_falls_behind_holds_the_executor_back() {
+    let store = Arc::new(Gated {
+        gate: tokio::sync::Semaphore::new(0),
+        taken: AtomicUsize::new(0),
+    });
+    let yaml = "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: fan}\nspec:\n  taskSpec:\n    steps: [{name: talk, image: alpine, script: 'true'}]\n";
+    let lib = library(yaml);
+    let run = tokio::spawn(self::run(Arc::new(Chatty), store.clone(), lib, 1));
+    store.gate.add_permits(100);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (sent, taken) = (
+        SENT.load(Ordering::SeqCst),
+        store.taken.load(Ordering::SeqCst),
+    );
+    assert_eq!(taken, 100);
+    // The engine's channel and the line it holds are all that may run ahead of the store.
+    assert!(
+        sent <= taken + slipway_engine::executor::EVENTS_IN_FLIGHT + 1,
+        "the executor ran {} lines ahead of the store",
+        sent - taken
+    );
+    store.gate.add_permits(CHATTY_LINES);
+    let report = run.await.expect("the run ends");
+    assert!(report.succeeded, "{}", report.reason);
+    assert_eq!(store.taken.load(Ordering::SeqCst), CHATTY_LINES);
 }

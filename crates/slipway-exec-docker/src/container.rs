@@ -14,6 +14,7 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 use slipway_engine::executor::{Limits, StepPlan};
+use slipway_engine::output::LineSplitter;
 use slipway_engine::{EventSink, ExecEvent, StepEnd, Stream};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
@@ -168,38 +169,27 @@ async fn open(p: &Option<PathBuf>) -> Option<tokio::fs::File> {
     tokio::fs::File::create(p).await.ok()
 }
 
-/// Splits output chunks into lines per stream and sends them as log events.
+/// Splits output chunks into lines of bounded length per stream and sends them as log events,
+/// waiting for room in the engine's channel: the attach stream is not read meanwhile, so the
+/// daemon (and the container behind it) is held back instead of this process filling up.
 struct Lines<'a> {
     events: &'a EventSink,
     step: usize,
-    partial: [Vec<u8>; 2],
+    splitters: [LineSplitter; 2],
 }
 
 impl Lines<'_> {
-    fn push(&mut self, stream: Stream, bytes: &[u8]) {
+    async fn push(&mut self, stream: Stream, bytes: &[u8]) {
         let i = usize::from(stream == Stream::Stderr);
-        self.partial[i].extend_from_slice(bytes);
-        while let Some(pos) = self.partial[i].iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial[i].drain(..=pos).collect();
-            self.emit(stream, &line[..line.len() - 1]);
+        for piece in self.splitters[i].push(bytes) {
+            self.events.log(self.step, stream, piece).await;
         }
     }
 
-    fn emit(&self, stream: Stream, line: &[u8]) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        self.events.send(ExecEvent::Log {
-            step: self.step,
-            stream,
-            line: String::from_utf8_lossy(line).into_owned(),
-            at: SystemTime::now(),
-        });
-    }
-
-    fn flush(&mut self) {
+    async fn flush(&mut self) {
         for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
-            if !self.partial[i].is_empty() {
-                let rest = std::mem::take(&mut self.partial[i]);
-                self.emit(stream, &rest);
+            if let Some(piece) = self.splitters[i].finish() {
+                self.events.log(self.step, stream, piece).await;
             }
         }
     }
@@ -244,10 +234,12 @@ pub async fn run(
     if let Err(e) = docker.start_container(id, None).await {
         return StepEnd::StartFailed(message(e));
     }
-    events.send(ExecEvent::StepStarted {
-        step: index,
-        at: SystemTime::now(),
-    });
+    events
+        .send(ExecEvent::StepStarted {
+            step: index,
+            at: SystemTime::now(),
+        })
+        .await;
     // Only steps with a memory limit pay for the extra inspect.
     let oom_watch = if watch.memory {
         docker
@@ -270,7 +262,7 @@ pub async fn run(
     let mut lines = Lines {
         events,
         step: index,
-        partial: [Vec::new(), Vec::new()],
+        splitters: Default::default(),
     };
     let sleep = async {
         match watch.deadline {
@@ -287,17 +279,17 @@ pub async fn run(
         tokio::select! {
             chunk = attached.output.next(), if waiting.is_none() => match chunk {
                 Some(Ok(LogOutput::StdOut { message })) => {
-                    lines.push(Stream::Stdout, &message);
+                    lines.push(Stream::Stdout, &message).await;
                     if let Some(f) = out_file.as_mut() { let _ = f.write_all(&message).await; }
                 }
                 Some(Ok(LogOutput::StdErr { message })) => {
-                    lines.push(Stream::Stderr, &message);
+                    lines.push(Stream::Stderr, &message).await;
                     let f = if shared { out_file.as_mut() } else { err_file.as_mut() };
                     if let Some(f) = f { let _ = f.write_all(&message).await; }
                 }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => {
-                    lines.flush();
+                    lines.flush().await;
                     for f in [out_file.as_mut(), err_file.as_mut()].into_iter().flatten() {
                         let _ = f.flush().await;
                     }

@@ -203,9 +203,9 @@ impl Images {
                 total,
                 finished,
                 failed,
-            }));
+            }))
         };
-        report(&layers, false, false);
+        report(&layers, false, false).await;
         let mut outcome = Ok(());
         while let Some(item) = stream.next().await {
             match item {
@@ -230,7 +230,7 @@ impl Images {
                         && layers.values().any(|(_, t)| *t > 0)
                     {
                         last = Instant::now();
-                        report(&layers, false, false);
+                        report(&layers, false, false).await;
                     }
                 }
                 Err(e) => {
@@ -239,7 +239,7 @@ impl Images {
                 }
             }
         }
-        report(&layers, true, outcome.is_err());
+        report(&layers, true, outcome.is_err()).await;
         outcome
     }
 }

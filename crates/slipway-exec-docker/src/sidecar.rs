@@ -111,7 +111,9 @@ pub(crate) async fn start(
         };
         match bounded(wait, deadline, cancel).await {
             Some(Ok(())) => {
-                events.send(ExecEvent::Notice(format!("sidecar `{}` is ready", s.name)))
+                events
+                    .send(ExecEvent::Notice(format!("sidecar `{}` is ready", s.name)))
+                    .await
             }
             Some(Err(m)) => return Err(ExecOutcome::new(ExecStatus::Failed, m)),
             None => {

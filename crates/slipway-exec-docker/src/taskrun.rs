@@ -379,7 +379,7 @@ async fn run_pod(
         let s = plan.steps[i].clone();
         let image = step_images.get(i).cloned().flatten();
         let (true, Some(image)) = (tally.runs(&s), image) else {
-            StepTally::skip(events, i);
+            StepTally::skip(events, i).await;
             continue;
         };
         let end = run_step(
@@ -396,7 +396,7 @@ async fn run_pod(
         .await;
         layout.step_ended(plan, i, end.exit_code());
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
-        tally.finish(events, i, &s, end, timed_out);
+        tally.finish(events, i, &s, end, timed_out).await;
     }
     tally.outcome()
 }

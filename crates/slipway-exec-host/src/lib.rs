@@ -143,7 +143,7 @@ impl Executor for HostExecutor {
         if inner.sandbox.is_none() {
             events.send(ExecEvent::Notice(
                 "user and mount namespaces are unavailable: steps see host paths; Tekton paths in step text are rewritten, hard-coded ones elsewhere may fail".into(),
-            ));
+            )).await;
         }
         let layout = match Layout::create(
             &inner.data_dir,
@@ -171,10 +171,14 @@ impl Executor for HostExecutor {
                 i,
             ) {
                 Ok(child) => sidecars.push(child),
-                Err(e) => events.send(ExecEvent::Notice(format!(
-                    "sidecar `{}` did not start: {e}",
-                    sc.name
-                ))),
+                Err(e) => {
+                    events
+                        .send(ExecEvent::Notice(format!(
+                            "sidecar `{}` did not start: {e}",
+                            sc.name
+                        )))
+                        .await
+                }
             }
         }
         let mut tally = StepTally::default();
@@ -183,7 +187,7 @@ impl Executor for HostExecutor {
             let s = plan.steps[i].clone();
             let s = &s;
             if !tally.runs(s) {
-                StepTally::skip(&events, i);
+                StepTally::skip(&events, i).await;
                 continue;
             }
             let end = step::run(
@@ -199,7 +203,7 @@ impl Executor for HostExecutor {
             .await;
             layout.step_ended(&mut plan, i, end.exit_code());
             let timed_out = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
-            tally.finish(&events, i, s, end, timed_out);
+            tally.finish(&events, i, s, end, timed_out).await;
         }
         for mut c in sidecars {
             let _ = c.start_kill();

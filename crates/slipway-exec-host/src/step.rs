@@ -8,8 +8,9 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use slipway_engine::executor::StepPlan;
+use slipway_engine::output::LineSplitter;
 use slipway_engine::{EventSink, ExecEvent, StepEnd, Stream};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -158,33 +159,32 @@ pub fn spawn_sidecar(
     cmd.spawn()
 }
 
+/// Reads a step's stream into log lines of bounded length. Each piece waits for room in the
+/// engine's channel before more is read, so a step that writes faster than the store keeps up
+/// blocks on its full pipe instead of growing this process.
 async fn pump<R: tokio::io::AsyncRead + Unpin>(
-    r: R,
+    mut r: R,
     stream: Stream,
     step: usize,
     events: EventSink,
     mut file: Option<tokio::fs::File>,
 ) {
-    let mut reader = BufReader::new(r);
-    let mut buf = Vec::new();
+    let mut lines = LineSplitter::default();
+    let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
+        let n = match r.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => {
-                if let Some(f) = file.as_mut() {
-                    let _ = f.write_all(&buf).await;
-                }
-                let line = String::from_utf8_lossy(&buf);
-                let line = line.strip_suffix('\n').unwrap_or(&line);
-                events.send(ExecEvent::Log {
-                    step,
-                    stream,
-                    line: line.strip_suffix('\r').unwrap_or(line).to_string(),
-                    at: SystemTime::now(),
-                });
-            }
+            Ok(n) => n,
+        };
+        if let Some(f) = file.as_mut() {
+            let _ = f.write_all(&chunk[..n]).await;
         }
+        for piece in lines.push(&chunk[..n]) {
+            events.log(step, stream, piece).await;
+        }
+    }
+    if let Some(piece) = lines.finish() {
+        events.log(step, stream, piece).await;
     }
     if let Some(mut f) = file {
         let _ = f.flush().await;
@@ -254,10 +254,12 @@ pub async fn run(
         Ok(c) => c,
         Err(e) => return StepEnd::StartFailed(e.to_string()),
     };
-    events.send(ExecEvent::StepStarted {
-        step: i,
-        at: SystemTime::now(),
-    });
+    events
+        .send(ExecEvent::StepStarted {
+            step: i,
+            at: SystemTime::now(),
+        })
+        .await;
     let mut child = match spawn(&mut cmd).await {
         Ok(c) => c,
         Err(e) => {
@@ -266,12 +268,15 @@ pub async fn run(
             } else {
                 "failed to start the step"
             };
-            events.send(ExecEvent::Log {
-                step: i,
-                stream: Stream::Stderr,
-                line: format!("slipway: {what}: {e}"),
-                at: SystemTime::now(),
-            });
+            events
+                .send(ExecEvent::Log {
+                    step: i,
+                    stream: Stream::Stderr,
+                    line: format!("slipway: {what}: {e}"),
+                    continued: false,
+                    at: SystemTime::now(),
+                })
+                .await;
             return StepEnd::StartFailed(e.to_string());
         }
     };

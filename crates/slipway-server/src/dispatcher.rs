@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use slipway_engine::admission::{self, Waiting};
-use slipway_engine::{CancelHandle, Engine, RunOptions};
+use slipway_engine::{CancelHandle, Engine, RunOptions, supervise};
 use slipway_model::inputs::RunInputs;
 use slipway_store::{Queued, SqliteStore, StoreError};
 use tokio::sync::Notify;
@@ -80,7 +80,9 @@ impl Dispatcher {
 
     /// Runs in progress.
     pub fn running(&self) -> usize {
-        self.active.lock().map(|a| a.len()).unwrap_or(0)
+        self.active
+            .lock()
+            .map_or_else(|e| e.into_inner().len(), |a| a.len())
     }
 
     /// Cancels a run: a queued one ends without starting; a running one stops its tasks and runs
@@ -120,9 +122,24 @@ impl Dispatcher {
             Err(e) => tracing::error!("failed to reclaim queued runs: {e}"),
         }
         tokio::pin!(shutdown);
+        let mut backoff = supervise::Backoff::default();
         loop {
-            if let Err(e) = self.start_ready().await {
-                tracing::error!("failed to read the run queue: {e}");
+            // A failed or panicking look at the queue is logged and tried again, later each
+            // time it fails again, rather than ending the loop and with it every future run.
+            let began = tokio::time::Instant::now();
+            let failed = match supervise::catch(self.start_ready()).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("failed to read the run queue: {e}")),
+                Err(why) => Some(format!("the dispatcher panicked: {why}")),
+            };
+            if let Some(why) = failed {
+                let pause = backoff.after(began.elapsed());
+                tracing::error!("{why}; looking again in {pause:?}");
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                continue;
             }
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -213,7 +230,8 @@ impl Dispatcher {
                 continue;
             }
             let cancel = CancelHandle::new();
-            if let Ok(mut a) = self.active.lock() {
+            {
+                let mut a = self.active.lock().unwrap_or_else(|e| e.into_inner());
                 a.insert(
                     uid.clone(),
                     Active {
@@ -225,17 +243,45 @@ impl Dispatcher {
             let me = self.clone();
             let q = q.clone();
             tokio::spawn(async move {
-                me.execute(&q, cancel).await;
-                if let Ok(mut a) = me.active.lock() {
-                    a.remove(&q.uid);
+                // However this task ends, a panic or an abort included, the slot is given back.
+                let _slot = Slot {
+                    dispatcher: me.clone(),
+                    uid: q.uid.clone(),
+                };
+                if let Err(why) = supervise::catch(me.execute(&q, cancel)).await {
+                    me.record_panic(&q, &why).await;
                 }
                 if let Err(e) = me.store.finish_queued(&q.uid).await {
                     tracing::error!(run = %q.name, "failed to close the queue entry: {e}");
                 }
-                me.wake();
             });
         }
         Ok(())
+    }
+
+    /// Records a run whose task panicked (a slipway bug) as failed with Tekton's internal-error
+    /// reason, so it does not show as running for ever.
+    async fn record_panic(&self, q: &Queued, why: &str) {
+        tracing::error!(run = %q.name, uid = %q.uid, "the run failed inside slipway: {why}");
+        let kind = self
+            .store
+            .run(&q.uid)
+            .await
+            .map(|r| r.kind)
+            .unwrap_or_default();
+        let reason = if kind == "TaskRun" {
+            "TaskRunInternalError"
+        } else {
+            "PipelineRunInternalError"
+        };
+        let message = format!("slipway failed while running this {kind}: {why}");
+        if let Err(e) = self
+            .store
+            .end_with_error(&q.uid, reason, "TaskRunInternalError", &message)
+            .await
+        {
+            tracing::error!(run = %q.name, "failed to record the internal error: {e}");
+        }
     }
 
     /// The limit a Pipeline or Task sets on itself with an annotation.
@@ -318,6 +364,25 @@ impl Dispatcher {
                 let _ = self.store.end_unstarted(&q.uid, &reason, &message).await;
             }
         }
+    }
+}
+
+/// A run's place among the active ones, given back when its task ends however it ends.
+struct Slot {
+    dispatcher: Arc<Dispatcher>,
+    uid: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut active = self
+            .dispatcher
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        active.remove(&self.uid);
+        drop(active);
+        self.dispatcher.wake();
     }
 }
 

@@ -17,8 +17,9 @@ use slipway_store::LogLine;
 use crate::runs::RunPath;
 use crate::{ApiError, AppState};
 
-/// Lines read per query.
-const BATCH: i64 = 10_000;
+/// Lines read per query: a batch is held in memory while it is sent, and lines reach 64 KiB,
+/// so this bounds what one reader costs the server (16 MiB at worst, far less for usual lines).
+const BATCH: i64 = 256;
 /// How often a followed run is read again when no commit of this process says it changed (its
 /// writer may be another process).
 const POLL: Duration = Duration::from_millis(500);
@@ -59,22 +60,7 @@ pub async fn logs(
             .and_then(|a| a.to_str().ok())
             .is_some_and(|a| a.contains("text/event-stream"));
     if !wants_events {
-        let mut text = String::new();
-        let mut after = 0;
-        loop {
-            let batch = state
-                .store
-                .logs(&run.uid, q.task.as_deref(), q.step.as_deref(), after, BATCH)
-                .await?;
-            for l in &batch {
-                text.push_str(&format!("[{}] {}\n", label(l), l.line));
-                after = l.id;
-            }
-            if (batch.len() as i64) < BATCH {
-                break;
-            }
-        }
-        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+        return Ok(text_body(state, run.uid, q).into_response());
     }
     struct Cursor {
         after: i64,
@@ -159,6 +145,44 @@ pub async fn logs(
         .into_response())
 }
 
+/// Every stored line as text, sent as it is read a batch at a time: a run that logged
+/// gigabytes is served without holding them.
+fn text_body(state: AppState, uid: String, q: LogQuery) -> impl IntoResponse {
+    let batches = futures::stream::unfold(Some(0), move |after| {
+        let (store, uid, task, step) = (
+            state.store.clone(),
+            uid.clone(),
+            q.task.clone(),
+            q.step.clone(),
+        );
+        async move {
+            let after = after?;
+            let batch = match store
+                .logs(&uid, task.as_deref(), step.as_deref(), after, BATCH)
+                .await
+            {
+                Ok(b) => b,
+                Err(e) => return Some((Err(std::io::Error::other(e)), None)),
+            };
+            let next = match batch.last() {
+                Some(l) if (batch.len() as i64) == BATCH => Some(l.id),
+                _ => None,
+            };
+            let mut text = String::new();
+            for l in &batch {
+                // `+`: this piece continues a line cut at the length cap.
+                let mark = if l.continued { "+" } else { "" };
+                text.push_str(&format!("[{}]{mark} {}\n", label(l), l.line));
+            }
+            Some((Ok(text), next))
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        axum::body::Body::from_stream(batches),
+    )
+}
+
 /// The `error` event that ends a stream whose token was revoked: a `Status`, as the API's
 /// errors are.
 fn revoked(p: &crate::auth::Principal) -> Event {
@@ -174,10 +198,13 @@ fn revoked(p: &crate::auth::Principal) -> Event {
 fn push_lines(events: &mut Vec<Event>, after: &mut i64, batch: &[LogLine]) {
     for l in batch {
         *after = l.id;
-        let data = json!({
+        let mut data = json!({
             "id": l.id, "task": l.pipeline_task, "taskRun": l.taskrun,
             "step": l.step, "stream": l.stream, "ts": l.ts, "line": l.line,
         });
+        if l.continued {
+            data["continued"] = json!(true);
+        }
         events.push(
             Event::default()
                 .event("log")

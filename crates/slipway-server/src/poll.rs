@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde_json::json;
+use slipway_engine::supervise;
 use slipway_model::duration::parse_go_duration;
 use slipway_triggers::Event;
 use tokio::time::Instant;
@@ -24,17 +25,38 @@ pub const REFS: &str = "slipway.dev/poll-refs";
 /// How long one `git ls-remote` may take.
 const LS_REMOTE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Polls until `shutdown`.
+/// How long a listener whose polling panicked waits before it is polled again.
+const AFTER_PANIC: Duration = Duration::from_secs(60);
+
+/// Polls until `shutdown`. A round that fails or panics is logged and the poller goes on, so
+/// one bad listener (or a database hiccup) does not end polling for every listener.
 pub async fn run(state: AppState, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
     let mut due: HashMap<(String, String), Instant> = HashMap::new();
+    let mut backoff = supervise::Backoff::default();
     loop {
-        if let Err(e) = round(&state, &mut due).await {
-            tracing::warn!("repository polling: {e}");
-        }
+        let began = Instant::now();
+        let failed = match supervise::catch(round(&state, &mut due)).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(why) => Some(format!("panicked: {why}")),
+        };
+        let pause = match failed {
+            None => {
+                backoff = supervise::Backoff::default();
+                Duration::from_millis(500)
+            }
+            Some(why) => {
+                let pause = backoff
+                    .after(began.elapsed())
+                    .max(Duration::from_millis(500));
+                tracing::warn!("repository polling: {why}; trying again in {pause:?}");
+                pause
+            }
+        };
         tokio::select! {
             _ = &mut shutdown => return,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
     }
 }
@@ -44,32 +66,48 @@ async fn round(
     due: &mut HashMap<(String, String), Instant>,
 ) -> Result<(), crate::ApiError> {
     for r in state.store.resources_everywhere("EventListener").await? {
-        let annotations = &r.object["metadata"]["annotations"];
-        let Some(repo) = annotations[REPOSITORY].as_str() else {
-            continue;
-        };
         let key = (r.namespace.clone(), r.name.clone());
         if due.get(&key).is_some_and(|at| Instant::now() < *at) {
             continue;
         }
-        let every = annotations[INTERVAL]
-            .as_str()
-            .and_then(parse_go_duration)
-            .unwrap_or(Duration::from_secs(60))
-            .max(Duration::from_secs(1));
-        due.insert(key, Instant::now() + every);
-        let patterns: Vec<String> = annotations[REFS]
-            .as_str()
-            .unwrap_or("refs/heads/*")
-            .split(',')
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect();
-        if let Err(e) = poll(state, &r.namespace, &r.name, repo, &patterns).await {
-            tracing::warn!(listener = %r.name, repository = repo, "failed to poll: {e}");
+        // Each listener on its own: a panic polling one leaves the others polled.
+        if let Err(why) = supervise::catch(listener(state, &r, due)).await {
+            tracing::error!(listener = %r.name, namespace = %r.namespace, "polling panicked: {why}; trying again in {AFTER_PANIC:?}");
+            due.insert(key, Instant::now() + AFTER_PANIC);
         }
     }
     Ok(())
+}
+
+/// Polls one EventListener if it asks to be polled.
+async fn listener(
+    state: &AppState,
+    r: &slipway_store::Resource,
+    due: &mut HashMap<(String, String), Instant>,
+) {
+    let annotations = &r.object["metadata"]["annotations"];
+    let Some(repo) = annotations[REPOSITORY].as_str() else {
+        return;
+    };
+    let every = annotations[INTERVAL]
+        .as_str()
+        .and_then(parse_go_duration)
+        .unwrap_or(Duration::from_secs(60))
+        .max(Duration::from_secs(1));
+    due.insert(
+        (r.namespace.clone(), r.name.clone()),
+        Instant::now() + every,
+    );
+    let patterns: Vec<String> = annotations[REFS]
+        .as_str()
+        .unwrap_or("refs/heads/*")
+        .split(',')
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if let Err(e) = poll(state, &r.namespace, &r.name, repo, &patterns).await {
+        tracing::warn!(listener = %r.name, repository = repo, "failed to poll: {e}");
+    }
 }
 
 async fn poll(

@@ -18,6 +18,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +26,7 @@ use slipway_engine::{RunEvent, Store};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use keyring::{BadKeyLine, BadSealed, KeyError};
 pub use namespace::{DEFAULT_NAMESPACE, valid_namespace};
@@ -57,8 +58,17 @@ pub enum StoreError {
     Key(#[from] KeyError),
 }
 
+/// Most bytes of log lines queued for the writer and not yet committed; a reporter with more
+/// to write waits (and, through it, the step that writes them). State events are not counted:
+/// each TaskRun reports a handful.
+pub const LOG_BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
+/// What a log line costs in the budget beyond its text (its row's other fields).
+const LOG_LINE_OVERHEAD: usize = 128;
+
 pub(crate) enum Msg {
     Event(Box<RunEvent>),
+    /// A log line and the budget it holds until it is written.
+    Log(Box<RunEvent>, u32),
     Flush(oneshot::Sender<()>),
 }
 
@@ -67,10 +77,12 @@ pub(crate) enum Msg {
 pub struct SqliteStore {
     pool: SqlitePool,
     tx: mpsc::UnboundedSender<Msg>,
+    /// Bytes of log lines that may still be queued (see [`LOG_BYTES_IN_FLIGHT`]).
+    log_budget: Arc<Semaphore>,
     path: PathBuf,
-    watchers: std::sync::Arc<watch::Watchers>,
+    watchers: Arc<watch::Watchers>,
     /// Replaced whole by a key rotation.
-    keys: std::sync::Arc<std::sync::RwLock<std::sync::Arc<keyring::Keyring>>>,
+    keys: Arc<std::sync::RwLock<Arc<keyring::Keyring>>>,
 }
 
 impl SqliteStore {
@@ -123,11 +135,18 @@ impl SqliteStore {
         let keys = secret::prepare(&pool, key_file).await?;
         retry_busy(|| recover::interrupted(&pool)).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let watchers = std::sync::Arc::new(watch::Watchers::default());
-        tokio::spawn(write::writer(pool.clone(), rx, watchers.clone()));
+        let watchers = Arc::new(watch::Watchers::default());
+        let log_budget = Arc::new(Semaphore::new(LOG_BYTES_IN_FLIGHT));
+        tokio::spawn(write::supervised(
+            pool.clone(),
+            rx,
+            watchers.clone(),
+            log_budget.clone(),
+        ));
         Ok(SqliteStore {
             pool,
             tx,
+            log_budget,
             path,
             watchers,
             keys: std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(keys))),
@@ -172,6 +191,24 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn record(&self, event: &RunEvent) {
         let _ = self.tx.send(Msg::Event(Box::new(event.clone())));
+    }
+
+    async fn record_log(&self, event: RunEvent) {
+        let text = match &event {
+            RunEvent::Log { line, .. } => line.len(),
+            _ => 0,
+        };
+        // A line longer than the whole budget waits for all of it rather than for ever.
+        let cost = (text + LOG_LINE_OVERHEAD).min(LOG_BYTES_IN_FLIGHT) as u32;
+        match self.log_budget.acquire_many(cost).await {
+            // The writer gives the budget back once the line is committed.
+            Ok(permit) => permit.forget(),
+            Err(_) => return,
+        }
+        if let Err(mpsc::error::SendError(msg)) = self.tx.send(Msg::Log(Box::new(event), cost)) {
+            drop(msg);
+            self.log_budget.add_permits(cost as usize);
+        }
     }
 
     async fn flush(&self) {

@@ -87,6 +87,9 @@ pub struct LogLine {
     pub ts: i64,
     /// The text.
     pub line: String,
+    /// This piece continues the line before it: the step wrote a line longer than
+    /// [`slipway_engine::output::MAX_LINE`] bytes, stored in pieces.
+    pub continued: bool,
 }
 
 fn run_row(r: &SqliteRow) -> RunRow {
@@ -233,7 +236,7 @@ impl SqliteStore {
         limit: i64,
     ) -> Result<Vec<LogLine>, StoreError> {
         let rows = sqlx::query(
-            "SELECT l.id, l.step, l.stream, l.ts, l.line, t.name AS taskrun, t.pipeline_task FROM logs l JOIN task_runs t ON t.uid = l.taskrun_uid \
+            "SELECT l.id, l.step, l.stream, l.ts, l.line, l.continued, t.name AS taskrun, t.pipeline_task FROM logs l JOIN task_runs t ON t.uid = l.taskrun_uid \
              WHERE l.root_uid = ? AND l.id > ? AND (? IS NULL OR t.pipeline_task = ? OR t.name = ?) AND (? IS NULL OR l.step = ?) ORDER BY l.id LIMIT ?",
         )
         .bind(root_uid).bind(after_id).bind(task).bind(task).bind(task).bind(step).bind(step).bind(limit)
@@ -249,6 +252,7 @@ impl SqliteStore {
                 stream: r.get("stream"),
                 ts: r.get("ts"),
                 line: r.get("line"),
+                continued: r.get("continued"),
             })
             .collect())
     }

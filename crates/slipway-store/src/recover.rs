@@ -56,6 +56,51 @@ pub(crate) async fn interrupted(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+impl crate::SqliteStore {
+    /// Ends a run that slipway itself failed while it ran (a panic): the run and its unfinished
+    /// TaskRuns are marked failed with `reason` (`PipelineRunInternalError` or
+    /// `TaskRunInternalError`) and `task_reason`, with `message` in the run's condition.
+    /// Events the run queued before are written first, so none of them undoes this.
+    pub async fn end_with_error(
+        &self,
+        uid: &str,
+        reason: &str,
+        task_reason: &str,
+        message: &str,
+    ) -> Result<(), crate::StoreError> {
+        slipway_engine::Store::flush(self).await;
+        let now = std::time::SystemTime::now();
+        let when = humantime::format_rfc3339_seconds(now).to_string();
+        let condition = json!([{ "type": "Succeeded", "status": "False", "reason": reason, "message": message, "lastTransitionTime": when }]);
+        crate::retry_busy(|| async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let object: Option<String> =
+                sqlx::query_scalar("SELECT object FROM runs WHERE uid = ? AND status = 'Unknown'")
+                    .bind(uid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(object) = object {
+                let mut object: Value = serde_json::from_str(&object).unwrap_or(json!({}));
+                object["status"]["conditions"] = condition.clone();
+                object["status"]["completionTime"] = json!(when);
+                sqlx::query("UPDATE runs SET status = 'False', reason = ?, finished_at = ?, object = ? WHERE uid = ?")
+                    .bind(reason).bind(crate::millis(now)).bind(object.to_string()).bind(uid)
+                    .execute(&mut *tx).await?;
+                sqlx::query("UPDATE task_runs SET status = 'False', reason = ?, finished_at = ? WHERE (root_uid = ? OR parent_uid = ?) AND status = 'Unknown'")
+                    .bind(task_reason).bind(crate::millis(now)).bind(uid).bind(uid)
+                    .execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO events (root_uid, ts, kind, subject, detail) VALUES (?, ?, 'RunFinished', ?, ?)")
+                    .bind(uid).bind(crate::millis(now)).bind(uid).bind(json!({ "reason": reason }).to_string())
+                    .execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })
+        .await?;
+        self.watchers.touched([uid].into_iter());
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

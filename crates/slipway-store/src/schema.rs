@@ -117,5 +117,38 @@ CREATE TABLE IF NOT EXISTS deliveries (
 pub async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(SCHEMA).execute(pool).await?;
     crate::namespace::migrate(pool).await?;
+    // `logs.continued`: the line continues the one before it (a line cut at the length cap).
+    add_column(
+        pool,
+        "logs",
+        "continued",
+        "ALTER TABLE logs ADD COLUMN continued INTEGER NOT NULL DEFAULT 0",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs `alter` (an `ALTER TABLE … ADD COLUMN`) unless the column is there already.
+async fn add_column(
+    pool: &SqlitePool,
+    table: &str,
+    column: &str,
+    alter: &'static str,
+) -> Result<(), sqlx::Error> {
+    let present: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?")
+            .bind(table)
+            .bind(column)
+            .fetch_one(pool)
+            .await?;
+    if present == 0 {
+        let added = sqlx::raw_sql(alter).execute(pool).await;
+        // Another process opening the same database may have added it just now.
+        if let Err(e) = added
+            && !e.to_string().contains("duplicate column")
+        {
+            return Err(e);
+        }
+    }
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! The writer task: applies events in batches, one transaction per batch.
 
+use std::sync::Arc;
+
 use serde_json::json;
 use slipway_engine::RunEvent;
 use sqlx::{Sqlite, SqlitePool, Transaction};
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, Semaphore, mpsc};
 
 use crate::{Msg, millis};
 
@@ -11,12 +13,41 @@ const BATCH: usize = 4096;
 /// How long the writer gathers events after the first of a batch.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// Runs until every sender is gone.
-pub(crate) async fn writer(
+/// Log-line budget taken by a batch, given back when the batch is done with (written, failed,
+/// or lost to a panic), so a writer that restarts does not leave reporters waiting for ever.
+struct Held {
+    budget: Arc<Semaphore>,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget.add_permits(self.bytes);
+    }
+}
+
+/// Runs the writer until every sender is gone; a writer that panics is logged and started again
+/// on the same queue (the batch it held is lost, the rest is not).
+pub(crate) async fn supervised(
     pool: SqlitePool,
-    mut rx: mpsc::UnboundedReceiver<Msg>,
-    watchers: std::sync::Arc<crate::watch::Watchers>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    watchers: Arc<crate::watch::Watchers>,
+    budget: Arc<Semaphore>,
 ) {
+    let rx = Arc::new(Mutex::new(rx));
+    slipway_engine::supervise::restarting("store writer", || {
+        writer(pool.clone(), rx.clone(), watchers.clone(), budget.clone())
+    })
+    .await;
+}
+
+async fn writer(
+    pool: SqlitePool,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<Msg>>>,
+    watchers: Arc<crate::watch::Watchers>,
+    budget: Arc<Semaphore>,
+) -> Result<(), String> {
+    let mut rx = rx.lock().await;
     let (pid, start) = crate::recover::me();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -31,9 +62,17 @@ pub(crate) async fn writer(
         }
         let mut flushes = Vec::new();
         let mut events = Vec::with_capacity(batch.len());
+        let mut held = Held {
+            budget: budget.clone(),
+            bytes: 0,
+        };
         for m in batch {
             match m {
                 Msg::Event(ev) => events.push(ev),
+                Msg::Log(ev, cost) => {
+                    held.bytes += cost as usize;
+                    events.push(ev);
+                }
                 Msg::Flush(done) => flushes.push(done),
             }
         }
@@ -47,6 +86,7 @@ pub(crate) async fn writer(
             tx.commit().await
         })
         .await;
+        drop(held);
         match result {
             Ok(()) => watchers.touched(events.iter().filter_map(|e| root_of(e))),
             Err(e) => tracing::error!("failed to write {} run events: {e}", events.len()),
@@ -55,6 +95,7 @@ pub(crate) async fn writer(
             let _ = f.send(());
         }
     }
+    Ok(())
 }
 
 /// The top-level run an event belongs to, for the events followers wait on.
@@ -186,9 +227,10 @@ async fn apply(
             step,
             stream,
             line,
+            continued,
             at,
         } => {
-            sqlx::query("INSERT INTO logs (root_uid, taskrun_uid, step, stream, ts, line) VALUES (?, ?, ?, ?, ?, ?)").bind(root).bind(taskrun).bind(step).bind(stream.as_str()).bind(millis(*at)).bind(line).execute(&mut **tx).await?;
+            sqlx::query("INSERT INTO logs (root_uid, taskrun_uid, step, stream, ts, line, continued) VALUES (?, ?, ?, ?, ?, ?, ?)").bind(root).bind(taskrun).bind(step).bind(stream.as_str()).bind(millis(*at)).bind(line).bind(continued).execute(&mut **tx).await?;
         }
         RunEvent::TaskRunFinished {
             uid,

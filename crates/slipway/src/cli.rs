@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// runs stay queued).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub grace: std::time::Duration,
+    /// Most bytes of step output stored per run; past it the run goes on, further lines are
+    /// counted and dropped, and the run says how much [default: `[server] max_log_bytes`, else 4 GiB].
+    #[arg(long, value_name = "BYTES")]
+    pub max_log_bytes: Option<u64>,
     /// Ask for no API token: anyone who can reach the port can run any command as this user.
     /// Without it, a first start creates an admin token and prints it once.
     #[arg(long)]

@@ -47,6 +47,8 @@ pub struct ServerSettings {
     /// `[server.pipelines]`: runs at once per Pipeline (or Task) name.
     #[serde(default)]
     pub pipelines: std::collections::HashMap<String, usize>,
+    /// Most bytes of step output stored per run [default: 4 GiB].
+    pub max_log_bytes: Option<u64>,
     /// Names requests may give in `Host` besides the listening address (`NAME` or `NAME:PORT`).
     #[serde(default)]
     pub allowed_hosts: Vec<String>,

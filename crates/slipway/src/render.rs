@@ -147,13 +147,20 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                 step,
                 stream,
                 line,
+                continued,
                 ..
             } if style.logs => {
                 let label = tasks
                     .get(&taskrun)
                     .map(|t| t.label.clone())
                     .unwrap_or_default();
-                let mark = if stream == Stream::Stderr { "!" } else { "" };
+                // `+`: this piece continues a line cut at the length cap.
+                let mark = match (stream == Stream::Stderr, continued) {
+                    (false, false) => "",
+                    (true, false) => "!",
+                    (false, true) => "+",
+                    (true, true) => "!+",
+                };
                 say(&multi, format!("[{label}/{step}]{mark} {line}"));
             }
             RunEvent::StepFinished {

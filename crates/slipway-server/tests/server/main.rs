@@ -16,6 +16,7 @@ use tower::ServiceExt;
 mod auth;
 mod front_door;
 mod namespaces;
+mod panics;
 mod queue;
 mod resources;
 mod triggers;
@@ -62,6 +63,7 @@ fn log(store: &SqliteStore, line: &str) {
         step: "make".into(),
         stream: Stream::Stdout,
         line: line.into(),
+        continued: false,
         at: SystemTime::now(),
     });
 }
@@ -320,11 +322,20 @@ impl Server {
 
     /// Starts one over `dir` (a restart when another ran there before).
     pub async fn start_in(dir: tempfile::TempDir, limits: slipway_server::Limits) -> Server {
-        let store = Arc::new(SqliteStore::open(dir.path()).await.expect("open"));
         let executor = slipway_exec_host::HostExecutor::new(dir.path(), Default::default())
             .expect("host executor");
+        Server::start_with(dir, limits, Arc::new(executor)).await
+    }
+
+    /// Starts one over `dir` running steps on `executor`.
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        limits: slipway_server::Limits,
+        executor: Arc<dyn slipway_engine::Executor>,
+    ) -> Server {
+        let store = Arc::new(SqliteStore::open(dir.path()).await.expect("open"));
         let engine = slipway_engine::Engine::new(
-            Arc::new(executor),
+            executor,
             store.clone(),
             slipway_engine::EngineConfig::default(),
         );

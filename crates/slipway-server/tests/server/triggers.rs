@@ -315,6 +315,60 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// An EventListener that polls `repo` every `interval` and starts `build` on a push.
+fn polled_listener(name: &str, repo: &str, interval: &str) -> String {
+    format!(
+        "apiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata:\n  name: {name}\n  annotations:\n    slipway.dev/poll-repository: {repo}\n    slipway.dev/poll-interval: {interval}\nspec:\n  triggers:\n  - name: github-push\n    interceptors:\n    - ref: {{name: github}}\n      params:\n      - {{name: secretRef, value: {{secretName: webhook, secretKey: token}}}}\n      - {{name: eventTypes, value: [push]}}\n    - ref: {{name: cel}}\n      params:\n      - {{name: overlays, value: [{{key: branch, expression: \"body.ref.split('/')[2]\"}}]}}\n    bindings: [{{ref: github-push}}]\n    template: {{ref: build}}\n"
+    )
+}
+
+/// A listener whose polling panics (stored by an older version that let an interval overflow
+/// the clock) is logged and set aside; the poller goes on polling the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_whose_polling_panics_does_not_stop_the_others() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    git(repo.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let s = setup().await;
+    let path = repo.path().display().to_string();
+    // Stored directly, as a database from before intervals were validated holds it; it sorts
+    // before the good listener, so every round meets it first.
+    let yaml = polled_listener("a-broken", &path, "99999999999999999h");
+    let object = json!({
+        "apiVersion": "triggers.tekton.dev/v1beta1",
+        "kind": "EventListener",
+        "metadata": {"name": "a-broken", "namespace": "default", "annotations": {
+            "slipway.dev/poll-repository": path,
+            "slipway.dev/poll-interval": "99999999999999999h",
+        }},
+        "spec": {"triggers": []},
+    });
+    s.store
+        .put_resources(&[slipway_store::NewResource {
+            kind: "EventListener",
+            namespace: "default",
+            name: "a-broken",
+            yaml: &yaml,
+            object: &object,
+        }])
+        .await
+        .expect("stored");
+    let listener = polled_listener("polled", &path, "300ms");
+    let (code, body) = s.call("POST", "/api/v1/apply", &listener).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    git(repo.path(), &["commit", "-q", "--allow-empty", "-m", "two"]);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while run_count(&s).await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "polling stopped: no run from the new commit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    s.shut_down().await;
+}
+
 /// Polling: the first look learns the refs; a new commit on a branch then starts a run with
 /// the polled revision, through the same listener and interceptors (whose sender checks do not
 /// apply), once.
@@ -324,10 +378,7 @@ async fn a_polled_repository_triggers_on_a_new_commit() {
     git(repo.path(), &["init", "-q", "-b", "main"]);
     git(repo.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
     let s = setup().await;
-    let listener = format!(
-        "apiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata:\n  name: polled\n  annotations:\n    slipway.dev/poll-repository: {}\n    slipway.dev/poll-interval: 300ms\nspec:\n  triggers:\n  - name: github-push\n    interceptors:\n    - ref: {{name: github}}\n      params:\n      - {{name: secretRef, value: {{secretName: webhook, secretKey: token}}}}\n      - {{name: eventTypes, value: [push]}}\n    - ref: {{name: cel}}\n      params:\n      - {{name: overlays, value: [{{key: branch, expression: \"body.ref.split('/')[2]\"}}]}}\n    bindings: [{{ref: github-push}}]\n    template: {{ref: build}}\n",
-        repo.path().display()
-    );
+    let listener = polled_listener("polled", &repo.path().display().to_string(), "300ms");
     let (code, body) = s.call("POST", "/api/v1/apply", &listener).await;
     assert_eq!(code, StatusCode::OK, "{body}");
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;

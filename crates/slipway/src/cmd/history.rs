@@ -98,6 +98,18 @@ pub fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
     }
 }
 
+/// What a run's log cap dropped, from the annotations the engine puts on its object.
+pub fn dropped_logs(o: &Value) -> Option<String> {
+    let a = &o["metadata"]["annotations"];
+    let bytes = a[slipway_engine::store::DROPPED_BYTES].as_str()?;
+    let lines = a[slipway_engine::store::DROPPED_LINES]
+        .as_str()
+        .unwrap_or("?");
+    Some(format!(
+        "{bytes} bytes in {lines} lines dropped past the run's log cap"
+    ))
+}
+
 /// Shows one run like `tkn pipelinerun describe`.
 pub async fn describe(data: &Path, args: &DescribeArgs) -> Result<i32, CliError> {
     let store = crate::paths::open_store(data).await?;
@@ -129,6 +141,9 @@ pub async fn describe(data: &Path, args: &DescribeArgs) -> Result<i32, CliError>
     println!("Status:    {}", status_word(&row.status, &row.reason));
     if !message.is_empty() {
         println!("Message:   {message}");
+    }
+    if let Some(dropped) = dropped_logs(o) {
+        println!("Logs:      {dropped}");
     }
     println!("Started:   {}", age(row.created_at));
     if let Some(f) = row.finished_at {

@@ -8,7 +8,9 @@ use crate::error::CliError;
 
 fn print(l: &slipway_store::LogLine) {
     let task = l.pipeline_task.as_deref().unwrap_or(&l.taskrun);
-    println!("[{task}/{}] {}", l.step, l.line);
+    // `+`: this piece continues a line cut at the length cap.
+    let mark = if l.continued { "+" } else { "" };
+    println!("[{task}/{}]{mark} {}", l.step, l.line);
 }
 
 /// Prints stored lines; with `-f`, keeps reading until the run ends.

@@ -302,8 +302,10 @@ async fn finish(
 }
 
 fn print_line(l: &Value) {
+    // `+`: this piece continues a line cut at the length cap.
+    let mark = if l["continued"] == true { "+" } else { "" };
     println!(
-        "[{}/{}] {}",
+        "[{}/{}]{mark} {}",
         l["task"].as_str().or(l["taskRun"].as_str()).unwrap_or(""),
         l["step"].as_str().unwrap_or(""),
         l["line"].as_str().unwrap_or("")
@@ -398,6 +400,9 @@ pub async fn describe(remote: &Remote, args: &DescribeArgs) -> Result<i32, CliEr
     println!("Status:    {}", status_word(&status, &reason));
     if let Some(m) = o["status"]["conditions"][0]["message"].as_str() {
         println!("Message:   {m}");
+    }
+    if let Some(dropped) = crate::cmd::history::dropped_logs(&o) {
+        println!("Logs:      {dropped}");
     }
     let trs = remote.get(&run.path("taskruns")).await?;
     let items = trs["items"].as_array().cloned().unwrap_or_default();

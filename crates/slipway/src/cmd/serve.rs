@@ -14,6 +14,9 @@ use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::error::CliError;
 
+/// Most bytes of step output stored per run unless configured.
+const DEFAULT_MAX_LOG_BYTES: u64 = 4 << 30;
+
 /// How long open connections (log followers) may delay a shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -33,7 +36,15 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
     let _lock = lock(data)?;
     let store = Arc::new(crate::paths::open_store(data).await?);
     let executor = crate::cmd::run::executor(data, config, args.executor).await?;
-    let engine = Engine::new(executor, store.clone(), EngineConfig::default());
+    let engine_config = EngineConfig {
+        max_log_bytes: Some(
+            args.max_log_bytes
+                .or(config.server.max_log_bytes)
+                .unwrap_or(DEFAULT_MAX_LOG_BYTES),
+        ),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(executor, store.clone(), engine_config);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let limits = Limits {
         total: Some(

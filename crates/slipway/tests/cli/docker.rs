@@ -536,3 +536,45 @@ fn docker_pull_secrets_open_a_private_registry() {
         text(&out.stderr)
     );
 }
+
+/// The Docker executor's log path is bounded like the host's: a step flooding 256 MiB in lines
+/// and 16 MiB in one line through the daemon's attach stream leaves `slipway serve` small, and
+/// every byte is stored.
+#[test]
+fn docker_a_flood_through_the_daemon_is_stored_whole_in_bounded_memory() {
+    use crate::flood::{CAP, peak_rss, run_to_end, stored, task_run};
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = env().docker.config.to_string_lossy().into_owned();
+    let s = crate::server::Served::start_with(
+        home.path(),
+        &[],
+        &[("SLIPWAY_CONFIG", &config), ("SLIPWAY_EXECUTOR", "docker")],
+    );
+    let flood: u64 = 256 << 20;
+    let long: u64 = 16 << 20;
+    let body = task_run(
+        "docker-flood",
+        &[
+            (
+                "lines",
+                "head -c 268435456 /dev/zero | tr '\\0' x | fold -w 1000",
+            ),
+            ("one-line", "head -c 16777216 /dev/zero | tr '\\0' y; echo"),
+        ],
+    );
+    let started = Instant::now();
+    let o = run_to_end(&s, &body, "docker-flood", Duration::from_secs(900));
+    let peak = peak_rss(s.pid());
+    eprintln!(
+        "docker flood: {} MiB stored in {:.1}s; server peak RSS {:.1} MiB",
+        (flood + long) >> 20,
+        started.elapsed().as_secs_f64(),
+        peak as f64 / (1 << 20) as f64
+    );
+    assert_eq!(o["status"]["conditions"][0]["reason"], "Succeeded", "{o}");
+    assert!(peak < 200 << 20, "server peak RSS {peak} bytes");
+    s.terminate();
+    let steps = stored(home.path(), "docker-flood");
+    assert_eq!(steps["lines"], (flood.div_ceil(1000), flood, 0));
+    assert_eq!(steps["one-line"], (long / CAP, long, long / CAP - 1));
+}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod docker;
+mod flood;
 mod namespaces;
 mod secrets;
 mod server;
@@ -42,9 +43,14 @@ fn slipway_with(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn spawn(home: &Path, args: &[&str]) -> Child {
+    spawn_with(home, args, &[])
+}
+
+fn spawn_with(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
     Command::new(bin())
         .args(args)
         .env("SLIPWAY_HOME", home)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::{bin, spawn, text};
+use crate::{bin, spawn_with, text};
 
 /// A `slipway serve` process on a free port.
 pub struct Served {
@@ -27,9 +27,14 @@ const KEPT_TOKEN: &str = "test-admin-token";
 impl Served {
     /// Starts one over `home` with extra arguments.
     pub fn start(home: &Path, extra: &[&str]) -> Served {
+        Served::start_with(home, extra, &[])
+    }
+
+    /// Starts one over `home` with extra arguments and environment.
+    pub fn start_with(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> Served {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        Served::spawned(home, spawn(home, &args))
+        Served::spawned(home, spawn_with(home, &args, env))
     }
 
     /// Reads the banner of a started `slipway serve` (its token and address).
@@ -73,6 +78,45 @@ impl Served {
             token,
             banner,
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `Authorization: Bearer …` with the admin token, when the server asks for one.
+    pub fn auth_header(&self) -> String {
+        self.token
+            .as_ref()
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default()
+    }
+
+    /// One request with a YAML body (if any), with the admin token; the status and the body.
+    pub fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/yaml\r\n{}Content-Length: {}\r\n\r\n{body}",
+            self.auth_header(),
+            body.len()
+        );
+        s.write_all(req.as_bytes()).expect("send");
+        let mut response = Vec::new();
+        s.read_to_end(&mut response).expect("response");
+        let response = String::from_utf8_lossy(&response);
+        let code = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (code, body)
     }
 
     /// Runs the CLI against this server.
