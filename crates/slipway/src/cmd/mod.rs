@@ -2,6 +2,7 @@
 
 pub mod cancel;
 pub mod history;
+pub mod lookup;
 pub mod logs;
 pub mod remote;
 pub mod run;

@@ -168,6 +168,7 @@ async fn finish(
     exec: &crate::cli::Execution,
 ) -> Result<i32, CliError> {
     let mut code = 0;
+    let mut printed = Vec::new();
     for name in names {
         eprintln!("{name} queued");
         if exec.detach {
@@ -185,12 +186,15 @@ async fn finish(
         let o = object(remote, name).await?;
         let (status, reason) = condition(&o);
         eprintln!("{name} {}", status_word(&status, &reason));
-        if let Some(format) = exec.output {
-            print(&o, format)?;
+        if exec.output.is_some() {
+            printed.push(o);
         }
         if status != "True" {
             code = EXIT_FAILED;
         }
+    }
+    if let Some(format) = exec.output {
+        crate::output::print_all(printed, format)?;
     }
     Ok(code)
 }

@@ -52,12 +52,18 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Every JSON object printed by `-o json` (one per run in the file).
+/// The run objects printed by `-o json`: one object, or a `List` of one per run in the file.
 fn objects(out: &Output) -> Vec<Value> {
-    serde_json::Deserializer::from_slice(&out.stdout)
-        .into_iter::<Value>()
-        .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", text(&out.stdout)))
+    if out.stdout.iter().all(u8::is_ascii_whitespace) {
+        return Vec::new();
+    }
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", text(&out.stdout)));
+    if v["kind"] == "List" {
+        v["items"].as_array().cloned().unwrap_or_default()
+    } else {
+        vec![v]
+    }
 }
 
 fn condition(o: &Value) -> (String, String) {
@@ -782,4 +788,34 @@ fn secret_values_are_masked_in_logs_objects_and_the_api() {
         !described.contains("hunter2-pw") && described.contains("[MASKED]"),
         "{described}"
     );
+}
+
+/// Two runs in one file print one JSON document, a `List`, as kubectl does; one run prints the
+/// object alone.
+#[test]
+fn json_output_of_several_runs_is_one_list() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = home.path().join("two.yaml");
+    let run = |name: &str| {
+        format!(
+            "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata:\n  name: {name}\nspec:\n  taskSpec:\n    steps:\n    - image: busybox\n      script: echo {name}\n"
+        )
+    };
+    std::fs::write(&file, format!("{}---\n{}", run("first"), run("second"))).expect("write");
+    let out = slipway(home.path(), &["run", "-f", &file.to_string_lossy(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(v["kind"], "List");
+    let names: Vec<&str> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["first", "second"]);
+
+    std::fs::write(&file, run("alone")).expect("write");
+    let out = slipway(home.path(), &["run", "-f", &file.to_string_lossy(), "-o", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(v["kind"], "TaskRun");
 }
