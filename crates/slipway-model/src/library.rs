@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::convert::{Dropped, v1beta1_to_v1};
+use crate::convert::{Dropped, v1alpha1_to_v1beta1, v1beta1_to_v1};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::kinds::k8s::{ConfigMapData, ObjectMeta, SecretData};
 use crate::kinds::pipeline::PipelineSpec;
@@ -295,17 +295,28 @@ impl Library {
         match version {
             "v1" => {}
             "v1beta1" | "v1alpha1" if kind == "StepAction" => {}
-            "v1beta1" => {
+            "v1beta1" | "v1alpha1" => {
                 let mut dropped = Dropped::default();
+                if version == "v1alpha1" {
+                    v1alpha1_to_v1beta1(&kind, &mut doc.value, &mut dropped);
+                }
                 v1beta1_to_v1(&kind, &mut doc.value, &mut dropped);
-                for path in dropped.0 {
+                for path in &dropped.paths {
                     let o = origin_for(&doc);
-                    self.warnings.push(o.diag(
-                        &path,
-                        format!(
-                            "`{path}` (PipelineResources) was removed from Tekton and is ignored"
-                        ),
-                    ));
+                    let message = if path.ends_with(".conditions") {
+                        format!("`{path}` (Conditions, replaced by `when` expressions) was removed from Tekton and is ignored: the task runs unguarded")
+                    } else {
+                        format!("`{path}` (PipelineResources) was removed from Tekton and is ignored")
+                    };
+                    self.warnings.push(o.diag(path, message));
+                }
+                // Diagnostics about a moved field point at where the user wrote it.
+                for (new, old) in &dropped.moved {
+                    for map in [&mut doc.key_positions, &mut doc.positions] {
+                        if let Some(pos) = map.get(old).copied() {
+                            map.insert(new.clone(), pos);
+                        }
+                    }
                 }
             }
             other => {
@@ -315,7 +326,7 @@ impl Library {
                         "apiVersion",
                         format!("unsupported apiVersion `tekton.dev/{other}` for {kind}"),
                     )
-                    .with_hint("use tekton.dev/v1 or tekton.dev/v1beta1"),
+                    .with_hint("use tekton.dev/v1 (v1beta1 and v1alpha1 are converted)"),
                 );
                 return;
             }

@@ -116,7 +116,7 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                             origin,
                             &format!("spec.taskRunSpecs[{i}].pipelineTaskName"),
                             format!(
-                                "taskRunSpecs names unknown pipeline task `{}`",
+                                "unknown pipeline task `{}`",
                                 trs.pipeline_task_name
                             ),
                             "use the name of a task in the pipeline",

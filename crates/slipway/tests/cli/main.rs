@@ -508,6 +508,31 @@ bad_input! {
     bad_empty_file => "empty.yaml",
     bad_not_yaml => "not-yaml.yaml",
     bad_unknown_workspace => "unknown-workspace.yaml",
+    bad_stale_service_account_names => "stale-service-account-names.yaml",
+}
+
+/// v1alpha1 objects run as Tekton's conversion read them: `inputs.params` are params (and
+/// `$(inputs.params.x)` still resolves), PipelineResources are dropped with a warning,
+/// `serviceAccountNames` become `taskRunSpecs`.
+#[test]
+fn v1alpha1_objects_are_converted_and_run() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = fixtures().join("v1alpha1/pipelinerun.yaml");
+    let out = slipway(home.path(), &["run", "-f", &file.to_string_lossy(), "--logs", "-o", "json"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("hello tekton and tekton"), "{stderr}");
+    assert!(stderr.contains("hello alpha and alpha"), "{stderr}");
+    assert!(
+        stderr.contains("`spec.inputs.resources` (PipelineResources) was removed"),
+        "{stderr}"
+    );
+    let runs = objects(&out);
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        runs[0]["spec"]["taskRunSpecs"][0]["serviceAccountName"],
+        "greeter"
+    );
 }
 
 #[test]
