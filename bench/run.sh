@@ -104,15 +104,20 @@ spid=$!
 # SIGTERM stops the server's running runs too.
 trap 'kill $spid 2>/dev/null || true; wait $spid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do grep -q '^serving' "$api/serve.log" && break; sleep 0.1; done
-url=$(grep -o 'http://[0-9.:]*' "$api/serve.log")
+url=$(grep '^serving' "$api/serve.log" | grep -o 'http://[0-9.:]*')
+# The admin token of the first start, for the CLI and the load generator (both read SLIPWAY_TOKEN).
+SLIPWAY_TOKEN=$(grep -o '#token=slw_[0-9a-f]*' "$api/serve.log" | cut -d= -f2)
+export SLIPWAY_TOKEN
 load() { "$L" --url "$url" --rate 200 --duration 30s --warmup 3s --server-pid "$spid" "$@" | tee -a "$api/load.txt"; }
 echo "-- /healthz, idle server"
 load --followers 0 --mix healthz=1 --label healthz-idle
 for i in $(seq 50); do "$S" --server "$url" run -f "$api/live.yaml" -d 2>/dev/null; done >"$api/live.names"
 python3 - "$url" <<'PY'
-import json, sys, time, urllib.request
+import json, os, sys, time, urllib.request
 for _ in range(100):
-    items = json.load(urllib.request.urlopen(f"{sys.argv[1]}/apis/tekton.dev/v1/namespaces/default/pipelineruns"))["items"]
+    req = urllib.request.Request(f"{sys.argv[1]}/apis/tekton.dev/v1/namespaces/default/pipelineruns",
+                                 headers={"Authorization": f"Bearer {os.environ['SLIPWAY_TOKEN']}"})
+    items = json.load(urllib.request.urlopen(req))["items"]
     running = [i for i in items if (i.get("status", {}).get("conditions") or [{}])[0].get("reason") == "Running"]
     if len(running) >= 50:
         break

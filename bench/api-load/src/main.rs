@@ -62,6 +62,9 @@ struct Args {
     /// The server's process id, to report its CPU use during the measurement (Linux).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// The API token (the server's admin token, printed at its first start).
+    #[arg(long, env = "SLIPWAY_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// A label for the JSON summary.
     #[arg(long, default_value = "")]
     label: String,
@@ -361,13 +364,21 @@ async fn run(args: Args) -> Result<(), String> {
     if args.rate.is_nan() || args.rate <= 0.0 {
         return Err("--rate must be positive".into());
     }
+    let mut auth = reqwest::header::HeaderMap::new();
+    if let Some(t) = &args.token {
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
+            .map_err(|_| "--token has characters a header cannot carry".to_string())?;
+        auth.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(usize::MAX)
         .timeout(args.timeout)
+        .default_headers(auth.clone())
         .build()
         .map_err(|e| e.to_string())?;
     // Followers' streams last the whole measurement: no overall timeout.
     let sse_client = reqwest::Client::builder()
+        .default_headers(auth)
         .build()
         .map_err(|e| e.to_string())?;
 

@@ -88,6 +88,9 @@ pub struct RunOptions {
     pub workspace_dirs: IndexMap<String, std::path::PathBuf>,
     /// When the run was created, if before it starts (a queued run); else now.
     pub created: Option<SystemTime>,
+    /// The namespace it was created in (a server's queue, `-n`), for a run whose own
+    /// `metadata.namespace` names none; else the engine's default.
+    pub namespace: Option<String>,
 }
 
 /// How a run ended.
@@ -186,13 +189,24 @@ impl Engine {
         cancel: CancelHandle,
     ) -> Result<RunReport, EngineError> {
         let masker = Masker::for_run(&lib, run);
+        // Every object of the run (children and TaskRuns too) says where it runs.
+        let mut config = self.config.clone();
+        if let Some(ns) = run
+            .meta()
+            .namespace
+            .clone()
+            .or_else(|| opts.namespace.clone())
+            .filter(|n| !n.is_empty())
+        {
+            config.namespace = ns;
+        }
         let reporter =
             Reporter::new(self.store.clone(), opts.watcher.clone()).with_masker(masker.clone());
         let shared = Arc::new(Shared {
             executor: self.executor.clone(),
             reporter: reporter.clone(),
             lib: lib.clone(),
-            config: self.config.clone(),
+            config: config.clone(),
             permits: Arc::new(Semaphore::new(self.config.concurrency.max(1))),
             root_uid: opts.uid.clone(),
             notices: Mutex::new(HashSet::new()),
@@ -203,7 +217,7 @@ impl Engine {
             let now = crate::status::ts(SystemTime::now());
             object["metadata"]["creationTimestamp"] = json!(crate::status::ts(run.created));
             object["metadata"]["uid"] = json!(run.uid);
-            object["metadata"]["namespace"] = json!(self.config.namespace);
+            object["metadata"]["namespace"] = json!(config.namespace);
             if !run.target.is_empty() {
                 let label = match run.kind {
                     "PipelineRun" => "tekton.dev/pipeline",
@@ -221,6 +235,12 @@ impl Engine {
                     "host executor: steps run as processes on this machine; `image` is ignored"
                         .into(),
                 );
+            }
+            for what in masker.too_short() {
+                shared.notice(format!(
+                    "the value of {what} is shorter than {} characters and is not masked in logs",
+                    crate::mask::MIN_MASKED_LEN
+                ));
             }
         };
         let created = opts.created.unwrap_or_else(SystemTime::now);

@@ -57,7 +57,12 @@ impl StepState {
     /// The entry once its TaskRun has ended: a step still running or waiting is terminated
     /// with exit code 1 and the TaskRun's reason, as Tekton marks it, so no step of a finished
     /// TaskRun reads as running.
-    pub fn to_final_json(&self, taskrun_reason: &str, created: SystemTime, at: SystemTime) -> Value {
+    pub fn to_final_json(
+        &self,
+        taskrun_reason: &str,
+        created: SystemTime,
+        at: SystemTime,
+    ) -> Value {
         let mut v = self.to_json();
         if self.ended.is_none() {
             let started = self.started.unwrap_or(created);

@@ -235,7 +235,10 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
 
 /// The Task's volumes and the `podTemplate`'s (which Tekton adds to the pod), with params
 /// substituted into their sources as Tekton does (`secretName: $(params.name)`).
-fn task_volumes(inv: &Invocation<'_>, scope: &Scope) -> Result<Vec<(String, VolumeSource)>, Failure> {
+fn task_volumes(
+    inv: &Invocation<'_>,
+    scope: &Scope,
+) -> Result<Vec<(String, VolumeSource)>, Failure> {
     let from_template: Vec<slipway_model::kinds::k8s::Volume> = inv
         .pod_template
         .and_then(|p| p.get("volumes"))

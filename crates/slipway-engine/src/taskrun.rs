@@ -71,7 +71,9 @@ pub(crate) async fn run(
     let mut retries_status: Vec<Value> = Vec::new();
     let mut attempt: u32 = 0;
     loop {
-        let done = attempt_once(&shared, &req, attempt, created, &retries_status, &cancel).await;
+        let mut done =
+            attempt_once(&shared, &req, attempt, created, &retries_status, &cancel).await;
+        done.object["metadata"]["namespace"] = json!(shared.config.namespace);
         let retry = !done.succeeded
             && attempt < req.retries
             && !cancel.is_cancelled()

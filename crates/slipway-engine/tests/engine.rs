@@ -142,3 +142,79 @@ async fn independent_tasks_run_in_parallel_up_to_the_limit() {
     assert!(report.succeeded, "{}", report.reason);
     assert_eq!(counting.max.load(Ordering::SeqCst), 3);
 }
+
+/// Keeps the `metadata.namespace` of every run object reported.
+#[derive(Default)]
+struct Namespaces(std::sync::Mutex<Vec<String>>);
+
+#[async_trait]
+impl Store for Namespaces {
+    fn record(&self, event: &RunEvent) {
+        let object = match event {
+            RunEvent::RunStarted { object, .. }
+            | RunEvent::RunFinished { object, .. }
+            | RunEvent::TaskRunFinished { object, .. } => object,
+            _ => return,
+        };
+        let kind = object["kind"].as_str().unwrap_or("?");
+        let ns = object["metadata"]["namespace"].as_str().unwrap_or("<none>");
+        if let Ok(mut v) = self.0.lock() {
+            v.push(format!("{kind} {ns}"));
+        }
+    }
+    async fn flush(&self) {}
+}
+
+/// Every object of a run (the run, a child PipelineRun, TaskRuns as they end) is in the run's
+/// namespace: its own `metadata.namespace`, else the one it was created in, else `default`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_object_of_a_run_says_the_runs_namespace() {
+    let yaml = |own: &str| {
+        format!(
+            "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata:\n  name: outer\n{own}spec:\n  pipelineSpec:\n    tasks:\n    - name: inner\n      pipelineSpec:\n        tasks:\n        - name: leaf\n          taskSpec:\n            steps: [{{image: alpine, script: 'true'}}]\n    - name: direct\n      taskSpec:\n        steps: [{{image: alpine, script: 'true'}}]\n"
+        )
+    };
+    for (own, given, want) in [
+        ("", Some("team-a"), "team-a"),
+        ("  namespace: own\n", Some("team-a"), "own"),
+        ("", None, "default"),
+    ] {
+        let store = Arc::new(Namespaces::default());
+        let engine = Engine::new(
+            Arc::new(Counting::default()),
+            store.clone(),
+            EngineConfig::default(),
+        );
+        let lib = library(&yaml(own));
+        let run = lib.runs[0].clone();
+        let opts = RunOptions {
+            name: "outer".into(),
+            uid: "uid".into(),
+            namespace: given.map(str::to_string),
+            ..Default::default()
+        };
+        let report = tokio::time::timeout(
+            Duration::from_secs(20),
+            engine.run(lib, &run, opts, CancelHandle::new()),
+        )
+        .await
+        .expect("the run ends")
+        .expect("the run starts");
+        assert!(report.succeeded, "{}", report.reason);
+        assert_eq!(report.object["metadata"]["namespace"], want);
+        let seen = store.0.lock().map(|v| v.clone()).unwrap_or_default();
+        let mut kinds: Vec<&str> = seen
+            .iter()
+            .map(|s| s.split(' ').next().unwrap_or(""))
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        assert_eq!(kinds, ["PipelineRun", "TaskRun"], "{seen:?}");
+        // Two TaskRuns, the outer and the inner PipelineRun, each started and finished.
+        assert!(seen.len() >= 6, "{seen:?}");
+        assert!(
+            seen.iter().all(|s| s.ends_with(&format!(" {want}"))),
+            "{want}: {seen:?}"
+        );
+    }
+}

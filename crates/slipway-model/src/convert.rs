@@ -134,7 +134,9 @@ pub fn v1beta1_to_v1(kind: &str, doc: &mut Value, dropped: &mut Dropped) {
                             (".pipelineTaskName", ".taskName"),
                             (".serviceAccountName", ".serviceAccountName"),
                         ] {
-                            dropped.moved.push((format!("{new}{a}"), format!("{old}{b}")));
+                            dropped
+                                .moved
+                                .push((format!("{new}{a}"), format!("{old}{b}")));
                         }
                         let mut m = Map::new();
                         m.insert(
@@ -260,7 +262,10 @@ mod tests {
         assert_eq!(d.paths, ["spec.inputs.resources", "spec.outputs.resources"]);
         assert_eq!(
             d.moved,
-            [("spec.params[0]".to_string(), "spec.inputs.params[0]".to_string())]
+            [(
+                "spec.params[0]".to_string(),
+                "spec.inputs.params[0]".to_string()
+            )]
         );
     }
 

@@ -248,7 +248,9 @@ impl Library {
                 // Kept with the rest so that a run's stored inputs can bind them again.
                 self.raw.push(doc.value.clone());
                 if kind == "ConfigMap" {
-                    if let Some(spec) = typed::<ConfigMapData>(&origin, &doc.value, "", diags, &mut self.warnings) {
+                    if let Some(spec) =
+                        typed::<ConfigMapData>(&origin, &doc.value, "", diags, &mut self.warnings)
+                    {
                         self.config_maps.insert(
                             name,
                             Object {
@@ -259,7 +261,9 @@ impl Library {
                             },
                         );
                     }
-                } else if let Some(spec) = typed::<SecretData>(&origin, &doc.value, "", diags, &mut self.warnings) {
+                } else if let Some(spec) =
+                    typed::<SecretData>(&origin, &doc.value, "", diags, &mut self.warnings)
+                {
                     self.secrets.insert(
                         name,
                         Object {
@@ -304,9 +308,13 @@ impl Library {
                 for path in &dropped.paths {
                     let o = origin_for(&doc);
                     let message = if path.ends_with(".conditions") {
-                        format!("`{path}` (Conditions, replaced by `when` expressions) was removed from Tekton and is ignored: the task runs unguarded")
+                        format!(
+                            "`{path}` (Conditions, replaced by `when` expressions) was removed from Tekton and is ignored: the task runs unguarded"
+                        )
                     } else {
-                        format!("`{path}` (PipelineResources) was removed from Tekton and is ignored")
+                        format!(
+                            "`{path}` (PipelineResources) was removed from Tekton and is ignored"
+                        )
                     };
                     self.warnings.push(o.diag(path, message));
                 }
@@ -408,7 +416,13 @@ impl Library {
                 StepActionSpec
             ),
             "PipelineRun" => {
-                if let Some(spec) = typed::<PipelineRunSpec>(&origin, &spec_value, "spec", diags, &mut self.warnings) {
+                if let Some(spec) = typed::<PipelineRunSpec>(
+                    &origin,
+                    &spec_value,
+                    "spec",
+                    diags,
+                    &mut self.warnings,
+                ) {
                     self.runs.push(RunObject::PipelineRun(Object {
                         api_version: api_version.clone(),
                         meta,
@@ -418,7 +432,9 @@ impl Library {
                 }
             }
             "TaskRun" => {
-                if let Some(spec) = typed::<TaskRunSpec>(&origin, &spec_value, "spec", diags, &mut self.warnings) {
+                if let Some(spec) =
+                    typed::<TaskRunSpec>(&origin, &spec_value, "spec", diags, &mut self.warnings)
+                {
                     self.runs.push(RunObject::TaskRun(Object {
                         api_version: api_version.clone(),
                         meta,

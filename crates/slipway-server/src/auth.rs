@@ -1,27 +1,37 @@
-//! API tokens: once any token exists, API requests need `Authorization: Bearer TOKEN`; reads
-//! need the `read` or `write` scope, changes `write`. Health, metrics, the OpenAPI document, the
-//! UI's files and webhooks (which carry their own secrets) stay open.
+//! API tokens: API requests need `Authorization: Bearer TOKEN` (unless the server runs with
+//! `--no-auth`); reads need the `read` or `write` scope, changes `write`. Health, metrics, the
+//! OpenAPI document, the UI's files and webhooks (which carry their own secrets) stay open.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
+use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::{ApiError, AppState};
 
-/// How long a loaded token list is trusted before it is read again (a revoked token stops
-/// working within this time).
-const FRESH: Duration = Duration::from_secs(2);
+/// Whether the API asks for tokens. Fixed when the server starts: revoking the last token
+/// leaves an API nobody can use, never an open one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Every API request needs a known token (no token known: nobody gets in).
+    #[default]
+    Tokens,
+    /// No token is asked for (`slipway serve --no-auth`).
+    Off,
+}
 
-/// The token hashes the server accepts, cached.
-#[derive(Debug, Default)]
-pub struct Tokens {
-    cache: Mutex<Option<(Instant, HashMap<String, String>)>>,
+/// The token a request came with, for handlers that hold on (log streams re-check it).
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The token's hash, as stored.
+    pub hash: String,
+    /// Its name.
+    pub name: String,
+    /// Its scope.
+    pub scope: String,
 }
 
 /// The hex SHA-256 of a token, as stored.
@@ -47,38 +57,30 @@ fn open_path(path: &str) -> bool {
         || path.starts_with("/hooks/")
 }
 
-impl Tokens {
-    async fn scopes(&self, state: &AppState) -> Result<HashMap<String, String>, ApiError> {
-        if let Ok(c) = self.cache.lock()
-            && let Some((at, map)) = c.as_ref()
-            && at.elapsed() < FRESH
-        {
-            return Ok(map.clone());
-        }
-        let map: HashMap<String, String> = state
-            .store
-            .tokens()
-            .await?
-            .into_iter()
-            .map(|t| (t.hash, t.scope))
-            .collect();
-        if let Ok(mut c) = self.cache.lock() {
-            *c = Some((Instant::now(), map.clone()));
-        }
-        Ok(map)
-    }
+/// The stored token with this hash, read now: a token revoked by another process (`slipway
+/// token revoke` writes the same SQLite file) stops working at the next request.
+async fn lookup(state: &AppState, hash: &str) -> Result<Option<Principal>, ApiError> {
+    Ok(state
+        .store
+        .tokens()
+        .await?
+        .into_iter()
+        .find(|t| t.hash == hash)
+        .map(|t| Principal {
+            hash: t.hash,
+            name: t.name,
+            scope: t.scope,
+        }))
+}
+
+/// Whether `principal`'s token is still stored (a store error counts as no).
+pub async fn still_valid(state: &AppState, principal: &Principal) -> bool {
+    matches!(lookup(state, &principal.hash).await, Ok(Some(_)))
 }
 
 /// The middleware.
-pub async fn check(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if open_path(req.uri().path()) {
-        return next.run(req).await;
-    }
-    let scopes = match state.tokens.scopes(&state).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    if scopes.is_empty() {
+pub async fn check(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if state.auth == Mode::Off || open_path(req.uri().path()) {
         return next.run(req).await;
     }
     let token = req
@@ -89,21 +91,43 @@ pub async fn check(State(state): State<AppState>, req: Request, next: Next) -> R
         .map(str::trim);
     let Some(token) = token else {
         return ApiError::Unauthorized(
-            "this server needs an API token: send `Authorization: Bearer TOKEN`".into(),
+            "this server needs an API token: send `Authorization: Bearer TOKEN` (the admin token was printed when the server first started; make another with `slipway token create NAME`)".into(),
         )
         .into_response();
     };
-    let Some(scope) = scopes.get(&hash(token)) else {
-        return ApiError::Unauthorized("the API token is not known (revoked?)".into())
+    let hashed = hash(token);
+    let principal = match lookup(&state, &hashed).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return ApiError::Unauthorized(
+                "the API token is not known (revoked, or mistyped); `slipway token list` on the server shows the valid ones".into(),
+            )
             .into_response();
+        }
+        Err(e) => return e.into_response(),
     };
     let reading = matches!(*req.method(), Method::GET | Method::HEAD);
-    if !reading && scope != "write" {
+    if !reading && principal.scope != "write" {
         return ApiError::Forbidden(format!(
-            "the token has the `{scope}` scope; {} needs `write`",
+            "the token has the `{}` scope; {} needs `write`",
+            principal.scope,
             req.method()
         ))
         .into_response();
     }
+    // Tokens limited to namespaces: see `access`.
+    if let Err(e) = crate::access::admit(&state, &hashed, &mut req).await {
+        return e.into_response();
+    }
+    req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// `GET /api/v1/whoami`: the token's name and scope (what the web UI's login checks).
+pub async fn whoami(State(state): State<AppState>, req: Request) -> Json<Value> {
+    Json(match req.extensions().get::<Principal>() {
+        Some(p) => json!({ "auth": "token", "name": p.name, "scope": p.scope }),
+        None if state.auth == Mode::Off => json!({ "auth": "off", "scope": "write" }),
+        None => json!({ "auth": "token" }),
+    })
 }

@@ -297,6 +297,7 @@ impl Dispatcher {
             watcher: None,
             workspace_dirs: Default::default(),
             created: Some(created),
+            namespace: Some(q.namespace.clone()),
         };
         match self.engine.run(lib, &run, opts, cancel).await {
             Ok(report) => {

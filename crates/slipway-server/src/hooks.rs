@@ -111,6 +111,8 @@ pub(crate) async fn deliver_event(
                 )));
             }
             let mut r = r.clone();
+            // What a listener creates lives in the listener's namespace, whatever the template says.
+            r["metadata"]["namespace"] = json!(namespace);
             // Tekton Triggers labels what it creates with where it came from.
             let labels = &mut r["metadata"]["labels"];
             labels["triggers.tekton.dev/eventlistener"] = json!(listener);
@@ -122,7 +124,8 @@ pub(crate) async fn deliver_event(
     }
     let (lib, _) = catalog::library(state, namespace, Some(&docs), &[]).await?;
     let mut runs = prepare_all(&lib, &lib.runs, namespace)?;
-    let delivery = id.as_deref().map(|id| Delivery { listener, id });
+    let key = listener_key(namespace, listener);
+    let delivery = id.as_deref().map(|id| Delivery { listener: &key, id });
     match store_runs(state, &mut runs, delivery).await? {
         Enqueued::Stored => {
             let names = runs.iter().map(|r| r.name.clone()).collect();
@@ -133,6 +136,17 @@ pub(crate) async fn deliver_event(
             reply["duplicate"] = json!(true);
             Ok((StatusCode::OK, reply))
         }
+    }
+}
+
+/// How a listener's deliveries and polled heads are stored: listeners of one name in two
+/// namespaces are kept apart; `default`'s keep the bare name they were stored under before
+/// namespaces.
+pub(crate) fn listener_key(namespace: &str, listener: &str) -> String {
+    if namespace == slipway_store::DEFAULT_NAMESPACE {
+        listener.to_string()
+    } else {
+        format!("{namespace}/{listener}")
     }
 }
 

@@ -11,9 +11,11 @@ use slipway_model::inputs::RunInputs;
 use slipway_model::{Library, RunObject};
 use slipway_store::{Delivery, Enqueue, Enqueued, PENDING};
 
+use crate::access::Access;
 use crate::catalog;
 use crate::dispatcher::Cancelled;
 use crate::resources::{NamespaceQuery, text};
+use crate::runs::RunPath;
 use crate::submit;
 use crate::{ApiError, AppState};
 
@@ -27,6 +29,7 @@ pub async fn queue_body(
     only: Option<&'static str>,
 ) -> Result<Vec<Enqueue>, ApiError> {
     state.dispatcher()?;
+    submit::check_namespace(namespace)?;
     let docs = catalog::documents(body)?;
     let mut replaced = Vec::new();
     for d in &docs {
@@ -81,7 +84,7 @@ pub async fn store_runs(
     delivery: Option<Delivery<'_>>,
 ) -> Result<Enqueued, ApiError> {
     for r in runs.iter_mut() {
-        while let Ok(old) = state.store.find_run(&r.name).await
+        while let Ok(old) = state.store.find_run_in(Some(&r.namespace), &r.name).await
             && old.name == r.name
         {
             let Some(prefix) = &r.generate_name else {
@@ -128,14 +131,21 @@ pub async fn create_task_run(
 }
 
 /// `POST /api/v1/runs?namespace=`: the runs in a multi-document body, with the Tasks and
-/// Pipelines beside them (what `slipway run -f` sends).
+/// Pipelines beside them (what `slipway run -f` sends). Without `?namespace=` they go to the
+/// namespace their own metadata names (one for all), else `default`.
 pub async fn submit_runs(
     State(state): State<AppState>,
+    access: Access,
     Query(q): Query<NamespaceQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let ns = q.namespace().to_string();
-    let runs = queue_body(&state, &ns, text(&body)?, None).await?;
+    let body = text(&body)?;
+    let ns = match q.given() {
+        Some(ns) => ns.to_string(),
+        None => own_namespace(body)?,
+    };
+    access.require(&ns)?;
+    let runs = queue_body(&state, &ns, body, None).await?;
     let items: Vec<Value> = runs.iter().map(|r| r.object.clone()).collect();
     Ok((
         StatusCode::CREATED,
@@ -144,13 +154,36 @@ pub async fn submit_runs(
         .into_response())
 }
 
+/// The namespace the runs of a body name for themselves: one, or `default` when none does.
+fn own_namespace(body: &str) -> Result<String, ApiError> {
+    let mut named: Vec<String> = catalog::documents(body)?
+        .iter()
+        .filter(|d| matches!(d.kind(), "PipelineRun" | "TaskRun"))
+        .filter_map(|d| {
+            d.object["metadata"]["namespace"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    match named.as_slice() {
+        [] => Ok(slipway_store::DEFAULT_NAMESPACE.to_string()),
+        [one] => Ok(one.clone()),
+        many => Err(ApiError::BadRequest(format!(
+            "the runs name several namespaces ({}); send each namespace's runs on their own, or pass ?namespace=",
+            many.join(", ")
+        ))),
+    }
+}
+
 /// `POST /api/v1/runs/{name}/cancel[?hard=true]`.
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    path: RunPath,
     Query(q): Query<CancelQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    cancel_run(&state, &name, q.hard.unwrap_or(false)).await
+    cancel_run(&state, &path, q.hard.unwrap_or(false)).await
 }
 
 /// `?hard=`.
@@ -159,9 +192,9 @@ pub struct CancelQuery {
     hard: Option<bool>,
 }
 
-async fn cancel_run(state: &AppState, name: &str, hard: bool) -> Result<Json<Value>, ApiError> {
+async fn cancel_run(state: &AppState, path: &RunPath, hard: bool) -> Result<Json<Value>, ApiError> {
     let dispatcher = state.dispatcher()?;
-    let row = state.store.find_run(name).await?;
+    let row = path.find(state).await?;
     if row.status != "Unknown" {
         return Err(ApiError::Conflict(format!(
             "{} `{}` has already finished ({})",
@@ -183,12 +216,9 @@ async fn cancel_run(state: &AppState, name: &str, hard: bool) -> Result<Json<Val
 }
 
 /// `POST /api/v1/runs/{name}/rerun`: a new run from the same inputs, named after the old one.
-pub async fn rerun(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn rerun(State(state): State<AppState>, path: RunPath) -> Result<Response, ApiError> {
     state.dispatcher()?;
-    let row = state.store.find_run(&name).await?;
+    let row = path.find(&state).await?;
     let stored =
         state.store.inputs(&row.uid).await?.ok_or_else(|| {
             ApiError::Conflict(format!("run `{}` has no stored inputs", row.name))
@@ -210,11 +240,7 @@ pub async fn rerun(
                 d.render_plain()
             ))
         })?;
-    let namespace = row.object["metadata"]["namespace"]
-        .as_str()
-        .unwrap_or("default")
-        .to_string();
-    let mut runs = prepare_all(&lib, &lib.runs, &namespace)?;
+    let mut runs = prepare_all(&lib, &lib.runs, &row.namespace)?;
     store_runs(&state, &mut runs, None).await?;
     Ok(created(&runs))
 }
@@ -224,9 +250,10 @@ pub async fn rerun(
 /// `StoppedRunFinally` stop the tasks and run finally, an empty value releases a held run.
 pub async fn patch_pipeline_run(
     State(state): State<AppState>,
-    Path((_ns, name)): Path<(String, String)>,
+    Path((namespace, name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let path = RunPath { namespace, name };
     let patch: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the patch is not JSON: {e}")))?;
     let Some(spec) = patch.get("spec").and_then(Value::as_object) else {
@@ -240,11 +267,11 @@ pub async fn patch_pipeline_run(
         ));
     }
     match spec.get("status").and_then(Value::as_str).unwrap_or("") {
-        "Cancelled" | "PipelineRunCancelled" => cancel_run(&state, &name, true).await,
-        "CancelledRunFinally" | "StoppedRunFinally" => cancel_run(&state, &name, false).await,
+        "Cancelled" | "PipelineRunCancelled" => cancel_run(&state, &path, true).await,
+        "CancelledRunFinally" | "StoppedRunFinally" => cancel_run(&state, &path, false).await,
         "" => {
             let d = state.dispatcher()?;
-            let row = state.store.find_run(&name).await?;
+            let row = path.find(&state).await?;
             if row.reason != PENDING || !state.store.release(&row.uid).await? {
                 return Err(ApiError::Conflict(format!(
                     "PipelineRun `{}` is not held ({})",

@@ -4,7 +4,8 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::Extension;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use slipway_store::LogLine;
 
+use crate::runs::RunPath;
 use crate::{ApiError, AppState};
 
 /// Lines read per query.
@@ -20,6 +22,9 @@ const BATCH: i64 = 10_000;
 /// How often a followed run is read again when no commit of this process says it changed (its
 /// writer may be another process).
 const POLL: Duration = Duration::from_millis(500);
+
+/// How often a followed stream checks that its token is still valid (a revoked token ends it).
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// `?task=&step=&follow=`.
 #[derive(Debug, Deserialize)]
@@ -42,11 +47,12 @@ fn label(l: &LogLine) -> String {
 /// `Accept: text/event-stream`.
 pub async fn logs(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    path: RunPath,
     Query(q): Query<LogQuery>,
+    principal: Option<Extension<crate::auth::Principal>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let run = state.store.find_run(&name).await?;
+    let run = path.find(&state).await?;
     let wants_events = q.follow
         || headers
             .get(header::ACCEPT)
@@ -74,7 +80,10 @@ pub async fn logs(
         after: i64,
         done: bool,
         changes: tokio::sync::watch::Receiver<u64>,
+        checked: tokio::time::Instant,
     }
+    let principal = principal.map(|Extension(p)| p);
+    let app = state.clone();
     let store = state.store.clone();
     let uid = run.uid.clone();
     let changes = store.follow(&uid);
@@ -83,16 +92,28 @@ pub async fn logs(
             after: 0,
             done: false,
             changes,
+            checked: tokio::time::Instant::now(),
         },
         move |mut c| {
             let (store, uid, task, step) =
                 (store.clone(), uid.clone(), q.task.clone(), q.step.clone());
+            let (app, principal) = (app.clone(), principal.clone());
             async move {
                 if c.done {
                     return None;
                 }
                 let mut events = Vec::new();
                 loop {
+                    if let Some(p) = &principal
+                        && c.checked.elapsed() >= RECHECK
+                    {
+                        c.checked = tokio::time::Instant::now();
+                        if !crate::auth::still_valid(&app, p).await {
+                            events.push(revoked(p));
+                            c.done = true;
+                            break;
+                        }
+                    }
                     // Seen now: a commit after this point wakes the wait below.
                     c.changes.borrow_and_update();
                     let batch = store
@@ -136,6 +157,17 @@ pub async fn logs(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// The `error` event that ends a stream whose token was revoked: a `Status`, as the API's
+/// errors are.
+fn revoked(p: &crate::auth::Principal) -> Event {
+    let status = json!({
+        "apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": "Unauthorized",
+        "code": 401,
+        "message": format!("the API token `{}` was revoked; this log stream ends", p.name),
+    });
+    Event::default().event("error").data(status.to_string())
 }
 
 /// Adds `log` events for lines, moving the cursor past them.

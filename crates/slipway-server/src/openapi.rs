@@ -18,15 +18,80 @@ fn param(name: &str, place: &str, description: &str, kind: &str) -> Value {
            "description": description, "schema": {"type": kind}})
 }
 
+/// A run's own operations, under `/api/v1/runs/{name}` (namespace from `?namespace=`, default
+/// `default`) and `/api/v1/namespaces/{namespace}/runs/{name}`.
+fn run_paths(
+    paths: &mut serde_json::Map<String, Value>,
+    name: &Value,
+    ns: &Value,
+    with: &dyn Fn(Value) -> Value,
+) {
+    let ns_query = param(
+        "namespace",
+        "query",
+        "The run's namespace (default `default`)",
+        "string",
+    );
+    for (base, place) in [
+        ("/api/v1/runs/{name}", ns_query),
+        ("/api/v1/namespaces/{namespace}/runs/{name}", ns.clone()),
+    ] {
+        for (verb, summary) in [
+            (
+                "cancel",
+                "Cancel a run: a queued one ends Cancelled, a running one runs its finally tasks (`?hard=true` stops them too)",
+            ),
+            ("rerun", "Queue a new run from the same inputs"),
+        ] {
+            paths.insert(
+                format!("{base}/{verb}"),
+                json!({"post": {
+                "summary": summary, "parameters": [place, name],
+                "responses": with(json!({"200": object("The run"), "201": object("The new run")}))}}),
+            );
+        }
+        paths.insert(
+            format!("{base}/taskruns"),
+            json!({"get": {"summary": "A run's TaskRuns in start order",
+                           "parameters": [place, name],
+                           "responses": {"200": object("A TaskRunList"), "404": status_ref()}}}),
+        );
+        paths.insert(
+            format!("{base}/logs"),
+            json!({"get": {
+                "summary": "A run's logs: text, or Server-Sent Events until the run ends",
+                "parameters": [
+                    place,
+                    name,
+                    param("task", "query", "Only this pipeline task (or TaskRun)", "string"),
+                    param("step", "query", "Only this step", "string"),
+                    param("follow", "query", "Stream `log` events live, then one `end` event", "boolean"),
+                ],
+                "responses": {
+                    "200": {"description": "`[task/step] line` per line, or an event stream",
+                            "content": {"text/plain": {"schema": {"type": "string"}},
+                                        "text/event-stream": {"schema": {"type": "string"}}}},
+                    "404": status_ref()
+                }
+            }}),
+        );
+    }
+}
+
 /// The document.
 pub fn document() -> Value {
     let ns = param(
         "namespace",
         "path",
-        "Namespace (runs are not namespaced locally; any name works)",
+        "Namespace (a token limited to namespaces gets 403 outside them)",
         "string",
     );
-    let name = param("name", "path", "Run name, uid or uid prefix", "string");
+    let name = param(
+        "name",
+        "path",
+        "Run name, exact uid, or a uid prefix of 8 or more hex digits",
+        "string",
+    );
     let limit = param(
         "limit",
         "query",
@@ -54,7 +119,8 @@ pub fn document() -> Value {
                            "application/json": {"schema": {"$ref": "#/components/schemas/Object"}}}})
     };
     let errors = json!({"400": status_ref(), "401": status_ref(), "403": status_ref(),
-                        "404": status_ref(), "409": status_ref(), "422": status_ref()});
+                        "404": status_ref(), "408": status_ref(), "409": status_ref(),
+                        "413": status_ref(), "415": status_ref(), "422": status_ref()});
     let with = |mut responses: Value| {
         for (k, v) in errors.as_object().into_iter().flatten() {
             responses[k] = v.clone();
@@ -120,20 +186,6 @@ pub fn document() -> Value {
         "summary": "Queue the runs of a body; Tasks and Pipelines in it are used by these runs only",
         "parameters": [ns_query], "requestBody": yaml_body("Runs and what they refer to"),
         "responses": with(json!({"201": object("A List of the queued runs")}))}}));
-    for (verb, summary) in [
-        (
-            "cancel",
-            "Cancel a run: a queued one ends Cancelled, a running one runs its finally tasks (`?hard=true` stops them too)",
-        ),
-        ("rerun", "Queue a new run from the same inputs"),
-    ] {
-        paths.insert(
-            format!("/api/v1/runs/{{name}}/{verb}"),
-            json!({"post": {
-            "summary": summary, "parameters": [name],
-            "responses": with(json!({"200": object("The run"), "201": object("The new run")}))}}),
-        );
-    }
     let listener = param("listener", "path", "EventListener name", "string");
     let hook = json!({"post": {
         "summary": "A webhook delivery: the listener's interceptors, bindings and templates make runs; idempotent by X-GitHub-Delivery / X-Gitlab-Event-UUID / X-Request-Id",
@@ -146,28 +198,27 @@ pub fn document() -> Value {
         params.insert(0, ns.clone());
     }
     paths.insert("/hooks/{namespace}/{listener}".into(), namespaced);
+    run_paths(&mut paths, &name, &ns, &with);
+    for (kind, plural) in [("PipelineRun", "pipelineruns"), ("TaskRun", "taskruns")] {
+        paths.insert(
+            format!("/apis/tekton.dev/v1/{plural}"),
+            json!({"get": {
+                "summary": format!("List {kind}s of every namespace (a limited token's namespaces only), newest first"),
+                "parameters": [limit],
+                "responses": {"200": object(&format!("A {kind}List")), "503": status_ref()}
+            }}),
+        );
+    }
     paths.insert(
-        "/api/v1/runs/{name}/taskruns".into(),
-        json!({"get": {"summary": "A run's TaskRuns in start order",
-                       "parameters": [name],
-                       "responses": {"200": object("A TaskRunList"), "404": status_ref()}}}),
+        "/api/v1/namespaces".into(),
+        json!({"get": {"summary": "The namespaces holding runs or stored objects, and default (a limited token's only)",
+                       "responses": {"200": object("A NamespaceList")}}}),
     );
     paths.insert(
-        "/api/v1/runs/{name}/logs".into(),
+        "/api/v1/whoami".into(),
         json!({"get": {
-            "summary": "A run's logs: text, or Server-Sent Events until the run ends",
-            "parameters": [
-                name,
-                param("task", "query", "Only this pipeline task (or TaskRun)", "string"),
-                param("step", "query", "Only this step", "string"),
-                param("follow", "query", "Stream `log` events live, then one `end` event", "boolean"),
-            ],
-            "responses": {
-                "200": {"description": "`[task/step] line` per line, or an event stream",
-                        "content": {"text/plain": {"schema": {"type": "string"}},
-                                    "text/event-stream": {"schema": {"type": "string"}}}},
-                "404": status_ref()
-            }
+            "summary": "The token's name and scope (`auth: off` on a server run with --no-auth)",
+            "responses": {"200": object("{auth, name, scope}"), "401": status_ref()}
         }}),
     );
     for (path, summary, kind) in [
@@ -194,7 +245,7 @@ pub fn document() -> Value {
         "paths": paths,
         "security": [{"bearer": []}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                           "description": "Needed once the server has tokens (`slipway token create`)"}},
+                           "description": "Every API request needs one unless the server runs with --no-auth: the admin token printed at the first start, or one from `slipway token create`"}},
                        "schemas": {
             "Object": {"type": "object", "description": "A Tekton object or list, as Tekton serves it"},
             "Status": {"type": "object", "required": ["kind", "status", "reason", "message", "code"],

@@ -84,9 +84,10 @@ async fn poll(
         .into_iter()
         .filter(|(r, _)| patterns.iter().any(|p| matches(p, r)))
         .collect();
+    let key = crate::hooks::listener_key(namespace, listener);
     let seen = state
         .store
-        .poll_heads(listener, repo)
+        .poll_heads(&key, repo)
         .await
         .map_err(|e| e.to_string())?;
     // The first poll learns where the refs are; only later moves trigger.
@@ -117,7 +118,7 @@ async fn poll(
     }
     state
         .store
-        .set_poll_heads(listener, repo, &heads)
+        .set_poll_heads(&key, repo, &heads)
         .await
         .map_err(|e| e.to_string())
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use slipway_store::{NewResource, Resource};
 
+use crate::access::Access;
 use crate::catalog::{self, BodyDocument, Kind};
 use crate::trigger_defs::StoredDefinitions;
 use crate::{ApiError, AppState};
@@ -24,6 +25,11 @@ impl NamespaceQuery {
     /// The namespace, `default` when not given.
     pub fn namespace(&self) -> &str {
         self.namespace.as_deref().unwrap_or("default")
+    }
+
+    /// The namespace, when given.
+    pub fn given(&self) -> Option<&str> {
+        self.namespace.as_deref()
     }
 }
 
@@ -81,6 +87,7 @@ enum Mode {
 /// `body`, all or none.
 async fn apply_body(
     state: &AppState,
+    access: &Access,
     namespace: Option<&str>,
     body: &str,
     only: Option<(Kind, Option<&str>)>,
@@ -99,6 +106,7 @@ async fn apply_body(
                 .to_string(),
         };
         check_document(d, &ns, only)?;
+        access.require(&ns)?;
         placed.push((d, ns));
     }
     let mut namespaces: Vec<&str> = placed.iter().map(|(_, ns)| ns.as_str()).collect();
@@ -270,6 +278,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let items = apply_body(
         &state,
+        &Access::All,
         Some(&namespace),
         text(&body)?,
         Some((kind, None)),
@@ -288,6 +297,7 @@ pub async fn replace(
 ) -> Result<Response, ApiError> {
     let items = apply_body(
         &state,
+        &Access::All,
         Some(&namespace),
         text(&body)?,
         Some((kind, Some(&name))),
@@ -360,11 +370,13 @@ pub async fn delete(
 /// `kubectl apply -f`; all or none.
 pub async fn apply(
     State(state): State<AppState>,
+    access: Access,
     Query(q): Query<NamespaceQuery>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let items = apply_body(
         &state,
+        &access,
         q.namespace.as_deref(),
         text(&body)?,
         None,

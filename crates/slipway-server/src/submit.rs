@@ -12,9 +12,28 @@ use crate::ApiError;
 /// The annotation that orders the queue: higher starts first (default 0).
 pub const PRIORITY: &str = "slipway.dev/priority";
 
+/// A 400 unless `namespace` is a DNS label, as Kubernetes requires of namespaces.
+pub fn check_namespace(namespace: &str) -> Result<(), ApiError> {
+    if slipway_store::valid_namespace(namespace) {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest(format!(
+        "`{namespace}` is not a namespace name: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+    )))
+}
+
 /// A run ready to be stored in the queue.
 pub fn prepare(lib: &Library, run: &RunObject, namespace: &str) -> Result<Enqueue, ApiError> {
+    check_namespace(namespace)?;
     let meta = run.meta();
+    if let Some(own) = meta.namespace.as_deref().filter(|n| !n.is_empty())
+        && own != namespace
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the {} is in namespace `{own}`, the request in `{namespace}`; drop metadata.namespace or send it to its namespace",
+            run.kind()
+        )));
+    }
     let (target, held) = match run {
         RunObject::PipelineRun(pr) => (
             pr.spec

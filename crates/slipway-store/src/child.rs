@@ -3,12 +3,20 @@
 use crate::{RunRow, SqliteStore, StoreError, TaskRunRow};
 
 impl SqliteStore {
-    /// The newest TaskRun named `name` inside a run, with the top-level run it belongs to.
-    pub async fn find_task_run(&self, name: &str) -> Result<(RunRow, TaskRunRow), StoreError> {
+    /// The newest TaskRun named `name` inside a run of `namespace` (any when `None`), with the
+    /// top-level run it belongs to.
+    pub async fn find_task_run(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(RunRow, TaskRunRow), StoreError> {
         let root: Option<String> = sqlx::query_scalar(
-            "SELECT root_uid FROM task_runs WHERE name = ? ORDER BY started_at DESC, rowid DESC LIMIT 1",
+            "SELECT t.root_uid FROM task_runs t JOIN runs r ON r.uid = t.root_uid \
+             WHERE t.name = ?1 AND (?2 IS NULL OR r.namespace = ?2) \
+             ORDER BY t.started_at DESC, t.rowid DESC LIMIT 1",
         )
         .bind(name)
+        .bind(namespace)
         .fetch_optional(&self.pool)
         .await?;
         let not_found = || StoreError::NotFound(name.to_string());

@@ -4,11 +4,15 @@
 //! so a process killed at any moment keeps everything it had reported up to the last batch.
 
 mod child;
+mod keyring;
+mod namespace;
+pub mod permissions;
 mod queue;
 mod read;
 mod recover;
 mod resource;
 mod schema;
+mod secret;
 mod token;
 mod watch;
 mod write;
@@ -24,9 +28,12 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+pub use keyring::{BadKeyLine, BadSealed, KeyError};
+pub use namespace::{DEFAULT_NAMESPACE, valid_namespace};
 pub use queue::{Delivery, Enqueue, Enqueued, PENDING, Queued};
 pub use read::{LogLine, RunRow, TaskRunRow};
 pub use resource::{NewResource, Resource};
+pub use secret::{Resealed, Rotation};
 pub use token::TokenRow;
 
 /// Errors of the store.
@@ -46,6 +53,9 @@ pub enum StoreError {
     /// No run has that name or uid.
     #[error("no run named `{0}`")]
     NotFound(String),
+    /// The secret key file, or a value sealed with it.
+    #[error(transparent)]
+    Key(#[from] KeyError),
 }
 
 pub(crate) enum Msg {
@@ -60,16 +70,30 @@ pub struct SqliteStore {
     tx: mpsc::UnboundedSender<Msg>,
     path: PathBuf,
     watchers: std::sync::Arc<watch::Watchers>,
+    /// Replaced whole by a key rotation.
+    keys: std::sync::Arc<std::sync::RwLock<std::sync::Arc<keyring::Keyring>>>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `runs.db` in `dir`, and marks runs whose process died as `Interrupted`.
+    /// Opens (creating if needed) `runs.db` in `dir`, with Secrets sealed by the key file
+    /// `dir/secret.key` (see [`SqliteStore::open_with_key`]).
     pub async fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+        SqliteStore::open_with_key(dir, &dir.join("secret.key")).await
+    }
+
+    /// Opens (creating if needed) `runs.db` in `dir`, private to its owner, and marks runs whose
+    /// process died as `Interrupted`. Secrets are sealed with the key in `key_file`, created on
+    /// first use; Secrets an older build stored in the clear are sealed now.
+    pub async fn open_with_key(dir: &Path, key_file: &Path) -> Result<SqliteStore, StoreError> {
+        permissions::private_dir(dir).map_err(|e| StoreError::Open {
             path: dir.to_path_buf(),
             source: sqlx::Error::Io(e),
         })?;
         let path = dir.join("runs.db");
+        permissions::private_database(&path).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            source: sqlx::Error::Io(e),
+        })?;
         let open_err = |source| StoreError::Open {
             path: path.clone(),
             source,
@@ -80,7 +104,10 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Deleted and replaced content is overwritten, so a Secret sealed (or deleted) does
+            // not linger in free space of the file.
+            .pragma("secure_delete", "ON");
         // Several slipway processes open one database at once (a run and `logs -f`); switching a
         // new file to WAL and creating tables can meet a lock that SQLite reports at once rather
         // than waiting for, so opening retries while the database is busy.
@@ -94,6 +121,7 @@ impl SqliteStore {
         })
         .await
         .map_err(open_err)?;
+        let keys = secret::prepare(&pool, key_file).await?;
         retry_busy(|| recover::interrupted(&pool)).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let watchers = std::sync::Arc::new(watch::Watchers::default());
@@ -103,7 +131,16 @@ impl SqliteStore {
             tx,
             path,
             watchers,
+            keys: std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(keys))),
         })
+    }
+
+    /// The keys Secrets are sealed with now.
+    pub(crate) fn keys(&self) -> std::sync::Arc<keyring::Keyring> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Changes whenever this process commits events of the top-level run `root_uid`.
@@ -122,9 +159,10 @@ impl SqliteStore {
         uid: &str,
         inputs: &serde_json::Value,
     ) -> Result<(), StoreError> {
+        let sealed = secret::seal_inputs(&self.keys(), uid, inputs)?;
         sqlx::query("INSERT OR REPLACE INTO run_inputs (uid, inputs) VALUES (?, ?)")
             .bind(uid)
-            .bind(inputs.to_string())
+            .bind(sealed)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -81,6 +81,11 @@ impl SqliteStore {
         delivery: Option<Delivery<'_>>,
     ) -> Result<Enqueued, StoreError> {
         let now = millis(std::time::SystemTime::now());
+        let keys = self.keys();
+        let inputs = runs
+            .iter()
+            .map(|r| crate::secret::seal_inputs(&keys, &r.uid, &r.inputs))
+            .collect::<Result<Vec<String>, _>>()?;
         let outcome = retry_busy(|| async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             if let Some(d) = &delivery {
@@ -105,13 +110,13 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await?;
             }
-            for r in runs {
-                sqlx::query("INSERT INTO runs (uid, name, kind, target, created_at, status, reason, object) VALUES (?, ?, ?, ?, ?, 'Unknown', ?, ?)")
-                    .bind(&r.uid).bind(&r.name).bind(r.kind).bind(&r.target).bind(now).bind(PENDING).bind(r.object.to_string())
+            for (r, inputs) in runs.iter().zip(&inputs) {
+                sqlx::query("INSERT INTO runs (uid, name, kind, target, created_at, status, reason, object, namespace) VALUES (?, ?, ?, ?, ?, 'Unknown', ?, ?, ?)")
+                    .bind(&r.uid).bind(&r.name).bind(r.kind).bind(&r.target).bind(now).bind(PENDING).bind(r.object.to_string()).bind(&r.namespace)
                     .execute(&mut *tx).await?;
                 sqlx::query("INSERT INTO run_inputs (uid, inputs) VALUES (?, ?)")
                     .bind(&r.uid)
-                    .bind(r.inputs.to_string())
+                    .bind(inputs)
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query("INSERT INTO queue (uid, namespace, pipeline, priority, held, state, enqueued_at) VALUES (?, ?, ?, ?, ?, 'queued', ?)")
@@ -177,6 +182,7 @@ impl SqliteStore {
     /// Releases a held run (the user cleared `spec.status`): it waits for a slot like any other,
     /// and its object and inputs no longer say it is held.
     pub async fn release(&self, uid: &str) -> Result<bool, StoreError> {
+        let keys = self.keys();
         let released = retry_busy(|| async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let done = sqlx::query(
@@ -186,7 +192,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
-                return Ok(false);
+                return Ok(Ok(false));
             }
             let row = sqlx::query("SELECT r.object, i.inputs FROM runs r JOIN run_inputs i ON i.uid = r.uid WHERE r.uid = ?")
                 .bind(uid)
@@ -194,8 +200,13 @@ impl SqliteStore {
                 .await?;
             let mut object: Value =
                 serde_json::from_str(row.get::<&str, _>("object")).unwrap_or(json!({}));
-            let mut inputs: Value =
-                serde_json::from_str(row.get::<&str, _>("inputs")).unwrap_or(json!({}));
+            // Sealed documents are opened to edit the run, and sealed again (dropping `tx`
+            // on a key error rolls the release back).
+            let mut inputs = match crate::secret::open_inputs(&keys, uid, row.get("inputs")) {
+                Ok(Value::Null) => json!({}),
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            };
             for spec in [object.get_mut("spec"), inputs.pointer_mut("/run/spec")]
                 .into_iter()
                 .flatten()
@@ -211,16 +222,20 @@ impl SqliteStore {
                 .bind(uid)
                 .execute(&mut *tx)
                 .await?;
+            let inputs = match crate::secret::seal_inputs(&keys, uid, &inputs) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
+            };
             sqlx::query("UPDATE run_inputs SET inputs = ? WHERE uid = ?")
-                .bind(inputs.to_string())
+                .bind(inputs)
                 .bind(uid)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(true)
+            Ok(Ok(true))
         })
         .await?;
-        Ok(released)
+        Ok(released?)
     }
 
     /// Cancels a run that has not started: it ends `Cancelled` without running anything. False

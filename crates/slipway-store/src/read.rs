@@ -13,6 +13,8 @@ pub struct RunRow {
     pub uid: String,
     /// Name.
     pub name: String,
+    /// Namespace.
+    pub namespace: String,
     /// PipelineRun or TaskRun.
     pub kind: String,
     /// The Pipeline or Task.
@@ -60,6 +62,14 @@ pub struct TaskRunRow {
     pub object: Option<Value>,
 }
 
+/// `key` when it can be the start of a uid: eight or more hex digits (and the dashes of the
+/// uid's form), else `None`.
+fn uid_prefix(key: &str) -> Option<&str> {
+    let leading_hex = key.chars().take_while(char::is_ascii_hexdigit).count();
+    let uid_chars = key.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    (leading_hex >= 8 && uid_chars).then_some(key)
+}
+
 /// One stored log line.
 #[derive(Debug, Clone)]
 pub struct LogLine {
@@ -83,6 +93,7 @@ fn run_row(r: &SqliteRow) -> RunRow {
     RunRow {
         uid: r.get("uid"),
         name: r.get("name"),
+        namespace: r.get("namespace"),
         kind: r.get("kind"),
         target: r.get("target"),
         parent_uid: r.get("parent_uid"),
@@ -96,9 +107,22 @@ fn run_row(r: &SqliteRow) -> RunRow {
 }
 
 impl SqliteStore {
-    /// The newest top-level runs first.
+    /// The newest top-level runs first, of every namespace.
     pub async fn list_runs(&self, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM runs WHERE parent_uid IS NULL ORDER BY created_at DESC, rowid DESC LIMIT ?").bind(limit).fetch_all(&self.pool).await?;
+        self.list_runs_in(None, limit).await
+    }
+
+    /// The newest top-level runs first, of one namespace (`None`: all).
+    pub async fn list_runs_in(
+        &self,
+        namespace: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM runs WHERE parent_uid IS NULL AND (?1 IS NULL OR namespace = ?1) ORDER BY created_at DESC, rowid DESC LIMIT ?2")
+            .bind(namespace)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(run_row).collect())
     }
 
@@ -113,19 +137,49 @@ impl SqliteStore {
             .collect())
     }
 
-    /// The stored objects (JSON text, as written) of the newest top-level runs of one kind: for
-    /// lists served as they are, without parsing each object only to print it again.
-    pub async fn run_objects_of(&self, kind: &str, limit: i64) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT object FROM runs WHERE parent_uid IS NULL AND kind = ? ORDER BY created_at DESC, rowid DESC LIMIT ?").bind(kind).bind(limit).fetch_all(&self.pool).await?;
+    /// The stored objects (JSON text, as written) of the newest top-level runs of one kind in
+    /// the given namespaces (`None`: all): for lists served as they are, without parsing each
+    /// object only to print it again.
+    pub async fn run_objects_of(
+        &self,
+        kind: &str,
+        namespaces: Option<&[String]>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let wanted = namespaces.map(|n| serde_json::json!(n).to_string());
+        let rows = sqlx::query("SELECT object FROM runs WHERE parent_uid IS NULL AND kind = ?1 AND (?2 IS NULL OR namespace IN (SELECT value FROM json_each(?2))) ORDER BY created_at DESC, rowid DESC LIMIT ?3")
+            .bind(kind)
+            .bind(wanted)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(|r| r.get::<String, _>("object")).collect())
     }
 
-    /// A run by uid, uid prefix or name (the newest of that name).
+    /// A run of any namespace by exact uid, uid prefix or name (the newest of that name).
     pub async fn find_run(&self, key: &str) -> Result<RunRow, StoreError> {
-        let row = sqlx::query("SELECT * FROM runs WHERE uid = ? OR name = ? OR (length(?) >= 8 AND uid LIKE ? || '%') ORDER BY created_at DESC, rowid DESC LIMIT 1")
-            .bind(key).bind(key).bind(key).bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+        self.find_run_in(None, key).await
+    }
+
+    /// A run of `namespace` (`None`: any) by its exact uid, its exact name (the newest of that
+    /// name), or a prefix of its uid of at least eight hex digits. Nothing in `key` is a
+    /// pattern: it is compared as it is.
+    pub async fn find_run_in(
+        &self,
+        namespace: Option<&str>,
+        key: &str,
+    ) -> Result<RunRow, StoreError> {
+        let prefix = uid_prefix(key);
+        let row = sqlx::query(
+            "SELECT * FROM runs WHERE (?1 IS NULL OR namespace = ?1) \
+             AND (uid = ?2 OR name = ?2 OR (?3 IS NOT NULL AND substr(uid, 1, length(?3)) = ?3)) \
+             ORDER BY uid = ?2 DESC, name = ?2 DESC, created_at DESC, rowid DESC LIMIT 1",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(prefix)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref()
             .map(run_row)
             .ok_or_else(|| StoreError::NotFound(key.to_string()))
@@ -223,6 +277,12 @@ impl SqliteStore {
             .bind(uid)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(v.and_then(|s| serde_json::from_str(&s).ok()))
+        match v {
+            Some(s) => {
+                let v = crate::secret::open_inputs(&self.keys(), uid, &s)?;
+                Ok((!v.is_null()).then_some(v))
+            }
+            None => Ok(None),
+        }
     }
 }

@@ -17,7 +17,7 @@ fn start_time(pid: u32) -> Option<i64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-fn alive(pid: i64, start: i64) -> bool {
+pub(crate) fn alive(pid: i64, start: i64) -> bool {
     let Ok(pid) = u32::try_from(pid) else {
         return false;
     };

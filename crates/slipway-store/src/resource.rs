@@ -4,7 +4,8 @@
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::{SqliteStore, StoreError, millis, retry_busy};
+use crate::keyring::Keyring;
+use crate::{SqliteStore, StoreError, millis, retry_busy, secret};
 
 /// One applied object.
 #[derive(Debug, Clone)]
@@ -40,16 +41,29 @@ pub struct NewResource<'a> {
     pub object: &'a Value,
 }
 
-fn resource(r: &sqlx::sqlite::SqliteRow) -> Resource {
-    Resource {
-        kind: r.get("kind"),
-        namespace: r.get("namespace"),
-        name: r.get("name"),
+/// A row as read; a Secret's columns are opened with `keys`.
+fn resource(keys: &Keyring, r: &sqlx::sqlite::SqliteRow) -> Result<Resource, StoreError> {
+    let (kind, namespace, name): (String, String, String) =
+        (r.get("kind"), r.get("namespace"), r.get("name"));
+    let column = |c: &str| -> Result<String, StoreError> {
+        let text: &str = r.get(c);
+        if !secret::is_sealed_kind(&kind) {
+            return Ok(text.to_string());
+        }
+        let place = || secret::resource_place(&namespace, &name, c);
+        Ok(secret::open_column(keys, text, place)?.into_owned())
+    };
+    let yaml = column("yaml")?;
+    let object = serde_json::from_str(&column("object")?).unwrap_or(Value::Null);
+    Ok(Resource {
         uid: r.get("uid"),
-        yaml: r.get("yaml"),
-        object: serde_json::from_str(r.get::<&str, _>("object")).unwrap_or(Value::Null),
+        yaml,
+        object,
         created_at: r.get("created_at"),
-    }
+        kind,
+        namespace,
+        name,
+    })
 }
 
 impl SqliteStore {
@@ -57,10 +71,26 @@ impl SqliteStore {
     /// was new. Either all are written or none.
     pub async fn put_resources(&self, items: &[NewResource<'_>]) -> Result<Vec<bool>, StoreError> {
         let now = millis(std::time::SystemTime::now());
+        // A Secret's columns are sealed before the transaction, everything else kept as sent.
+        let keys = self.keys();
+        let columns = items
+            .iter()
+            .map(|it| {
+                let (yaml, object) = (it.yaml.to_string(), it.object.to_string());
+                if !secret::is_sealed_kind(it.kind) {
+                    return Ok((yaml, object));
+                }
+                let place = |c| secret::resource_place(it.namespace, it.name, c);
+                Ok((
+                    keys.seal(&yaml, &place("yaml"))?,
+                    keys.seal(&object, &place("object"))?,
+                ))
+            })
+            .collect::<Result<Vec<(String, String)>, StoreError>>()?;
         let created = retry_busy(|| async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let mut created = Vec::with_capacity(items.len());
-            for it in items {
+            for (it, (yaml, object)) in items.iter().zip(&columns) {
                 let old = sqlx::query(
                     "SELECT uid FROM resources WHERE kind = ? AND namespace = ? AND name = ?",
                 )
@@ -81,8 +111,8 @@ impl SqliteStore {
                 .bind(it.namespace)
                 .bind(it.name)
                 .bind(&uid)
-                .bind(it.yaml)
-                .bind(it.object.to_string())
+                .bind(yaml)
+                .bind(object)
                 .bind(now)
                 .bind(now)
                 .execute(&mut *tx)
@@ -110,7 +140,7 @@ impl SqliteStore {
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.as_ref().map(resource))
+        row.as_ref().map(|r| resource(&self.keys(), r)).transpose()
     }
 
     /// Resources of one kind (every kind when `None`) in a namespace, by name.
@@ -127,7 +157,8 @@ impl SqliteStore {
         .bind(namespace)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(resource).collect())
+        let keys = self.keys();
+        rows.iter().map(|r| resource(&keys, r)).collect()
     }
 
     /// Deletes one resource; false when there was none.
@@ -157,7 +188,8 @@ impl SqliteStore {
             .bind(kind)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(resource).collect())
+        let keys = self.keys();
+        rows.iter().map(|r| resource(&keys, r)).collect()
     }
 
     /// The refs last seen by a poller of `repository` for `listener`; `None` before its first poll.

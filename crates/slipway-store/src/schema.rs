@@ -113,8 +113,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 "#;
 
-/// Creates the tables when missing.
+/// Creates the tables when missing, then adds what later versions need to older databases.
 pub async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(SCHEMA).execute(pool).await?;
+    crate::namespace::migrate(pool).await?;
     Ok(())
 }

@@ -124,8 +124,10 @@ async fn apply(
     match ev {
         RunEvent::RunStarted { run, object } => {
             let root = run.parent_uid.clone().unwrap_or_else(|| run.uid.clone());
-            sqlx::query("INSERT OR REPLACE INTO runs (uid, name, kind, target, parent_uid, created_at, owner_pid, owner_start, object) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                .bind(&run.uid).bind(&run.name).bind(run.kind).bind(&run.target).bind(&run.parent_uid).bind(millis(run.created)).bind(pid).bind(start).bind(object.to_string())
+            // The engine stamps every run object with the namespace it runs in.
+            let namespace = crate::namespace::of_object(object);
+            sqlx::query("INSERT OR REPLACE INTO runs (uid, name, kind, target, parent_uid, created_at, owner_pid, owner_start, object, namespace) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(&run.uid).bind(&run.name).bind(run.kind).bind(&run.target).bind(&run.parent_uid).bind(millis(run.created)).bind(pid).bind(start).bind(object.to_string()).bind(namespace)
                 .execute(&mut **tx).await?;
             event_row(
                 tx,

@@ -26,6 +26,14 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// The key Secrets are sealed with in the data directory [default: DATA/secret.key, created on first use].
+    #[arg(
+        long,
+        global = true,
+        env = "SLIPWAY_SECRET_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub secret_key_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -54,6 +62,25 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create, list or revoke the server's API tokens (in this data directory).
     Token(TokenArgs),
+    /// Manage how Secrets are kept at rest in this data directory.
+    Secrets(SecretsArgs),
+}
+
+/// `slipway secrets`.
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: SecretsAction,
+}
+
+/// `slipway secrets ...`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsAction {
+    /// Seal every stored Secret again with a new key, then drop the old key (stop the server first).
+    RotateKey,
+    /// Show the key file and the id of the key in use.
+    Key,
 }
 
 /// `slipway serve`.
@@ -72,6 +99,40 @@ pub struct ServeArgs {
     /// runs stay queued).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub grace: std::time::Duration,
+    /// Ask for no API token: anyone who can reach the port can run any command as this user.
+    /// Without it, a first start creates an admin token and prints it once.
+    #[arg(long)]
+    pub no_auth: bool,
+    /// A name requests may give in `Host` besides the listening address and `localhost`, e.g.
+    /// the name of a proxy in front (`NAME` or `NAME:PORT`; repeatable) [also `[server]
+    /// allowed_hosts`].
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// Connections open at once; more are answered 503 [default: `[server] max_connections`,
+    /// else 4096].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// How long a client may take to send a request's line and headers.
+    #[arg(long, default_value = "10s", value_parser = connection_timeout, value_name = "DURATION")]
+    pub header_timeout: std::time::Duration,
+    /// How long a client may pause while sending a request's body.
+    #[arg(long, default_value = "30s", value_parser = connection_timeout, value_name = "DURATION")]
+    pub body_timeout: std::time::Duration,
+    /// How long a connection with no request in flight stays open (a followed log stream is
+    /// in flight).
+    #[arg(long, default_value = "5s", value_parser = connection_timeout, value_name = "DURATION")]
+    pub idle_timeout: std::time::Duration,
+}
+
+/// A connection timeout: a duration of at least 100ms (shorter ones cut off every client).
+fn connection_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err(format!(
+            "`{s}` is too short for a connection timeout (100ms at least)"
+        ));
+    }
+    Ok(d)
 }
 
 /// Output formats of the final object.
@@ -142,6 +203,9 @@ pub struct RunArgs {
     /// Files or directories of YAML (Tasks, Pipelines, runs, StepActions, ConfigMaps, Secrets).
     #[arg(short = 'f', long = "filename", value_name = "PATH", global = true)]
     pub files: Vec<PathBuf>,
+    /// The namespace runs are created in when their YAML names none [default: `default`].
+    #[arg(short = 'n', long, value_name = "NAMESPACE", global = true)]
+    pub namespace: Option<String>,
     /// Execution options.
     #[command(flatten)]
     pub exec: Execution,
@@ -180,6 +244,9 @@ pub enum TokenAction {
         /// What it may do.
         #[arg(long, value_enum, default_value_t = TokenScope::Read)]
         scope: TokenScope,
+        /// Limit it to this namespace (repeatable) [default: every namespace].
+        #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
+        namespaces: Vec<String>,
     },
     /// List tokens (names and scopes; the tokens themselves are not kept).
     List,
@@ -205,6 +272,9 @@ pub struct ApplyArgs {
     /// Files or directories of YAML.
     #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
     pub files: Vec<PathBuf>,
+    /// Store everything in this namespace [default: each object's own, else `default`].
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
 }
 
 /// `slipway validate`.
@@ -224,13 +294,41 @@ pub struct RunsArgs {
     /// Print as JSON.
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<Output>,
+    /// Namespace.
+    #[command(flatten)]
+    pub ns: Namespaces,
+}
+
+/// Which namespace a verb reads or changes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Namespaces {
+    /// Namespace [default: `default`].
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Every namespace: lists show a NAMESPACE column, a run is looked up in all.
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+}
+
+impl Namespaces {
+    /// The one namespace, `None` for all.
+    pub fn selected(&self) -> Option<&str> {
+        if self.all_namespaces {
+            None
+        } else {
+            Some(self.namespace.as_deref().unwrap_or("default"))
+        }
+    }
 }
 
 /// A run named on the command line.
 #[derive(Debug, Args)]
 pub struct RunRef {
-    /// Run name or uid (the newest run of that name).
+    /// Run name, uid, or a uid prefix of 8+ hex digits (the newest run of that name).
     pub run: String,
+    /// Namespace.
+    #[command(flatten)]
+    pub ns: Namespaces,
 }
 
 /// `slipway describe`.
@@ -241,6 +339,9 @@ pub struct DescribeArgs {
     /// Print the stored object instead.
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<Output>,
+    /// Namespace.
+    #[command(flatten)]
+    pub ns: Namespaces,
 }
 
 /// `slipway logs`.
@@ -257,6 +358,9 @@ pub struct LogsArgs {
     /// Keep printing until the run ends.
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// Namespace.
+    #[command(flatten)]
+    pub ns: Namespaces,
 }
 
 /// `slipway rerun`.
@@ -264,6 +368,9 @@ pub struct LogsArgs {
 pub struct RerunArgs {
     /// Run name or uid.
     pub run: String,
+    /// Namespace.
+    #[command(flatten)]
+    pub ns: Namespaces,
     /// Execution options.
     #[command(flatten)]
     pub exec: Execution,

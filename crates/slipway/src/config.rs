@@ -24,6 +24,18 @@ pub struct Config {
     /// `[server]`: limits for `slipway serve`.
     #[serde(default)]
     pub server: ServerSettings,
+    /// `[secrets]`: where the key Secrets are sealed with is kept.
+    #[serde(default)]
+    pub secrets: SecretsSettings,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSettings {
+    /// The key file (a relative path is taken from the config file's directory) [default:
+    /// `--secret-key-file`, else `DATA/secret.key`].
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[server]`.
@@ -35,6 +47,11 @@ pub struct ServerSettings {
     /// `[server.pipelines]`: runs at once per Pipeline (or Task) name.
     #[serde(default)]
     pub pipelines: std::collections::HashMap<String, usize>,
+    /// Names requests may give in `Host` besides the listening address (`NAME` or `NAME:PORT`).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Connections open at once [default: 4096].
+    pub max_connections: Option<usize>,
 }
 
 /// Executor names as the file spells them.
@@ -79,7 +96,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, CliError> {
             "pass an existing file with --config or SLIPWAY_CONFIG",
         )
     })?;
-    parse(&text).map_err(|e| {
+    let mut config = parse(&text).map_err(|e| {
         let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
         CliError::usage(
             format!(
@@ -89,7 +106,14 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, CliError> {
             ),
             "see the config file section of the README",
         )
-    })
+    })?;
+    if let Some(k) = config.secrets.key_file.as_mut()
+        && k.is_relative()
+        && let Some(dir) = path.parent()
+    {
+        *k = dir.join(&*k);
+    }
+    Ok(config)
 }
 
 fn parse(text: &str) -> Result<Config, toml::de::Error> {
@@ -121,6 +145,9 @@ replace = "127.0.0.1:5000/library/"
 drop_digest = true
 [registry.mirrors]
 "docker.io" = ["127.0.0.1:5000"]
+[server]
+allowed_hosts = ["ci.example.com", "proxy:8443"]
+max_connections = 100
 "#,
         )
         .expect("valid");
@@ -128,6 +155,8 @@ drop_digest = true
         assert_eq!(c.docker.network.as_deref(), Some("none"));
         assert_eq!(c.registry.rewrite.len(), 1);
         assert_eq!(c.registry.mirrors["docker.io"], ["127.0.0.1:5000"]);
+        assert_eq!(c.server.allowed_hosts, ["ci.example.com", "proxy:8443"]);
+        assert_eq!(c.server.max_connections, Some(100));
     }
 
     #[test]

@@ -67,11 +67,42 @@ impl From<slipway_store::StoreError> for CliError {
         match e {
             slipway_store::StoreError::NotFound(name) => CliError::usage(
                 format!("no run named `{name}`"),
-                "list runs with `slipway runs`",
+                "list runs with `slipway runs -A`; a run is looked up in namespace `default` unless -n NAMESPACE or -A is given",
             ),
-            other => CliError::Internal(other.to_string()),
+            slipway_store::StoreError::Key(
+                e @ (slipway_store::KeyError::Missing { .. }
+                | slipway_store::KeyError::WrongKey { .. }
+                | slipway_store::KeyError::Malformed { .. }
+                | slipway_store::KeyError::Empty { .. }),
+            ) => CliError::usage(
+                e.to_string(),
+                "restore the key file, or point --secret-key-file (SLIPWAY_SECRET_KEY_FILE, or `[secrets] key_file` in the config file) at the one this data directory was sealed with; nothing was changed",
+            ),
+            slipway_store::StoreError::Key(e @ slipway_store::KeyError::InUse { .. }) => {
+                CliError::usage(
+                    e.to_string(),
+                    "let them finish (or cancel them), then rotate: they hold the key being retired",
+                )
+            }
+            other => CliError::Internal(chain(&other)),
         }
     }
+}
+
+/// An error and its causes, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        // Older errors repeat their cause in their own message.
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Renders diagnostics: miette's graphical report on a terminal, stable plain text elsewhere.

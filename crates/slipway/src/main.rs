@@ -29,6 +29,7 @@ fn main() {
     };
     let code = runtime.block_on(async move {
         let data = paths::data_dir(cli.data_dir.clone());
+        paths::set_secret_key_file(cli.secret_key_file.clone());
         let result: Result<i32, CliError> = match &cli.server {
             Some(url) => match remote::Remote::new(url, cli.token.clone()) {
                 Ok(r) => against_server(&r, cli.command).await,
@@ -51,6 +52,11 @@ async fn on_this_machine(
     config_path: Option<&std::path::Path>,
     command: Command,
 ) -> Result<i32, CliError> {
+    if !matches!(command, Command::Apply(_) | Command::Validate(_)) {
+        paths::make_private(data);
+        // After the flag (set first, which wins): the config file's `[secrets] key_file`.
+        paths::set_secret_key_file(config::load(config_path)?.secrets.key_file);
+    }
     match command {
         Command::Run(args) => cmd::run::run(data, &config::load(config_path)?, args).await,
         Command::Apply(_) => Err(CliError::usage(
@@ -65,6 +71,7 @@ async fn on_this_machine(
         Command::Serve(args) => cmd::serve::serve(data, &config::load(config_path)?, &args).await,
         Command::Rerun(args) => cmd::run::rerun(data, &config::load(config_path)?, args).await,
         Command::Token(args) => cmd::token::token(data, &args).await,
+        Command::Secrets(args) => cmd::secrets::secrets(data, &args).await,
     }
 }
 
@@ -78,6 +85,10 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
         Command::Logs(args) => cmd::remote::logs(remote, &args).await,
         Command::Cancel(args) => cmd::remote::cancel(remote, &args).await,
         Command::Rerun(args) => cmd::remote::rerun(remote, &args).await,
+        Command::Secrets(_) => Err(CliError::usage(
+            "the secret key is managed on the server's machine",
+            "run `slipway secrets ...` there without --server (it uses the server's data directory)",
+        )),
         Command::Token(_) => Err(CliError::usage(
             "tokens are managed on the server's machine",
             "run `slipway token ...` there without --server (it uses the server's data directory)",

@@ -145,7 +145,9 @@ impl Remote {
             .unwrap_or_else(|| format!("the server answered {code}: {text}"));
         let hint = match code.as_u16() {
             401 => "pass a token with --token or SLIPWAY_TOKEN",
-            403 => "this token's scope does not allow it; use a token with the write scope",
+            403 => {
+                "changes need a token with the write scope; a host name the server refuses needs its `--allowed-host`"
+            }
             404 if path.contains("runs") => "list the server's runs with `slipway runs`",
             404 => {
                 "apply it to the server first with `slipway apply -f FILE`, or pass its file with -f"
@@ -217,6 +219,16 @@ impl Remote {
                     match event.as_str() {
                         "log" => line(&v),
                         "end" => return Ok(v),
+                        // The server ends the stream early with a Status (a revoked token).
+                        "error" => {
+                            return Err(CliError::usage(
+                                v["message"]
+                                    .as_str()
+                                    .unwrap_or("the server ended the log stream")
+                                    .to_string(),
+                                "pass a valid token with --token or SLIPWAY_TOKEN",
+                            ));
+                        }
                         _ => {}
                     }
                     event.clear();
@@ -234,9 +246,29 @@ impl Remote {
     }
 }
 
+/// `s` as one URL path segment or query value: everything but unreserved characters
+/// percent-encoded, so a name cannot reach another path or add a query.
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_cannot_escape_their_place() {
+        assert_eq!(segment("build-1.x_y"), "build-1.x_y");
+        assert_eq!(segment("../a?b=%"), "..%2Fa%3Fb%3D%25");
+    }
 
     #[test]
     fn body_lines_map_back_to_files() {

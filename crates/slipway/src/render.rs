@@ -309,7 +309,10 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                     (Some(f), false, "PipelineRun") => format!("\n  first failure: {f}"),
                     _ => String::new(),
                 };
-                say(&multi, format!("{mark} {kind} {name} {reason}: {message}{cause}"));
+                say(
+                    &multi,
+                    format!("{mark} {kind} {name} {reason}: {message}{cause}"),
+                );
             }
             RunEvent::RunStarted { run, .. } if run.uid == root_uid => {
                 root_name = run.name.clone();

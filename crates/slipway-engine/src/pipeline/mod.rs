@@ -400,7 +400,7 @@ impl Dispatcher {
         let object = json!({
             "apiVersion": "tekton.dev/v1",
             "kind": c.kind,
-            "metadata": { "name": c.name, "uid": c.uid },
+            "metadata": { "name": c.name, "uid": c.uid, "namespace": self.shared.config.namespace },
             "status": { "conditions": condition(Some(false), "TaskRunInternalError", why, SystemTime::now()) },
         });
         let (uid, reason) = (c.uid.clone(), "TaskRunInternalError".to_string());

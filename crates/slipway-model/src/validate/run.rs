@@ -115,10 +115,7 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                         cx.err(
                             origin,
                             &format!("spec.taskRunSpecs[{i}].pipelineTaskName"),
-                            format!(
-                                "unknown pipeline task `{}`",
-                                trs.pipeline_task_name
-                            ),
+                            format!("unknown pipeline task `{}`", trs.pipeline_task_name),
                             "use the name of a task in the pipeline",
                         );
                     }

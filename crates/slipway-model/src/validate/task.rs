@@ -55,7 +55,10 @@ pub(crate) fn task_spec(
                 );
             }
         }
-        let template_image = spec.step_template.as_ref().is_some_and(|t| t.image.is_some());
+        let template_image = spec
+            .step_template
+            .as_ref()
+            .is_some_and(|t| t.image.is_some());
         self::step(cx, origin, &path, step, template_image);
     }
     let mut ws = HashSet::new();

@@ -1,12 +1,15 @@
 // The HTTP API: JSON and YAML requests, Kubernetes Status errors, bearer tokens, and Server-Sent
-// Events read through fetch (EventSource cannot send an Authorization header).
+// Events read through fetch (EventSource cannot send an Authorization header, and a token in a
+// URL would end up in logs and history).
+
+import { tektonBase, runBase } from './namespace.js';
 
 const TOKEN_KEY = 'slipway.token';
-export const NS = '/apis/tekton.dev/v1/namespaces/default';
+// In the namespace of the page (namespace.js), read at each call.
 export const RESOURCE_BASE = {
-  tasks: '/apis/tekton.dev/v1/namespaces/default/tasks',
-  pipelines: '/apis/tekton.dev/v1/namespaces/default/pipelines',
-  stepactions: '/apis/tekton.dev/v1beta1/namespaces/default/stepactions',
+  get tasks() { return `${tektonBase()}/tasks`; },
+  get pipelines() { return `${tektonBase()}/pipelines`; },
+  get stepactions() { return `${tektonBase('tekton.dev/v1beta1')}/stepactions`; },
 };
 
 export class ApiError extends Error {
@@ -17,31 +20,39 @@ export class ApiError extends Error {
     this.diagnostics = status?.diagnostics || status?.details?.diagnostics || [];
     this.status = status;
   }
-  get missing() { return (this.code === 404 || this.code === 405) && !this.status?.kind; }
+  // An endpoint this server lacks (not a missing object): a 404 for the path itself, or a 405.
+  get missing() { return this.code === 405 || (this.code === 404 && this.status?.details?.kind === 'route'); }
 }
 
+// The token is kept in localStorage rather than sessionStorage: runs are opened in new tabs
+// (middle-click on a run), which sessionStorage would each sign out, and a script injected into
+// the page could read either one alike. Logging out removes it.
 export function token() { return localStorage.getItem(TOKEN_KEY) || ''; }
+export function setToken(t) { localStorage.setItem(TOKEN_KEY, t); }
+export function clearToken() { localStorage.removeItem(TOKEN_KEY); }
 
-let asking = null;
-/** Asks the user for a token (once for concurrent callers); resolves true when one was given. */
-export function askToken() {
-  if (asking) return asking;
-  const dlg = document.getElementById('token-dialog');
-  const input = dlg.querySelector('#token-input');
-  input.value = token();
-  dlg.returnValue = '';
-  dlg.showModal();
-  asking = new Promise((resolve) => {
-    dlg.addEventListener('close', () => {
-      asking = null;
-      if (dlg.returnValue === 'ok' && input.value.trim()) {
-        localStorage.setItem(TOKEN_KEY, input.value.trim());
-        document.getElementById('token-button').hidden = false;
-        resolve(true);
-      } else resolve(false);
-    }, { once: true });
-  });
-  return asking;
+const signedOutListeners = [];
+/** Calls fn(message) when the server refuses the token (401): the app shows its login page. */
+export function onSignedOut(fn) { signedOutListeners.push(fn); }
+function signedOut(message) {
+  for (const fn of signedOutListeners) fn(message);
+}
+function refused(status) {
+  return token()
+    ? `The server refused the stored token${status?.message ? `: ${status.message}` : ''}. Enter a valid one.`
+    : 'This server needs an API token.';
+}
+
+/** Asks the server who a token is (or the stored one): {auth, name, scope}; rejects with ApiError. */
+export async function whoami(t = token()) {
+  const h = new Headers({ Accept: 'application/json' });
+  if (t) h.set('Authorization', `Bearer ${t}`);
+  const res = await fetch('/api/v1/whoami', { headers: h });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { json = null; }
+  if (!res.ok) throw new ApiError(res.status, json, text.slice(0, 300));
+  return json;
 }
 
 function headers(extra) {
@@ -62,17 +73,14 @@ export async function api(path, { method = 'GET', body, type, accept = 'applicat
     init.body = isText ? body : JSON.stringify(body);
     init.headers.set('Content-Type', type || (isText ? 'application/yaml' : 'application/json'));
   }
-  let res = await fetch(path, init);
-  if (res.status === 401 && (await askToken())) {
-    init.headers = headers(Object.fromEntries(init.headers));
-    res = await fetch(path, init);
-  }
+  const res = await fetch(path, init);
   const text = await res.text();
   const ctype = res.headers.get('content-type') || '';
   let json = null;
   if (ctype.includes('json') && text) {
     try { json = JSON.parse(text); } catch { json = null; }
   }
+  if (res.status === 401) signedOut(refused(json));
   if (!res.ok) throw new ApiError(res.status, json, text.slice(0, 300));
   if (accept.includes('json')) return json ?? (text ? JSON.parse(text) : null);
   return json && !ctype.includes('yaml') && !ctype.startsWith('text/') ? json : text;
@@ -88,11 +96,14 @@ export async function streamEvents(path, { onEvent, signal, onError }) {
   for (let attempt = 0; !signal?.aborted; attempt++) {
     let ended = false;
     try {
-      let res = await fetch(path, { headers: headers({ Accept: 'text/event-stream' }), signal });
-      if (res.status === 401 && (await askToken())) {
-        res = await fetch(path, { headers: headers({ Accept: 'text/event-stream' }), signal });
+      const res = await fetch(path, { headers: headers({ Accept: 'text/event-stream' }), signal });
+      if (!res.ok) {
+        const text = await res.text();
+        let json = null;
+        try { json = JSON.parse(text); } catch { json = null; }
+        if (res.status === 401) signedOut(refused(json));
+        throw new ApiError(res.status, json, text.slice(0, 300));
       }
-      if (!res.ok) throw new ApiError(res.status, null, await res.text());
       const reader = res.body.getReader();
       const decoder = new TextDecoder();
       let buf = '';
@@ -109,6 +120,12 @@ export async function streamEvents(path, { onEvent, signal, onError }) {
           if (ev.id !== null && Number(ev.id) <= lastId) continue;
           if (ev.id !== null) lastId = Number(ev.id);
           if (ev.type === 'end') ended = true;
+          // The server ends a stream with an `error` Status (its token was revoked).
+          if (ev.type === 'error' && ev.data?.kind === 'Status') {
+            const err = new ApiError(ev.data.code, ev.data);
+            if (err.code === 401) signedOut(refused(ev.data));
+            throw err;
+          }
           onEvent(ev.type, ev.data, ev.id);
         }
       }
@@ -145,22 +162,23 @@ function parseEvent(raw) {
 
 /** Runs: PipelineRuns and standalone TaskRuns. */
 export const runsApi = {
-  pipelineRuns: (limit) => api(`${NS}/pipelineruns${limit ? `?limit=${limit}` : ''}`),
-  taskRuns: (limit) => api(`${NS}/taskruns${limit ? `?limit=${limit}` : ''}`),
-  pipelineRun: (name) => api(`${NS}/pipelineruns/${encodeURIComponent(name)}`),
-  taskRun: (name) => api(`${NS}/taskruns/${encodeURIComponent(name)}`),
-  children: (name) => api(`/api/v1/runs/${encodeURIComponent(name)}/taskruns`),
-  cancel: (name) => api(`/api/v1/runs/${encodeURIComponent(name)}/cancel`, { method: 'POST' }),
+  pipelineRuns: (limit) => api(`${tektonBase()}/pipelineruns${limit ? `?limit=${limit}` : ''}`),
+  taskRuns: (limit) => api(`${tektonBase()}/taskruns${limit ? `?limit=${limit}` : ''}`),
+  pipelineRun: (name) => api(`${tektonBase()}/pipelineruns/${encodeURIComponent(name)}`),
+  taskRun: (name) => api(`${tektonBase()}/taskruns/${encodeURIComponent(name)}`),
+  children: (name) => api(`${runBase(name)}/taskruns`),
+  cancel: (name) => api(`${runBase(name)}/cancel`, { method: 'POST' }),
   // Tekton's own release of a held PipelineRun: clear spec.status with a merge patch.
-  release: (name) => api(`${NS}/pipelineruns/${encodeURIComponent(name)}`, { method: 'PATCH', body: { spec: { status: '' } }, type: 'application/merge-patch+json' }),
-  rerun: (name) => api(`/api/v1/runs/${encodeURIComponent(name)}/rerun`, { method: 'POST' }),
-  create: (obj) => api(`${NS}/pipelineruns`, { method: 'POST', body: obj }),
-  logsUrl: (name, follow) => `/api/v1/runs/${encodeURIComponent(name)}/logs${follow ? '?follow=true' : ''}`,
+  release: (name) => api(`${tektonBase()}/pipelineruns/${encodeURIComponent(name)}`, { method: 'PATCH', body: { spec: { status: '' } }, type: 'application/merge-patch+json' }),
+  rerun: (name) => api(`${runBase(name)}/rerun`, { method: 'POST' }),
+  create: (obj) => api(`${tektonBase()}/pipelineruns`, { method: 'POST', body: obj }),
+  logsUrl: (name, follow) => `${runBase(name)}/logs${follow ? '?follow=true' : ''}`,
+  namespaces: () => api('/api/v1/namespaces'),
 };
 
 /** A human sentence for an error, with the 404-of-a-missing-endpoint case spelled out. */
 export function describeError(e, what = 'This feature') {
   if (e instanceof ApiError && e.missing) return `${what} is not available on this server yet (endpoint missing).`;
-  if (e instanceof ApiError && e.code === 401) return 'Not authorized: set an API token.';
+  if (e instanceof ApiError && e.code === 401) return 'Not signed in: enter an API token.';
   return e?.message || String(e);
 }

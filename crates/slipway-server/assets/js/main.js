@@ -1,7 +1,9 @@
 // Entry point: routes /ui/ paths to pages. Each page is mount(container, params) → cleanup.
-import { interceptLinks, onNavigate } from './router.js';
-import { askToken, token } from './api.js';
+import { interceptLinks, navigate, onNavigate } from './router.js';
+import { clearToken, onSignedOut, runsApi, setToken, token, whoami } from './api.js';
+import { setupSelector } from './namespace.js';
 import { h } from './dom.js';
+import * as login from './login.js';
 import * as runs from './runs.js';
 import * as run from './run.js';
 import * as resources from './resources.js';
@@ -18,12 +20,24 @@ const routes = [
 ];
 
 let cleanup = null;
+let loginShown = false;
 const main = document.getElementById('main');
+const nsSelect = document.getElementById('namespace-select');
 
-function render() {
+// Each page draws into its own box, so that a page still finishing a request after the login
+// page replaced it draws into nothing.
+function freshView() {
   if (typeof cleanup === 'function') cleanup();
   cleanup = null;
-  main.replaceChildren();
+  const view = h('div', { class: 'view' });
+  main.replaceChildren(view);
+  return view;
+}
+
+function render() {
+  loginShown = false;
+  setupSelector(nsSelect, { list: runsApi.namespaces, go: navigate });
+  const view = freshView();
   const path = location.pathname;
   const route = routes.find(([re]) => re.test(path));
   for (const a of document.querySelectorAll('[data-nav]')) {
@@ -32,14 +46,14 @@ function render() {
   }
   if (!route) {
     document.title = 'Not found · Slipway';
-    main.append(h('div', { class: 'panel empty', 'data-testid': 'not-found' },
+    view.append(h('div', { class: 'panel empty', 'data-testid': 'not-found' },
       h('h1', {}, 'Page not found'), h('p', {}, h('a', { href: '/ui/' }, 'Back to runs'))));
     return;
   }
   try {
-    cleanup = route[1](main, path.match(route[0]));
+    cleanup = route[1](view, path.match(route[0]));
   } catch (e) {
-    main.append(h('div', { class: 'banner error' }, `This page failed: ${e.message}`));
+    view.append(h('div', { class: 'banner error' }, `This page failed: ${e.message}`));
     console.error(e);
   }
 }
@@ -47,7 +61,44 @@ function render() {
 interceptLinks(document.body);
 onNavigate(() => { render(); main.focus({ preventScroll: true }); window.scrollTo(0, 0); });
 window.addEventListener('popstate', render);
-const tokenButton = document.getElementById('token-button');
-tokenButton.hidden = !token();
-tokenButton.addEventListener('click', () => askToken().then((ok) => ok && render()));
+const who = document.getElementById('who');
+const logout = document.getElementById('logout');
+
+/** Shows who is signed in, and the logout button when a token is kept. */
+async function showWho() {
+  logout.hidden = !token();
+  who.textContent = '';
+  try {
+    const me = await whoami();
+    who.textContent = me.auth === 'off' ? 'no sign-in (--no-auth)' : `${me.name} (${me.scope})`;
+  } catch { /* shown by the login page */ }
+}
+
+function showLogin(message) {
+  if (loginShown) return;
+  loginShown = true;
+  document.title = 'Sign in · Slipway';
+  logout.hidden = !token();
+  who.textContent = '';
+  login.mount(freshView(), { message, done: () => { render(); showWho(); } });
+}
+
+logout.addEventListener('click', () => {
+  clearToken();
+  showLogin('Signed out. The token is no longer kept in this browser.');
+});
+onSignedOut(showLogin);
+
+// The link printed at a first start carries the token after `#token=`: keep it and take it out
+// of the address bar (and so of the history) at once.
+function tokenFromUrl() {
+  const m = /^#token=([^&]+)/.exec(location.hash);
+  if (!m) return false;
+  setToken(decodeURIComponent(m[1]));
+  history.replaceState(history.state, '', location.pathname + location.search);
+  return true;
+}
+window.addEventListener('hashchange', () => { if (tokenFromUrl()) { render(); showWho(); } });
+tokenFromUrl();
 render();
+showWho();

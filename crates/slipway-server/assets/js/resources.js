@@ -3,6 +3,7 @@
 // a Task, Start run (a dialog for its params and workspaces; see start-run.js).
 import { h, toast, confirmDialog } from './dom.js';
 import { api, RESOURCE_BASE, describeError, ApiError } from './api.js';
+import { current } from './namespace.js';
 import { relativeTime, absoluteTime } from './format.js';
 import { navigate } from './router.js';
 import { createEditor } from './editor.js';
@@ -115,7 +116,7 @@ export function mountEditor(root, kind, name) {
   async function validate(text) {
     if (validateMissing) return null;
     try {
-      const res = await api('/api/v1/validate', { method: 'POST', body: text });
+      const res = await api(`/api/v1/validate?namespace=${encodeURIComponent(current())}`, { method: 'POST', body: text });
       return res?.diagnostics || [];
     } catch (e) {
       if (e instanceof ApiError && e.missing) { validateMissing = true; showProblems([]); return null; }

@@ -1,4 +1,5 @@
-// Client-side routing over History API paths under /ui/.
+// Client-side routing over History API paths under /ui/; the namespace (`?ns=`) goes along.
+import { keep } from './namespace.js';
 
 const listeners = [];
 
@@ -6,6 +7,7 @@ export function onNavigate(fn) { listeners.push(fn); }
 
 /** Goes to a /ui/ path without reloading. */
 export function navigate(url, { replace = false } = {}) {
+  url = keep(url);
   if (replace) history.replaceState(null, '', url);
   else history.pushState(null, '', url);
   for (const fn of listeners) fn();

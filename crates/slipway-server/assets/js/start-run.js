@@ -4,7 +4,8 @@
 // PipelineRun, "hold". It POSTs the run as YAML (shown live under "YAML") and, on 201, goes to
 // the run's page; a refusal is shown in the dialog with the server's diagnostics.
 import { h, toast } from './dom.js';
-import { api, NS, ApiError, describeError } from './api.js';
+import { api, ApiError, describeError } from './api.js';
+import { current, keep, tektonBase } from './namespace.js';
 import { navigate } from './router.js';
 import { toYaml } from './yaml-dump.js';
 
@@ -287,7 +288,7 @@ export function openStartDialog({ kind, name, resource, unsaved = false, returnF
   // Secrets and ConfigMaps to bind: names only; a server without them just offers none.
   const names = (path) => api(path).then((l) => (l?.items || []).map((o) => o.metadata?.name).filter(Boolean).sort()).catch(() => []);
   if (workspaces.length) {
-    Promise.all([names('/api/v1/namespaces/default/secrets'), names('/api/v1/namespaces/default/configmaps')])
+    Promise.all([names(`/api/v1/namespaces/${encodeURIComponent(current())}/secrets`), names(`/api/v1/namespaces/${encodeURIComponent(current())}/configmaps`)])
       .then(([s, c]) => { if (dlg.open) fillSources(s, c); });
   }
 
@@ -354,10 +355,10 @@ export function openStartDialog({ kind, name, resource, unsaved = false, returnF
     submit.disabled = true;
     busy.textContent = 'Starting…';
     try {
-      const created = await api(`${NS}/${isPipeline ? 'pipelineruns' : 'taskruns'}`, { method: 'POST', body: text, type: 'application/yaml' });
+      const created = await api(`${tektonBase()}/${isPipeline ? 'pipelineruns' : 'taskruns'}`, { method: 'POST', body: text, type: 'application/yaml' });
       const runName = created?.metadata?.name || created?.items?.[0]?.metadata?.name;
       if (!runName) throw new Error('the server did not name the new run');
-      if (!dlg.open) { toast(h('span', {}, `Started `, h('a', { href: `/ui/runs/${encodeURIComponent(runName)}` }, runName)), 'ok'); return; }
+      if (!dlg.open) { toast(h('span', {}, `Started `, h('a', { href: keep(`/ui/runs/${encodeURIComponent(runName)}`) }, runName)), 'ok'); return; }
       close();
       navigate(`/ui/runs/${encodeURIComponent(runName)}`);
     } catch (e) {

@@ -374,3 +374,69 @@ async fn a_polled_repository_triggers_on_a_new_commit() {
     );
     s.shut_down().await;
 }
+
+/// A listener's runs are created, run and found in the listener's namespace, whatever its
+/// template says; deliveries to listeners of one name in two namespaces are told apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_creates_runs_in_its_own_namespace() {
+    let s = setup().await;
+    let elsewhere = SETUP.replace(
+        "metadata: {generateName: build-}",
+        "metadata: {generateName: build-, namespace: somewhere-else}",
+    );
+    let (code, body) = s
+        .call("POST", "/api/v1/apply?namespace=ci-team", &elsewhere)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let body = push("refs/heads/main", "abc123");
+    let sig = slipway_triggers::sign_github(b"s3cret", body.as_bytes());
+    let deliver = |path: &'static str| {
+        let (body, sig) = (body.clone(), sig.clone());
+        let s = &s;
+        async move {
+            s.call_with(
+                "POST",
+                path,
+                &body,
+                &[
+                    ("X-GitHub-Event", "push"),
+                    ("X-GitHub-Delivery", "same-id"),
+                    ("X-Hub-Signature-256", &sig),
+                    ("content-type", "application/json"),
+                ],
+            )
+            .await
+        }
+    };
+    let (code, reply) = deliver("/hooks/ci-team/ci").await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{reply}");
+    assert_eq!(reply["namespace"], "ci-team");
+    let name = runs(&reply)[0].clone();
+    let row = s
+        .store
+        .find_run_in(Some("ci-team"), &name)
+        .await
+        .expect("run in ci-team");
+    assert_eq!(row.namespace, "ci-team");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let done = loop {
+        let r = s.store.run(&row.uid).await.expect("run");
+        if r.status != "Unknown" {
+            break r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(reason(&done.object), "Succeeded", "{}", done.object);
+    assert_eq!(done.object["metadata"]["namespace"], "ci-team");
+    assert_eq!(done.namespace, "ci-team");
+    // The same delivery ID to `default`'s listener `ci` is another listener's delivery.
+    let (code, reply) = deliver("/hooks/ci").await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{reply}");
+    assert_ne!(reply["duplicate"], true, "{reply}");
+    assert_eq!(reply["namespace"], "default");
+    s.shut_down().await;
+}

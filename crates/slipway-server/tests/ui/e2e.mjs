@@ -4,9 +4,13 @@
 //
 //   BASE_URL=http://127.0.0.1:7999 ARTIFACTS=/tmp/ui node crates/slipway-server/tests/ui/e2e.mjs
 //
-// Env: BASE_URL (required), ARTIFACTS (screenshot dir), SLIPWAY_UI_NODE_MODULES or NODE_PATH (where
-// playwright-core is), RUN_OK / RUN_FAIL / RUN_LIVE / RUN_SOLO (seeded run names).
+// Env: BASE_URL (required), SLIPWAY_TOKEN (the server's admin token, printed at its first start;
+// empty for a server run with --no-auth), ARTIFACTS (screenshot dir), SLIPWAY_UI_NODE_MODULES or
+// NODE_PATH (where playwright-core is), RUN_OK / RUN_FAIL / RUN_LIVE / RUN_SOLO (seeded run names),
+// SLIPWAY_BIN and SLIPWAY_SERVER_HOME (the binary and the server's data directory, for the check that
+// revokes a token while its log stream is open).
 // A missing endpoint is a failure: every check runs against the real server.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +24,18 @@ const RUN_OK = process.env.RUN_OK || 'ui-fanin';
 const RUN_FAIL = process.env.RUN_FAIL || 'ui-broken';
 const RUN_LIVE = process.env.RUN_LIVE || 'ui-live';
 const RUN_SOLO = process.env.RUN_SOLO || 'ui-solo';
+const RUN_OTHER_NS = process.env.RUN_OTHER_NS || 'ui-elsewhere'; // a TaskRun in namespace ui-team
+const TOKEN = process.env.SLIPWAY_TOKEN || '';
+// The binary and the server's data directory, to make and revoke tokens as an operator would.
+const BIN = process.env.SLIPWAY_BIN || '';
+const SERVER_HOME = process.env.SLIPWAY_SERVER_HOME || '';
+
+// The test's own API calls carry the token, as the CLI's do.
+function apiFetch(url, init = {}) {
+  const headers = new Headers(init.headers || {});
+  if (TOKEN) headers.set('Authorization', `Bearer ${TOKEN}`);
+  return fetch(url, { ...init, headers });
+}
 
 const modules = process.env.SLIPWAY_UI_NODE_MODULES || (process.env.NODE_PATH || '').split(':').find(Boolean)
   || join(homedir(), '.cache/slipway/ui-node/node_modules');
@@ -38,7 +54,7 @@ const skipMissing = (what) => { throw new Error(`endpoint missing: ${what}`); };
 function assert(cond, message) { if (!cond) throw new Error(message); }
 
 async function status(path, init) {
-  const res = await fetch(BASE + path, init);
+  const res = await apiFetch(BASE + path, init);
   await res.arrayBuffer();
   return res.status;
 }
@@ -89,12 +105,55 @@ const node = (task) => page.locator(`[data-testid="dag-node"][data-task="${task}
 const visibleRowNames = () => page.locator('[data-testid="run-row"]').evaluateAll((rs) => rs.map((r) => r.dataset.name));
 
 // ---------------------------------------------------------------------------------------------
+const stored = () => page.evaluate(() => localStorage.getItem('slipway.token'));
+
+await check('login page: without a token the UI asks for one', async () => {
+  if (!TOKEN) throw new Skip('skipped: the server runs with --no-auth');
+  await page.goto(`${BASE}/ui/`);
+  await page.getByTestId('login-page').waitFor();
+  assert(await page.locator('[data-testid="run-row"]').count() === 0, 'runs are shown without a token');
+  await shot('login');
+});
+
+await check('login page: a wrong or revoked token is refused with a clear message', async () => {
+  if (!TOKEN) throw new Skip('skipped: the server runs with --no-auth');
+  await page.getByTestId('login-token').fill('slw_0000wrong');
+  await page.getByTestId('login-submit').click();
+  const error = page.getByTestId('login-error');
+  await error.waitFor({ state: 'visible' });
+  assert(/not valid/.test(await error.innerText()), `error: ${await error.innerText()}`);
+  assert(await stored() === null, 'a wrong token was kept');
+  // A token kept from before that the server no longer knows: the login page says so.
+  await page.evaluate(() => localStorage.setItem('slipway.token', 'slw_revoked'));
+  await page.goto(`${BASE}/ui/`);
+  const message = page.getByTestId('login-message');
+  await message.waitFor();
+  assert(/refused the stored token/.test(await message.innerText()), `message: ${await message.innerText()}`);
+  await page.evaluate(() => localStorage.removeItem('slipway.token'));
+});
+
+await check('the printed #token= link signs in and leaves the address bar', async () => {
+  if (!TOKEN) throw new Skip('skipped: the server runs with --no-auth');
+  // Opened as a new page, as the link printed in a terminal is.
+  await page.goto('about:blank');
+  await page.goto(`${BASE}/ui/#token=${TOKEN}`);
+  await row(RUN_OK).waitFor();
+  assert(!page.url().includes('token'), `the token stays in the address bar: ${page.url()}`);
+  assert(await stored() === TOKEN, 'the token was not kept');
+  await waitFor('who is signed in', async () => /admin \(write\)/.test(await page.getByTestId('who').innerText()));
+  assert(await page.getByTestId('logout').isVisible(), 'no logout button');
+  const history = await page.evaluate(() => history.length);
+  await page.goBack().catch(() => {});
+  assert(!page.url().includes('token'), `the token is in the history (${history} entries): ${page.url()}`);
+});
+
+// ---------------------------------------------------------------------------------------------
 await check('seeded runs are served, the live one is printing', async () => {
   for (const r of [RUN_OK, RUN_FAIL, RUN_SOLO]) {
     const kind = r === RUN_SOLO ? 'taskruns' : 'pipelineruns';
     assert(await status(`/apis/tekton.dev/v1/namespaces/default/${kind}/${r}`) === 200, `${r} is not served`);
   }
-  await waitFor(`${RUN_LIVE} to print`, async () => (await (await fetch(`${BASE}/api/v1/runs/${RUN_LIVE}/logs`)).text()).includes('tick'), 30_000);
+  await waitFor(`${RUN_LIVE} to print`, async () => (await (await apiFetch(`${BASE}/api/v1/runs/${RUN_LIVE}/logs`)).text()).includes('tick'), 30_000);
 });
 
 await check('live run: status running, new log lines arrive, follow keeps the end in view', async () => {
@@ -353,7 +412,7 @@ await check('runs list: Cancel stops a running run', async () => {
   // A run the server itself started (runs begun by `slipway run` belong to that process).
   const name = 'ui-cancel-me';
   const yaml = readFileSync(new URL('./fixtures/live.yaml', import.meta.url), 'utf8').replace('name: ui-live', `name: ${name}`);
-  const created = await fetch(`${BASE}/apis/tekton.dev/v1/namespaces/default/pipelineruns`, {
+  const created = await apiFetch(`${BASE}/apis/tekton.dev/v1/namespaces/default/pipelineruns`, {
     method: 'POST', body: yaml, headers: { 'Content-Type': 'application/yaml' } });
   // 405: the old server routes GET on this path but not POST yet.
   if (created.status === 404 || created.status === 405) skipMissing('POST /apis/tekton.dev/v1/namespaces/default/pipelineruns');
@@ -393,13 +452,13 @@ spec:
               script: |
                 echo released and running
 `;
-  const created = await fetch(`${BASE}/apis/tekton.dev/v1/namespaces/default/pipelineruns`, {
+  const created = await apiFetch(`${BASE}/apis/tekton.dev/v1/namespaces/default/pipelineruns`, {
     method: 'POST', body: yaml, headers: { 'Content-Type': 'application/yaml' } });
   if (created.status === 404 || created.status === 405) skipMissing('POST /apis/tekton.dev/v1/namespaces/default/pipelineruns');
   assert(created.ok, `creating ${name}: HTTP ${created.status} ${await created.text()}`);
   const runUrl = `/apis/tekton.dev/v1/namespaces/default/pipelineruns/${name}`;
   const heldCondition = async () => {
-    const r = await (await fetch(BASE + runUrl)).json();
+    const r = await (await apiFetch(BASE + runUrl)).json();
     return { run: r, c: (r.status?.conditions || []).find((x) => x.type === 'Succeeded') };
   };
 
@@ -421,7 +480,7 @@ spec:
   assert(c?.status === 'Unknown' && c?.reason === 'PipelineRunPending' && /^held by spec\.status/.test(c?.message || ''),
     `the held run moved: ${JSON.stringify(c)}`);
   assert(!still.status?.startTime, `the held run has a start time: ${still.status?.startTime}`);
-  const kids = (await (await fetch(`${BASE}/api/v1/runs/${name}/taskruns`)).json()).items || [];
+  const kids = (await (await apiFetch(`${BASE}/api/v1/runs/${name}/taskruns`)).json()).items || [];
   assert(kids.length === 0, `the held run has TaskRuns: ${kids.map((k) => k.metadata?.name)}`);
   assert(await row(name).locator('.status').innerText() === 'Held', 'the row no longer says Held');
   await shot('runs-held');
@@ -445,7 +504,7 @@ spec:
   assert(await page.locator('[data-testid="run-head"] [data-testid="release"]').count() === 0, 'Release is still offered after the run ended');
   const { c: end } = await heldCondition();
   assert(end?.status === 'True', `the released run did not succeed: ${JSON.stringify(end)}`);
-  const logs = await (await fetch(`${BASE}/api/v1/runs/${name}/logs`)).text();
+  const logs = await (await apiFetch(`${BASE}/api/v1/runs/${name}/logs`)).text();
   assert(logs.includes('released and running'), `logs: ${logs}`);
   await shot('run-released');
 });
@@ -533,7 +592,7 @@ stringData:
 `;
 
 async function applyYaml(yaml) {
-  const res = await fetch(`${BASE}/api/v1/apply`, { method: 'POST', body: yaml, headers: { 'Content-Type': 'application/yaml' } });
+  const res = await apiFetch(`${BASE}/api/v1/apply`, { method: 'POST', body: yaml, headers: { 'Content-Type': 'application/yaml' } });
   const text = await res.text();
   if (res.status === 404 || res.status === 405) skipMissing('POST /api/v1/apply');
   assert(res.ok, `apply: HTTP ${res.status} ${text}`);
@@ -549,7 +608,7 @@ async function openStart(kind, name) {
 }
 async function waitForRunState(plural, name, timeout = 40_000) {
   return waitFor(`${name} to finish`, async () => {
-    const r = await (await fetch(`${BASE}/apis/tekton.dev/v1/namespaces/default/${plural}/${name}`)).json();
+    const r = await (await apiFetch(`${BASE}/apis/tekton.dev/v1/namespaces/default/${plural}/${name}`)).json();
     const c = (r.status?.conditions || []).find((x) => x.type === 'Succeeded');
     return c && c.status !== 'Unknown' ? { run: r, condition: c } : null;
   }, timeout, 500);
@@ -633,7 +692,7 @@ await check('start run: a Pipeline dialog checks required params, shows server e
   assert(params.who === 'Ada Lovelace', `spec.params who: ${JSON.stringify(params.who)}`);
   assert(JSON.stringify(params.langs) === '["en","de","ja"]', `spec.params langs: ${JSON.stringify(params.langs)}`);
   assert(run.spec?.workspaces?.[0]?.volumeClaimTemplate, `spec.workspaces: ${JSON.stringify(run.spec?.workspaces)}`);
-  const logs = await (await fetch(`${BASE}/api/v1/runs/${name}/logs`)).text();
+  const logs = await (await apiFetch(`${BASE}/api/v1/runs/${name}/logs`)).text();
   assert(logs.includes('hello Ada Lovelace in en de ja'), `logs: ${logs}`);
 });
 
@@ -664,9 +723,98 @@ await check('start run: a Task dialog creates a TaskRun with taskRef, an object 
   assert(JSON.stringify(params.opts) === '{"color":"blue","size":"L"}', `opts: ${JSON.stringify(params.opts)}`);
   const ws = run.spec?.workspaces || [];
   assert(ws.length === 1 && ws[0].name === 'config' && ws[0].configMap?.name === 'ui-settings', `workspaces: ${JSON.stringify(ws)}`);
-  const logs = await (await fetch(`${BASE}/api/v1/runs/${name}/logs`)).text();
+  const logs = await (await apiFetch(`${BASE}/api/v1/runs/${name}/logs`)).text();
   assert(logs.includes('howdy blue L cache-bound=false') && logs.includes('from-the-configmap'), `logs: ${logs}`);
   await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor({ timeout: 10_000 });
+});
+
+await check('namespace selector: runs of another namespace appear only under it, kept in the URL', async () => {
+  await page.goto(`${BASE}/ui/`);
+  await row(RUN_OK).waitFor();
+  assert(await row(RUN_OTHER_NS).count() === 0, `${RUN_OTHER_NS} (namespace ui-team) is listed under default`);
+  const select = page.getByTestId('namespace-select');
+  await waitFor('ui-team in the selector', async () => (await select.locator('option').evaluateAll((os) => os.map((o) => o.value))).includes('ui-team'));
+  assert(await select.inputValue() === 'default', `selected: ${await select.inputValue()}`);
+  await select.selectOption('ui-team');
+  await page.waitForURL(/[?&]ns=ui-team/);
+  await row(RUN_OTHER_NS).waitFor();
+  assert(await row(RUN_OK).count() === 0, `${RUN_OK} (namespace default) is listed under ui-team`);
+  assert(await row(RUN_OTHER_NS).getAttribute('data-status') === 'succeeded', `${RUN_OTHER_NS} status`);
+  await shot('runs-namespace');
+  // Its run page keeps the namespace and reads the run from it; a reload keeps both.
+  await row(RUN_OTHER_NS).locator('a.run-name').click();
+  await page.waitForURL(new RegExp(`/ui/runs/${RUN_OTHER_NS}\\?ns=ui-team$`));
+  await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor();
+  await page.reload();
+  await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor();
+  assert(await select.inputValue() === 'ui-team', `after reload: ${await select.inputValue()}`);
+  // Resources follow the namespace too: a Task stored in ui-team is listed there only.
+  const res = await apiFetch(`${BASE}/apis/tekton.dev/v1/namespaces/ui-team/tasks`, {
+    method: 'POST', headers: { 'Content-Type': 'application/yaml' },
+    body: 'apiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: ui-team-task}\nspec:\n  steps: [{name: s, image: busybox, script: "true"}]\n',
+  });
+  assert(res.status === 201, `storing a Task in ui-team: ${res.status} ${await res.text()}`);
+  await page.getByTestId('nav-resources').click();
+  await page.waitForURL(/\/ui\/resources\?ns=ui-team$/);
+  await page.locator('[data-testid="resource-row"][data-name="ui-team-task"]').waitFor();
+  assert(await page.locator('[data-testid="resource-row"][data-name="ui-hello-task"]').count() === 0, 'a Task of default is listed under ui-team');
+  await select.selectOption('default');
+  await page.waitForURL(/\/ui\/resources\?ns=default$/);
+  await page.locator('[data-testid="resource-row"]').first().waitFor();
+  assert(await page.locator('[data-testid="resource-row"][data-name="ui-team-task"]').count() === 0, 'the ui-team Task is listed under default');
+  await page.goto(`${BASE}/ui/runs/${RUN_OTHER_NS}?ns=ui-team`);
+  await page.locator('[data-testid="run-head"] [data-testid="status-badge"][data-status="succeeded"]').waitFor();
+  // The same name under default is not found there.
+  await page.goto(`${BASE}/ui/runs/${RUN_OTHER_NS}`);
+  await waitFor('the run to be missing from default', () => page.getByTestId('run-error').isVisible());
+  assert(await page.locator('[data-testid="run-head"] [data-testid="status-badge"]').count() === 0, `${RUN_OTHER_NS} shows under default`);
+  await select.selectOption('default');
+  await page.waitForURL(/\/ui\/\?ns=default$/);
+  await row(RUN_OK).waitFor();
+});
+
+await check('revoking the token of an open page ends its live log and shows the login page', async () => {
+  if (!TOKEN || !BIN || !SERVER_HOME) throw new Skip('skipped: needs SLIPWAY_TOKEN, SLIPWAY_BIN and SLIPWAY_SERVER_HOME');
+  const slipway = (...args) => execFileSync(BIN, args, { env: { ...process.env, SLIPWAY_HOME: SERVER_HOME }, encoding: 'utf8' });
+  const viewer = slipway('token', 'create', 'ui-viewer', '--scope', 'read').trim();
+  const name = 'ui-revoked-viewer';
+  const yaml = `apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: ${name}}\nspec:\n  taskSpec:\n    steps:\n    - name: tick\n      image: busybox\n      script: 'for i in $(seq 1 300); do echo tick $i; sleep 0.1; done'\n`;
+  const created = await apiFetch(`${BASE}/apis/tekton.dev/v1/namespaces/default/taskruns`, {
+    method: 'POST', body: yaml, headers: { 'Content-Type': 'application/yaml' } });
+  assert(created.ok, `creating ${name}: HTTP ${created.status} ${await created.text()}`);
+  try {
+    await page.evaluate((t) => localStorage.setItem('slipway.token', t), viewer);
+    await page.goto(`${BASE}/ui/runs/${name}`);
+    const lines = page.locator('[data-testid="log-view"] [data-testid="log-line"]');
+    await waitFor('live lines for the viewer', async () => (await lines.count()) >= 3, 15_000);
+    await waitFor('who is signed in', async () => /ui-viewer \(read\)/.test(await page.getByTestId('who').innerText()));
+    slipway('token', 'revoke', 'ui-viewer');
+    const revoked = Date.now();
+    const message = page.getByTestId('login-message');
+    await message.waitFor({ timeout: 5_000 });
+    assert(/revoked/.test(await message.innerText()), `message: ${await message.innerText()}`);
+    assert(Date.now() - revoked < 4_000, `the login page came ${Date.now() - revoked} ms after the revocation`);
+    await shot('login-revoked');
+  } finally {
+    await page.evaluate((t) => localStorage.setItem('slipway.token', t), TOKEN);
+    await apiFetch(`${BASE}/api/v1/runs/${name}/cancel`, { method: 'POST' });
+  }
+});
+
+await check('logout forgets the token; signing in with the form brings the page back', async () => {
+  if (!TOKEN) throw new Skip('skipped: the server runs with --no-auth');
+  await page.goto(`${BASE}/ui/runs/${RUN_OK}`);
+  await page.locator('[data-testid="dag-node"]').first().waitFor();
+  await page.getByTestId('logout').click();
+  await page.getByTestId('login-page').waitFor();
+  assert(await stored() === null, 'the token is still kept after logout');
+  await page.reload();
+  await page.getByTestId('login-page').waitFor();
+  await page.getByTestId('login-token').fill(TOKEN);
+  await page.getByTestId('login-submit').click();
+  await page.locator('[data-testid="dag-node"]').first().waitFor();
+  assert(page.url().endsWith(`/ui/runs/${RUN_OK}`), `signed in to ${page.url()}`);
+  assert(await stored() === TOKEN, 'the token was not kept');
 });
 
 await check('no uncaught script errors', async () => {

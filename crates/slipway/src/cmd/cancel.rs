@@ -2,21 +2,22 @@
 
 use std::path::Path;
 
-use slipway_store::SqliteStore;
-
 use crate::cli::RunRef;
 use crate::error::CliError;
 
 /// Sends SIGINT to the run's owner process.
 pub async fn cancel(data: &Path, args: &RunRef) -> Result<i32, CliError> {
-    let store = SqliteStore::open(&data.join("db")).await?;
-    let found = crate::cmd::lookup::find(&store, &args.run).await?;
+    let store = crate::paths::open_store(data).await?;
+    let found = crate::cmd::lookup::find(&store, args.ns.selected(), &args.run).await?;
     let row = found.run;
     // Locally a TaskRun is cancelled with the run that owns it (one process runs both).
     if let Some(t) = &found.task_run {
         return Err(CliError::usage(
             format!("`{}` is a TaskRun of {} `{}`", t.name, row.kind, row.name),
-            format!("cancel the run: `slipway cancel {}` (its finally tasks still run)", row.name),
+            format!(
+                "cancel the run: `slipway cancel {}` (its finally tasks still run)",
+                row.name
+            ),
         ));
     }
     if row.status != "Unknown" {
@@ -29,7 +30,10 @@ pub async fn cancel(data: &Path, args: &RunRef) -> Result<i32, CliError> {
     if store.is_queued_run(&row.uid).await? {
         return Err(CliError::usage(
             format!("{} `{}` belongs to a slipway server", row.kind, row.name),
-            "cancel it through the server: `slipway cancel RUN --server http://HOST:PORT`",
+            format!(
+                "cancel it through the server: `slipway cancel {} -n {} --server http://HOST:PORT`",
+                row.name, row.namespace
+            ),
         ));
     }
     let Some(pid) = row.owner_pid.and_then(|p| i32::try_from(p).ok()) else {

@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use slipway_store::SqliteStore;
 
 use crate::cli::{DescribeArgs, RunsArgs};
 use crate::error::CliError;
@@ -11,8 +10,8 @@ use crate::output::{age, duration_ms, print, status_word};
 
 /// Lists runs as a table, like `tkn pipelinerun list`.
 pub async fn runs(data: &Path, args: &RunsArgs) -> Result<i32, CliError> {
-    let store = SqliteStore::open(&data.join("db")).await?;
-    let rows = store.list_runs(args.limit).await?;
+    let store = crate::paths::open_store(data).await?;
+    let rows = store.list_runs_in(args.ns.selected(), args.limit).await?;
     if let Some(format) = args.output {
         let items: Vec<Value> = rows.iter().map(|r| r.object.clone()).collect();
         print(
@@ -25,28 +24,56 @@ pub async fn runs(data: &Path, args: &RunsArgs) -> Result<i32, CliError> {
         println!("No runs yet. Start one with `slipway run -f FILE`.");
         return Ok(0);
     }
-    let table: Vec<[String; 6]> = rows
+    let table: Vec<Row> = rows
         .iter()
         .map(|r| {
             let took = r
                 .finished_at
                 .map(|f| duration_ms(f - r.created_at))
                 .unwrap_or_else(|| "---".into());
-            [
-                r.name.clone(),
-                r.kind.clone(),
-                r.target.clone(),
-                status_word(&r.status, &r.reason),
-                age(r.created_at),
-                took,
-            ]
+            Row {
+                namespace: r.namespace.clone(),
+                cells: [
+                    r.name.clone(),
+                    r.kind.clone(),
+                    r.target.clone(),
+                    status_word(&r.status, &r.reason),
+                    age(r.created_at),
+                    took,
+                ],
+            }
         })
         .collect();
-    print_table(
-        &["NAME", "KIND", "TARGET", "STATUS", "STARTED", "DURATION"],
-        &table,
-    );
+    print_runs(&table, args.ns.all_namespaces);
     Ok(0)
+}
+
+/// A line of the runs table: the namespace, then NAME to DURATION.
+#[derive(Debug)]
+pub struct Row {
+    /// Namespace (a column with `-A`, as kubectl shows it).
+    pub namespace: String,
+    /// NAME, KIND, TARGET, STATUS, STARTED, DURATION.
+    pub cells: [String; 6],
+}
+
+/// The runs table; with `all_namespaces`, NAMESPACE first.
+pub fn print_runs(rows: &[Row], all_namespaces: bool) {
+    const HEAD: [&str; 6] = ["NAME", "KIND", "TARGET", "STATUS", "STARTED", "DURATION"];
+    if !all_namespaces {
+        let cells: Vec<[String; 6]> = rows.iter().map(|r| r.cells.clone()).collect();
+        print_table(&HEAD, &cells);
+        return;
+    }
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            let [a, b, c, d, e, f] = r.cells.clone();
+            [r.namespace.clone(), a, b, c, d, e, f]
+        })
+        .collect();
+    let [a, b, c, d, e, f] = HEAD;
+    print_table(&["NAMESPACE", a, b, c, d, e, f], &cells);
 }
 
 /// Prints aligned columns under a header.
@@ -73,8 +100,8 @@ pub fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
 
 /// Shows one run like `tkn pipelinerun describe`.
 pub async fn describe(data: &Path, args: &DescribeArgs) -> Result<i32, CliError> {
-    let store = SqliteStore::open(&data.join("db")).await?;
-    let found = crate::cmd::lookup::find(&store, &args.run).await?;
+    let store = crate::paths::open_store(data).await?;
+    let found = crate::cmd::lookup::find(&store, args.ns.selected(), &args.run).await?;
     if let Some(t) = found.task_run {
         return describe_task_run(&found.run, &t, args);
     }
@@ -89,6 +116,7 @@ pub async fn describe(data: &Path, args: &DescribeArgs) -> Result<i32, CliError>
         .and_then(Value::as_str)
         .unwrap_or("");
     println!("Name:      {}", row.name);
+    println!("Namespace: {}", row.namespace);
     println!("UID:       {}", row.uid);
     println!("Kind:      {}", row.kind);
     if !row.target.is_empty() {
@@ -168,7 +196,11 @@ pub async fn describe(data: &Path, args: &DescribeArgs) -> Result<i32, CliError>
             .iter()
             .filter(|t| t.status == "False")
             .filter_map(|t| {
-                let m = t.object.as_ref()?.pointer("/status/conditions/0/message")?.as_str()?;
+                let m = t
+                    .object
+                    .as_ref()?
+                    .pointer("/status/conditions/0/message")?
+                    .as_str()?;
                 Some(format!(
                     "  {}: {}: {m}",
                     crate::cmd::lookup::label(&row.name, t),

@@ -3,8 +3,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use slipway_store::SqliteStore;
-
 use crate::cli::LogsArgs;
 use crate::cmd::lookup;
 use crate::error::CliError;
@@ -24,8 +22,8 @@ fn print(run_name: &str, l: &slipway_store::LogLine) {
 
 /// Prints stored lines; with `-f`, keeps reading until the run ends.
 pub async fn logs(data: &Path, args: &LogsArgs) -> Result<i32, CliError> {
-    let store = SqliteStore::open(&data.join("db")).await?;
-    let found = lookup::find(&store, &args.run).await?;
+    let store = crate::paths::open_store(data).await?;
+    let found = lookup::find(&store, args.ns.selected(), &args.run).await?;
     let row = found.run;
     let running = row.status == "Unknown";
     let task_runs = store.task_runs(&row.uid).await?;
@@ -51,7 +49,13 @@ pub async fn logs(data: &Path, args: &LogsArgs) -> Result<i32, CliError> {
         let ended = !args.follow || store.run(&row.uid).await?.status != "Unknown";
         loop {
             let batch = store
-                .logs(&row.uid, task.as_deref(), args.step.as_deref(), after, 10_000)
+                .logs(
+                    &row.uid,
+                    task.as_deref(),
+                    args.step.as_deref(),
+                    after,
+                    10_000,
+                )
                 .await?;
             for l in &batch {
                 print(&row.name, l);

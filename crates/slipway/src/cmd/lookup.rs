@@ -12,14 +12,19 @@ pub struct Found {
     pub task_run: Option<TaskRunRow>,
 }
 
-/// Looks `name` up as a run (name or uid), else as a TaskRun of any run.
-pub async fn find(store: &SqliteStore, name: &str) -> Result<Found, CliError> {
-    match store.find_run(name).await {
+/// Looks `name` up as a run (name or uid) of `namespace` (any when `None`), else as a TaskRun
+/// of such a run.
+pub async fn find(
+    store: &SqliteStore,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Found, CliError> {
+    match store.find_run_in(namespace, name).await {
         Ok(run) => Ok(Found {
             run,
             task_run: None,
         }),
-        Err(StoreError::NotFound(_)) => match store.find_task_run(name).await {
+        Err(StoreError::NotFound(_)) => match store.find_task_run(namespace, name).await {
             Ok((run, task_run)) => Ok(Found {
                 run,
                 task_run: Some(task_run),
@@ -37,7 +42,11 @@ pub async fn find(store: &SqliteStore, name: &str) -> Result<Found, CliError> {
 /// How a TaskRun is labelled on screen: its name relative to its run (`test-0` for a matrix
 /// child, `child-build` in a nested pipeline), as the live view shows it.
 pub fn label(run_name: &str, t: &TaskRunRow) -> String {
-    match t.name.strip_prefix(run_name).and_then(|r| r.strip_prefix('-')) {
+    match t
+        .name
+        .strip_prefix(run_name)
+        .and_then(|r| r.strip_prefix('-'))
+    {
         Some(rel) if !rel.is_empty() => rel.to_string(),
         _ => t.pipeline_task.clone().unwrap_or_else(|| t.name.clone()),
     }
@@ -65,7 +74,10 @@ pub fn task_filter(
     }
     Err(CliError::usage(
         format!("run `{}` has no task `{wanted}`", run.name),
-        format!("its tasks: {}", names(task_runs.iter().map(|t| label(&run.name, t)))),
+        format!(
+            "its tasks: {}",
+            names(task_runs.iter().map(|t| label(&run.name, t)))
+        ),
     ))
 }
 

@@ -2,10 +2,11 @@
 
 pub mod cancel;
 pub mod history;
-pub mod lookup;
 pub mod logs;
+pub mod lookup;
 pub mod remote;
 pub mod run;
+pub mod secrets;
 pub mod serve;
 pub mod token;
 pub mod validate;

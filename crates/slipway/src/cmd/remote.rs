@@ -9,13 +9,95 @@ use slipway_model::node::parse_documents;
 use slipway_model::{Diagnostics, Library, SourceFile};
 
 use crate::cli::{
-    ApplyArgs, DescribeArgs, LogsArgs, RerunArgs, RunArgs, RunRef, RunTarget, RunsArgs,
+    ApplyArgs, DescribeArgs, LogsArgs, Namespaces, RerunArgs, RunArgs, RunRef, RunTarget, RunsArgs,
 };
 use crate::error::{CliError, EXIT_FAILED};
 use crate::output::{age, duration_ms, print, status_word};
-use crate::remote::{Body, Remote};
+use crate::remote::{Body, Remote, segment};
 
-const NS: &str = "/apis/tekton.dev/v1/namespaces/default";
+/// The Tekton collection path of a namespace.
+fn tekton(namespace: &str) -> String {
+    format!("/apis/tekton.dev/v1/namespaces/{}", segment(namespace))
+}
+
+/// A run on the server: its namespace and name.
+#[derive(Debug, Clone)]
+struct Located {
+    namespace: String,
+    name: String,
+}
+
+impl Located {
+    /// The path of one of the run's own endpoints (`logs`, `cancel`, ...).
+    fn path(&self, verb: &str) -> String {
+        format!(
+            "/api/v1/namespaces/{}/runs/{}/{verb}",
+            segment(&self.namespace),
+            segment(&self.name)
+        )
+    }
+}
+
+/// The run `key` names: in the chosen namespace, or with `-A` the newest top-level run of any
+/// namespace whose name or uid is `key` (or whose uid starts with it, 8+ hex digits).
+async fn locate(remote: &Remote, key: &str, ns: &Namespaces) -> Result<Located, CliError> {
+    if let Some(namespace) = ns.selected() {
+        return Ok(Located {
+            namespace: namespace.to_string(),
+            name: key.to_string(),
+        });
+    }
+    let prefix = key.len() >= 8 && key.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    let items = list(remote, None, 10_000).await?;
+    let found = items
+        .iter()
+        .find(|o| o["metadata"]["name"] == key || o["metadata"]["uid"] == key)
+        .or_else(|| {
+            items.iter().find(|o| {
+                prefix
+                    && o["metadata"]["uid"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with(key))
+            })
+        });
+    match found {
+        Some(o) => Ok(Located {
+            namespace: o["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string(),
+            name: o["metadata"]["name"].as_str().unwrap_or(key).to_string(),
+        }),
+        None => Err(CliError::usage(
+            format!("no run named `{key}` in any namespace"),
+            "list the server's runs with `slipway runs -A`",
+        )),
+    }
+}
+
+/// Top-level runs of one namespace (`None`: all), newest first.
+async fn list(
+    remote: &Remote,
+    namespace: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Value>, CliError> {
+    let mut items = Vec::new();
+    for kind in ["pipelineruns", "taskruns"] {
+        let base = match namespace {
+            Some(ns) => tekton(ns),
+            None => "/apis/tekton.dev/v1".to_string(),
+        };
+        let list = remote.get(&format!("{base}/{kind}?limit={limit}")).await?;
+        items.extend(list["items"].as_array().cloned().unwrap_or_default());
+    }
+    items.sort_by(|a, b| {
+        b["metadata"]["creationTimestamp"]
+            .as_str()
+            .cmp(&a["metadata"]["creationTimestamp"].as_str())
+    });
+    items.truncate(limit.max(0) as usize);
+    Ok(items)
+}
 
 fn read(files: &[std::path::PathBuf]) -> Result<Vec<(String, String)>, CliError> {
     if files.is_empty() {
@@ -37,7 +119,11 @@ pub async fn apply(remote: &Remote, args: &ApplyArgs) -> Result<i32, CliError> {
     for (path, text) in read(&args.files)? {
         body.push(&path, &text);
     }
-    let reply = remote.post("/api/v1/apply", Some(&body)).await?;
+    let path = match &args.namespace {
+        Some(ns) => format!("/api/v1/apply?namespace={}", segment(ns)),
+        None => "/api/v1/apply".to_string(),
+    };
+    let reply = remote.post(&path, Some(&body)).await?;
     for item in reply["items"].as_array().into_iter().flatten() {
         let kind = item["kind"].as_str().unwrap_or("").to_lowercase();
         let group = if matches!(kind.as_str(), "configmap" | "secret") {
@@ -111,8 +197,12 @@ pub async fn run(remote: &Remote, args: RunArgs) -> Result<i32, CliError> {
             RunTarget::Task { name } => lib.tasks.contains_key(name),
         };
         if !known {
+            let ns = args.namespace.as_deref().unwrap_or("default");
             let yaml = remote
-                .get_text(&format!("{NS}/{kind}/{name}"), "application/yaml")
+                .get_text(
+                    &format!("{}/{kind}/{}", tekton(ns), segment(name)),
+                    "application/yaml",
+                )
                 .await?;
             lib.add_source(format!("{kind}/{name} on the server"), yaml, &mut diags);
         }
@@ -135,14 +225,27 @@ pub async fn run(remote: &Remote, args: RunArgs) -> Result<i32, CliError> {
             .map_err(|e| CliError::Internal(format!("failed to encode the run: {e}")))?;
         body.push(&format!("{} {}", run.kind(), run.name()), &text);
     }
-    let reply = remote.post("/api/v1/runs", Some(&body)).await?;
-    let names: Vec<String> = reply["items"]
+    // Without -n the server puts the runs in the namespace they name, else `default`.
+    let path = match &args.namespace {
+        Some(ns) => format!("/api/v1/runs?namespace={}", segment(ns)),
+        None => "/api/v1/runs".to_string(),
+    };
+    let reply = remote.post(&path, Some(&body)).await?;
+    let runs: Vec<Located> = reply["items"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|i| i["metadata"]["name"].as_str().map(str::to_string))
+        .filter_map(|i| {
+            Some(Located {
+                name: i["metadata"]["name"].as_str()?.to_string(),
+                namespace: i["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string(),
+            })
+        })
         .collect();
-    finish(remote, &names, &args.exec).await
+    finish(remote, &runs, &args.exec).await
 }
 
 /// `slipway rerun` against a server.
@@ -153,23 +256,26 @@ pub async fn rerun(remote: &Remote, args: &RerunArgs) -> Result<i32, CliError> {
             "start the Pipeline again with `slipway run pipeline NAME -p ...`",
         ));
     }
-    let reply = remote
-        .post(&format!("/api/v1/runs/{}/rerun", args.run), None)
-        .await?;
-    let name = reply["metadata"]["name"].as_str().unwrap_or("").to_string();
-    finish(remote, &[name], &args.exec).await
+    let run = locate(remote, &args.run, &args.ns).await?;
+    let reply = remote.post(&run.path("rerun"), None).await?;
+    let again = Located {
+        name: reply["metadata"]["name"].as_str().unwrap_or("").to_string(),
+        namespace: run.namespace,
+    };
+    finish(remote, &[again], &args.exec).await
 }
 
 /// Prints what was queued; unless detached, follows each run to its end (printing its lines
 /// with `--logs`) and answers with its outcome.
 async fn finish(
     remote: &Remote,
-    names: &[String],
+    runs: &[Located],
     exec: &crate::cli::Execution,
 ) -> Result<i32, CliError> {
     let mut code = 0;
     let mut printed = Vec::new();
-    for name in names {
+    for run in runs {
+        let name = &run.name;
         eprintln!("{name} queued");
         if exec.detach {
             println!("{name}");
@@ -177,13 +283,13 @@ async fn finish(
         }
         let logs = exec.logs;
         remote
-            .follow(&format!("/api/v1/runs/{name}/logs?follow=true"), |l| {
+            .follow(&format!("{}?follow=true", run.path("logs")), |l| {
                 if logs {
                     print_line(l);
                 }
             })
             .await?;
-        let o = object(remote, name).await?;
+        let o = object(remote, run).await?;
         let (status, reason) = condition(&o);
         eprintln!("{name} {}", status_word(&status, &reason));
         if exec.output.is_some() {
@@ -217,28 +323,18 @@ fn condition(o: &Value) -> (String, String) {
 }
 
 /// A run by name: a PipelineRun, else a TaskRun.
-async fn object(remote: &Remote, name: &str) -> Result<Value, CliError> {
-    match remote.get(&format!("{NS}/pipelineruns/{name}")).await {
+async fn object(remote: &Remote, run: &Located) -> Result<Value, CliError> {
+    let base = tekton(&run.namespace);
+    let name = segment(&run.name);
+    match remote.get(&format!("{base}/pipelineruns/{name}")).await {
         Ok(o) => Ok(o),
-        Err(_) => remote.get(&format!("{NS}/taskruns/{name}")).await,
+        Err(_) => remote.get(&format!("{base}/taskruns/{name}")).await,
     }
 }
 
 /// `slipway runs` against a server.
 pub async fn runs(remote: &Remote, args: &RunsArgs) -> Result<i32, CliError> {
-    let mut items = Vec::new();
-    for kind in ["pipelineruns", "taskruns"] {
-        let list = remote
-            .get(&format!("{NS}/{kind}?limit={}", args.limit))
-            .await?;
-        items.extend(list["items"].as_array().cloned().unwrap_or_default());
-    }
-    items.sort_by(|a, b| {
-        b["metadata"]["creationTimestamp"]
-            .as_str()
-            .cmp(&a["metadata"]["creationTimestamp"].as_str())
-    });
-    items.truncate(args.limit.max(0) as usize);
+    let items = list(remote, args.ns.selected(), args.limit).await?;
     if let Some(format) = args.output {
         print(
             &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
@@ -250,7 +346,7 @@ pub async fn runs(remote: &Remote, args: &RunsArgs) -> Result<i32, CliError> {
         println!("No runs yet. Start one with `slipway run -f FILE`.");
         return Ok(0);
     }
-    let table: Vec<[String; 6]> = items
+    let table: Vec<crate::cmd::history::Row> = items
         .iter()
         .map(|o| {
             let (status, reason) = condition(o);
@@ -261,29 +357,33 @@ pub async fn runs(remote: &Remote, args: &RunsArgs) -> Result<i32, CliError> {
                 .unwrap_or("");
             let created = o["metadata"]["creationTimestamp"].as_str().and_then(millis);
             let finished = o["status"]["completionTime"].as_str().and_then(millis);
-            [
-                o["metadata"]["name"].as_str().unwrap_or("").to_string(),
-                o["kind"].as_str().unwrap_or("").to_string(),
-                target.to_string(),
-                status_word(&status, &reason),
-                created.map(age).unwrap_or_default(),
-                match (created, finished) {
-                    (Some(a), Some(b)) => duration_ms(b - a),
-                    _ => "---".into(),
-                },
-            ]
+            crate::cmd::history::Row {
+                namespace: o["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string(),
+                cells: [
+                    o["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                    o["kind"].as_str().unwrap_or("").to_string(),
+                    target.to_string(),
+                    status_word(&status, &reason),
+                    created.map(age).unwrap_or_default(),
+                    match (created, finished) {
+                        (Some(a), Some(b)) => duration_ms(b - a),
+                        _ => "---".into(),
+                    },
+                ],
+            }
         })
         .collect();
-    crate::cmd::history::print_table(
-        &["NAME", "KIND", "TARGET", "STATUS", "STARTED", "DURATION"],
-        &table,
-    );
+    crate::cmd::history::print_runs(&table, args.ns.all_namespaces);
     Ok(0)
 }
 
 /// `slipway describe` against a server.
 pub async fn describe(remote: &Remote, args: &DescribeArgs) -> Result<i32, CliError> {
-    let o = object(remote, &args.run).await?;
+    let run = locate(remote, &args.run, &args.ns).await?;
+    let o = object(remote, &run).await?;
     if let Some(format) = args.output {
         print(&o, format)?;
         return Ok(0);
@@ -293,15 +393,17 @@ pub async fn describe(remote: &Remote, args: &DescribeArgs) -> Result<i32, CliEr
         "Name:      {}",
         o["metadata"]["name"].as_str().unwrap_or("")
     );
+    println!(
+        "Namespace: {}",
+        o["metadata"]["namespace"].as_str().unwrap_or("default")
+    );
     println!("UID:       {}", o["metadata"]["uid"].as_str().unwrap_or(""));
     println!("Kind:      {}", o["kind"].as_str().unwrap_or(""));
     println!("Status:    {}", status_word(&status, &reason));
     if let Some(m) = o["status"]["conditions"][0]["message"].as_str() {
         println!("Message:   {m}");
     }
-    let trs = remote
-        .get(&format!("/api/v1/runs/{}/taskruns", args.run))
-        .await?;
+    let trs = remote.get(&run.path("taskruns")).await?;
     let items = trs["items"].as_array().cloned().unwrap_or_default();
     if !items.is_empty() {
         println!("\nTaskRuns");
@@ -334,14 +436,15 @@ fn millis(ts: &str) -> Option<i64> {
 
 /// `slipway logs` against a server.
 pub async fn logs(remote: &Remote, args: &LogsArgs) -> Result<i32, CliError> {
+    let run = locate(remote, &args.run, &args.ns).await?;
     let mut query = Vec::new();
     if let Some(t) = &args.task {
-        query.push(format!("task={t}"));
+        query.push(format!("task={}", segment(t)));
     }
     if let Some(s) = &args.step {
-        query.push(format!("step={s}"));
+        query.push(format!("step={}", segment(s)));
     }
-    let path = format!("/api/v1/runs/{}/logs?{}", args.run, query.join("&"));
+    let path = format!("{}?{}", run.path("logs"), query.join("&"));
     if args.follow {
         remote
             .follow(&format!("{path}&follow=true"), print_line)
@@ -354,9 +457,8 @@ pub async fn logs(remote: &Remote, args: &LogsArgs) -> Result<i32, CliError> {
 
 /// `slipway cancel` against a server.
 pub async fn cancel(remote: &Remote, args: &RunRef) -> Result<i32, CliError> {
-    let o = remote
-        .post(&format!("/api/v1/runs/{}/cancel", args.run), None)
-        .await?;
+    let run = locate(remote, &args.run, &args.ns).await?;
+    let o = remote.post(&run.path("cancel"), None).await?;
     let (_, reason) = condition(&o);
     let note = if reason == "Cancelled" {
         "cancelled before it started"

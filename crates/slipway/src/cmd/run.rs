@@ -15,7 +15,6 @@ use slipway_model::kinds::pipeline::{PipelineRef, TaskRef};
 use slipway_model::kinds::run::{PipelineRunSpec, TaskRunSpec, WorkspaceBinding};
 use slipway_model::validate::{Limits, validate};
 use slipway_model::{Library, Object, Param, ParamSpec, ParamType, ParamValue, RunObject};
-use slipway_store::SqliteStore;
 use tokio::sync::mpsc;
 
 use crate::cli::{Execution, ExecutorKind, RerunArgs, RunArgs, RunTarget};
@@ -33,8 +32,30 @@ pub async fn run(data: &Path, config: &Config, args: RunArgs) -> Result<i32, Cli
     }
     let lib = load(&args.files)?;
     let runs = runs_to_start(&lib, &args)?;
+    for ns in args
+        .namespace
+        .iter()
+        .chain(runs.iter().filter_map(|r| r.meta().namespace.as_ref()))
+    {
+        if !slipway_store::valid_namespace(ns) {
+            return Err(CliError::usage(
+                format!("`{ns}` is not a namespace name"),
+                "namespaces are 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+            ));
+        }
+    }
     let inputs = slipway_model::inputs::definitions(&lib);
-    execute(data, config, Arc::new(lib), runs, inputs, &args.exec).await
+    let namespace = args.namespace.as_deref();
+    execute(
+        data,
+        config,
+        Arc::new(lib),
+        runs,
+        inputs,
+        &args.exec,
+        namespace,
+    )
+    .await
 }
 
 /// The runs `slipway run` starts: a new run of the named Pipeline or Task, or the runs in the
@@ -103,8 +124,8 @@ pub fn runs_to_start(lib: &Library, args: &RunArgs) -> Result<Vec<RunObject>, Cl
 
 /// `slipway rerun`.
 pub async fn rerun(data: &Path, config: &Config, args: RerunArgs) -> Result<i32, CliError> {
-    let store = SqliteStore::open(&data.join("db")).await?;
-    let row = store.find_run(&args.run).await?;
+    let store = crate::paths::open_store(data).await?;
+    let row = store.find_run_in(args.ns.selected(), &args.run).await?;
     let stored = store.inputs(&row.uid).await?.ok_or_else(|| {
         CliError::usage(
             format!("run `{}` has no stored inputs", row.name),
@@ -122,7 +143,17 @@ pub async fn rerun(data: &Path, config: &Config, args: RerunArgs) -> Result<i32,
         .map(|r| with_params(r, &args.exec.params, &lib))
         .collect::<Result<_, _>>()?;
     drop(store);
-    execute(data, config, Arc::new(lib), runs, docs, &args.exec).await
+    let namespace = Some(row.namespace.as_str());
+    execute(
+        data,
+        config,
+        Arc::new(lib),
+        runs,
+        docs,
+        &args.exec,
+        namespace,
+    )
+    .await
 }
 
 fn load(files: &[PathBuf]) -> Result<Library, CliError> {
@@ -291,6 +322,7 @@ async fn execute(
     runs: Vec<RunObject>,
     inputs: Vec<Value>,
     exec: &Execution,
+    namespace: Option<&str>,
 ) -> Result<i32, CliError> {
     let mut dirs = IndexMap::new();
     for w in &exec.workspaces {
@@ -308,7 +340,7 @@ async fn execute(
         dirs.insert(k, dir.canonicalize().unwrap_or(dir));
     }
     let executor = executor(data, config, exec.executor).await?;
-    let store = Arc::new(SqliteStore::open(&data.join("db")).await?);
+    let store = Arc::new(crate::paths::open_store(data).await?);
     let mut engine_config = EngineConfig {
         max_result_bytes: exec.max_result_size,
         ..EngineConfig::default()
@@ -350,6 +382,7 @@ async fn execute(
             watcher: Some(tx),
             workspace_dirs: dirs.clone(),
             created: None,
+            namespace: namespace.map(str::to_string),
         };
         let record = RunInputs {
             documents: inputs.clone(),

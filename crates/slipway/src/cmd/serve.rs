@@ -1,11 +1,12 @@
 //! `slipway serve`.
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use slipway_engine::{Engine, EngineConfig};
-use slipway_server::{AppState, Dispatcher, Limits};
+use slipway_server::{AppState, AuthMode, Dispatcher, Limits, ServeOptions};
 use slipway_store::SqliteStore;
 use tokio_util::sync::CancellationToken;
 
@@ -18,8 +19,19 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves the API and runs the queue until Ctrl-C or SIGTERM.
 pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32, CliError> {
+    if let Some(bad) = args
+        .allowed_hosts
+        .iter()
+        .chain(&config.server.allowed_hosts)
+        .find(|h| !slipway_server::is_host(h))
+    {
+        return Err(CliError::usage(
+            format!("`{bad}` is not a host name for --allowed-host (or [server] allowed_hosts)"),
+            "give a name or an address, with a port or not: ci.example.com, proxy:8443",
+        ));
+    }
     let _lock = lock(data)?;
-    let store = Arc::new(SqliteStore::open(&data.join("db")).await?);
+    let store = Arc::new(crate::paths::open_store(data).await?);
     let executor = crate::cmd::run::executor(data, config, args.executor).await?;
     let engine = Engine::new(executor, store.clone(), EngineConfig::default());
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -33,6 +45,7 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
         per_group: config.server.pipelines.clone(),
     };
     let dispatcher = Dispatcher::new(store.clone(), engine, limits);
+    let open_files = raise_open_files();
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| {
@@ -44,15 +57,27 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Internal(format!("failed to read the listening address: {e}")))?;
+    let auth = access(&store, args, addr).await?;
     eprintln!(
         "serving the slipway API on http://{addr} (history in {})",
         data.display()
     );
-    if store.tokens().await?.is_empty() && !addr.ip().is_loopback() {
-        eprintln!(
-            "warning: no API tokens, and {addr} is reachable from other machines: anyone there can start runs; create one with `slipway token create NAME --scope write`"
-        );
-    }
+    let options = ServeOptions {
+        allowed_hosts: args
+            .allowed_hosts
+            .iter()
+            .chain(&config.server.allowed_hosts)
+            .cloned()
+            .collect(),
+        max_connections: args
+            .max_connections
+            .or(config.server.max_connections)
+            .unwrap_or_else(|| default_connections(open_files))
+            .max(1),
+        header_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
+        idle_timeout: args.idle_timeout,
+    };
     let stop = CancellationToken::new();
     let force = CancellationToken::new();
     tokio::spawn(signals(stop.clone(), force.clone(), args.grace));
@@ -61,12 +86,12 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
         force.clone().cancelled_owned(),
         args.grace,
     ));
-    let state = AppState::new(store.clone(), dispatcher);
+    let state = AppState::new(store.clone(), dispatcher).with_auth(auth);
     tokio::spawn(slipway_server::poll::run(
         state.clone(),
         stop.clone().cancelled_owned(),
     ));
-    let server = slipway_server::serve(listener, state, stop.clone().cancelled_owned());
+    let server = slipway_server::serve(listener, state, options, stop.clone().cancelled_owned());
     tokio::pin!(server);
     let served = tokio::select! {
         r = &mut server => r,
@@ -77,6 +102,87 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
     slipway_engine::Store::flush(store.as_ref()).await;
     served.map_err(|e| CliError::Internal(format!("failed to serve: {e}")))?;
     Ok(0)
+}
+
+/// Who may use the API. With `--no-auth`, anyone (said loudly). Otherwise tokens: on a first
+/// start without any, an admin token is made and printed once (on stderr, never through the
+/// log), and only then if the server listens on loopback: a server reachable from other
+/// machines must not start open, nor print a token for the first caller's benefit.
+async fn access(
+    store: &SqliteStore,
+    args: &ServeArgs,
+    addr: std::net::SocketAddr,
+) -> Result<AuthMode, CliError> {
+    if args.no_auth {
+        let user = std::env::var("USER").unwrap_or_else(|_| "this user".into());
+        eprintln!(
+            "WARNING: --no-auth: the API asks for no token. Anyone who can reach http://{addr} can run any command as {user} on this machine and read every log{}. The cross-site and DNS-rebinding guards still apply.",
+            if addr.ip().is_loopback() {
+                " (on loopback: every local user and program)"
+            } else {
+                ", from other machines too"
+            }
+        );
+        return Ok(AuthMode::Off);
+    }
+    if !store.tokens().await?.is_empty() {
+        return Ok(AuthMode::Tokens);
+    }
+    if !addr.ip().is_loopback() {
+        return Err(CliError::usage(
+            format!("{addr} is reachable from other machines and this server has no API token yet"),
+            "start it once on loopback (the default --listen 127.0.0.1:7080) to get its admin token, or create one with `slipway token create NAME`; --no-auth serves without tokens",
+        ));
+    }
+    let token = slipway_server::generate_token();
+    if !store
+        .add_token(ADMIN, "write", &slipway_server::token_hash(&token))
+        .await?
+    {
+        return Err(CliError::Internal(format!(
+            "failed to create the admin token: a token named `{ADMIN}` appeared meanwhile"
+        )));
+    }
+    let url = format!("http://{addr}");
+    eprintln!(
+        "first start: created the API token `{ADMIN}` (write scope). It is shown only now; keep it:\n  {token}\n  web UI: {url}/ui/#token={token}\n  CLI:    SLIPWAY_SERVER={url} SLIPWAY_TOKEN={token} slipway runs\n  more:   slipway token create NAME [--scope read]; slipway token revoke {ADMIN}"
+    );
+    Ok(AuthMode::Tokens)
+}
+
+/// The name of the token a first start creates.
+const ADMIN: &str = "admin";
+
+/// Raises the soft limit on open files to the hard one (the default soft limit, often 1,024,
+/// is far below what connections, step pipes and the store need under load); the limit now.
+fn raise_open_files() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit write and read the struct passed, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
+/// The default connection cap: [`slipway_server::DEFAULT_MAX_CONNECTIONS`], lowered to leave
+/// descriptors for the runs and the store when the open-file limit is small.
+fn default_connections(open_files: u64) -> usize {
+    let spare = usize::try_from(open_files.saturating_sub(512)).unwrap_or(usize::MAX);
+    slipway_server::DEFAULT_MAX_CONNECTIONS.min(spare.max(64))
 }
 
 /// The first Ctrl-C or SIGTERM stops taking runs and gives the running ones the grace period;
@@ -104,8 +210,9 @@ async fn signals(stop: CancellationToken, force: CancellationToken, grace: Durat
     }
 }
 
-/// One server per data directory: two would start the same queued runs.
-fn lock(data: &Path) -> Result<std::fs::File, CliError> {
+/// One server per data directory: two would start the same queued runs (and a key rotation
+/// takes the same lock).
+pub(crate) fn lock(data: &Path) -> Result<std::fs::File, CliError> {
     std::fs::create_dir_all(data)
         .map_err(|e| CliError::Internal(format!("failed to create {}: {e}", data.display())))?;
     let path = data.join("serve.lock");
@@ -113,6 +220,7 @@ fn lock(data: &Path) -> Result<std::fs::File, CliError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| CliError::Internal(format!("failed to open {}: {e}", path.display())))?;
     // SAFETY: flock on a descriptor this function owns; the lock lives as long as the file.

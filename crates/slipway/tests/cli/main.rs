@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod docker;
+mod namespaces;
+mod secrets;
 mod server;
+mod server_door;
 mod ui;
 
 fn bin() -> &'static str {
@@ -518,7 +521,10 @@ bad_input! {
 fn v1alpha1_objects_are_converted_and_run() {
     let home = tempfile::tempdir().expect("tempdir");
     let file = fixtures().join("v1alpha1/pipelinerun.yaml");
-    let out = slipway(home.path(), &["run", "-f", &file.to_string_lossy(), "--logs", "-o", "json"]);
+    let out = slipway(
+        home.path(),
+        &["run", "-f", &file.to_string_lossy(), "--logs", "-o", "json"],
+    );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("hello tekton and tekton"), "{stderr}");
@@ -738,7 +744,7 @@ fn processes_opening_a_new_database_together_all_succeed() {
 /// real socket; SIGTERM stops it cleanly.
 #[test]
 fn serve_reads_the_history_over_http() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     let home = tempfile::tempdir().expect("tempdir");
     let (out, objs) = run_json(home.path(), &fixtures().join("step-results.yaml"));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -747,20 +753,19 @@ fn serve_reads_the_history_over_http() {
         .expect("name")
         .to_string();
     let kind = objs[0]["kind"].as_str().expect("kind").to_lowercase() + "s";
-    let mut server = spawn(home.path(), &["serve", "--listen", "127.0.0.1:0"]);
-    let mut first = String::new();
-    BufReader::new(server.stderr.take().expect("stderr"))
-        .read_line(&mut first)
-        .expect("banner");
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let served = server::Served::spawned(
+        home.path(),
+        spawn(home.path(), &["serve", "--listen", "127.0.0.1:0"]),
+    );
+    let addr = served.url.trim_start_matches("http://").to_string();
+    let token = served.token.clone().expect("the first start's admin token");
     let get = |path: &str| -> (String, String) {
         let mut s = std::net::TcpStream::connect(&addr).expect("connect");
-        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").expect("request");
+        write!(
+            s,
+            "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        .expect("request");
         let mut response = String::new();
         s.read_to_string(&mut response).expect("response");
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
@@ -784,10 +789,7 @@ fn serve_reads_the_history_over_http() {
         text(&stored.stdout),
         "the API and `slipway logs` agree"
     );
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
-    let status = server.wait().expect("server exits");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(served.terminate().code(), Some(0));
 }
 
 #[test]
@@ -827,7 +829,10 @@ fn json_output_of_several_runs_is_one_list() {
         )
     };
     std::fs::write(&file, format!("{}---\n{}", run("first"), run("second"))).expect("write");
-    let out = slipway(home.path(), &["run", "-f", &file.to_string_lossy(), "-o", "json"]);
+    let out = slipway(
+        home.path(),
+        &["run", "-f", &file.to_string_lossy(), "-o", "json"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(v["kind"], "List");
@@ -840,7 +845,10 @@ fn json_output_of_several_runs_is_one_list() {
     assert_eq!(names, ["first", "second"]);
 
     std::fs::write(&file, run("alone")).expect("write");
-    let out = slipway(home.path(), &["run", "-f", &file.to_string_lossy(), "-o", "json"]);
+    let out = slipway(
+        home.path(),
+        &["run", "-f", &file.to_string_lossy(), "-o", "json"],
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(v["kind"], "TaskRun");
 }

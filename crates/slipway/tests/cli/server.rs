@@ -14,17 +14,38 @@ pub struct Served {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// The admin token printed at the first start over this home (kept in the home for the
+    /// next starts); `None` when the server asks for none or had tokens already.
+    pub token: Option<String>,
+    /// What the server printed before it started serving.
+    pub banner: String,
 }
+
+/// Where the harness keeps the first start's admin token for later starts over the same home.
+const KEPT_TOKEN: &str = "test-admin-token";
 
 impl Served {
     /// Starts one over `home` with extra arguments.
     pub fn start(home: &Path, extra: &[&str]) -> Served {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut child = spawn(home, &args);
+        Served::spawned(home, spawn(home, &args))
+    }
+
+    /// Reads the banner of a started `slipway serve` (its token and address).
+    pub fn spawned(home: &Path, mut child: Child) -> Served {
         let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut banner = String::new();
         let mut first = String::new();
-        stderr.read_line(&mut first).expect("banner");
+        loop {
+            first.clear();
+            let n = stderr.read_line(&mut first).expect("banner");
+            assert!(n > 0, "slipway serve exited:\n{banner}");
+            banner.push_str(&first);
+            if first.starts_with("serving the slipway API on") {
+                break;
+            }
+        }
         // Keep reading stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in stderr.lines() {});
         let addr = first
@@ -33,21 +54,38 @@ impl Served {
             .and_then(|r| r.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {first:?}"))
             .to_string();
+        let printed = banner
+            .split("#token=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .map(str::to_string);
+        let kept = home.join(KEPT_TOKEN);
+        let token = match printed {
+            Some(t) => {
+                std::fs::write(&kept, &t).expect("keep the token");
+                Some(t)
+            }
+            None => std::fs::read_to_string(&kept).ok(),
+        };
         Served {
             child,
             url: format!("http://{addr}"),
+            token,
+            banner,
         }
     }
 
     /// Runs the CLI against this server.
     pub fn cli(&self, home: &Path, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(bin())
-            .args(args)
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(args)
             .env("SLIPWAY_HOME", home)
             .env("SLIPWAY_SERVER", &self.url)
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("slipway runs")
+            .env("NO_COLOR", "1");
+        if let Some(t) = &self.token {
+            cmd.env("SLIPWAY_TOKEN", t);
+        }
+        cmd.output().expect("slipway runs")
     }
 
     /// Sends SIGTERM, as a supervisor stopping it would; waits for it to exit.
@@ -472,6 +510,7 @@ fn a_token_made_on_the_server_machine_opens_the_api() {
         "{listed}"
     );
     let s = Served::start(home.path(), &[]);
+    assert_eq!(s.token, None, "a token existed: none is made at start");
     let out = s.cli(client.path(), &["runs"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -55,8 +55,9 @@ fn run_file(home: &Path, file: &Path) -> i32 {
     code
 }
 
-/// Starts `slipway serve` on a free loopback port; returns the process and `http://ADDR`.
-fn serve(home: &Path) -> (Killed, String) {
+/// Starts `slipway serve` on a free loopback port, as a first start: returns the process,
+/// `http://ADDR` and the admin token it printed.
+fn serve(home: &Path) -> (Killed, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_slipway"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("SLIPWAY_HOME", home)
@@ -66,18 +67,20 @@ fn serve(home: &Path) -> (Killed, String) {
         .expect("slipway serve starts");
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = mpsc::channel();
-    // Reads the address, then keeps draining stderr so that the server never blocks on it.
+    // Reads the banner up to the address, then keeps draining stderr so that the server never
+    // blocks on it.
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stderr);
         let mut line = String::new();
+        let mut token = String::new();
         let mut sent = false;
         while reader.read_line(&mut line).unwrap_or(0) > 0 {
-            if !sent && let Some(i) = line.find("http://") {
-                let addr: String = line[i..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .collect();
-                let _ = tx.send(addr);
+            if let Some(t) = line.split("#token=").nth(1) {
+                token = t.trim().to_string();
+            }
+            if !sent && let Some(rest) = line.strip_prefix("serving the slipway API on ") {
+                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                let _ = tx.send((addr, std::mem::take(&mut token)));
                 sent = true;
             }
             line.clear();
@@ -86,10 +89,14 @@ fn serve(home: &Path) -> (Killed, String) {
         let _ = reader.read_to_end(&mut rest);
     });
     let server = Killed(child);
-    let addr = rx
+    let (addr, token) = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("slipway serve prints its address");
-    (server, addr)
+    assert!(
+        token.starts_with("slw_"),
+        "no admin token printed at the first start"
+    );
+    (server, addr, token)
 }
 
 #[test]
@@ -117,6 +124,7 @@ fn web_ui_works_in_headless_chromium() {
     assert_eq!(run_file(home.path(), &fixtures.join("fanin.yaml")), 0);
     assert_eq!(run_file(home.path(), &fixtures.join("broken.yaml")), 1);
     assert_eq!(run_file(home.path(), &fixtures.join("solo.yaml")), 0);
+    assert_eq!(run_file(home.path(), &fixtures.join("elsewhere.yaml")), 0);
     // Still running while the browser looks at it (about 30 s of output).
     let _live = Killed(
         Command::new(env!("CARGO_BIN_EXE_slipway"))
@@ -129,19 +137,23 @@ fn web_ui_works_in_headless_chromium() {
             .spawn()
             .expect("slipway run starts"),
     );
-    let (_server, base) = serve(home.path());
+    let (_server, base, token) = serve(home.path());
 
     let artifacts = root.join("artifacts/ui");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
     let out = Command::new("node")
         .arg(ui_tests().join("e2e.mjs"))
         .env("BASE_URL", &base)
+        .env("SLIPWAY_TOKEN", &token)
+        .env("SLIPWAY_BIN", env!("CARGO_BIN_EXE_slipway"))
+        .env("SLIPWAY_SERVER_HOME", home.path())
         .env("ARTIFACTS", &artifacts)
         .env("SLIPWAY_UI_NODE_MODULES", &modules)
         .env("RUN_OK", "ui-fanin")
         .env("RUN_FAIL", "ui-broken")
         .env("RUN_LIVE", "ui-live")
         .env("RUN_SOLO", "ui-solo")
+        .env("RUN_OTHER_NS", "ui-elsewhere")
         .output()
         .expect("node runs");
     let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
