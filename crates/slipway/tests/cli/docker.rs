@@ -303,7 +303,7 @@ fn docker_daemon_down_is_exit_2_naming_the_socket() {
         text(&out.stderr)
     );
     assert!(
-        !home.path().join("db").exists(),
+        !home.path().join("db/runs.db").exists(),
         "nothing stored for a run that never started"
     );
 }
