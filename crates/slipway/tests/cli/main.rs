@@ -12,6 +12,7 @@ mod namespaces;
 mod secrets;
 mod server;
 mod server_door;
+mod tekton_pipeline;
 mod ui;
 
 fn bin() -> &'static str {
