@@ -123,10 +123,14 @@ if ! curl -fs -o /dev/null --unix-socket "$PODMAN_SOCK" http://d/_ping; then
 fi
 
 # One root filesystem serves as all four images: busybox's applets (sh, ps, env, sleep...) and
-# a static bash, with the users Tekton's examples run as.
+# a static bash, with the users Tekton's examples run as. Each name gets the entrypoint and cmd
+# of the real image, since Tekton runs a step without a command as its image's entrypoint (else
+# cmd) followed by the step's args. IMAGES_VERSION changes when the images do, to rebuild them.
 REG="127.0.0.1:$PORT"
 ACCEPT='Accept: application/vnd.docker.distribution.manifest.v2+json'
-if ! docker image inspect slipway-test/base:latest >/dev/null 2>&1 \
+IMAGES_VERSION=2
+if [ "$(cat "$DIR/images.version" 2>/dev/null)" != "$IMAGES_VERSION" ] \
+  || ! docker image inspect slipway-test/base:latest >/dev/null 2>&1 \
   || ! curl -fs -o /dev/null -H "$ACCEPT" "http://$REG/v2/library/ubuntu/manifests/latest" \
   || ! curl -fs -o /dev/null -H "$ACCEPT" -u "$AUTH_USER:$AUTH_PASSWORD" \
     "http://127.0.0.1:$AUTH_PORT/v2/private/busybox/manifests/1"; then
@@ -148,11 +152,22 @@ EOF
 root:x:0:
 nogroup:x:65534:
 EOF
-  tar -C "$root" -c . | docker import \
-    --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  # The bash image's entrypoint: bash for options or nothing, else the command given.
+  mkdir -p "$root/usr/local/bin"
+  printf '%s\n' '#!/bin/bash' \
+    'if [ "$#" -eq 0 ] || [ "${1#-}" != "$1" ]; then exec bash "$@"; fi' \
+    'exec "$@"' >"$root/usr/local/bin/docker-entrypoint.sh"
+  chmod 755 "$root/usr/local/bin/docker-entrypoint.sh"
+  path_env='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+  tar -C "$root" -c . | docker import --change 'CMD ["/bin/sh"]' --change "$path_env" \
     - slipway-test/base:latest >/dev/null
-  for name in alpine busybox bash ubuntu; do
-    docker tag slipway-test/base:latest "$REG/library/$name:latest"
+  # Name, entrypoint and cmd of each real image.
+  for spec in 'busybox||["sh"]' 'alpine||["/bin/sh"]' 'ubuntu||["/bin/bash"]' \
+    'bash|["docker-entrypoint.sh"]|["bash"]'; do
+    IFS='|' read -r name entrypoint cmd <<<"$spec"
+    changes=(--change "$path_env" --change "CMD $cmd")
+    [ -n "$entrypoint" ] && changes+=(--change "ENTRYPOINT $entrypoint")
+    tar -C "$root" -c . | docker import "${changes[@]}" - "$REG/library/$name:latest" >/dev/null
     docker push -q "$REG/library/$name:latest" >/dev/null
   done
   # An image whose entrypoint comes from its config, for steps without a command.
@@ -169,6 +184,7 @@ EOF
   # Pulls in tests must go to the registry: keep the daemon's cache free of the pushed names.
   for name in alpine busybox bash ubuntu; do docker rmi -f "$REG/library/$name:latest" >/dev/null; done
   docker rmi -f "$REG/slipway-test/entrypoint:latest" >/dev/null
+  echo "$IMAGES_VERSION" >"$DIR/images.version"
 fi
 
 # Other processes read these while this one may run: written aside, then renamed into place.

@@ -53,6 +53,36 @@ impl StepState {
     }
 }
 
+impl StepState {
+    /// The entry once its TaskRun has ended: a step still running or waiting is terminated
+    /// with exit code 1 and the TaskRun's reason, as Tekton marks it, so no step of a finished
+    /// TaskRun reads as running.
+    pub fn to_final_json(
+        &self,
+        taskrun_reason: &str,
+        created: SystemTime,
+        at: SystemTime,
+    ) -> Value {
+        let mut v = self.to_json();
+        if self.ended.is_none() {
+            let started = self.started.unwrap_or(created);
+            if let Some(o) = v.as_object_mut() {
+                o.remove("running");
+                o.remove("waiting");
+            }
+            v["terminated"] = json!({
+                "exitCode": 1,
+                "reason": taskrun_reason,
+                "message": format!("Step {} did not run to its end: the TaskRun ended ({taskrun_reason})", self.name),
+                "startedAt": ts(started),
+                "finishedAt": ts(at),
+            });
+            v["terminationReason"] = json!(taskrun_reason);
+        }
+        v
+    }
+}
+
 /// Tekton's `results[]` entry.
 pub fn result_entry(name: &str, value: &slipway_model::ParamValue) -> Value {
     json!({ "name": name, "type": value.kind().to_string(), "value": value.to_json() })

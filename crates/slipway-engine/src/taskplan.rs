@@ -112,6 +112,10 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
     }
     let mut scope = ctx.clone();
     params::into_scope(&mut scope, &bound);
+    // Tekton still substitutes v1alpha1's spelling in Tasks; old Tasks rely on it.
+    for (k, v) in &bound {
+        scope.set(format!("inputs.params.{k}"), v.clone());
+    }
 
     let pod_sc = inv.pod_template.and_then(|p| p.get("securityContext"));
     let mut steps = Vec::with_capacity(spec.steps.len());
@@ -213,11 +217,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         )?;
         sidecars.push(plan);
     }
-    let volumes = spec
-        .volumes
-        .iter()
-        .map(|v| Ok((v.name.clone(), volume_source(inv.lib, v, inv.uid)?)))
-        .collect::<Result<Vec<_>, Failure>>()?;
+    let volumes = task_volumes(inv, &scope)?;
     Ok(TaskRunPlan {
         uid: inv.uid.to_string(),
         name: inv.name.to_string(),
@@ -231,6 +231,43 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         max_result_bytes: inv.max_result_bytes,
         pull_secrets: crate::podspec::pull_secrets(inv.lib, inv.pod_template)?,
     })
+}
+
+/// The Task's volumes and the `podTemplate`'s (which Tekton adds to the pod), with params
+/// substituted into their sources as Tekton does (`secretName: $(params.name)`).
+fn task_volumes(
+    inv: &Invocation<'_>,
+    scope: &Scope,
+) -> Result<Vec<(String, VolumeSource)>, Failure> {
+    let from_template: Vec<slipway_model::kinds::k8s::Volume> = inv
+        .pod_template
+        .and_then(|p| p.get("volumes"))
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let mut out: Vec<(String, VolumeSource)> = Vec::new();
+    for v in inv.spec.volumes.iter().chain(&from_template) {
+        let name = scope.subst(&v.name);
+        if out.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let mut v = v.clone();
+        for value in v.source.values_mut() {
+            subst_json(scope, value);
+        }
+        v.name = name.clone();
+        out.push((name, volume_source(inv.lib, &v, inv.uid)?));
+    }
+    Ok(out)
+}
+
+/// Substitutes every string inside a JSON value.
+fn subst_json(scope: &Scope, value: &mut Value) {
+    match value {
+        Value::String(s) => *s = scope.subst(s),
+        Value::Array(items) => items.iter_mut().for_each(|v| subst_json(scope, v)),
+        Value::Object(map) => map.values_mut().for_each(|v| subst_json(scope, v)),
+        _ => {}
+    }
 }
 
 /// Fills fields the step leaves unset from the template; env and mounts merge by name and path.
@@ -324,6 +361,18 @@ fn step_plan(
         })?),
         None => None,
     };
+    let continue_on_error = match s.on_error.as_deref().map(|e| scope.subst(e)).as_deref() {
+        None | Some("stopAndFail") => false,
+        Some("continue") => true,
+        Some(other) => {
+            return Err(Failure::new(
+                "TaskRunValidationFailed",
+                format!(
+                    "step `{name}` has an invalid onError `{other}` (use `continue` or `stopAndFail`)"
+                ),
+            ));
+        }
+    };
     Ok(StepPlan {
         name: name.to_string(),
         image: s.image.as_deref().map(|i| scope.subst(i)),
@@ -347,7 +396,7 @@ fn step_plan(
                 read_only: m.read_only.unwrap_or(false),
             })
             .collect(),
-        continue_on_error: s.on_error.as_deref() == Some("continue"),
+        continue_on_error,
         timeout: timeout.filter(|t| !t.is_zero()),
         stdout_path: s.stdout_config.as_ref().map(|c| scope.subst(&c.path)),
         stderr_path: s.stderr_config.as_ref().map(|c| scope.subst(&c.path)),

@@ -506,7 +506,7 @@ fn finish(
         "podName": "",
         "startTime": ts(started),
         "completionTime": ts(now),
-        "steps": steps.iter().map(StepState::to_json).collect::<Vec<_>>(),
+        "steps": steps.iter().map(|s| s.to_final_json(&reason, created, now)).collect::<Vec<_>>(),
         "taskSpec": req.spec,
     });
     if !results.is_empty() {

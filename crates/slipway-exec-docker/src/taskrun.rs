@@ -113,7 +113,16 @@ pub(crate) fn mounts(layout: &Layout, step: &StepPlan, index: Option<usize>) -> 
             read_only: m.read_only,
         });
     }
-    out
+    // A volume mounted where Tekton puts its own directory (`/workspace`, `/tekton/home`)
+    // replaces that directory, as in a pod; two binds on one path would be refused.
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<BindMount> = out
+        .into_iter()
+        .rev()
+        .filter(|b| seen.insert(b.target.clone()))
+        .collect();
+    kept.reverse();
+    kept
 }
 
 /// A container's entrypoint override and arguments (`None`: the image's own).
@@ -426,6 +435,15 @@ async fn run_step(
             p.cmd = cmd;
         }
         Err(e) => return StepEnd::StartFailed(format!("writing the script: {e}")),
+    }
+    // Tekton runs a step without a command as the image's entrypoint, else its cmd, followed
+    // by the step's args; Docker would let the args replace the cmd instead.
+    if p.entrypoint.is_none()
+        && p.cmd.is_some()
+        && image.config.entrypoint.is_empty()
+        && !image.config.cmd.is_empty()
+    {
+        p.entrypoint = Some(image.config.cmd.clone());
     }
     if p.entrypoint.is_none()
         && p.cmd.is_none()

@@ -95,13 +95,25 @@ fn build(
     } else {
         argv.extend(s.command.iter().map(|c| fix(c)));
     }
-    argv.extend(s.args.iter().map(|a| fix(a)));
+    // Without a command Tekton runs the image's entrypoint, which a host process cannot read.
+    // The images Tekton's examples use behave alike: options (`-c ...`) go to their shell
+    // (busybox's and alpine's cmd, bash's entrypoint), anything else is the program to run.
     if argv.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "step has no script or command (the host executor cannot read an image's entrypoint)",
-        ));
+        match s.args.first() {
+            Some(first) if first.starts_with('-') => argv.push("sh".into()),
+            Some(_) => {}
+            None => {
+                let image = s.image.as_deref().unwrap_or("(none)");
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "step has no `command`, `args` or `script`, so it would run the entrypoint of image `{image}`, which the host executor cannot read; set `command:` or run it with `--executor docker`"
+                    ),
+                ));
+            }
+        }
     }
+    argv.extend(s.args.iter().map(|a| fix(a)));
     let home = if sandboxed {
         "/tekton/home".to_string()
     } else {
@@ -263,21 +275,21 @@ pub async fn run(
     let mut child = match spawn(&mut cmd).await {
         Ok(c) => c,
         Err(e) => {
-            let what = if root.is_some() {
-                "failed to start the step in its sandbox"
-            } else {
-                "failed to start the step"
-            };
+            // Name what was started and where, so "No such file or directory" can be acted on.
+            let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+            let workdir = s.working_dir.as_deref().unwrap_or("/workspace");
+            let place = if root.is_some() { ", sandboxed" } else { "" };
+            let why = format!("cannot run `{program}` (in `{workdir}`{place}): {e}");
             events
                 .send(ExecEvent::Log {
                     step: i,
                     stream: Stream::Stderr,
-                    line: format!("slipway: {what}: {e}"),
+                    line: format!("slipway: {why}"),
                     continued: false,
                     at: SystemTime::now(),
                 })
                 .await;
-            return StepEnd::StartFailed(e.to_string());
+            return StepEnd::StartFailed(why);
         }
     };
     let same_file = s.stdout_path.is_some() && s.stdout_path == s.stderr_path;

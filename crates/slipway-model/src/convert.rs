@@ -1,10 +1,86 @@
-//! Converts `tekton.dev/v1beta1` documents to the `v1` shape, as Tekton's conversion webhook does.
+//! Converts `tekton.dev/v1alpha1` and `v1beta1` documents to the `v1` shape, as Tekton's
+//! conversion webhook did.
 
 use serde_json::{Map, Value};
 
-/// What a conversion dropped, for a warning.
+/// What a conversion dropped (for warnings) and moved (so diagnostics about a moved field point
+/// at what the user wrote).
 #[derive(Debug, Default)]
-pub struct Dropped(pub Vec<String>);
+pub struct Dropped {
+    /// Paths of removed fields.
+    pub paths: Vec<String>,
+    /// `(new path, path as written)` of fields that moved.
+    pub moved: Vec<(String, String)>,
+}
+
+/// Rewrites a v1alpha1 object of `kind` into its v1beta1 form in place: params under
+/// `inputs` move up, PipelineResources (`inputs`/`outputs` resources) are dropped.
+pub fn v1alpha1_to_v1beta1(kind: &str, doc: &mut Value, dropped: &mut Dropped) {
+    let Some(spec) = doc.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    match kind {
+        "Task" => alpha_inputs(spec, "spec", dropped),
+        "TaskRun" => {
+            alpha_inputs(spec, "spec", dropped);
+            rename(spec, "serviceAccount", "serviceAccountName");
+            if let Some(ts) = spec.get_mut("taskSpec").and_then(Value::as_object_mut) {
+                alpha_inputs(ts, "spec.taskSpec", dropped);
+            }
+        }
+        "Pipeline" => alpha_pipeline(spec, "spec", dropped),
+        "PipelineRun" => {
+            rename(spec, "serviceAccount", "serviceAccountName");
+            if let Some(ps) = spec.get_mut("pipelineSpec").and_then(Value::as_object_mut) {
+                alpha_pipeline(ps, "spec.pipelineSpec", dropped);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `inputs.params` become `params`; `inputs`/`outputs` resources are dropped.
+fn alpha_inputs(spec: &mut Map<String, Value>, path: &str, dropped: &mut Dropped) {
+    for section in ["inputs", "outputs"] {
+        let Some(Value::Object(mut io)) = spec.remove(section) else {
+            continue;
+        };
+        if let Some(Value::Array(params)) = io.remove("params") {
+            let list = spec
+                .entry("params")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Some(list) = list.as_array_mut() {
+                for (i, p) in params.into_iter().enumerate() {
+                    dropped.moved.push((
+                        format!("{path}.params[{}]", list.len()),
+                        format!("{path}.{section}.params[{i}]"),
+                    ));
+                    list.push(p);
+                }
+            }
+        }
+        for key in io.keys() {
+            dropped.paths.push(format!("{path}.{section}.{key}"));
+        }
+    }
+}
+
+fn alpha_pipeline(spec: &mut Map<String, Value>, path: &str, dropped: &mut Dropped) {
+    for section in ["tasks", "finally"] {
+        let Some(Value::Array(tasks)) = spec.get_mut(section) else {
+            continue;
+        };
+        for (i, t) in tasks.iter_mut().enumerate() {
+            let Some(t) = t.as_object_mut() else { continue };
+            // Conditions were replaced by `when` expressions; a task guarded by one would run
+            // unguarded, so the warning names it.
+            drop_key(t, "conditions", &format!("{path}.{section}[{i}]"), dropped);
+            if let Some(ts) = t.get_mut("taskSpec").and_then(Value::as_object_mut) {
+                alpha_inputs(ts, &format!("{path}.{section}[{i}].taskSpec"), dropped);
+            }
+        }
+    }
+}
 
 /// Rewrites a v1beta1 object of `kind` into its v1 form in place.
 pub fn v1beta1_to_v1(kind: &str, doc: &mut Value, dropped: &mut Dropped) {
@@ -48,7 +124,20 @@ pub fn v1beta1_to_v1(kind: &str, doc: &mut Value, dropped: &mut Dropped) {
                     .entry("taskRunSpecs")
                     .or_insert_with(|| Value::Array(vec![]));
                 if let Some(list) = specs.as_array_mut() {
-                    for n in names {
+                    for (i, n) in names.into_iter().enumerate() {
+                        let (new, old) = (
+                            format!("spec.taskRunSpecs[{}]", list.len()),
+                            format!("spec.serviceAccountNames[{i}]"),
+                        );
+                        for (a, b) in [
+                            ("", ""),
+                            (".pipelineTaskName", ".taskName"),
+                            (".serviceAccountName", ".serviceAccountName"),
+                        ] {
+                            dropped
+                                .moved
+                                .push((format!("{new}{a}"), format!("{old}{b}")));
+                        }
                         let mut m = Map::new();
                         m.insert(
                             "pipelineTaskName".into(),
@@ -133,7 +222,7 @@ fn rename(m: &mut Map<String, Value>, from: &str, to: &str) {
 
 fn drop_key(m: &mut Map<String, Value>, key: &str, path: &str, dropped: &mut Dropped) {
     if m.remove(key).is_some() {
-        dropped.0.push(format!("{path}.{key}"));
+        dropped.paths.push(format!("{path}.{key}"));
     }
 }
 
@@ -159,6 +248,36 @@ mod tests {
         let mut d = Dropped::default();
         v1beta1_to_v1("Task", &mut doc, &mut d);
         assert!(doc["spec"]["steps"][0].get("computeResources").is_some());
-        assert_eq!(d.0, vec!["spec.resources".to_string()]);
+        assert_eq!(d.paths, vec!["spec.resources".to_string()]);
+    }
+
+    #[test]
+    fn v1alpha1_inputs_become_params_and_resources_are_dropped() {
+        let mut doc = json!({"spec": {"inputs": {"params": [{"name": "a"}], "resources": [{"name": "src"}]},
+            "outputs": {"resources": [{"name": "img"}]}, "steps": []}});
+        let mut d = Dropped::default();
+        v1alpha1_to_v1beta1("Task", &mut doc, &mut d);
+        assert_eq!(doc["spec"]["params"][0]["name"], "a");
+        assert!(doc["spec"].get("inputs").is_none());
+        assert_eq!(d.paths, ["spec.inputs.resources", "spec.outputs.resources"]);
+        assert_eq!(
+            d.moved,
+            [(
+                "spec.params[0]".to_string(),
+                "spec.inputs.params[0]".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn service_account_names_keep_their_written_place() {
+        let mut doc = json!({"spec": {"serviceAccountNames": [{"taskName": "t", "serviceAccountName": "sa"}]}});
+        let mut d = Dropped::default();
+        v1beta1_to_v1("PipelineRun", &mut doc, &mut d);
+        assert_eq!(doc["spec"]["taskRunSpecs"][0]["pipelineTaskName"], "t");
+        assert!(d.moved.contains(&(
+            "spec.taskRunSpecs[0].pipelineTaskName".to_string(),
+            "spec.serviceAccountNames[0].taskName".to_string()
+        )));
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::convert::{Dropped, v1beta1_to_v1};
+use crate::convert::{Dropped, v1alpha1_to_v1beta1, v1beta1_to_v1};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::kinds::k8s::{ConfigMapData, ObjectMeta, SecretData};
 use crate::kinds::pipeline::PipelineSpec;
@@ -248,7 +248,9 @@ impl Library {
                 // Kept with the rest so that a run's stored inputs can bind them again.
                 self.raw.push(doc.value.clone());
                 if kind == "ConfigMap" {
-                    if let Some(spec) = typed::<ConfigMapData>(&origin, &doc.value, "", diags) {
+                    if let Some(spec) =
+                        typed::<ConfigMapData>(&origin, &doc.value, "", diags, &mut self.warnings)
+                    {
                         self.config_maps.insert(
                             name,
                             Object {
@@ -259,7 +261,9 @@ impl Library {
                             },
                         );
                     }
-                } else if let Some(spec) = typed::<SecretData>(&origin, &doc.value, "", diags) {
+                } else if let Some(spec) =
+                    typed::<SecretData>(&origin, &doc.value, "", diags, &mut self.warnings)
+                {
                     self.secrets.insert(
                         name,
                         Object {
@@ -295,17 +299,32 @@ impl Library {
         match version {
             "v1" => {}
             "v1beta1" | "v1alpha1" if kind == "StepAction" => {}
-            "v1beta1" => {
+            "v1beta1" | "v1alpha1" => {
                 let mut dropped = Dropped::default();
+                if version == "v1alpha1" {
+                    v1alpha1_to_v1beta1(&kind, &mut doc.value, &mut dropped);
+                }
                 v1beta1_to_v1(&kind, &mut doc.value, &mut dropped);
-                for path in dropped.0 {
+                for path in &dropped.paths {
                     let o = origin_for(&doc);
-                    self.warnings.push(o.diag(
-                        &path,
+                    let message = if path.ends_with(".conditions") {
+                        format!(
+                            "`{path}` (Conditions, replaced by `when` expressions) was removed from Tekton and is ignored: the task runs unguarded"
+                        )
+                    } else {
                         format!(
                             "`{path}` (PipelineResources) was removed from Tekton and is ignored"
-                        ),
-                    ));
+                        )
+                    };
+                    self.warnings.push(o.diag(path, message));
+                }
+                // Diagnostics about a moved field point at where the user wrote it.
+                for (new, old) in &dropped.moved {
+                    for map in [&mut doc.key_positions, &mut doc.positions] {
+                        if let Some(pos) = map.get(old).copied() {
+                            map.insert(new.clone(), pos);
+                        }
+                    }
                 }
             }
             other => {
@@ -315,7 +334,7 @@ impl Library {
                         "apiVersion",
                         format!("unsupported apiVersion `tekton.dev/{other}` for {kind}"),
                     )
-                    .with_hint("use tekton.dev/v1 or tekton.dev/v1beta1"),
+                    .with_hint("use tekton.dev/v1 (v1beta1 and v1alpha1 are converted)"),
                 );
                 return;
             }
@@ -338,6 +357,7 @@ impl Library {
             value.get("metadata").unwrap_or(&Value::Null),
             "metadata",
             diags,
+            &mut self.warnings,
         ) {
             Some(m) => m,
             None => return,
@@ -363,7 +383,7 @@ impl Library {
         let name = name.unwrap_or_default();
         macro_rules! insert_named {
             ($map:expr, $shadowed:expr, $ty:ty) => {{
-                if let Some(spec) = typed::<$ty>(&origin, &spec_value, "spec", diags) {
+                if let Some(spec) = typed::<$ty>(&origin, &spec_value, "spec", diags, &mut self.warnings) {
                     let obj = Object { api_version: api_version.clone(), meta, spec, origin: Some(origin.clone()) };
                     match $map.get(&name).and_then(|o| o.origin.as_ref()).map(|o| o.source.path.clone()) {
                         Some(path) if path == source.path => {
@@ -396,7 +416,13 @@ impl Library {
                 StepActionSpec
             ),
             "PipelineRun" => {
-                if let Some(spec) = typed::<PipelineRunSpec>(&origin, &spec_value, "spec", diags) {
+                if let Some(spec) = typed::<PipelineRunSpec>(
+                    &origin,
+                    &spec_value,
+                    "spec",
+                    diags,
+                    &mut self.warnings,
+                ) {
                     self.runs.push(RunObject::PipelineRun(Object {
                         api_version: api_version.clone(),
                         meta,
@@ -406,7 +432,9 @@ impl Library {
                 }
             }
             "TaskRun" => {
-                if let Some(spec) = typed::<TaskRunSpec>(&origin, &spec_value, "spec", diags) {
+                if let Some(spec) =
+                    typed::<TaskRunSpec>(&origin, &spec_value, "spec", diags, &mut self.warnings)
+                {
                     self.runs.push(RunObject::TaskRun(Object {
                         api_version: api_version.clone(),
                         meta,
@@ -469,21 +497,89 @@ fn typed<T: DeserializeOwned>(
     value: &Value,
     base: &str,
     diags: &mut Diagnostics,
+    warnings: &mut Vec<Diagnostic>,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let path = match (base.is_empty(), inner.as_str()) {
-                (_, ".") => base.to_string(),
-                (true, p) => p.to_string(),
-                (false, p) if p.starts_with('[') => format!("{base}{p}"),
-                (false, p) => format!("{base}.{p}"),
-            };
-            diags.push(serde_diag(origin, &path, &e.into_inner().to_string()));
-            None
+    let mut fixed: Option<Value> = None;
+    // Tekton decodes with Go's encoding/json, which matches field names regardless of case:
+    // `mountpath` is read as `mountPath`. Each such key is renamed and said once; the bound
+    // keeps a document with many of them from looping long.
+    for _ in 0..64 {
+        let current = fixed.as_ref().unwrap_or(value);
+        let e = match serde_path_to_error::deserialize::<_, T>(current) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let inner = e.path().to_string();
+        let path = match (base.is_empty(), inner.as_str()) {
+            (_, ".") => base.to_string(),
+            (true, p) => p.to_string(),
+            (false, p) if p.starts_with('[') => format!("{base}{p}"),
+            (false, p) => format!("{base}.{p}"),
+        };
+        let message = e.into_inner().to_string();
+        if let Some((field, known)) = case_variant(&message) {
+            let mut v = fixed.take().unwrap_or_else(|| value.clone());
+            let relative = inner.trim_end_matches(field).trim_end_matches('.');
+            if let Some(map) = object_at(&mut v, relative)
+                && let Some(x) = map.remove(field)
+            {
+                map.insert(known.to_string(), x);
+                let key_path = crate::node::join_key(relative_to(base, relative).as_str(), field);
+                warnings.push(origin.diag(
+                    &key_path,
+                    format!("`{field}` is read as `{known}` (Tekton matches field names regardless of case)"),
+                ));
+                fixed = Some(v);
+                continue;
+            }
+        }
+        diags.push(serde_diag(origin, &path, &message));
+        return None;
+    }
+    None
+}
+
+/// For an unknown-field error whose field differs only in case from an expected one, the two.
+fn case_variant(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let field = rest.split('`').next()?;
+    let expected = rest
+        .split("expected one of ")
+        .nth(1)
+        .or_else(|| rest.split("expected ").nth(1))?;
+    let known = expected
+        .split([',', ' '])
+        .map(|f| f.trim_matches('`'))
+        .find(|k| !k.is_empty() && *k != field && k.eq_ignore_ascii_case(field))?;
+    Some((field, known))
+}
+
+/// `relative` (a path inside the value at `base`) as a path of the whole document.
+fn relative_to(base: &str, relative: &str) -> String {
+    match (base.is_empty(), relative) {
+        (_, "" | ".") => base.to_string(),
+        (true, p) => p.to_string(),
+        (false, p) if p.starts_with('[') => format!("{base}{p}"),
+        (false, p) => format!("{base}.{p}"),
+    }
+}
+
+/// The object at a dotted path with `[i]` indexes (`steps[0].volumeMounts[1]`).
+fn object_at<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut serde_json::Map<String, Value>> {
+    let mut cur = v;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, indexes) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            cur = cur.get_mut(key)?;
+        }
+        for idx in indexes.split(['[', ']']).filter(|s| !s.is_empty()) {
+            cur = cur.get_mut(idx.parse::<usize>().ok()?)?;
         }
     }
+    cur.as_object_mut()
 }
 
 /// Turns a serde message into a diagnostic with a hint.
@@ -603,5 +699,27 @@ pub fn parse_source(
         Ok(docs) if docs.is_empty() => Err(Diagnostic::at(&source, start, "file holds no objects")
             .with_hint("add a Task, Pipeline, PipelineRun, TaskRun or StepAction")),
         Ok(docs) => Ok((source, docs)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_differing_in_case_is_found() {
+        let m = "unknown field `mountpath`, expected `name` or `mountPath`";
+        assert_eq!(case_variant(m), Some(("mountpath", "mountPath")));
+        let m = "unknown field `RunAfter`, expected one of `name`, `runAfter`, `params`";
+        assert_eq!(case_variant(m), Some(("RunAfter", "runAfter")));
+        assert_eq!(case_variant("unknown field `x`, expected `y`"), None);
+    }
+
+    #[test]
+    fn objects_are_found_by_path() {
+        let mut v = serde_json::json!({"steps": [{"volumeMounts": [{"a": 1}, {"b": 2}]}]});
+        let m = object_at(&mut v, "steps[0].volumeMounts[1]").expect("object");
+        assert!(m.contains_key("b"));
+        assert!(object_at(&mut v, "steps[3]").is_none());
     }
 }

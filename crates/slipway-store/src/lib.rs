@@ -3,6 +3,7 @@
 //! One writer task per process owns the write connection and commits events in small batches,
 //! so a process killed at any moment keeps everything it had reported up to the last batch.
 
+mod child;
 mod keyring;
 mod namespace;
 pub mod permissions;

@@ -17,6 +17,26 @@ pub fn print(v: &Value, format: Output) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Prints the final objects of the runs a command started: one object alone, several as a
+/// Kubernetes `List` (as kubectl prints them), so the output always parses as one document.
+pub fn print_all(objects: Vec<Value>, format: Output) -> Result<(), CliError> {
+    match <[Value; 1]>::try_from(objects) {
+        Ok([one]) => print(&one, format),
+        Err(objects) if objects.is_empty() => Ok(()),
+        Err(objects) => print(&list(objects), format),
+    }
+}
+
+/// A Kubernetes `List` of `items`.
+pub fn list(items: Vec<Value>) -> Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "metadata": { "resourceVersion": "" },
+        "items": items,
+    })
+}
+
 /// `1.2s`, `3m4s`, `1h2m`.
 pub fn duration_ms(ms: i64) -> String {
     let ms = ms.max(0);

@@ -52,6 +52,20 @@ fn step_tree(t: &Task) -> Vec<String> {
         .collect()
 }
 
+/// The condition message of a TaskRun that failed, unless it only repeats the exit code
+/// already shown on the step's line.
+fn failure_message(succeeded: bool, reason: &str, object: &serde_json::Value) -> Option<String> {
+    if succeeded || reason == "TaskRunCancelled" {
+        return None;
+    }
+    let m = object
+        .pointer("/status/conditions/0/message")
+        .and_then(|m| m.as_str())
+        .unwrap_or("")
+        .trim();
+    (!m.is_empty()).then(|| m.to_string())
+}
+
 /// How to show a run.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
@@ -91,6 +105,8 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
         ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
     let mut root_name = String::new();
+    // The first TaskRun that failed, with why: repeated under a failed PipelineRun's last line.
+    let mut first_failure: Option<String> = None;
     while let Some(ev) = rx.recv().await {
         match ev {
             RunEvent::TaskRunStarted { info, at } => {
@@ -200,6 +216,7 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                 uid,
                 reason,
                 succeeded,
+                object,
                 ..
             } => {
                 if let Some(t) = tasks.remove(&uid) {
@@ -207,8 +224,17 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                         .duration_since(t.started)
                         .unwrap_or_default();
                     let mark = if succeeded { "✓" } else { "✗" };
+                    // A failure says why in the TaskRun's own words (a missing Secret, the
+                    // registry's answer to a pull), not only its reason.
+                    let why = failure_message(succeeded, &reason, &object);
+                    if let Some(w) = &why
+                        && first_failure.is_none()
+                    {
+                        first_failure = Some(format!("{}: {reason}: {w}", t.label));
+                    }
+                    let why = why.map(|w| format!(": {w}")).unwrap_or_default();
                     let line = format!(
-                        "{mark} {} {reason} in {}",
+                        "{mark} {} {reason} in {}{why}",
                         t.label,
                         crate::output::duration_ms(took.as_millis() as i64)
                     );
@@ -223,7 +249,7 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                         None => say(
                             &multi,
                             format!(
-                                "[{}] {reason} in {}",
+                                "[{}] {reason} in {}{why}",
                                 t.label,
                                 crate::output::duration_ms(took.as_millis() as i64)
                             ),
@@ -286,7 +312,14 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<RunEvent>, root_uid: String,
                     .and_then(|k| k.as_str())
                     .unwrap_or("");
                 let mark = if succeeded { "✓" } else { "✗" };
-                say(&multi, format!("{mark} {kind} {name} {reason}: {message}"));
+                let cause = match (&first_failure, succeeded, kind) {
+                    (Some(f), false, "PipelineRun") => format!("\n  first failure: {f}"),
+                    _ => String::new(),
+                };
+                say(
+                    &multi,
+                    format!("{mark} {kind} {name} {reason}: {message}{cause}"),
+                );
             }
             RunEvent::RunStarted { run, .. } if run.uid == root_uid => {
                 root_name = run.name.clone();

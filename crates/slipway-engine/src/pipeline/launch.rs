@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use indexmap::IndexMap;
 use serde_json::json;
 use slipway_model::kinds::pipeline::PipelineTask;
+use slipway_model::kinds::task::{TaskSpec, WorkspaceDeclaration};
 use slipway_model::subst::Scope;
 use slipway_model::{Param, ParamValue};
 
@@ -60,12 +61,18 @@ impl Dispatcher {
             }
             Err(f) => return self.fail(i, &f.reason, f.message),
         }
+        // A pipeline task's params and matrix also see its own `context.pipelineTask.*`.
+        let mut pt_scope = self.scope.clone();
+        pt_scope.set_str(
+            "context.pipelineTask.retries",
+            pt.retries.unwrap_or(0).to_string(),
+        );
         let mut passed: Vec<Param> = pt
             .params
             .iter()
             .map(|p| Param {
                 name: p.name.clone(),
-                value: self.scope.subst_value(&p.value),
+                value: pt_scope.subst_value(&p.value),
             })
             .collect();
         let embedded = pt.task_spec.is_some() || pt.pipeline_spec.is_some();
@@ -84,11 +91,11 @@ impl Dispatcher {
             Some(m) => {
                 let mut m = m.clone();
                 for p in &mut m.params {
-                    p.value = self.scope.subst_value(&p.value);
+                    p.value = pt_scope.subst_value(&p.value);
                 }
                 for inc in &mut m.include {
                     for p in &mut inc.params {
-                        p.value = self.scope.subst_value(&p.value);
+                        p.value = pt_scope.subst_value(&p.value);
                     }
                 }
                 match matrix::combinations(&m, self.shared.config.max_matrix_combinations) {
@@ -106,7 +113,8 @@ impl Dispatcher {
         for b in &pt.workspaces {
             let pw = b.workspace.as_deref().unwrap_or(&b.name);
             if let Some(bound) = self.req.workspaces.get(pw) {
-                let sub = match (&bound.sub_path, &b.sub_path) {
+                let task_sub = b.sub_path.as_ref().map(|p| pt_scope.subst(p));
+                let sub = match (&bound.sub_path, &task_sub) {
                     (Some(a), Some(c)) => Some(format!("{a}/{c}")),
                     (a, c) => a.clone().or_else(|| c.clone()),
                 };
@@ -230,8 +238,13 @@ impl Dispatcher {
                 }));
                 continue;
             }
+            let mut workspaces = workspaces.clone();
             let (spec, task_name, target_json) = match (&pt.task_spec, &pt.task_ref) {
-                (Some(s), _) => (s.clone(), pt.name.clone(), json!({ "taskSpec": s })),
+                (Some(s), _) => (
+                    self.propagate_workspaces(s, &mut workspaces),
+                    pt.name.clone(),
+                    json!({ "taskSpec": s }),
+                ),
                 (None, Some(r)) => {
                     let n = r.name.clone().unwrap_or_default();
                     match self.shared.lib.tasks.get(&n) {
@@ -299,6 +312,40 @@ impl Dispatcher {
         self.slots[i].children = children;
         self.slots[i].running = true;
         futures
+    }
+
+    /// Tekton propagates the run's workspaces into an inline taskSpec: a workspace it refers
+    /// to (`$(workspaces.<w>.path)`) without declaring or being given it is declared and bound.
+    fn propagate_workspaces(
+        &self,
+        spec: &TaskSpec,
+        bound: &mut IndexMap<String, Bound>,
+    ) -> TaskSpec {
+        let mut spec = spec.clone();
+        let text = serde_json::to_string(&spec).unwrap_or_default();
+        for r in slipway_model::subst::references(&text) {
+            let names = r.names();
+            let [root, name, ..] = names.as_slice() else {
+                continue;
+            };
+            if *root != "workspaces"
+                || spec.workspaces.iter().any(|w| w.name == *name)
+                || bound.contains_key(*name)
+            {
+                continue;
+            }
+            if let Some(b) = self.req.workspaces.get(*name) {
+                spec.workspaces.push(WorkspaceDeclaration {
+                    name: name.to_string(),
+                    description: None,
+                    mount_path: None,
+                    read_only: None,
+                    optional: None,
+                });
+                bound.insert(name.to_string(), b.clone());
+            }
+        }
+        spec
     }
 
     /// What a TaskRun sees besides its params: `context.*`, and for inline specs the state of

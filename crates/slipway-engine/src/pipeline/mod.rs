@@ -541,21 +541,31 @@ impl Dispatcher {
                 }
             }
             for r in names {
-                let values: Option<Vec<String>> = slot
+                // As in Tekton, the array holds the values of the children that wrote one.
+                let values: Vec<String> = slot
                     .children
                     .iter()
-                    .map(|c| {
+                    .filter_map(|c| {
                         c.done
                             .as_ref()
                             .and_then(|d| d.2.get(&r))
                             .and_then(|v| v.as_str().map(str::to_string))
                     })
                     .collect();
-                if let Some(v) = values {
+                {
+                    let v = values;
+                    self.scope.set_str(
+                        format!("{prefix}.{name}.matrix.{r}.length"),
+                        v.len().to_string(),
+                    );
                     self.scope
                         .set(format!("{prefix}.{name}.results.{r}"), ParamValue::Array(v));
                 }
             }
+            self.scope.set_str(
+                format!("{prefix}.{name}.matrix.length"),
+                slot.children.len().to_string(),
+            );
         } else if let Some(d) = slot.children.first().and_then(|c| c.done.as_ref()) {
             for (k, v) in &d.2 {
                 self.scope

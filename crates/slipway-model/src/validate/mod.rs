@@ -177,9 +177,11 @@ pub(crate) fn on_error(
     path: &str,
     value: &Option<String>,
 ) {
+    // A param reference is resolved when the TaskRun is planned, as Tekton allows.
     if let Some(e) = value
         && e != "continue"
         && e != "stopAndFail"
+        && !e.starts_with("$(params.")
     {
         cx.err(
             origin,

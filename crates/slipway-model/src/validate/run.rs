@@ -33,7 +33,21 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                     |l| &l.pipelines,
                 ),
                 (None, Some(s)) => {
-                    pipeline_spec(cx, origin, "spec.pipelineSpec", s, true);
+                    // Tekton propagates the run's workspaces into an inline pipelineSpec, so its
+                    // tasks may bind them without the spec declaring them.
+                    let mut propagated = s.clone();
+                    for w in &spec.workspaces {
+                        if !propagated.workspaces.iter().any(|d| d.name == w.name) {
+                            propagated.workspaces.push(
+                                crate::kinds::pipeline::PipelineWorkspaceDeclaration {
+                                    name: w.name.clone(),
+                                    description: None,
+                                    optional: None,
+                                },
+                            );
+                        }
+                    }
+                    pipeline_spec(cx, origin, "spec.pipelineSpec", &propagated, true);
                     Some(s)
                 }
             };
@@ -101,10 +115,7 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                         cx.err(
                             origin,
                             &format!("spec.taskRunSpecs[{i}].pipelineTaskName"),
-                            format!(
-                                "taskRunSpecs names unknown pipeline task `{}`",
-                                trs.pipeline_task_name
-                            ),
+                            format!("unknown pipeline task `{}`", trs.pipeline_task_name),
                             "use the name of a task in the pipeline",
                         );
                     }

@@ -55,7 +55,11 @@ pub(crate) fn task_spec(
                 );
             }
         }
-        self::step(cx, origin, &path, step);
+        let template_image = spec
+            .step_template
+            .as_ref()
+            .is_some_and(|t| t.image.is_some());
+        self::step(cx, origin, &path, step, template_image);
     }
     let mut ws = HashSet::new();
     for (i, w) in spec.workspaces.iter().enumerate() {
@@ -92,7 +96,7 @@ pub(crate) fn task_spec(
     }
 }
 
-fn step(cx: &mut Cx<'_>, origin: Option<&Origin>, path: &str, step: &Step) {
+fn step(cx: &mut Cx<'_>, origin: Option<&Origin>, path: &str, step: &Step, template_image: bool) {
     if step.step_ref.is_some() {
         for (field, set) in [
             ("image", step.image.is_some()),
@@ -124,12 +128,12 @@ fn step(cx: &mut Cx<'_>, origin: Option<&Origin>, path: &str, step: &Step) {
         }
         return;
     }
-    if step.image.is_none() {
+    if step.image.is_none() && !template_image {
         cx.err(
             origin,
             path,
             "step has no image",
-            "set `image:` (the host executor ignores it, containers need it)",
+            "set `image:` on the step or in `stepTemplate` (the host executor ignores it, containers need it)",
         );
     }
     if step.script.is_some() && step.command.is_some() {

@@ -8,7 +8,18 @@ use crate::error::CliError;
 /// Sends SIGINT to the run's owner process.
 pub async fn cancel(data: &Path, args: &RunRef) -> Result<i32, CliError> {
     let store = crate::paths::open_store(data).await?;
-    let row = store.find_run_in(args.ns.selected(), &args.run).await?;
+    let found = crate::cmd::lookup::find(&store, args.ns.selected(), &args.run).await?;
+    let row = found.run;
+    // Locally a TaskRun is cancelled with the run that owns it (one process runs both).
+    if let Some(t) = &found.task_run {
+        return Err(CliError::usage(
+            format!("`{}` is a TaskRun of {} `{}`", t.name, row.kind, row.name),
+            format!(
+                "cancel the run: `slipway cancel {}` (its finally tasks still run)",
+                row.name
+            ),
+        ));
+    }
     if row.status != "Unknown" {
         return Err(CliError::usage(
             format!("run `{}` has already finished ({})", row.name, row.reason),

@@ -113,7 +113,11 @@ pub fn dropped_logs(o: &Value) -> Option<String> {
 /// Shows one run like `tkn pipelinerun describe`.
 pub async fn describe(data: &Path, args: &DescribeArgs) -> Result<i32, CliError> {
     let store = crate::paths::open_store(data).await?;
-    let row = store.find_run_in(args.ns.selected(), &args.run).await?;
+    let found = crate::cmd::lookup::find(&store, args.ns.selected(), &args.run).await?;
+    if let Some(t) = found.task_run {
+        return describe_task_run(&found.run, &t, args);
+    }
+    let row = found.run;
     if let Some(format) = args.output {
         print(&row.object, format)?;
         return Ok(0);
@@ -189,7 +193,7 @@ pub async fn describe(data: &Path, args: &DescribeArgs) -> Result<i32, CliError>
                     (Some(s), Some(f)) => duration_ms(f - s),
                     _ => "---".into(),
                 };
-                let task = t.pipeline_task.clone().unwrap_or_default();
+                let task = crate::cmd::lookup::label(&row.name, t);
                 let status = if t.attempt > 0 {
                     format!(
                         "{} (retry {})",
@@ -203,32 +207,31 @@ pub async fn describe(data: &Path, args: &DescribeArgs) -> Result<i32, CliError>
             })
             .collect();
         print_table(&["  NAME", "TASK", "STATUS", "DURATION"], &table);
+        let failures: Vec<String> = trs
+            .iter()
+            .filter(|t| t.status == "False")
+            .filter_map(|t| {
+                let m = t
+                    .object
+                    .as_ref()?
+                    .pointer("/status/conditions/0/message")?
+                    .as_str()?;
+                Some(format!(
+                    "  {}: {}: {m}",
+                    crate::cmd::lookup::label(&row.name, t),
+                    t.reason
+                ))
+            })
+            .collect();
+        if !failures.is_empty() {
+            println!("\nFailures");
+            for f in failures {
+                println!("{f}");
+            }
+        }
         println!("\nSteps");
         for t in &trs {
-            let steps = t
-                .object
-                .as_ref()
-                .and_then(|o| o.pointer("/status/steps"))
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for s in steps {
-                let term = &s["terminated"];
-                let state = if term.is_object() {
-                    format!(
-                        "{} (exit {})",
-                        term["reason"].as_str().unwrap_or(""),
-                        term["exitCode"]
-                    )
-                } else {
-                    "Running".into()
-                };
-                println!(
-                    "  {}/{}  {state}",
-                    t.pipeline_task.as_deref().unwrap_or(&t.name),
-                    s["name"].as_str().unwrap_or("")
-                );
-            }
+            print_steps(&crate::cmd::lookup::label(&row.name, t), t);
         }
     }
     let notes = store.notices(&row.uid).await?;
@@ -242,6 +245,65 @@ pub async fn describe(data: &Path, args: &DescribeArgs) -> Result<i32, CliError>
             println!("  {task}: {}", d["reason"].as_str().unwrap_or(""));
         }
     }
+    Ok(0)
+}
+
+/// One line per step of a TaskRun: how it ended, or that it is still running.
+fn print_steps(label: &str, t: &slipway_store::TaskRunRow) {
+    let steps = t
+        .object
+        .as_ref()
+        .and_then(|o| o.pointer("/status/steps"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for s in steps {
+        let term = &s["terminated"];
+        let state = if term.is_object() {
+            format!(
+                "{} (exit {})",
+                term["reason"].as_str().unwrap_or(""),
+                term["exitCode"]
+            )
+        } else {
+            "Running".into()
+        };
+        println!("  {label}/{}  {state}", s["name"].as_str().unwrap_or(""));
+    }
+}
+
+/// `describe` of a TaskRun inside a run, named by its own name.
+fn describe_task_run(
+    run: &slipway_store::RunRow,
+    t: &slipway_store::TaskRunRow,
+    args: &DescribeArgs,
+) -> Result<i32, CliError> {
+    if let Some(format) = args.output {
+        print(t.object.as_ref().unwrap_or(&Value::Null), format)?;
+        return Ok(0);
+    }
+    let message = t
+        .object
+        .as_ref()
+        .and_then(|o| o.pointer("/status/conditions/0/message"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    println!("Name:      {}", t.name);
+    println!("UID:       {}", t.uid);
+    println!("Kind:      TaskRun");
+    println!("Run:       {} ({})", run.name, run.kind);
+    if let Some(pt) = &t.pipeline_task {
+        println!("Task:      {pt}");
+    }
+    println!("Status:    {}", status_word(&t.status, &t.reason));
+    if !message.is_empty() {
+        println!("Message:   {message}");
+    }
+    if let (Some(s), Some(f)) = (t.started_at, t.finished_at) {
+        println!("Duration:  {}", duration_ms(f - s));
+    }
+    println!("\nSteps");
+    print_steps(&crate::cmd::lookup::label(&run.name, t), t);
     Ok(0)
 }
 

@@ -3,6 +3,7 @@
 pub mod cancel;
 pub mod history;
 pub mod logs;
+pub mod lookup;
 pub mod remote;
 pub mod run;
 pub mod secrets;

@@ -273,6 +273,7 @@ async fn finish(
     exec: &crate::cli::Execution,
 ) -> Result<i32, CliError> {
     let mut code = 0;
+    let mut printed = Vec::new();
     for run in runs {
         let name = &run.name;
         eprintln!("{name} queued");
@@ -291,12 +292,15 @@ async fn finish(
         let o = object(remote, run).await?;
         let (status, reason) = condition(&o);
         eprintln!("{name} {}", status_word(&status, &reason));
-        if let Some(format) = exec.output {
-            print(&o, format)?;
+        if exec.output.is_some() {
+            printed.push(o);
         }
         if status != "True" {
             code = EXIT_FAILED;
         }
+    }
+    if let Some(format) = exec.output {
+        crate::output::print_all(printed, format)?;
     }
     Ok(code)
 }

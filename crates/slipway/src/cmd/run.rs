@@ -353,6 +353,7 @@ async fn execute(
     // Set by Ctrl-C: the runs after the interrupted one are not started.
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let total = runs.len();
+    let mut printed = Vec::new();
     for (n, run) in runs.into_iter().enumerate() {
         if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
             eprintln!(
@@ -394,14 +395,25 @@ async fn execute(
         let report = engine.run(lib.clone(), &run, opts, cancel).await;
         signals.abort();
         let _ = renderer.await;
-        let report =
-            report.map_err(|e| CliError::usage(e.to_string(), "fix the run and try again"))?;
-        if let Some(format) = exec.output {
-            crate::output::print(&report.object, format)?;
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                // The runs that did finish are still printed.
+                if let Some(format) = exec.output {
+                    crate::output::print_all(std::mem::take(&mut printed), format)?;
+                }
+                return Err(CliError::usage(e.to_string(), "fix the run and try again"));
+            }
+        };
+        if exec.output.is_some() {
+            printed.push(report.object);
         }
         if !report.succeeded {
             code = EXIT_FAILED;
         }
+    }
+    if let Some(format) = exec.output {
+        crate::output::print_all(printed, format)?;
     }
     Ok(code)
 }

@@ -129,6 +129,18 @@ fn docker_conformance_examples_reach_their_tekton_outcome() {
     ]);
 }
 
+/// Tekton's further examples (`conformance/tekton-pipeline`) under Docker.
+#[test]
+fn docker_tekton_pipeline_examples_reach_their_outcome() {
+    crate::tekton_pipeline::check(
+        1,
+        &[
+            ("SLIPWAY_EXECUTOR", "docker"),
+            ("SLIPWAY_CONFIG", &env().docker.config.to_string_lossy()),
+        ],
+    );
+}
+
 /// The same executor against Podman's Docker-compatible API service.
 #[test]
 fn podman_conformance_examples_reach_their_tekton_outcome() {
@@ -303,7 +315,7 @@ fn docker_daemon_down_is_exit_2_naming_the_socket() {
         text(&out.stderr)
     );
     assert!(
-        !home.path().join("db").exists(),
+        !home.path().join("db/runs.db").exists(),
         "nothing stored for a run that never started"
     );
 }

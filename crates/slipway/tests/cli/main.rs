@@ -13,6 +13,7 @@ mod namespaces;
 mod secrets;
 mod server;
 mod server_door;
+mod tekton_pipeline;
 mod ui;
 
 fn bin() -> &'static str {
@@ -61,12 +62,18 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Every JSON object printed by `-o json` (one per run in the file).
+/// The run objects printed by `-o json`: one object, or a `List` of one per run in the file.
 fn objects(out: &Output) -> Vec<Value> {
-    serde_json::Deserializer::from_slice(&out.stdout)
-        .into_iter::<Value>()
-        .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", text(&out.stdout)))
+    if out.stdout.iter().all(u8::is_ascii_whitespace) {
+        return Vec::new();
+    }
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", text(&out.stdout)));
+    if v["kind"] == "List" {
+        v["items"].as_array().cloned().unwrap_or_default()
+    } else {
+        vec![v]
+    }
 }
 
 fn condition(o: &Value) -> (String, String) {
@@ -511,6 +518,34 @@ bad_input! {
     bad_empty_file => "empty.yaml",
     bad_not_yaml => "not-yaml.yaml",
     bad_unknown_workspace => "unknown-workspace.yaml",
+    bad_stale_service_account_names => "stale-service-account-names.yaml",
+}
+
+/// v1alpha1 objects run as Tekton's conversion read them: `inputs.params` are params (and
+/// `$(inputs.params.x)` still resolves), PipelineResources are dropped with a warning,
+/// `serviceAccountNames` become `taskRunSpecs`.
+#[test]
+fn v1alpha1_objects_are_converted_and_run() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = fixtures().join("v1alpha1/pipelinerun.yaml");
+    let out = slipway(
+        home.path(),
+        &["run", "-f", &file.to_string_lossy(), "--logs", "-o", "json"],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("hello tekton and tekton"), "{stderr}");
+    assert!(stderr.contains("hello alpha and alpha"), "{stderr}");
+    assert!(
+        stderr.contains("`spec.inputs.resources` (PipelineResources) was removed"),
+        "{stderr}"
+    );
+    let runs = objects(&out);
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        runs[0]["spec"]["taskRunSpecs"][0]["serviceAccountName"],
+        "greeter"
+    );
 }
 
 #[test]
@@ -787,4 +822,40 @@ fn secret_values_are_masked_in_logs_objects_and_the_api() {
         !described.contains("hunter2-pw") && described.contains("[MASKED]"),
         "{described}"
     );
+}
+
+/// Two runs in one file print one JSON document, a `List`, as kubectl does; one run prints the
+/// object alone.
+#[test]
+fn json_output_of_several_runs_is_one_list() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = home.path().join("two.yaml");
+    let run = |name: &str| {
+        format!(
+            "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata:\n  name: {name}\nspec:\n  taskSpec:\n    steps:\n    - image: busybox\n      script: echo {name}\n"
+        )
+    };
+    std::fs::write(&file, format!("{}---\n{}", run("first"), run("second"))).expect("write");
+    let out = slipway(
+        home.path(),
+        &["run", "-f", &file.to_string_lossy(), "-o", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(v["kind"], "List");
+    let names: Vec<&str> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["first", "second"]);
+
+    std::fs::write(&file, run("alone")).expect("write");
+    let out = slipway(
+        home.path(),
+        &["run", "-f", &file.to_string_lossy(), "-o", "json"],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(v["kind"], "TaskRun");
 }
