@@ -239,6 +239,21 @@ fn docker_step_contract_users_limits_entrypoint() {
     assert!(step_log(&out, "hub").contains("through the mirror"));
 }
 
+/// A Task's own volume mounted at `/workspace` or `/tekton/home` replaces Tekton's directory,
+/// as in a pod, instead of failing with a duplicate mount point.
+#[test]
+fn docker_a_task_volume_may_take_over_workspace_and_home() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (out, o) = run(home.path(), &fixtures().join("docker/own-workspace.yaml"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(condition(&o), ("True".into(), "Succeeded".into()));
+    let logs = text(&out.stderr);
+    assert!(
+        logs.contains("[own-workspace/read] work") && logs.contains("[own-workspace/read] home"),
+        "{logs}"
+    );
+}
+
 #[test]
 fn docker_missing_image_fails_with_the_registry_message() {
     let home = tempfile::tempdir().expect("tempdir");

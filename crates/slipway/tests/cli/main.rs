@@ -859,3 +859,74 @@ fn json_output_of_several_runs_is_one_list() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(v["kind"], "TaskRun");
 }
+
+/// A TaskRun that cannot start inside a PipelineRun says why in the live view, the run's last
+/// line and `describe`; `describe` and `logs` take the names they print (a TaskRun's own name,
+/// a matrix child's `test-0`); an unknown `-t` or `-s` is an error listing what exists.
+#[test]
+fn a_failing_child_says_why_and_every_printed_name_is_accepted() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = fixtures().join("failure-cause.yaml");
+    let out = slipway(
+        home.path(),
+        &["run", "-f", &file.to_string_lossy(), "--plain"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let live = text(&out.stdout);
+    let why = "Secret `dockersecret` not found; load it with -f";
+    assert!(
+        live.contains(&format!(
+            "[deploy] CreateContainerConfigError in 0ms: {why}"
+        )) || live.contains(&format!(
+            "[deploy] CreateContainerConfigError in 1ms: {why}"
+        )),
+        "{live}"
+    );
+    assert!(
+        live.contains(&format!(
+            "first failure: deploy: CreateContainerConfigError: {why}"
+        )),
+        "{live}"
+    );
+    let describe = text(&slipway(home.path(), &["describe", "why-it-failed"]).stdout);
+    assert!(
+        describe.contains(&format!(
+            "Failures\n  deploy: CreateContainerConfigError: {why}"
+        )),
+        "{describe}"
+    );
+    assert!(
+        describe.contains("why-it-failed-test-1   test-1"),
+        "{describe}"
+    );
+    let child = slipway(home.path(), &["describe", "why-it-failed-deploy"]);
+    assert_eq!(child.status.code(), Some(0), "{}", text(&child.stderr));
+    let child = text(&child.stdout);
+    assert!(
+        child.contains("Kind:      TaskRun") && child.contains(why),
+        "{child}"
+    );
+    let one = slipway(home.path(), &["logs", "why-it-failed", "-t", "test-0"]);
+    assert_eq!(text(&one.stdout), "[test-0/echo] shard a\n");
+    let both = text(&slipway(home.path(), &["logs", "why-it-failed", "-t", "test"]).stdout);
+    assert_eq!(both, "[test-0/echo] shard a\n[test-1/echo] shard b\n");
+    let by_name = slipway(home.path(), &["logs", "why-it-failed-test-1"]);
+    assert_eq!(text(&by_name.stdout), "[test-1/echo] shard b\n");
+    let unknown = slipway(home.path(), &["logs", "why-it-failed", "-t", "nosuch"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown.stderr).contains("its tasks: test-0, test-1, deploy"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    let step = slipway(
+        home.path(),
+        &["logs", "why-it-failed", "-t", "test", "-s", "nope"],
+    );
+    assert_eq!(step.status.code(), Some(2));
+    assert!(
+        text(&step.stderr).contains("its steps: echo"),
+        "{}",
+        text(&step.stderr)
+    );
+}
