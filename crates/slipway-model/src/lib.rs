@@ -6,6 +6,7 @@ pub mod convert;
 pub mod diagnostic;
 pub mod documents;
 pub mod duration;
+pub mod images;
 pub mod inputs;
 pub mod kinds;
 pub mod library;

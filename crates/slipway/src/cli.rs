@@ -48,6 +48,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Check files as Tekton's admission webhook would.
     Validate(ValidateArgs),
+    /// List the container images the runs in files need (to mirror them, or pull them ahead).
+    Images(ImagesArgs),
     /// List runs, newest first.
     Runs(RunsArgs),
     /// Show one run: status, tasks, steps, results.
@@ -287,6 +289,20 @@ pub struct ValidateArgs {
     /// Files or directories.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+/// `slipway images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Files or directories with runs, Pipelines and Tasks.
+    #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Also say which step or sidecar uses each image.
+    #[arg(long)]
+    pub wide: bool,
+    /// Print a JSON list instead.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Output>,
 }
 
 /// `slipway runs`.

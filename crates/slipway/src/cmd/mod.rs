@@ -2,6 +2,7 @@
 
 pub mod cancel;
 pub mod history;
+pub mod images;
 pub mod logs;
 pub mod lookup;
 pub mod remote;

@@ -930,3 +930,46 @@ fn a_failing_child_says_why_and_every_printed_name_is_accepted() {
         text(&step.stderr)
     );
 }
+
+/// `slipway images` lists what a closed network must mirror: every image of the runs in the
+/// files, once, after param defaults and run values, with matrix values expanded.
+#[test]
+fn images_lists_every_image_the_runs_need() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = slipway(
+        home.path(),
+        &["images", "-f", &examples().to_string_lossy()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listed: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(listed, sorted, "sorted, once each");
+    for image in [
+        "mirror.gcr.io/alpine",
+        "mirror.gcr.io/bash",
+        "mirror.gcr.io/busybox",
+        "mirror.gcr.io/ubuntu",
+    ] {
+        assert!(
+            listed.iter().any(|l| l == image),
+            "{image} missing: {listed:?}"
+        );
+    }
+    assert!(listed.iter().all(|l| !l.contains("$(")), "{listed:?}");
+    let wide = slipway(
+        home.path(),
+        &[
+            "images",
+            "-f",
+            &fixtures().join("failure-cause.yaml").to_string_lossy(),
+            "--wide",
+        ],
+    );
+    assert_eq!(
+        text(&wide.stdout),
+        "busybox\tPipelineRun why-it-failed, task deploy, step push; \
+         PipelineRun why-it-failed, task test, step echo\n"
+    );
+}
