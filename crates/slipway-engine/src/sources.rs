@@ -140,6 +140,41 @@ fn projected(entries: Vec<(String, Vec<u8>)>, src: &ProjectionSource) -> VolumeS
     VolumeSource::Files { files }
 }
 
+/// A `projected` volume or workspace: the files of each ConfigMap and Secret source together.
+fn projected_sources(lib: &Library, spec: &Value) -> Result<VolumeSource, Failure> {
+    let default_mode = spec
+        .get("defaultMode")
+        .and_then(Value::as_u64)
+        .and_then(|m| u32::try_from(m).ok());
+    let mut files = Vec::new();
+    for source in spec
+        .get("sources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (kind, raw) = match (source.get("configMap"), source.get("secret")) {
+            (Some(c), _) => ("configMap", c),
+            (None, Some(s)) => ("secret", s),
+            // downwardAPI and serviceAccountToken sources have no meaning without a cluster.
+            _ => continue,
+        };
+        let mut src: ProjectionSource = serde_json::from_value(raw.clone()).unwrap_or_default();
+        src.default_mode = src.default_mode.or(default_mode);
+        let name = src.object_name().unwrap_or("").to_string();
+        let optional = src.optional.unwrap_or(false);
+        let entries = if kind == "configMap" {
+            config_map_entries(lib, &name, optional)?
+        } else {
+            secret_entries(lib, &name, optional)?
+        };
+        if let VolumeSource::Files { files: more } = projected(entries, &src) {
+            files.extend(more);
+        }
+    }
+    Ok(VolumeSource::Files { files })
+}
+
 /// The backing of a run's workspace binding; `owner` scopes scratch space.
 pub fn binding_source(lib: &Library, b: &WorkspaceBinding, owner: &str) -> Result<Bound, Failure> {
     let source = if b.empty_dir.is_some() {
@@ -163,11 +198,13 @@ pub fn binding_source(lib: &Library, b: &WorkspaceBinding, owner: &str) -> Resul
     } else if let Some(s) = &b.secret {
         let name = s.object_name().unwrap_or("");
         projected(secret_entries(lib, name, s.optional.unwrap_or(false))?, s)
+    } else if let Some(p) = &b.projected {
+        projected_sources(lib, p)?
     } else {
         return Err(Failure::new(
             "TaskRunValidationFailed",
             format!(
-                "workspace `{}`: only emptyDir, volumeClaimTemplate, persistentVolumeClaim, configMap and secret bindings run locally",
+                "workspace `{}`: only emptyDir, volumeClaimTemplate, persistentVolumeClaim, configMap, secret and projected bindings run locally",
                 b.name
             ),
         ));
@@ -199,6 +236,9 @@ pub(crate) fn volume_source(
             secret_entries(lib, &name, src.optional.unwrap_or(false))?,
             &src,
         ));
+    }
+    if let Some(p) = get("projected") {
+        return projected_sources(lib, p);
     }
     if let Some(h) = get("hostPath") {
         let path = h
