@@ -44,7 +44,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the PipelineRuns and TaskRuns in files, or start a Pipeline or Task by name.
     Run(RunArgs),
-    /// Store Tasks, Pipelines, StepActions, ConfigMaps and Secrets on the server (needs --server).
+    /// Store Tasks, Pipelines, StepActions, ConfigMaps and Secrets on the server, and start the
+    /// PipelineRuns and TaskRuns in the files, as `kubectl apply -f` creates them (needs --server).
     Apply(ApplyArgs),
     /// Check files as Tekton's admission webhook would.
     Validate(ValidateArgs),

@@ -115,29 +115,70 @@ fn read(files: &[std::path::PathBuf]) -> Result<Vec<(String, String)>, CliError>
 
 /// `slipway apply -f`: stores the definitions on the server, like `kubectl apply -f`.
 pub async fn apply(remote: &Remote, args: &ApplyArgs) -> Result<i32, CliError> {
-    let mut body = Body::default();
+    // Definitions are applied first (all or none); PipelineRuns and TaskRuns in the files are
+    // then created, as `kubectl apply -f` creates them, and left to run.
+    let mut definitions = Body::default();
+    let mut runs = Body::default();
     for (path, text) in read(&args.files)? {
-        body.push(&path, &text);
+        let file = Arc::new(SourceFile {
+            path: path.clone(),
+            text: text.clone(),
+        });
+        for piece in split_documents(&text) {
+            if piece.text.trim().is_empty() {
+                continue;
+            }
+            let target = if is_run(piece.text) {
+                &mut runs
+            } else {
+                &mut definitions
+            };
+            target.push_piece(&file, piece.line, piece.text);
+        }
     }
-    let path = match &args.namespace {
-        Some(ns) => format!("/api/v1/apply?namespace={}", segment(ns)),
-        None => "/api/v1/apply".to_string(),
+    let query = match &args.namespace {
+        Some(ns) => format!("?namespace={}", segment(ns)),
+        None => String::new(),
     };
-    let reply = remote.post(&path, Some(&body)).await?;
-    for item in reply["items"].as_array().into_iter().flatten() {
-        let kind = item["kind"].as_str().unwrap_or("").to_lowercase();
-        let group = if matches!(kind.as_str(), "configmap" | "secret") {
-            String::new()
-        } else {
-            ".tekton.dev".into()
-        };
-        println!(
-            "{kind}{group}/{} {}",
-            item["name"].as_str().unwrap_or(""),
-            item["action"].as_str().unwrap_or("")
-        );
+    if !definitions.text.is_empty() {
+        let reply = remote
+            .post(&format!("/api/v1/apply{query}"), Some(&definitions))
+            .await?;
+        for item in reply["items"].as_array().into_iter().flatten() {
+            let kind = item["kind"].as_str().unwrap_or("").to_lowercase();
+            let group = if matches!(kind.as_str(), "configmap" | "secret") {
+                String::new()
+            } else {
+                ".tekton.dev".into()
+            };
+            println!(
+                "{kind}{group}/{} {}",
+                item["name"].as_str().unwrap_or(""),
+                item["action"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if !runs.text.is_empty() {
+        let reply = remote
+            .post(&format!("/api/v1/runs{query}"), Some(&runs))
+            .await?;
+        for item in reply["items"].as_array().into_iter().flatten() {
+            println!(
+                "{}.tekton.dev/{} created",
+                item["kind"].as_str().unwrap_or("").to_lowercase(),
+                item["metadata"]["name"].as_str().unwrap_or("")
+            );
+        }
     }
     Ok(0)
+}
+
+/// Whether a document is a PipelineRun or TaskRun.
+fn is_run(text: &str) -> bool {
+    parse_documents(text).ok().is_some_and(|docs| {
+        docs.iter()
+            .any(|d| matches!(d.value["kind"].as_str(), Some("PipelineRun" | "TaskRun")))
+    })
 }
 
 /// `slipway run` against a server: the definitions in the files go with the runs (they are not
@@ -178,11 +219,7 @@ pub async fn run(remote: &Remote, args: RunArgs) -> Result<i32, CliError> {
             text: text.clone(),
         });
         for piece in split_documents(text) {
-            let is_run = parse_documents(piece.text).ok().is_some_and(|docs| {
-                docs.iter()
-                    .any(|d| matches!(d.value["kind"].as_str(), Some("PipelineRun" | "TaskRun")))
-            });
-            if (verbatim || !is_run) && !piece.text.trim().is_empty() {
+            if (verbatim || !is_run(piece.text)) && !piece.text.trim().is_empty() {
                 body.push_piece(&file, piece.line, piece.text);
             }
         }

@@ -630,3 +630,36 @@ fn sigterm_lets_running_runs_finish_and_keeps_queued_ones() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `slipway apply -f examples/`: the definitions are stored and the PipelineRun in the directory
+/// is created and runs, as `kubectl apply -f` would do (it used to refuse the whole directory).
+#[test]
+fn apply_of_a_directory_with_a_run_stores_the_definitions_and_starts_the_run() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let client = tempfile::tempdir().expect("tempdir");
+    let s = Served::start(home.path(), &[]);
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let out = s.cli(client.path(), &["apply", "-f", &examples.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("task.tekton.dev/make-source created"),
+        "{printed}"
+    );
+    let run = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("pipelinerun.tekton.dev/"))
+        .and_then(|l| l.strip_suffix(" created"))
+        .unwrap_or_else(|| panic!("no run created: {printed}"))
+        .to_string();
+    let out = s.cli(client.path(), &["logs", "-f", &run]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).lines().any(|l| l.starts_with("[package/")),
+        "{}",
+        text(&out.stdout)
+    );
+    let described = text(&s.cli(client.path(), &["describe", &run]).stdout);
+    assert!(described.contains("Status:    Succeeded"), "{described}");
+    s.terminate();
+}
