@@ -95,37 +95,26 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The examples Tekton's e2e runs must reach `Succeeded` (status True) under the host executor.
-/// `no-ci/compressed-results-pipeline.yaml` writes results through `$(results.digest-${i}.path)`,
-/// a name Tekton never substitutes; Tekton's own e2e skips `no-ci/`, and real Tekton fails it with
-/// `InvalidTaskResultReference`, which is asserted here.
-fn conformance(env: &[(&str, &str)]) {
-    let home = tempfile::tempdir().expect("tempdir");
-    let mut files = Vec::new();
-    yaml_files(&examples(), &mut files);
-    files.sort();
-    assert_eq!(files.len(), 40, "the corpus has 40 examples");
-    let results: Vec<(PathBuf, Output)> = std::thread::scope(|s| {
-        let chunks: Vec<&[PathBuf]> = files.chunks(files.len().div_ceil(4)).collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
+/// Runs `slipway run -f FILE ARGS` for every file, four at a time, with one home and `env`.
+fn run_all(
+    home: &Path,
+    files: &[PathBuf],
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Vec<(PathBuf, Output)> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(files.len().div_ceil(4).max(1))
             .map(|chunk| {
-                let home = home.path();
                 s.spawn(move || {
                     chunk
                         .iter()
                         .map(|f| {
                             let mut cmd = Command::new(bin());
-                            cmd.args([
-                                "run",
-                                "-f",
-                                &f.to_string_lossy(),
-                                "-o",
-                                "json",
-                                "--plain",
-                                "--logs",
-                            ])
-                            .env("SLIPWAY_HOME", home);
+                            cmd.args(["run", "-f", &f.to_string_lossy()])
+                                .args(args)
+                                .env("SLIPWAY_HOME", home)
+                                .env("NO_COLOR", "1");
                             for (k, v) in env {
                                 cmd.env(k, v);
                             }
@@ -139,7 +128,25 @@ fn conformance(env: &[(&str, &str)]) {
             .into_iter()
             .flat_map(|h| h.join().expect("thread"))
             .collect()
-    });
+    })
+}
+
+/// The examples Tekton's e2e runs must reach `Succeeded` (status True) under the host executor.
+/// `no-ci/compressed-results-pipeline.yaml` writes results through `$(results.digest-${i}.path)`,
+/// a name Tekton never substitutes; Tekton's own e2e skips `no-ci/`, and real Tekton fails it with
+/// `InvalidTaskResultReference`, which is asserted here.
+fn conformance(env: &[(&str, &str)]) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut files = Vec::new();
+    yaml_files(&examples(), &mut files);
+    files.sort();
+    assert_eq!(files.len(), 40, "the corpus has 40 examples");
+    let results = run_all(
+        home.path(),
+        &files,
+        &["-o", "json", "--plain", "--logs"],
+        env,
+    );
     let mut failures = Vec::new();
     for (f, out) in &results {
         let name = f

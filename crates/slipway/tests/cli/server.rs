@@ -655,7 +655,9 @@ fn apply_of_a_directory_with_a_run_stores_the_definitions_and_starts_the_run() {
     let out = s.cli(client.path(), &["logs", "-f", &run]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).lines().any(|l| l.starts_with("[package/")),
+        text(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with("[package/")),
         "{}",
         text(&out.stdout)
     );

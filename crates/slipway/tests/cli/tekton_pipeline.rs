@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use super::{bin, condition, objects, text, yaml_files};
+use super::{condition, objects, run_all, text, yaml_files};
 
 /// The corpus directory.
 fn corpus() -> PathBuf {
@@ -71,33 +71,7 @@ pub fn check(column: usize, env: &[(&str, &str)]) {
         );
     }
     let home = tempfile::tempdir().expect("tempdir");
-    let results: Vec<(PathBuf, Output)> = std::thread::scope(|s| {
-        let handles: Vec<_> = files
-            .chunks(files.len().div_ceil(4))
-            .map(|chunk| {
-                let home = home.path();
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|f| {
-                            let mut cmd = Command::new(bin());
-                            cmd.args(["run", "-f", &f.to_string_lossy(), "-o", "json", "--plain"])
-                                .env("SLIPWAY_HOME", home)
-                                .env("NO_COLOR", "1");
-                            for (k, v) in env {
-                                cmd.env(k, v);
-                            }
-                            (f.clone(), cmd.output().expect("slipway runs"))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("thread"))
-            .collect()
-    });
+    let results = run_all(home.path(), &files, &["-o", "json", "--plain"], env);
     let mut off = Vec::new();
     for (f, out) in &results {
         let name = f.strip_prefix(&root).unwrap_or(f).display().to_string();
