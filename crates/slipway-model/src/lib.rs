@@ -2,6 +2,7 @@
 //!
 //! Pure: no I/O beyond reading the files it is given.
 
+pub mod annotations;
 pub mod convert;
 pub mod diagnostic;
 pub mod documents;
@@ -9,6 +10,7 @@ pub mod duration;
 pub mod inputs;
 pub mod kinds;
 pub mod library;
+pub mod names;
 pub mod node;
 pub mod param;
 pub mod quantity;
