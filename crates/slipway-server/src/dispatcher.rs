@@ -139,7 +139,7 @@ impl Dispatcher {
                 "waiting for running runs before stopping them"
             );
         }
-        let deadline = tokio::time::Instant::now() + grace;
+        let deadline = tokio::time::Instant::now() + slipway_model::duration::capped(grace);
         tokio::pin!(force);
         while self.running() > 0 && tokio::time::Instant::now() < deadline {
             tokio::select! {
