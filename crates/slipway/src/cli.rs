@@ -269,31 +269,6 @@ pub struct RerunArgs {
     pub exec: Execution,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arguments_are_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn run_pipeline_takes_files_and_params_after_the_name() {
-        let cli = Cli::try_parse_from([
-            "slipway", "run", "pipeline", "build", "-f", "dir", "-p", "a=b", "-w", "src=/tmp",
-        ])
-        .expect("parses");
-        let Command::Run(args) = cli.command else {
-            panic!("run")
-        };
-        assert!(matches!(args.target, Some(RunTarget::Pipeline { ref name }) if name == "build"));
-        assert_eq!(args.files, vec![PathBuf::from("dir")]);
-        assert_eq!(args.exec.params, vec!["a=b".to_string()]);
-    }
-}
-
 impl From<crate::config::ExecutorName> for ExecutorKind {
     fn from(n: crate::config::ExecutorName) -> Self {
         match n {
@@ -317,4 +292,29 @@ fn count(s: &str) -> Result<usize, String> {
         )
     })?;
     crate::config::count(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_pipeline_takes_files_and_params_after_the_name() {
+        let cli = Cli::try_parse_from([
+            "slipway", "run", "pipeline", "build", "-f", "dir", "-p", "a=b", "-w", "src=/tmp",
+        ])
+        .expect("parses");
+        let Command::Run(args) = cli.command else {
+            panic!("run")
+        };
+        assert!(matches!(args.target, Some(RunTarget::Pipeline { ref name }) if name == "build"));
+        assert_eq!(args.files, vec![PathBuf::from("dir")]);
+        assert_eq!(args.exec.params, vec!["a=b".to_string()]);
+    }
 }
