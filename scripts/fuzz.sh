@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-20}"
 shift || true
 cache="${SLIPWAY_FUZZ_CACHE:-$HOME/.cache/slipway/fuzz}"
+mkdir -p "$cache"
 export CARGO_TARGET_DIR="$cache/target"
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR=never
@@ -32,7 +33,10 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 # One build for all targets; `run` below finds it up to date.
-cargo fuzz build -a --locked >/dev/null
+if ! cargo fuzz build -a >"$cache/build.log" 2>&1; then
+  tail -n 40 "$cache/build.log"
+  exit 1
+fi
 
 failed=()
 for t in "${targets[@]}"; do
@@ -41,7 +45,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$work" "$artifacts" "corpus/$t"
   log="$cache/$t.log"
   echo "fuzz: $t for ${seconds}s"
-  if cargo fuzz run -a --locked "$t" "$work" "corpus/$t" -- \
+  if cargo fuzz run -a "$t" "$work" "corpus/$t" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
       -artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1; then
     runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo "?")
