@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     for line in lines.take(32) {
         let (k, v) = line.split_once('=').unwrap_or((line, ""));
         if v.contains(',') {
-            scope.set(k, ParamValue::Array(v.split(',').map(str::to_string).collect()));
+            scope.set(
+                k,
+                ParamValue::Array(v.split(',').map(str::to_string).collect()),
+            );
         } else {
             scope.set_str(k, v);
         }

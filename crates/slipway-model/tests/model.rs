@@ -168,7 +168,10 @@ spec:
         );
     }
     assert!(out.contains("invalid duration `-1s`: negative"), "{out}");
-    assert!(out.contains("hint: use at most 2562047h47m16.854775807s"), "{out}");
+    assert!(
+        out.contains("hint: use at most 2562047h47m16.854775807s"),
+        "{out}"
+    );
 }
 
 #[test]
