@@ -61,13 +61,21 @@ fn some_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error
     count(n).map(Some).map_err(serde::de::Error::custom)
 }
 
+/// One count of a table, checked as it is read so that an error points at its value.
+struct Count(usize);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u64::deserialize(d)?;
+        count(n).map(Count).map_err(serde::de::Error::custom)
+    }
+}
+
 fn counts<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<std::collections::HashMap<String, usize>, D::Error> {
-    let raw = std::collections::HashMap::<String, u64>::deserialize(d)?;
-    raw.into_iter()
-        .map(|(k, n)| Ok((k, count(n).map_err(serde::de::Error::custom)?)))
-        .collect()
+    let raw = std::collections::HashMap::<String, Count>::deserialize(d)?;
+    Ok(raw.into_iter().map(|(k, n)| (k, n.0)).collect())
 }
 
 /// Why the config file cannot be used.
