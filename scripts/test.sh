@@ -36,3 +36,5 @@ cargo fmt --all -- --check
 cargo deny check bans
 cargo clippy --workspace --all-targets -- -D warnings
 cargo nextest run --workspace --no-fail-fast
+# Fuzz targets, bounded: ~20 s each (5 targets), in their own target directory (see fuzz.sh).
+./scripts/fuzz.sh "${SLIPWAY_FUZZ_SECONDS:-20}"

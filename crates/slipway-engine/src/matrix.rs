@@ -27,6 +27,10 @@ pub fn combinations(m: &Matrix, limit: usize) -> Result<Vec<Combination>, Failur
         if values.is_empty() {
             return Ok(Vec::new());
         }
+        // Checked before building: an array of a million values must not allocate its product.
+        if combos.len().max(1).saturating_mul(values.len()) > limit {
+            return Err(too_many(limit));
+        }
         if combos.is_empty() {
             combos = values
                 .iter()
@@ -44,10 +48,7 @@ pub fn combinations(m: &Matrix, limit: usize) -> Result<Vec<Combination>, Failur
             combos = next;
         }
         if combos.len() > limit {
-            return Err(Failure::new(
-                "PipelineRunValidationFailed",
-                format!("matrix makes more than {limit} combinations"),
-            ));
+            return Err(too_many(limit));
         }
     }
     let matrix_names: Vec<&str> = m.params.iter().map(|p| p.name.as_str()).collect();
@@ -80,12 +81,16 @@ pub fn combinations(m: &Matrix, limit: usize) -> Result<Vec<Combination>, Failur
         }
     }
     if combos.len() > limit {
-        return Err(Failure::new(
-            "PipelineRunValidationFailed",
-            format!("matrix makes more than {limit} combinations"),
-        ));
+        return Err(too_many(limit));
     }
     Ok(combos)
+}
+
+fn too_many(limit: usize) -> Failure {
+    Failure::new(
+        "PipelineRunValidationFailed",
+        format!("matrix makes more than {limit} combinations"),
+    )
 }
 
 #[cfg(test)]
@@ -157,5 +162,26 @@ mod tests {
             include: vec![],
         };
         assert!(combinations(&m, 5).is_err());
+    }
+
+    #[test]
+    fn huge_arrays_fail_before_their_product_is_built() {
+        // 256 × 1,000,000 combinations would need gigabytes before the count was checked.
+        let many: Vec<String> = (0..1_000_000).map(|i| i.to_string()).collect();
+        let few: Vec<String> = (0..256).map(|i| i.to_string()).collect();
+        let m = Matrix {
+            params: vec![
+                Param {
+                    name: "a".into(),
+                    value: ParamValue::Array(few),
+                },
+                Param {
+                    name: "b".into(),
+                    value: ParamValue::Array(many),
+                },
+            ],
+            include: vec![],
+        };
+        assert!(combinations(&m, 256).is_err());
     }
 }

@@ -249,7 +249,9 @@ pub(crate) async fn run(
     events: EventSink,
     cancel: CancellationToken,
 ) -> ExecOutcome {
-    let deadline = plan.timeout.map(|t| Instant::now() + t);
+    let deadline = plan
+        .timeout
+        .map(|t| Instant::now() + slipway_model::duration::capped(t));
     let layout = match Layout::create(
         &inner.data_dir,
         &inner.runtime_dir,
@@ -459,7 +461,9 @@ async fn run_step(
         Ok(id) => id,
         Err(e) => return StepEnd::StartFailed(e),
     };
-    let step_deadline = s.timeout.map(|t| Instant::now() + t);
+    let step_deadline = s
+        .timeout
+        .map(|t| Instant::now() + slipway_model::duration::capped(t));
     let until = match (step_deadline, deadline) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -142,6 +142,54 @@ fn fastrand_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A path built from user input that would leave the directory it belongs in.
+fn escape(what: &str, path: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{what} `{}` would leave its directory; use a relative path without '..'",
+            slipway_model::names::shown(path)
+        ),
+    )
+}
+
+/// `base` joined with the relative `rel`; an absolute `rel` or one with a `..` component is
+/// refused (validation refuses them first; this is the executor's own check).
+pub fn confined(base: &Path, rel: &str, what: &str) -> io::Result<PathBuf> {
+    match slipway_model::names::local_path_problem(rel) {
+        Some(_) => Err(escape(what, rel)),
+        None => Ok(base.join(rel)),
+    }
+}
+
+/// Fails when `path`, with the symlinks already on disk resolved, is not below `base`: a link
+/// a step left inside a claim must not lead a later mount out of it. Checked before anything
+/// is created, on the deepest part of `path` that exists.
+fn stays_below(base: &Path, path: &Path, what: &str) -> io::Result<()> {
+    let root = base.canonicalize()?;
+    let mut existing = Some(path);
+    while let Some(p) = existing {
+        if let Ok(real) = p.canonicalize() {
+            return if real.starts_with(&root) {
+                Ok(())
+            } else {
+                Err(escape(what, &path.to_string_lossy()))
+            };
+        }
+        existing = p.parent();
+    }
+    Err(escape(what, &path.to_string_lossy()))
+}
+
+/// Creates the directory `rel` below the existing `base`, refusing any path that would leave it.
+pub fn confined_dir(base: &Path, rel: &str, what: &str, open: bool) -> io::Result<PathBuf> {
+    let p = confined(base, rel, what)?;
+    stays_below(base, &p, what)?;
+    mkdir(&p, open)?;
+    stays_below(base, &p, what)?;
+    Ok(p)
+}
+
 fn materialize(
     data: &Path,
     dir: &Path,
@@ -151,30 +199,52 @@ fn materialize(
 ) -> io::Result<PathBuf> {
     Ok(match src {
         VolumeSource::EmptyDir { key } => {
-            let p = data.join("scratch").join(key);
-            mkdir(&p, open)?;
-            p
+            let scratch = data.join("scratch");
+            mkdir(&scratch, false)?;
+            confined_dir(&scratch, key, "emptyDir", open)?
         }
         VolumeSource::Claim { name } => {
-            let p = data.join("claims").join(name);
-            mkdir(&p, open)?;
-            p
+            if slipway_model::names::dns_subdomain_problem(name).is_some() {
+                return Err(escape("claimName", name));
+            }
+            let claims = data.join("claims");
+            mkdir(&claims, false)?;
+            confined_dir(&claims, name, "claimName", open)?
         }
         VolumeSource::HostPath { path } => PathBuf::from(path),
         VolumeSource::Files { files } => {
-            let p = dir.join("files").join(name);
-            mkdir(&p, open)?;
+            let all = dir.join("files");
+            mkdir(&all, false)?;
+            let p = confined_dir(&all, name, "volume", open)?;
             for f in files {
-                let target = p.join(&f.path);
+                let target = confined(&p, &f.path, "projected path")?;
                 if let Some(parent) = target.parent() {
+                    stays_below(&p, parent, "projected path")?;
                     std::fs::create_dir_all(parent)?;
                 }
+                stays_below(&p, &target, "projected path")?;
                 std::fs::write(&target, &f.content)?;
                 std::fs::set_permissions(&target, std::fs::Permissions::from_mode(f.mode))?;
             }
             p
         }
     })
+}
+
+/// `path` as a step inside a container resolves it: `.` dropped, `..` removed with the part
+/// before it, and never above `/` (a container's root is its own).
+pub fn normalized(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 impl Layout {
@@ -236,9 +306,8 @@ impl Layout {
         }
         for w in &plan.workspaces {
             let mut host = materialize(data, &dir, &format!("ws-{}", w.name), &w.source, open)?;
-            if let Some(sub) = &w.sub_path {
-                host = host.join(sub);
-                mkdir(&host, open)?;
+            if let Some(sub) = w.sub_path.as_deref().filter(|s| !s.is_empty()) {
+                host = confined_dir(&host, sub, "subPath", open)?;
             }
             binds.push(Bind {
                 host,
@@ -273,6 +342,14 @@ impl Layout {
 
     /// Translates a path as steps see it to the host path behind it (for stdout files and fallbacks).
     pub fn host_path(&self, step_path: &str, extra: &[Bind]) -> PathBuf {
+        // `..` in a step's path cannot climb out of a bind as seen from the host.
+        let normal;
+        let step_path = if step_path.starts_with('/') {
+            normal = normalized(step_path);
+            normal.as_str()
+        } else {
+            step_path
+        };
         let mut best: Option<(&Bind, usize)> = None;
         for b in self.binds.iter().chain(extra) {
             let t = b.target.trim_end_matches('/');
@@ -403,6 +480,103 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use slipway_engine::executor::{ProjectedFile, WorkspacePlan};
+
+    fn workspace(source: VolumeSource, sub_path: Option<&str>) -> TaskRunPlan {
+        TaskRunPlan {
+            uid: "u1".into(),
+            workspaces: vec![WorkspacePlan {
+                name: "w".into(),
+                path: "/workspace/w".into(),
+                source,
+                sub_path: sub_path.map(Into::into),
+                read_only: false,
+            }],
+            ..TaskRunPlan::default()
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn paths_from_user_input_never_leave_their_directory() {
+        let top = tempfile::tempdir().expect("top");
+        let (data, runtime) = (top.path().join("data"), top.path().join("run"));
+        std::fs::create_dir_all(data.join("claims/ok")).expect("claim");
+        // A link a step could have left in a claim, pointing out of the data directory.
+        std::os::unix::fs::symlink(top.path(), data.join("claims/ok/link")).expect("link");
+        let pool = ScratchPool::default();
+        let claim = |name: &str| VolumeSource::Claim { name: name.into() };
+        for plan in [
+            workspace(claim("../../escaped-claim"), None),
+            workspace(claim("ok"), Some("../../../escaped-sub")),
+            workspace(claim("ok"), Some("/escaped-abs")),
+            workspace(claim("ok"), Some("link/escaped-link")),
+            workspace(
+                VolumeSource::EmptyDir {
+                    key: "u1/../../../escaped-empty".into(),
+                },
+                None,
+            ),
+            workspace(
+                VolumeSource::Files {
+                    files: vec![ProjectedFile {
+                        path: "../../../../../escaped-file".into(),
+                        content: b"x".to_vec(),
+                        mode: 0o644,
+                    }],
+                },
+                None,
+            ),
+        ] {
+            let err = Layout::create(&data, &runtime, &pool, &plan, false)
+                .expect_err("a path that would escape is refused");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        }
+        assert_eq!(
+            names(top.path()),
+            ["data", "run"],
+            "nothing created outside"
+        );
+        assert!(!Path::new("/escaped-abs").exists());
+        let ok = workspace(claim("ok"), Some("src/sub"));
+        let layout = Layout::create(&data, &runtime, &pool, &ok, false).expect("inside is fine");
+        assert!(data.join("claims/ok/src/sub").is_dir());
+        layout.remove(&pool);
+    }
+
+    #[test]
+    fn step_paths_resolve_as_inside_a_container() {
+        assert_eq!(normalized("/workspace/../../etc/x"), "/etc/x");
+        assert_eq!(normalized("/a/./b/"), "/a/b");
+        assert_eq!(normalized(""), "/");
+        let top = tempfile::tempdir().expect("top");
+        let pool = ScratchPool::default();
+        let layout = Layout::create(
+            &top.path().join("data"),
+            &top.path().join("run"),
+            &pool,
+            &TaskRunPlan::default(),
+            false,
+        )
+        .expect("layout");
+        let inside = layout.host_path("/workspace/out.txt", &[]);
+        let climbed = layout.host_path("/workspace/../../../../../../tmp/out.txt", &[]);
+        assert!(inside.starts_with(top.path()), "{}", inside.display());
+        assert_eq!(
+            climbed,
+            Path::new("/tmp/out.txt"),
+            "not the bind's host path"
+        );
+        layout.remove(&pool);
+    }
 
     #[test]
     fn sweep_removes_only_what_dead_processes_left() {

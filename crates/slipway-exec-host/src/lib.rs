@@ -160,7 +160,9 @@ impl Executor for HostExecutor {
                 );
             }
         };
-        let deadline = plan.timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = plan
+            .timeout
+            .map(|t| tokio::time::Instant::now() + slipway_model::duration::capped(t));
         let mut sidecars = Vec::new();
         for (i, sc) in plan.sidecars.iter().enumerate() {
             match step::spawn_sidecar(

@@ -238,7 +238,8 @@ fn prepare(
             )
         }
     };
-    let inside = |p: &str| new_root.join(p.trim_start_matches('/'));
+    // Resolved as the step would, so `..` in a mount path cannot lead out of the new root.
+    let inside = |p: &str| new_root.join(crate::layout::normalized(p).trim_start_matches('/'));
     let top: Vec<&str> = host.entries.iter().map(RootEntry::name).collect();
     let mut made: Vec<PathBuf> = Vec::new();
     // Directories that exist in the skeleton or on the host (inside a bound host directory) need no mkdir.

@@ -21,23 +21,25 @@ use crate::script::with_shebang;
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Step mounts as binds on top of the TaskRun's.
-fn step_binds(layout: &Layout, s: &StepPlan) -> Vec<Bind> {
-    s.volume_mounts
-        .iter()
-        .filter_map(|m| {
-            let mut host = layout.volume(&m.volume)?.to_path_buf();
-            if let Some(sub) = &m.sub_path {
-                host = host.join(sub);
-                let _ = std::fs::create_dir_all(&host);
-            }
-            Some(Bind {
-                host,
-                target: m.path.clone(),
-                read_only: m.read_only,
-            })
-        })
-        .collect()
+/// Step mounts as binds on top of the TaskRun's; a `subPath` that would leave its volume is
+/// an error.
+fn step_binds(layout: &Layout, s: &StepPlan) -> std::io::Result<Vec<Bind>> {
+    let mut binds = Vec::new();
+    for m in &s.volume_mounts {
+        let Some(volume) = layout.volume(&m.volume) else {
+            continue;
+        };
+        let host = match m.sub_path.as_deref().filter(|p| !p.is_empty()) {
+            Some(sub) => crate::layout::confined_dir(volume, sub, "subPath", false)?,
+            None => volume.to_path_buf(),
+        };
+        binds.push(Bind {
+            host,
+            target: m.path.clone(),
+            read_only: m.read_only,
+        });
+    }
+    Ok(binds)
 }
 
 /// Rewrites Tekton paths in step text to host paths, for hosts without namespaces.
@@ -56,7 +58,7 @@ fn build(
     s: &StepPlan,
     tag: &str,
 ) -> io::Result<Command> {
-    let extra = step_binds(layout, s);
+    let extra = step_binds(layout, s)?;
     let mut all: Vec<Bind> = layout
         .binds
         .iter()
@@ -210,7 +212,7 @@ async fn open_stream_file(
     truncate: bool,
 ) -> Option<tokio::fs::File> {
     let p = path.as_ref()?;
-    let extra = step_binds(layout, s);
+    let extra = step_binds(layout, s).ok()?;
     // Step paths map to host paths the same way with or without the sandbox.
     let host = layout.host_path(p, &extra);
     if let Some(parent) = host.parent() {
@@ -307,8 +309,11 @@ pub async fn run(
         .stderr
         .take()
         .map(|e| tokio::spawn(pump(e, Stream::Stderr, i, events.clone(), err_file)));
-    let far = Instant::now() + Duration::from_secs(100 * 365 * 86400);
-    let step_deadline = s.timeout.map(|t| Instant::now() + t).unwrap_or(far);
+    let far = Instant::now() + slipway_model::duration::FAR;
+    let step_deadline = s
+        .timeout
+        .map(|t| Instant::now() + slipway_model::duration::capped(t))
+        .unwrap_or(far);
     let task_deadline = deadline.unwrap_or(far);
     let end = tokio::select! {
         st = child.wait() => match st {

@@ -2,6 +2,7 @@
 //!
 //! Pure: no I/O beyond reading the files it is given.
 
+pub mod annotations;
 pub mod convert;
 pub mod diagnostic;
 pub mod documents;
@@ -10,6 +11,7 @@ pub mod images;
 pub mod inputs;
 pub mod kinds;
 pub mod library;
+pub mod names;
 pub mod node;
 pub mod param;
 pub mod quantity;

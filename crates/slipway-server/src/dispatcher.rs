@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// The annotation on a Pipeline or Task that limits its runs at once.
-pub const MAX_RUNS: &str = "slipway.dev/max-concurrent-runs";
+pub const MAX_RUNS: &str = slipway_model::annotations::MAX_CONCURRENT_RUNS;
 
 /// Limits for the queue.
 pub type Limits = admission::Limits;
@@ -156,7 +156,7 @@ impl Dispatcher {
                 "waiting for running runs before stopping them"
             );
         }
-        let deadline = tokio::time::Instant::now() + grace;
+        let deadline = tokio::time::Instant::now() + slipway_model::duration::capped(grace);
         tokio::pin!(force);
         while self.running() > 0 && tokio::time::Instant::now() < deadline {
             tokio::select! {
@@ -290,7 +290,7 @@ impl Dispatcher {
             if let Ok(Some(r)) = self.store.resource(kind, &q.namespace, &q.target).await {
                 return r.object["metadata"]["annotations"][MAX_RUNS]
                     .as_str()
-                    .and_then(|v| v.trim().parse().ok());
+                    .and_then(|v| slipway_model::annotations::max_concurrent_runs(v).ok());
             }
         }
         None

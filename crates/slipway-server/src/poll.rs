@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use slipway_engine::supervise;
-use slipway_model::duration::parse_go_duration;
+use slipway_model::annotations::poll_interval;
+use slipway_model::duration::capped;
 use slipway_triggers::Event;
 use tokio::time::Instant;
 
@@ -18,7 +19,8 @@ use crate::trigger_defs::StoredDefinitions;
 /// The repository URL (or path) to poll.
 pub const REPOSITORY: &str = "slipway.dev/poll-repository";
 /// How often (a Go duration; default `1m`).
-pub const INTERVAL: &str = "slipway.dev/poll-interval";
+pub const INTERVAL: &str = slipway_model::annotations::POLL_INTERVAL;
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// Which refs, comma-separated, `*` at the end matching any rest (default `refs/heads/*`).
 pub const REFS: &str = "slipway.dev/poll-refs";
 
@@ -89,11 +91,16 @@ async fn listener(
     let Some(repo) = annotations[REPOSITORY].as_str() else {
         return;
     };
-    let every = annotations[INTERVAL]
-        .as_str()
-        .and_then(parse_go_duration)
-        .unwrap_or(Duration::from_secs(60))
-        .max(Duration::from_secs(1));
+    // Apply refuses a bad interval; one stored before that check polls at the default.
+    let every = match annotations[INTERVAL].as_str().map(poll_interval) {
+        None => DEFAULT_INTERVAL,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            tracing::warn!(listener = %r.name, "{INTERVAL}: {e}; polling every minute");
+            DEFAULT_INTERVAL
+        }
+    };
+    let every = capped(every.max(Duration::from_secs(1)));
     due.insert(
         (r.namespace.clone(), r.name.clone()),
         Instant::now() + every,

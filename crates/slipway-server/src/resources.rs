@@ -202,6 +202,15 @@ fn check_document(
             "stored objects need a name (generateName is for runs)",
         ));
     };
+    if let Some(why) = slipway_model::names::dns_label_problem(namespace) {
+        return Err(d.problem(
+            format!(
+                "invalid namespace `{}`: {why}",
+                slipway_model::names::shown(namespace)
+            ),
+            "use lowercase letters, digits and '-', at most 63 characters",
+        ));
+    }
     if let Some(ns) = d.object["metadata"]["namespace"].as_str()
         && ns != namespace
     {

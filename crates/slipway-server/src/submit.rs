@@ -10,7 +10,7 @@ use slipway_store::{Enqueue, PENDING};
 use crate::ApiError;
 
 /// The annotation that orders the queue: higher starts first (default 0).
-pub const PRIORITY: &str = "slipway.dev/priority";
+pub const PRIORITY: &str = slipway_model::annotations::PRIORITY;
 
 /// A 400 unless `namespace` is a DNS label, as Kubernetes requires of namespaces.
 pub fn check_namespace(namespace: &str) -> Result<(), ApiError> {
@@ -65,9 +65,11 @@ pub fn prepare(lib: &Library, run: &RunObject, namespace: &str) -> Result<Enqueu
     };
     let priority = match meta.annotations.get(PRIORITY) {
         None => 0,
-        Some(p) => p.trim().parse::<i64>().map_err(|_| {
+        Some(p) => slipway_model::annotations::priority(p).map_err(|e| {
             ApiError::BadRequest(format!(
-                "annotation {PRIORITY} is `{p}`, not a whole number (higher starts first)"
+                "annotation {PRIORITY} is `{}`: {e}; {}",
+                slipway_model::names::shown(p),
+                e.hint(PRIORITY)
             ))
         })?,
     };

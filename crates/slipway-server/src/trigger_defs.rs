@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use slipway_model::annotations;
+use slipway_model::names::{dns_subdomain_problem, shown};
 use slipway_model::node::parse_documents;
 use slipway_store::SqliteStore;
 use slipway_triggers::{
@@ -108,15 +110,21 @@ pub fn check(docs: &[BodyDocument], defs: &StoredDefinitions) -> Result<(), ApiE
         let doc = parse_documents(&d.yaml)
             .ok()
             .and_then(|v| v.into_iter().next());
-        for (path, message) in found {
+        let hint = "apply what it refers to first, or send it in the same body";
+        let mut found: Vec<(String, String, String)> = found
+            .into_iter()
+            .map(|(path, message)| (path, message, hint.to_string()))
+            .collect();
+        found.extend(metadata_problems(&d.object["metadata"]));
+        for (path, message, hint) in found {
             let pos = doc
                 .as_ref()
                 .map(|doc| doc.locate(&path))
                 .unwrap_or_default();
             let line = d.line + pos.line.max(1) as usize - 1;
             problems.push(json!({
-                "severity": "error", "message": format!("{} `{}`: {message}", d.kind(), d.name().unwrap_or("")),
-                "hint": "apply what it refers to first, or send it in the same body",
+                "severity": "error", "message": format!("{} `{}`: {message}", d.kind(), shown(d.name().unwrap_or(""))),
+                "hint": hint,
                 "file": BODY, "line": line, "column": pos.col.max(1),
                 "endLine": line, "endColumn": pos.col.max(1) + 1,
             }));
@@ -134,6 +142,35 @@ pub fn check(docs: &[BodyDocument], defs: &StoredDefinitions) -> Result<(), ApiE
             diagnostics: problems,
         }),
     }
+}
+
+/// A trigger object's name and slipway annotations (`slipway.dev/poll-interval`), checked as
+/// the model checks its own kinds: `(path, message, hint)`.
+fn metadata_problems(meta: &Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    if let Some(n) = meta["name"].as_str()
+        && let Some(why) = dns_subdomain_problem(n)
+    {
+        out.push((
+            "metadata.name".into(),
+            format!("invalid name: {why}"),
+            "use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+                .into(),
+        ));
+    }
+    for (key, value) in meta["annotations"].as_object().into_iter().flatten() {
+        let Some(value) = value.as_str() else {
+            continue;
+        };
+        if let Err(e) = annotations::check(key, value) {
+            out.push((
+                format!("metadata.annotations.{key}"),
+                format!("invalid annotation {key} `{}`: {e}", shown(value)),
+                e.hint(key),
+            ));
+        }
+    }
+    out
 }
 
 /// Deserializes a spec; an error is `(path, message)` with the path in the model's notation.

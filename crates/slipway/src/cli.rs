@@ -96,11 +96,11 @@ pub struct ServeArgs {
     #[arg(long, value_enum, env = "SLIPWAY_EXECUTOR")]
     pub executor: Option<ExecutorKind>,
     /// Runs at once; more wait in the queue as PipelineRunPending [default: `[server] max_runs`, else the number of cores].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count)]
     pub max_runs: Option<usize>,
     /// On Ctrl-C or SIGTERM, how long running runs may go on before they are stopped (queued
     /// runs stay queued).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = go_duration, value_name = "DURATION")]
     pub grace: std::time::Duration,
     /// Most bytes of step output stored per run; past it the run goes on, further lines are
     /// counted and dropped, and the run says how much [default: `[server] max_log_bytes`, else 4 GiB].
@@ -184,7 +184,7 @@ pub struct Execution {
     #[arg(long, value_enum, env = "SLIPWAY_EXECUTOR", global = true)]
     pub executor: Option<ExecutorKind>,
     /// TaskRuns running at once [default: number of cores].
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", value_parser = count)]
     pub concurrency: Option<usize>,
     /// Largest result a task may write, in bytes.
     #[arg(long, global = true, default_value_t = 1024 * 1024, value_name = "BYTES")]
@@ -395,6 +395,31 @@ pub struct RerunArgs {
     /// Execution options.
     #[command(flatten)]
     pub exec: Execution,
+}
+
+impl From<crate::config::ExecutorName> for ExecutorKind {
+    fn from(n: crate::config::ExecutorName) -> Self {
+        match n {
+            crate::config::ExecutorName::Host => ExecutorKind::Host,
+            crate::config::ExecutorName::Docker => ExecutorKind::Docker,
+        }
+    }
+}
+
+/// A duration flag: Go's syntax and range, as in the YAML (`30s`, `5m`, `1h30m`).
+fn go_duration(s: &str) -> Result<std::time::Duration, String> {
+    slipway_model::duration::parse(s).map_err(|e| format!("{e}; {}", e.hint()))
+}
+
+/// A count of runs or TaskRuns at once, from 1 to [`crate::config::MAX_COUNT`].
+fn count(s: &str) -> Result<usize, String> {
+    let n: u64 = s.trim().parse().map_err(|_| {
+        format!(
+            "not a whole number; use one from 1 to {}",
+            crate::config::MAX_COUNT
+        )
+    })?;
+    crate::config::count(n)
 }
 
 #[cfg(test)]

@@ -31,6 +31,21 @@ pub enum CliError {
     Internal(String),
 }
 
+impl From<crate::config::ConfigError> for CliError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        use crate::config::ConfigError;
+        match &e {
+            ConfigError::Read { source, .. } => CliError::usage(
+                format!("{e}: {source}"),
+                "pass an existing file with --config or SLIPWAY_CONFIG",
+            ),
+            ConfigError::Invalid { .. } => {
+                CliError::usage(e.to_string(), "see the config file section of the README")
+            }
+        }
+    }
+}
+
 impl CliError {
     /// A usage error with a hint.
     pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {

@@ -2,7 +2,6 @@
 
 mod cli;
 mod cmd;
-mod config;
 mod error;
 mod output;
 mod paths;
@@ -10,6 +9,7 @@ mod remote;
 mod render;
 
 use clap::Parser;
+use slipway::config;
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;

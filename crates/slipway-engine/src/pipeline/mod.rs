@@ -293,18 +293,18 @@ impl Dispatcher {
 
     async fn schedule(&mut self) {
         let start = Instant::now();
-        let far = start + Duration::from_secs(100 * 365 * 86400);
+        let far = start + slipway_model::duration::FAR;
         let pipeline_deadline = self
             .req
             .timeout
             .filter(|d| !d.is_zero())
-            .map(|d| start + d)
+            .map(|d| start + slipway_model::duration::capped(d))
             .unwrap_or(far);
         let tasks_deadline = self
             .req
             .tasks_timeout
             .filter(|d| !d.is_zero())
-            .map(|d| start + d)
+            .map(|d| start + slipway_model::duration::capped(d))
             .unwrap_or(far);
         let mut finally_deadline = far;
         let mut set: JoinSet<ChildEnd> = JoinSet::new();
@@ -319,7 +319,7 @@ impl Dispatcher {
                         .req
                         .finally_timeout
                         .filter(|d| !d.is_zero())
-                        .map(|d| Instant::now() + d)
+                        .map(|d| Instant::now() + slipway_model::duration::capped(d))
                         .unwrap_or(far);
                     self.ready.extend(dag_len..self.slots.len());
                 }

@@ -1,11 +1,14 @@
 //! Validation as Tekton's admission webhook does it, with diagnostics at file:line:col.
 
 mod graph;
+mod meta;
 mod params;
 mod pipeline;
 mod run;
+mod storage;
 mod task;
 
+pub use crate::names::{dns_label_problem, dns_subdomain_problem};
 pub use graph::find_cycle;
 
 use indexmap::IndexMap;
@@ -51,24 +54,49 @@ pub fn validate_from(
         if !wanted(t.origin.as_ref()) {
             continue;
         }
-        cx.name(t, "Task");
+        meta::meta(&mut cx, t.origin.as_ref(), "Task", &t.meta);
         task::task_spec(&mut cx, t.origin.as_ref(), "spec", &t.spec, false);
     }
     for p in lib.step_actions.values().chain(&lib.shadowed_step_actions) {
         if !wanted(p.origin.as_ref()) {
             continue;
         }
-        cx.name(p, "StepAction");
+        meta::meta(&mut cx, p.origin.as_ref(), "StepAction", &p.meta);
         task::step_action(&mut cx, p);
     }
     for p in lib.pipelines.values().chain(&lib.shadowed_pipelines) {
         if !wanted(p.origin.as_ref()) {
             continue;
         }
-        cx.name(p, "Pipeline");
+        meta::meta(&mut cx, p.origin.as_ref(), "Pipeline", &p.meta);
         pipeline::pipeline_spec(&mut cx, p.origin.as_ref(), "spec", &p.spec, false);
     }
+    for c in lib.config_maps.values() {
+        if !wanted(c.origin.as_ref()) {
+            continue;
+        }
+        let origin = c.origin.as_ref();
+        meta::meta(&mut cx, origin, "ConfigMap", &c.meta);
+        meta::keys(&mut cx, origin, "ConfigMap", "data", &c.spec.data);
+        meta::keys(
+            &mut cx,
+            origin,
+            "ConfigMap",
+            "binaryData",
+            &c.spec.binary_data,
+        );
+    }
+    for c in lib.secrets.values() {
+        if !wanted(c.origin.as_ref()) {
+            continue;
+        }
+        let origin = c.origin.as_ref();
+        meta::meta(&mut cx, origin, "Secret", &c.meta);
+        meta::keys(&mut cx, origin, "Secret", "data", &c.spec.data);
+        meta::keys(&mut cx, origin, "Secret", "stringData", &c.spec.string_data);
+    }
     for r in lib.runs.iter().filter(|r| wanted(r.origin())) {
+        meta::meta(&mut cx, r.origin(), r.kind(), r.meta());
         run::run(&mut cx, r);
     }
     cx.diags
@@ -95,14 +123,6 @@ impl Cx<'_> {
             None => Diagnostic::new(message),
         };
         self.diags.push(d.with_hint(hint));
-    }
-
-    fn name<S>(&mut self, o: &Object<S>, kind: &str) {
-        if let Some(n) = &o.meta.name
-            && let Some(why) = dns_subdomain_problem(n)
-        {
-            self.err(o.origin.as_ref(), "metadata.name", format!("invalid {kind} name `{n}`: {why}"), "use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit");
-        }
     }
 }
 
@@ -158,16 +178,28 @@ pub(crate) fn duration(
     path: &str,
     value: &Option<String>,
 ) {
-    if let Some(d) = value
-        && crate::duration::parse_go_duration(d).is_none()
-    {
-        cx.err(
-            origin,
-            path,
-            format!("invalid duration `{d}`"),
-            "use a Go duration such as 30s, 5m or 1h30m",
-        );
+    if let Some(d) = value {
+        checked_duration(cx, origin, path, d);
     }
+}
+
+/// Parses a Go duration at `path`, reporting why it is not one (syntax, sign, range).
+pub(crate) fn checked_duration(
+    cx: &mut Cx<'_>,
+    origin: Option<&Origin>,
+    path: &str,
+    text: &str,
+) -> Option<std::time::Duration> {
+    crate::duration::parse(text)
+        .map_err(|e| {
+            cx.err(
+                origin,
+                path,
+                format!("invalid duration `{text}`: {e}"),
+                e.hint(),
+            )
+        })
+        .ok()
 }
 
 /// Checks an optional `onError` field.
@@ -190,37 +222,4 @@ pub(crate) fn on_error(
             "use `continue` or `stopAndFail`",
         );
     }
-}
-
-/// Why `s` is not a DNS-1123 subdomain (a Kubernetes object name).
-pub fn dns_subdomain_problem(s: &str) -> Option<&'static str> {
-    if s.is_empty() {
-        return Some("it is empty");
-    }
-    if s.len() > 253 {
-        return Some("it is longer than 253 characters");
-    }
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-    {
-        return Some("it may hold only lowercase letters, digits, '-' and '.'");
-    }
-    let first = s.as_bytes()[0];
-    let last = s.as_bytes()[s.len() - 1];
-    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
-        return Some("it must start and end with a letter or digit");
-    }
-    None
-}
-
-/// Why `s` is not a DNS-1123 label (pipeline task and step names).
-pub fn dns_label_problem(s: &str) -> Option<&'static str> {
-    if s.len() > 63 {
-        return Some("it is longer than 63 characters");
-    }
-    if s.contains('.') {
-        return Some("it may not contain '.'");
-    }
-    dns_subdomain_problem(s)
 }

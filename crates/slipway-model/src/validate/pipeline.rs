@@ -269,6 +269,15 @@ fn pipeline_task<'a: 'b, 'b>(
         }
     }
     for (i, w) in t.workspaces.iter().enumerate() {
+        if let Some(sub) = &w.sub_path {
+            super::storage::local_path(
+                cx,
+                origin,
+                &format!("{path}.workspaces[{i}].subPath"),
+                "subPath",
+                sub,
+            );
+        }
         let name = w.workspace.as_deref().unwrap_or(&w.name);
         if !declared_ws.contains(&name) {
             let hint = closest(name, declared_ws)

@@ -3,8 +3,7 @@
 use super::params::{Site, passed};
 use super::pipeline::pipeline_spec;
 use super::task::task_spec;
-use super::{Cx, duration, lookup};
-use crate::duration::parse_go_duration;
+use super::{Cx, checked_duration, duration, lookup, storage};
 use crate::kinds::run::WorkspaceBinding;
 use crate::library::{Origin, RunObject};
 
@@ -59,13 +58,8 @@ pub(crate) fn run(cx: &mut Cx<'_>, r: &RunObject) {
                     ("finally", &t.finally),
                 ] {
                     if let Some(v) = v {
-                        match parse_go_duration(v) {
-                            None => cx.err(
-                                origin,
-                                &format!("spec.timeouts.{field}"),
-                                format!("invalid duration `{v}`"),
-                                "use a Go duration such as 30s, 5m or 1h30m",
-                            ),
+                        match checked_duration(cx, origin, &format!("spec.timeouts.{field}"), v) {
+                            None => {}
                             Some(d) if field == "pipeline" => total = Some(d),
                             Some(d) => {
                                 if let Some(p) = total.filter(|p| !p.is_zero() && d > *p) {
@@ -217,6 +211,7 @@ fn inputs<'w>(
 
 fn bindings(cx: &mut Cx<'_>, origin: Option<&Origin>, ws: &[WorkspaceBinding]) {
     for (i, w) in ws.iter().enumerate() {
+        storage::binding(cx, origin, &format!("spec.workspaces[{i}]"), w);
         let sources = [
             w.empty_dir.is_some(),
             w.persistent_volume_claim.is_some(),

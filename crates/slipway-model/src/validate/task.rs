@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::params::{quoted, specs};
-use super::{Cx, dns_label_problem, duration, lookup, on_error};
+use super::{Cx, dns_label_problem, duration, lookup, on_error, storage};
 use crate::kinds::task::{Step, StepActionSpec, TaskSpec};
 use crate::library::{Object, Origin};
 use crate::param::ParamType;
@@ -61,6 +61,15 @@ pub(crate) fn task_spec(
             .is_some_and(|t| t.image.is_some());
         self::step(cx, origin, &path, step, template_image);
     }
+    for (i, s) in spec.sidecars.iter().enumerate() {
+        mounts(cx, origin, &format!("{base}.sidecars[{i}]"), s);
+    }
+    if let Some(t) = &spec.step_template {
+        mounts(cx, origin, &format!("{base}.stepTemplate"), t);
+    }
+    for (i, v) in spec.volumes.iter().enumerate() {
+        storage::volume(cx, origin, &format!("{base}.volumes[{i}]"), v);
+    }
     let mut ws = HashSet::new();
     for (i, w) in spec.workspaces.iter().enumerate() {
         if !ws.insert(w.name.as_str()) {
@@ -70,6 +79,9 @@ pub(crate) fn task_spec(
                 format!("duplicate workspace `{}`", w.name),
                 "give each workspace its own name",
             );
+        }
+        if let Some(m) = &w.mount_path {
+            storage::mount_path(cx, origin, &format!("{base}.workspaces[{i}].mountPath"), m);
         }
     }
     let mut rs = HashSet::new();
@@ -146,6 +158,19 @@ fn step(cx: &mut Cx<'_>, origin: Option<&Origin>, path: &str, step: &Step, templ
     }
     on_error(cx, origin, &format!("{path}.onError"), &step.on_error);
     duration(cx, origin, &format!("{path}.timeout"), &step.timeout);
+    mounts(cx, origin, path, step);
+}
+
+/// A step's (or sidecar's) volume mounts and workspace mount paths.
+fn mounts(cx: &mut Cx<'_>, origin: Option<&Origin>, path: &str, step: &Step) {
+    for (j, m) in step.volume_mounts.iter().flatten().enumerate() {
+        storage::volume_mount(cx, origin, &format!("{path}.volumeMounts[{j}]"), m);
+    }
+    for (j, w) in step.workspaces.iter().flatten().enumerate() {
+        if let Some(m) = &w.mount_path {
+            storage::mount_path(cx, origin, &format!("{path}.workspaces[{j}].mountPath"), m);
+        }
+    }
 }
 
 /// Every string of a step a reference could sit in, with its field path.

@@ -201,7 +201,8 @@ async fn held_runs_wait_for_release_and_runs_rerun() {
     let (code, body) = s
         .call("POST", PIPELINE_RUNS, &run("p", "nap", "0", bad, ""))
         .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["diagnostics"][0]["line"], 5, "{body}");
     let (code, body) = s
         .call("POST", PIPELINE_RUNS, &run("m", "missing", "0", "", ""))
         .await;
@@ -291,5 +292,60 @@ async fn a_configured_pipeline_limit_counts_per_namespace() {
         "default/nap allows one at once"
     );
     assert_eq!(reason(&s.wait_done("b").await), "Succeeded");
+    s.shut_down().await;
+}
+
+/// The first diagnostic of a refusal: its line and message.
+fn first_problem(body: &Value) -> (i64, String) {
+    let d = &body["diagnostics"][0];
+    (
+        d["line"].as_i64().unwrap_or(0),
+        d["message"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durations_and_numbers_out_of_range_are_refused_with_positions() {
+    let s = setup(Default::default(), None).await;
+    // The first overflowed the duration parser (the handler panicked); the second passed and
+    // overflowed the deadline when the run started.
+    for (name, timeout) in [("huge", "99999999999999999h"), ("far", "3000000000000000h")] {
+        let spec = format!("  timeouts: {{pipeline: {timeout}}}\n");
+        let (code, body) = s
+            .call("POST", PIPELINE_RUNS, &run(name, "nap", "0", "", &spec))
+            .await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let (line, message) = first_problem(&body);
+        assert_eq!(line, 8, "{body}");
+        assert!(
+            message.contains(&format!(
+                "invalid duration `{timeout}`: longer than the longest Go duration"
+            )),
+            "{body}"
+        );
+        assert!(s.store.find_run(name).await.is_err(), "nothing stored");
+        let task_run = format!(
+            "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {{name: {name}-t}}\nspec:\n  timeout: {timeout}\n  taskRef: {{name: sleep}}\n  params: [{{name: secs, value: '0'}}]\n"
+        );
+        let (code, body) = s
+            .call(
+                "POST",
+                "/apis/tekton.dev/v1/namespaces/default/taskruns",
+                &task_run,
+            )
+            .await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(first_problem(&body).0, 5, "{body}");
+    }
+    let big = "  annotations: {slipway.dev/priority: \"99999999999999999999\"}\n";
+    let (code, body) = s
+        .call("POST", PIPELINE_RUNS, &run("prio", "nap", "0", big, ""))
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(first_problem(&body).1.contains("out of range"), "{body}");
+    // Go's longest duration itself is accepted, and the run it times starts and ends.
+    let longest = "  timeouts: {pipeline: 2562047h47m16.854775807s}\n";
+    create(&s, &run("longest", "nap", "0", "", longest)).await;
+    assert_eq!(reason(&s.wait_done("longest").await), "Succeeded");
     s.shut_down().await;
 }

@@ -243,3 +243,71 @@ async fn apply_without_a_namespace_puts_each_object_in_its_own() {
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
     s.shut_down().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_keys_and_paths_are_refused_as_kubernetes_refuses_them() {
+    let s = Server::start(Default::default()).await;
+    let long = "a".repeat(10_000);
+    for name in ["\"\"", "a/b", "\"..\"", "\"a\\nb\"", long.as_str()] {
+        let body = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData: {{k: v}}\n"
+        );
+        let (code, reply) = s.call("POST", "/api/v1/apply", &body).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {reply}");
+        let d = &reply["diagnostics"][0];
+        assert_eq!(d["line"], 4, "{reply}");
+        assert!(
+            d["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("invalid Secret name"),
+            "{reply}"
+        );
+        assert!(
+            reply.to_string().len() < 2_000,
+            "a long name is not echoed whole"
+        );
+    }
+    let key =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata:\n  ../../etc/passwd: x\n";
+    let (code, reply) = s.call("POST", "/api/v1/apply", key).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    assert_eq!(reply["diagnostics"][0]["line"], 5, "{reply}");
+    let (code, reply) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/Kube_System/configmaps",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n",
+        )
+        .await;
+    assert!(code.is_client_error(), "{code} {reply}");
+    let (code, reply) = s
+        .call("GET", "/api/v1/namespaces/default/secrets", "")
+        .await;
+    assert_eq!(code, StatusCode::OK, "{reply}");
+    assert_eq!(names(&reply), Vec::<&str>::new(), "nothing stored");
+    // Runs: a name that is a path, and a claim and sub-path that lead out of the data directory.
+    let runs = "/apis/tekton.dev/v1/namespaces/default/taskruns";
+    let task = "  taskSpec:\n    workspaces: [{name: w}]\n    steps: [{name: s, image: busybox, script: 'true'}]\n";
+    for (meta, bind, line) in [
+        ("{name: ../../x}", "emptyDir: {}", 3),
+        (
+            "{name: esc}",
+            "persistentVolumeClaim: {claimName: ../../../../etc/x}",
+            6,
+        ),
+        ("{name: esc}", "subPath: ../.., emptyDir: {}", 6),
+    ] {
+        let body = format!(
+            "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {meta}\nspec:\n  workspaces:\n  - {{name: w, {bind}}}\n{task}"
+        );
+        let (code, reply) = s.call("POST", runs, &body).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}\n{reply}");
+        assert_eq!(reply["diagnostics"][0]["line"], line, "{reply}");
+    }
+    assert!(
+        !s.dir.path().join("../etc").exists() && !s.dir.path().join("claims").exists(),
+        "no directory made"
+    );
+    s.shut_down().await;
+}

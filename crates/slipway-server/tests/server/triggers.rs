@@ -489,5 +489,91 @@ async fn a_listener_creates_runs_in_its_own_namespace() {
     assert_eq!(code, StatusCode::ACCEPTED, "{reply}");
     assert_ne!(reply["duplicate"], true, "{reply}");
     assert_eq!(reply["namespace"], "default");
+}
+
+/// A listener with no interceptors (anyone may call it) whose payload sets a TaskRun's timeout.
+const TIMED: &str = r#"apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: timed}
+spec:
+  params: [{name: timeout}]
+  resourcetemplates:
+  - apiVersion: tekton.dev/v1
+    kind: TaskRun
+    metadata: {generateName: timed-}
+    spec:
+      timeout: $(tt.params.timeout)
+      taskSpec: {steps: [{name: s, image: busybox, script: "true"}]}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: timed}
+spec:
+  triggers:
+  - name: any
+    bindings: [{name: timeout, value: $(body.timeout)}]
+    template: {ref: timed}
+"#;
+
+async fn hook(s: &Server, timeout: &str) -> (StatusCode, Value) {
+    let body = json!({ "timeout": timeout }).to_string();
+    s.call_with(
+        "POST",
+        "/hooks/timed",
+        &body,
+        &[("content-type", "application/json")],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_timeout_out_of_range_is_refused_not_a_crash() {
+    let s = Server::start(Default::default()).await;
+    let (code, body) = s.call("POST", "/api/v1/apply", TIMED).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    for timeout in ["99999999999999999h", "3000000000000000h"] {
+        let (code, reply) = hook(&s, timeout).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+        let message = reply["diagnostics"][0]["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains("longer than the longest Go duration"),
+            "{reply}"
+        );
+        assert_eq!(run_count(&s).await, 0, "nothing stored");
+    }
+    let (code, reply) = hook(&s, "30s").await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{reply}");
+    let name = runs(&reply).pop().expect("a run");
+    assert_eq!(reason(&s.wait_done(&name).await), "Succeeded");
+    s.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_interval_out_of_range_is_refused_at_apply() {
+    let s = setup().await;
+    for interval in ["99999999999999999h", "soon"] {
+        let listener = format!(
+            "apiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata:\n  name: polled\n  annotations:\n    slipway.dev/poll-repository: /nowhere\n    slipway.dev/poll-interval: {interval}\nspec:\n  triggers:\n  - name: t\n    bindings: [{{ref: github-push}}]\n    template: {{ref: build}}\n"
+        );
+        let (code, reply) = s.call("POST", "/api/v1/apply", &listener).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+        let d = &reply["diagnostics"][0];
+        assert_eq!(d["line"], 7, "{reply}");
+        assert!(
+            d["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("invalid annotation slipway.dev/poll-interval"),
+            "{reply}"
+        );
+    }
+    let (code, reply) = s
+        .call(
+            "GET",
+            "/apis/triggers.tekton.dev/v1beta1/namespaces/default/eventlisteners/polled",
+            "",
+        )
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "not stored: {reply}");
     s.shut_down().await;
 }

@@ -525,6 +525,8 @@ bad_input! {
     bad_empty_file => "empty.yaml",
     bad_not_yaml => "not-yaml.yaml",
     bad_unknown_workspace => "unknown-workspace.yaml",
+    bad_overflowing_durations => "overflow.yaml",
+    bad_names_and_paths => "names.yaml",
     bad_stale_service_account_names => "stale-service-account-names.yaml",
 }
 
@@ -552,6 +554,46 @@ fn v1alpha1_objects_are_converted_and_run() {
     assert_eq!(
         runs[0]["spec"]["taskRunSpecs"][0]["serviceAccountName"],
         "greeter"
+    );
+}
+
+/// Values of flags and of the config file out of range are usage errors (exit 2), not panics.
+#[test]
+fn flags_and_config_values_out_of_range_are_invalid_input() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = fixtures().join("bad/names.yaml");
+    let file = file.to_string_lossy();
+    for args in [
+        vec!["serve", "--grace", "99999999999999999h"],
+        vec!["serve", "--max-runs", "0"],
+        vec!["run", "-f", &file, "--concurrency", "18446744073709551615"],
+    ] {
+        let out = slipway(home.path(), &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("out of range") || stderr.contains("longer than"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let config = home.path().join("config.toml");
+    std::fs::write(&config, "[server]\nmax_runs = 18446744073709551615\n").expect("config");
+    let out = slipway(
+        home.path(),
+        &[
+            "--config",
+            &config.to_string_lossy(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:2:12:", config.display())) && stderr.contains("out of range"),
+        "{stderr}"
     );
 }
 
