@@ -17,6 +17,10 @@ pub struct EngineConfig {
     pub namespace: String,
     /// Most bytes of output stored per run; past it lines are counted and dropped. `None`: no cap.
     pub max_log_bytes: Option<u64>,
+    /// Whether `hostPath` volumes may mount this machine's directories. Off by default: on a
+    /// server they would hand whoever submits a run the server's files (and, under Docker, the
+    /// daemon's socket); the local CLI, which runs as its user anyway, turns it on.
+    pub allow_host_paths: bool,
 }
 
 impl Default for EngineConfig {
@@ -30,6 +34,7 @@ impl Default for EngineConfig {
             max_matrix_combinations: 256,
             namespace: "default".into(),
             max_log_bytes: None,
+            allow_host_paths: false,
         }
     }
 }

@@ -219,6 +219,7 @@ pub(crate) fn volume_source(
     lib: &Library,
     v: &Volume,
     taskrun_uid: &str,
+    allow_host_paths: bool,
 ) -> Result<VolumeSource, Failure> {
     let get = |k: &str| v.source.get(k);
     if let Some(cm) = get("configMap") {
@@ -246,6 +247,15 @@ pub(crate) fn volume_source(
             .and_then(Value::as_str)
             .unwrap_or("/")
             .to_string();
+        if !allow_host_paths {
+            return Err(Failure::new(
+                "TaskRunValidationFailed",
+                format!(
+                    "volume `{}` mounts `{path}` of the machine (hostPath), which this server does not allow: it would give the run the server's files; use an emptyDir or a persistentVolumeClaim, or have the operator set `[server] allow_host_paths = true`",
+                    v.name
+                ),
+            ));
+        }
         return Ok(VolumeSource::HostPath { path });
     }
     if let Some(c) = get("persistentVolumeClaim") {

@@ -42,6 +42,8 @@ pub struct Invocation<'a> {
     pub root_uid: &'a str,
     /// Largest result, in bytes.
     pub max_result_bytes: usize,
+    /// Whether `hostPath` volumes may be used (see `EngineConfig::allow_host_paths`).
+    pub allow_host_paths: bool,
 }
 
 /// Plans a TaskRun.
@@ -255,7 +257,10 @@ fn task_volumes(
             subst_json(scope, value);
         }
         v.name = name.clone();
-        out.push((name, volume_source(inv.lib, &v, inv.uid)?));
+        out.push((
+            name,
+            volume_source(inv.lib, &v, inv.uid, inv.allow_host_paths)?,
+        ));
     }
     Ok(out)
 }

@@ -122,6 +122,7 @@ async fn attempt_once(
         name: &req.name,
         root_uid: &shared.root_uid,
         max_result_bytes: shared.config.max_result_bytes,
+        allow_host_paths: shared.config.allow_host_paths,
     };
     let started = SystemTime::now();
     let plan = match taskplan::plan(&inv) {

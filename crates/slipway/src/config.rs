@@ -53,6 +53,10 @@ pub struct ServerSettings {
     /// Connections open at once [default: 4096].
     #[serde(default, deserialize_with = "some_count")]
     pub max_connections: Option<usize>,
+    /// Whether runs may mount the server machine's directories with `hostPath` volumes
+    /// [default: false].
+    #[serde(default)]
+    pub allow_host_paths: bool,
 }
 
 /// Executor names as the file spells them.

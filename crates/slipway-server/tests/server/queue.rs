@@ -349,3 +349,44 @@ async fn durations_and_numbers_out_of_range_are_refused_with_positions() {
     assert_eq!(reason(&s.wait_done("longest").await), "Succeeded");
     s.shut_down().await;
 }
+
+/// A run submitted to a server may not mount the server machine's directories: a `hostPath`
+/// volume (in the Task or the podTemplate) fails the TaskRun before any step runs, with why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_path_volumes_are_refused_on_a_server() {
+    let s = Server::start(total(2)).await;
+    let marker = s.dir.path().join("should-not-exist");
+    for (name, volumes) in [
+        (
+            "in-task",
+            "    volumes: [{name: host, hostPath: {path: /}}]\n",
+        ),
+        ("in-template", ""),
+    ] {
+        let template = if volumes.is_empty() {
+            "  podTemplate:\n    volumes: [{name: host, hostPath: {path: /}}]\n"
+        } else {
+            ""
+        };
+        let body = format!(
+            "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {{name: {name}}}\nspec:\n{template}  taskSpec:\n{volumes}    steps:\n    - name: touch\n      image: busybox\n      volumeMounts: [{{name: host, mountPath: /host}}]\n      script: touch /host{}\n",
+            marker.display()
+        );
+        let (code, reply) = s
+            .call(
+                "POST",
+                "/apis/tekton.dev/v1/namespaces/default/taskruns",
+                &body,
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{reply}");
+        let done = s.wait_done(name).await;
+        assert_eq!(reason(&done), "TaskRunValidationFailed", "{done}");
+        let message = done["status"]["conditions"][0]["message"]
+            .as_str()
+            .unwrap_or("");
+        assert!(message.contains("hostPath"), "{message}");
+    }
+    assert!(!marker.exists(), "a step reached the server's files");
+    s.shut_down().await;
+}

@@ -341,7 +341,9 @@ async fn execute(
     }
     let executor = executor(data, config, exec.executor).await?;
     let store = Arc::new(crate::paths::open_store(data).await?);
+    // Local runs are the user's own: hostPath volumes reach what the user can reach anyway.
     let mut engine_config = EngineConfig {
+        allow_host_paths: true,
         max_result_bytes: exec.max_result_size,
         ..EngineConfig::default()
     };

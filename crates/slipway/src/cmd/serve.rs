@@ -42,6 +42,7 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
                 .or(config.server.max_log_bytes)
                 .unwrap_or(DEFAULT_MAX_LOG_BYTES),
         ),
+        allow_host_paths: config.server.allow_host_paths,
         ..EngineConfig::default()
     };
     let engine = Engine::new(executor, store.clone(), engine_config);
