@@ -7,9 +7,11 @@ mod pipeline;
 mod run;
 mod storage;
 mod task;
+mod unresolved;
 
 pub use crate::names::{dns_label_problem, dns_subdomain_problem};
 pub use graph::find_cycle;
+pub use unresolved::unresolved;
 
 use indexmap::IndexMap;
 

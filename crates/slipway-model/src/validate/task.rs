@@ -174,7 +174,7 @@ fn mounts(cx: &mut Cx<'_>, origin: Option<&Origin>, path: &str, step: &Step) {
 }
 
 /// Every string of a step a reference could sit in, with its field path.
-fn step_strings<'a>(path: &str, step: &'a Step) -> Vec<(String, &'a str)> {
+pub(crate) fn step_strings<'a>(path: &str, step: &'a Step) -> Vec<(String, &'a str)> {
     let mut out: Vec<(String, &str)> = Vec::new();
     let mut push = |p: String, s: &'a Option<String>| {
         if let Some(s) = s {

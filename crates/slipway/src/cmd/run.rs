@@ -162,7 +162,11 @@ fn load(files: &[PathBuf]) -> Result<Library, CliError> {
     if !diags.is_empty() {
         return Err(CliError::Invalid(diags));
     }
-    for w in &lib.warnings {
+    for w in lib
+        .warnings
+        .iter()
+        .chain(&slipway_model::validate::unresolved(&lib))
+    {
         eprintln!("warning: {w}");
     }
     Ok(lib)

@@ -18,6 +18,7 @@ pub fn validate(args: &ValidateArgs) -> Result<i32, CliError> {
         .warnings
         .iter()
         .filter(|w| !w.message.contains(" replaces the one in "))
+        .chain(&slipway_model::validate::unresolved(&lib))
     {
         eprintln!("warning: {w}");
     }

@@ -1022,3 +1022,26 @@ fn images_lists_every_image_the_runs_need() {
          PipelineRun why-it-failed, task test, step echo\n"
     );
 }
+
+/// A reference Tekton would leave as written (a misspelt old-style param) is valid, as in
+/// Tekton, but `validate` and `run` warn where it is.
+#[test]
+fn references_that_name_nothing_are_warned_about() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = home.path().join("typo.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: typo}\nspec:\n  taskSpec:\n    params: [{name: who, default: x}]\n    steps:\n    - image: busybox\n      script: echo $(inputs.params.whom)\n",
+    )
+    .expect("write");
+    let out = slipway(home.path(), &["validate", &file.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = slipway(home.path(), &["run", "-f", &file.to_string_lossy()]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "`$(inputs.params.whom)` will be left as written: no param `whom` is declared"
+        ),
+        "{stderr}"
+    );
+}
