@@ -21,6 +21,20 @@ use crate::script::with_shebang;
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// A directory of busybox applets the host may lack, last on the steps' `PATH`: Alpine-based
+/// Tekton scripts start with `#!/usr/bin/env ash`. It lives in the TaskRun's directory, which
+/// steps see at the same path inside the sandbox and out of it.
+fn shims(layout: &Layout, shell: Option<&Path>) -> Option<std::path::PathBuf> {
+    let busybox = shell.filter(|s| s.file_name().is_some_and(|n| n == "busybox"))?;
+    let dir = layout.dir.join("shims");
+    std::fs::create_dir_all(&dir).ok()?;
+    let ash = dir.join("ash");
+    if std::fs::symlink_metadata(&ash).is_err() {
+        std::os::unix::fs::symlink(busybox, &ash).ok()?;
+    }
+    Some(dir)
+}
+
 /// Step mounts as binds on top of the TaskRun's; a `subPath` that would leave its volume is
 /// an error.
 fn step_binds(layout: &Layout, s: &StepPlan) -> std::io::Result<Vec<Bind>> {
@@ -125,10 +139,14 @@ fn build(
             .into_owned()
     };
     let workdir = s.working_dir.clone().unwrap_or_else(|| "/workspace".into());
+    let path = match shims(layout, shell) {
+        Some(dir) => format!("{PATH}:{}", dir.display()),
+        None => PATH.to_string(),
+    };
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .env_clear()
-        .env("PATH", PATH)
+        .env("PATH", path)
         .env("HOME", home);
     for (k, v) in &s.env {
         cmd.env(k, fix(v));
