@@ -74,9 +74,10 @@ pub fn task_filter(
     }
     Err(CliError::usage(
         format!("run `{}` has no task `{wanted}`", run.name),
+        // Sorted: matrix children start in any order.
         format!(
             "its tasks: {}",
-            names(task_runs.iter().map(|t| label(&run.name, t)))
+            names(sorted(task_runs.iter().map(|t| label(&run.name, t))))
         ),
     ))
 }
@@ -96,6 +97,13 @@ pub fn check_step(
         format!("no step `{step}` in run `{}`", run.name),
         format!("its steps: {steps}"),
     ))
+}
+
+/// The items in sorted order.
+fn sorted(items: impl Iterator<Item = String>) -> std::vec::IntoIter<String> {
+    let mut v: Vec<String> = items.collect();
+    v.sort();
+    v.into_iter()
 }
 
 /// Distinct names, in order, joined for a hint.
