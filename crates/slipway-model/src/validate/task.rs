@@ -174,7 +174,7 @@ fn mounts(cx: &mut Cx<'_>, origin: Option<&Origin>, path: &str, step: &Step) {
 }
 
 /// Every string of a step a reference could sit in, with its field path.
-pub(crate) fn step_strings<'a>(path: &str, step: &'a Step) -> Vec<(String, &'a str)> {
+fn step_strings<'a>(path: &str, step: &'a Step) -> Vec<(String, &'a str)> {
     let mut out: Vec<(String, &str)> = Vec::new();
     let mut push = |p: String, s: &'a Option<String>| {
         if let Some(s) = s {
@@ -197,6 +197,18 @@ pub(crate) fn step_strings<'a>(path: &str, step: &'a Step) -> Vec<(String, &'a s
     out
 }
 
+/// Every string of a Task's steps and sidecars a reference could sit in, with its field path.
+pub(crate) fn task_strings<'a>(base: &str, spec: &'a TaskSpec) -> Vec<(String, &'a str)> {
+    let mut strings = Vec::new();
+    for (i, step) in spec.steps.iter().enumerate() {
+        strings.extend(step_strings(&format!("{base}.steps[{i}]"), step));
+    }
+    for (i, step) in spec.sidecars.iter().enumerate() {
+        strings.extend(step_strings(&format!("{base}.sidecars[{i}]"), step));
+    }
+    strings
+}
+
 /// Tekton rejects references to params and results a Task does not declare (workspaces it lets pass).
 fn references_in_steps(cx: &mut Cx<'_>, origin: Option<&Origin>, base: &str, spec: &TaskSpec) {
     let params: Vec<(&str, ParamType)> = spec
@@ -205,14 +217,7 @@ fn references_in_steps(cx: &mut Cx<'_>, origin: Option<&Origin>, base: &str, spe
         .map(|p| (p.name.as_str(), p.effective_type()))
         .collect();
     let results: HashSet<&str> = spec.results.iter().map(|r| r.name.as_str()).collect();
-    let mut strings = Vec::new();
-    for (i, step) in spec.steps.iter().enumerate() {
-        strings.extend(step_strings(&format!("{base}.steps[{i}]"), step));
-    }
-    for (i, step) in spec.sidecars.iter().enumerate() {
-        strings.extend(step_strings(&format!("{base}.sidecars[{i}]"), step));
-    }
-    for (path, s) in strings {
+    for (path, s) in task_strings(base, spec) {
         for r in references(s) {
             let names = r.names();
             match names.first().copied() {

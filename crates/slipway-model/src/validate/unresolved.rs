@@ -7,7 +7,7 @@ use crate::kinds::task::TaskSpec;
 use crate::library::{Library, Origin, RunObject};
 use crate::subst::references;
 
-use super::task::step_strings;
+use super::task::task_strings;
 
 /// Context variables Tekton substitutes in a Task.
 const CONTEXT: &[&str] = &[
@@ -72,14 +72,7 @@ fn task(
         .enumerate()
         .map(|(i, s)| s.name.clone().unwrap_or_else(|| format!("unnamed-{i}")))
         .collect();
-    let mut strings = Vec::new();
-    for (i, step) in spec.steps.iter().enumerate() {
-        strings.extend(step_strings(&format!("{base}.steps[{i}]"), step));
-    }
-    for (i, step) in spec.sidecars.iter().enumerate() {
-        strings.extend(step_strings(&format!("{base}.sidecars[{i}]"), step));
-    }
-    for (path, s) in strings {
+    for (path, s) in task_strings(base, spec) {
         for r in references(s) {
             let names = r.names();
             let why = match names.as_slice() {

@@ -107,16 +107,7 @@ impl Served {
         let mut response = Vec::new();
         s.read_to_end(&mut response).expect("response");
         let response = String::from_utf8_lossy(&response);
-        let code = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (code, body)
+        status_and_body(&response)
     }
 
     /// Runs the CLI against this server.
@@ -413,16 +404,7 @@ fn post(url: &str, path: &str, headers: &[(&str, String)], body: &str) -> (u16, 
     s.write_all(req.as_bytes()).expect("send");
     let mut response = String::new();
     s.read_to_string(&mut response).expect("response");
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    status_and_body(&response)
 }
 
 const LISTENER: &str = r#"apiVersion: v1
@@ -664,4 +646,18 @@ fn apply_of_a_directory_with_a_run_stores_the_definitions_and_starts_the_run() {
     let described = text(&s.cli(client.path(), &["describe", &run]).stdout);
     assert!(described.contains("Status:    Succeeded"), "{described}");
     s.terminate();
+}
+
+/// The status code and the body of a raw HTTP/1.1 response.
+pub fn status_and_body(response: &str) -> (u16, String) {
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
 }

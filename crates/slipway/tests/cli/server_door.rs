@@ -29,16 +29,7 @@ fn request(url: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u1
     let mut response = Vec::new();
     let _ = s.read_to_end(&mut response);
     let response = String::from_utf8_lossy(&response).into_owned();
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    crate::server::status_and_body(&response)
 }
 
 #[test]
