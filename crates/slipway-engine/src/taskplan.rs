@@ -134,15 +134,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
                     format!("StepAction `{action_name}` not found"),
                 )
             })?;
-            let passed: Vec<Param> = step
-                .params
-                .iter()
-                .flatten()
-                .map(|p| Param {
-                    name: p.name.clone(),
-                    value: scope.subst_value(&p.value),
-                })
-                .collect();
+            let passed = scope.subst_params(step.params.iter().flatten());
             let action_params = params::bind(&action.spec.params, &passed, &ctx, false)?;
             declared_results = action.spec.results.iter().map(|r| r.name.clone()).collect();
             for r in &declared_results {

@@ -165,15 +165,7 @@ impl Walk<'_> {
             .and_then(|r| r.name.as_ref())
             .and_then(|n| self.lib.step_actions.get(n))
         {
-            let passed: Vec<Param> = step
-                .params
-                .iter()
-                .flatten()
-                .map(|p| Param {
-                    name: p.name.clone(),
-                    value: scope.subst_value(&p.value),
-                })
-                .collect();
+            let passed = scope.subst_params(step.params.iter().flatten());
             if let Some(image) = &action.spec.image {
                 let own = self::scope(&action.spec.params, &passed);
                 self.push(own.subst(image), here.to_string());
@@ -189,14 +181,7 @@ impl Walk<'_> {
 /// The params a pipeline task's TaskRuns get: one set, or one per matrix combination (each
 /// value of each matrix param, and each `include` entry).
 fn combinations(pt: &PipelineTask, scope: &Scope) -> Vec<Vec<Param>> {
-    let base: Vec<Param> = pt
-        .params
-        .iter()
-        .map(|p| Param {
-            name: p.name.clone(),
-            value: scope.subst_value(&p.value),
-        })
-        .collect();
+    let base = scope.subst_params(&pt.params);
     let Some(matrix) = &pt.matrix else {
         return vec![base];
     };
@@ -215,10 +200,7 @@ fn combinations(pt: &PipelineTask, scope: &Scope) -> Vec<Vec<Param>> {
     }
     for inc in &matrix.include {
         let mut set = base.clone();
-        set.extend(inc.params.iter().map(|p| Param {
-            name: p.name.clone(),
-            value: scope.subst_value(&p.value),
-        }));
+        set.extend(scope.subst_params(&inc.params));
         sets.push(set);
     }
     if sets.is_empty() {

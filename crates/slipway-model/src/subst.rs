@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::param::ParamValue;
+use crate::param::{Param, ParamValue};
 
 /// One segment of a reference: `params`, `["a.b"]`, `[2]` or `[*]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +219,17 @@ impl Scope {
                     .collect(),
             ),
         }
+    }
+
+    /// Params with their values substituted (what a pipeline task or a step passes on).
+    pub fn subst_params<'a>(&self, params: impl IntoIterator<Item = &'a Param>) -> Vec<Param> {
+        params
+            .into_iter()
+            .map(|p| Param {
+                name: p.name.clone(),
+                value: self.subst_value(&p.value),
+            })
+            .collect()
     }
 
     /// Substitutes a list, splicing in arrays referenced as whole elements (`"$(params.a[*])"`).

@@ -67,14 +67,7 @@ impl Dispatcher {
             "context.pipelineTask.retries",
             pt.retries.unwrap_or(0).to_string(),
         );
-        let mut passed: Vec<Param> = pt
-            .params
-            .iter()
-            .map(|p| Param {
-                name: p.name.clone(),
-                value: pt_scope.subst_value(&p.value),
-            })
-            .collect();
+        let mut passed = pt_scope.subst_params(&pt.params);
         let embedded = pt.task_spec.is_some() || pt.pipeline_spec.is_some();
         if embedded {
             // Tekton propagates the pipeline's params into inline specs as if passed explicitly.
