@@ -13,7 +13,8 @@ mod image;
 mod oom;
 mod pause;
 mod probe;
-pub mod reference;
+/// Image references moved to the model so the builder and pre-warming share them.
+pub use slipway_model::reference;
 mod sidecar;
 mod taskrun;
 

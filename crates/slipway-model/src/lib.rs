@@ -15,6 +15,7 @@ pub mod names;
 pub mod node;
 pub mod param;
 pub mod quantity;
+pub mod reference;
 pub mod subst;
 pub mod suggest;
 pub mod validate;

@@ -1,0 +1,1 @@
+//! `.dockerignore` (and `<Dockerfile>.dockerignore`) patterns with Docker's semantics.
