@@ -8,6 +8,7 @@
 //! renders them.
 
 pub mod build;
+pub mod config;
 pub mod context;
 pub mod dockerfile;
 pub mod error;

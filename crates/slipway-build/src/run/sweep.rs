@@ -1,0 +1,88 @@
+//! What a killed build left behind (containers, mounts) removed before the next one starts.
+
+use std::path::Path;
+
+use crate::run::OciRuntime;
+
+/// Deletes our runtime's leftover containers and detaches every mount under `dir` (deepest
+/// first), so removing stale temporary directories afterwards cannot reach through a mount.
+pub fn sweep(runtime: Option<&OciRuntime>, dir: &Path) {
+    if let Some(runtime) = runtime {
+        for id in runtime.list() {
+            runtime.delete(&id);
+        }
+    }
+    let mut targets = mounts_under(dir);
+    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for t in targets {
+        let _ = crate::run::overlay::unmount(Path::new(&t));
+    }
+}
+
+/// Mount points at or below `dir`, from `/proc/self/mountinfo`.
+pub(crate) fn mounts_under(dir: &Path) -> Vec<String> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let prefix = dir.display().to_string();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape)
+        .filter(|p| p == &prefix || p.starts_with(&format!("{prefix}/")))
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let bytes = field.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            if let Ok(n) = u8::from_str_radix(&field[i + 1..i + 4], 8) {
+                out.push(n as char);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i] as char);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leftover_mount_is_detached() -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let ov = crate::run::Overlay::mount(
+            &[tmp.path().join("a")],
+            Some((&tmp.path().join("u"), &tmp.path().join("w"))),
+            &tmp.path().join("l"),
+            &tmp.path().join("m"),
+        );
+        // A lower directory that does not exist is refused; make it and retry.
+        drop(ov);
+        std::fs::create_dir_all(tmp.path().join("a"))?;
+        let ov = crate::run::Overlay::mount(
+            &[tmp.path().join("a")],
+            Some((&tmp.path().join("u"), &tmp.path().join("w"))),
+            &tmp.path().join("l"),
+            &tmp.path().join("m"),
+        )?;
+        std::mem::forget(ov);
+        assert_eq!(mounts_under(tmp.path()).len(), 1);
+        sweep(None, tmp.path());
+        assert!(mounts_under(tmp.path()).is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn escapes_are_read_back() {
+        assert_eq!(unescape(r"/a\040b"), "/a b");
+        assert_eq!(unescape(r"/a\"), r"/a\");
+    }
+}
