@@ -32,6 +32,34 @@ pub enum BuildError {
     /// The build context is unusable.
     #[error(transparent)]
     Context(#[from] crate::context::ContextError),
+    /// An instruction failed (wraps the cause with where it is).
+    #[error("{}:{line}: {text}", path.display())]
+    Instruction {
+        /// The Dockerfile.
+        path: PathBuf,
+        /// The instruction's line.
+        line: u32,
+        /// The instruction as written.
+        text: String,
+        /// What went wrong.
+        #[source]
+        source: Box<BuildError>,
+    },
+    /// The Dockerfile has no stage to build.
+    #[error("find a stage to build: the Dockerfile has no FROM")]
+    NothingToBuild,
+    /// `--custom-platform` or `FROM --platform` is not a platform.
+    #[error("use platform `{0}`: expected os/arch[/variant], e.g. linux/amd64")]
+    Platform(String),
+    /// A feature the builder does not have yet.
+    #[error("use {0}: not supported yet")]
+    Unsupported(String),
+    /// `RUN --mount=type=secret,required` without the secret.
+    #[error("mount secret `{0}`: no `--secret id={0},src=FILE` was given")]
+    MissingSecret(String),
+    /// Neither a destination nor `--no-push`.
+    #[error("know where the image goes: give --destination, or --no-push (with --tar-path to keep it)")]
+    NoDestination,
     /// The build was interrupted.
     #[error("the build was interrupted")]
     Interrupted,

@@ -1,0 +1,185 @@
+//! One stage: its base, then each instruction through the cache.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::build::copy;
+use crate::build::key::Key;
+use crate::build::{Shared, rootfs, run_step, settings};
+use crate::dockerfile::{Resolved, Stage, Vars};
+use crate::image::Image;
+use crate::progress::Event;
+use crate::BuildError;
+
+/// Steps counted across the build.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counts {
+    /// Instructions in the stages being built.
+    pub total: usize,
+    /// Started so far.
+    pub started: usize,
+    /// Of those, found in the cache.
+    pub cached: usize,
+}
+
+/// A stage being built.
+pub(crate) struct StageState {
+    /// The image so far.
+    pub image: Image,
+    /// Variables in scope.
+    pub vars: Vars,
+    /// `SHELL`.
+    pub shell: Vec<String>,
+    /// The cache key chain.
+    pub key: Key,
+    /// `CMD` was set in this stage (so `ENTRYPOINT` keeps it).
+    pub cmd_set: bool,
+    /// `WORKDIR` named a directory not yet created; the next step (or the stage's end) makes it.
+    pub pending_workdir: bool,
+    /// The stage's name or index, for progress.
+    pub label: String,
+}
+
+/// The image `base` names: an earlier stage, `scratch`, or an image from a registry.
+async fn base_image(shared: &Shared<'_>, stage: &Stage) -> Result<(Image, String), BuildError> {
+    let base = crate::dockerfile::expand::expand_word(&stage.base, &shared.global)
+        .map_err(|e| shared.dockerfile_error(stage.span, e.to_string()))?;
+    if let Some(earlier) = shared.dockerfile.stage(&base) {
+        if earlier.index < stage.index {
+            if let Some(image) = shared.stages.get(&earlier.index) {
+                return Ok((image.clone(), format!("stage {base}")));
+            }
+        }
+    }
+    if base.eq_ignore_ascii_case("scratch") {
+        return Ok((Image::scratch(&shared.platform), "scratch".into()));
+    }
+    let platform = match &stage.platform {
+        Some(p) => {
+            let p = crate::dockerfile::expand::expand_word(p, &shared.global)
+                .map_err(|e| shared.dockerfile_error(stage.span, e.to_string()))?;
+            crate::image::Platform::parse(&p).map_err(|e| BuildError::Platform(e.to_string()))?
+        }
+        None => shared.platform.clone(),
+    };
+    let image = shared
+        .registry
+        .pull(&base, &platform, &shared.store, shared.progress)
+        .await?;
+    Ok((image, base))
+}
+
+/// Builds stage `index` and returns its image.
+pub(crate) async fn build_stage(shared: &mut Shared<'_>, index: usize) -> Result<Image, BuildError> {
+    let stage = shared
+        .dockerfile
+        .stages
+        .get(index)
+        .cloned()
+        .ok_or(BuildError::NothingToBuild)?;
+    let label = stage.name.clone().unwrap_or_else(|| index.to_string());
+    let (image, base) = base_image(shared, &stage).await?;
+    shared.progress.event(Event::Stage {
+        stage: label.clone(),
+        base: base.clone(),
+    });
+    let base_env = image.config.config.env.clone().unwrap_or_default();
+    let mut state = StageState {
+        vars: Vars::for_stage(&shared.options.build_args, &shared.dockerfile.global_args, &base_env),
+        shell: image
+            .config
+            .config
+            .shell
+            .clone()
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]),
+        key: Key::start(&image, &shared.platform),
+        cmd_set: false,
+        pending_workdir: false,
+        image,
+        label,
+    };
+    for instruction in &stage.instructions {
+        shared.counts.started += 1;
+        let step = shared.counts.started;
+        shared.progress.event(Event::Step {
+            stage: state.label.clone(),
+            index: step,
+            total: shared.counts.total,
+            text: instruction.text.clone(),
+            line: instruction.span.line,
+        });
+        let started = Instant::now();
+        let resolved = instruction.resolve(&state.vars)?;
+        let outcome = match &resolved {
+            Resolved::Run(run) => run_step::run(shared, &mut state, run, &instruction.text, step).await,
+            Resolved::Copy(spec) => copy_step(shared, &mut state, spec, &instruction.text).await,
+            other => {
+                settings::apply(shared, &mut state, other, &instruction.text)?;
+                Ok(false)
+            }
+        };
+        let cached = outcome.map_err(|source| BuildError::Instruction {
+            path: shared.dockerfile.path.clone(),
+            line: instruction.span.line,
+            text: instruction.text.clone(),
+            source: Box::new(source),
+        })?;
+        state.vars.apply(&resolved);
+        if cached {
+            shared.counts.cached += 1;
+            shared.progress.event(Event::Cached { index: step });
+        } else {
+            shared.progress.event(Event::Done {
+                index: step,
+                elapsed: started.elapsed(),
+            });
+        }
+    }
+    if state.pending_workdir {
+        rootfs::change(shared, &mut state, "WORKDIR", |_| Ok(())).await?;
+    }
+    Ok(state.image)
+}
+
+/// COPY or ADD: prepared (sources read, URLs fetched), keyed by what it reads, applied to
+/// an overlay of the stage's layers.
+async fn copy_step(
+    shared: &Shared<'_>,
+    state: &mut StageState,
+    spec: &crate::dockerfile::CopySpec,
+    text: &str,
+) -> Result<bool, BuildError> {
+    let tmp = shared.store.temp_dir()?;
+    let from_image;
+    let mut mounted = None;
+    let source = match &spec.from {
+        None => copy::Source::Context(&shared.context),
+        Some(from) => {
+            from_image = match shared.dockerfile.stage(from).and_then(|s| shared.stages.get(&s.index)) {
+                Some(image) => image.clone(),
+                None => {
+                    shared
+                        .registry
+                        .pull(from, &shared.platform, &shared.store, shared.progress)
+                        .await?
+                }
+            };
+            let view = rootfs::ReadOnly::mount(shared, &from_image, tmp.path())?;
+            mounted = Some(view);
+            copy::Source::Rootfs(mounted.as_ref().map(|m| m.path()).unwrap_or(tmp.path()))
+        }
+    };
+    let prepared = copy::prepare(spec, &source, tmp.path()).await?;
+    let key = state.key.next(&["COPY", &format!("{spec:?}"), &prepared.checksum(), &settings::workdir(state)]);
+    if shared.options.cache && rootfs::reuse(shared, state, &key, text)? {
+        return Ok(true);
+    }
+    let workdir = settings::workdir(state);
+    let prepared = std::sync::Arc::new(prepared);
+    rootfs::change_keyed(shared, state, text, &key, move |root: PathBuf| {
+        prepared.apply(&root, &workdir).map_err(BuildError::from)
+    })
+    .await?;
+    drop(mounted);
+    Ok(false)
+}
