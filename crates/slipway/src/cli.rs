@@ -67,6 +67,112 @@ pub enum Command {
     Token(TokenArgs),
     /// Manage how Secrets are kept at rest in this data directory.
     Secrets(SecretsArgs),
+    /// Build an image from a Dockerfile without a daemon and push it (Kaniko's flags).
+    Build(Box<BuildArgs>),
+}
+
+/// `slipway build`: Kaniko's executor flags, with their meanings.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The Dockerfile (absolute, or relative to the context) [default: Dockerfile in the context].
+    #[arg(short = 'f', long, value_name = "PATH")]
+    pub dockerfile: Option<String>,
+    /// The build context: a directory, `dir://DIR`, a `.tar.gz`, or a git URL with `#ref`.
+    #[arg(short = 'c', long, default_value = ".", value_name = "CONTEXT")]
+    pub context: String,
+    /// Where to push the image (repeatable); `-t` as docker build spells it.
+    #[arg(short = 'd', long, visible_short_alias = 't', visible_alias = "tag", value_name = "IMAGE")]
+    pub destination: Vec<String>,
+    /// A build argument `KEY=VALUE` (or `KEY`, taken from the environment); repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub build_arg: Vec<String>,
+    /// The stage to build [default: the last].
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// A label `KEY=VALUE` for the image; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Build without pushing.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub no_push: Option<bool>,
+    /// Also write the image as a tar that `docker load` and OCI tools read.
+    #[arg(long, value_name = "FILE")]
+    pub tar_path: Option<std::path::PathBuf>,
+    /// Write the image's digest here.
+    #[arg(long, value_name = "FILE")]
+    pub digest_file: Option<std::path::PathBuf>,
+    /// Write `REPOSITORY@DIGEST` per destination here.
+    #[arg(long, value_name = "FILE")]
+    pub image_name_with_digest_file: Option<std::path::PathBuf>,
+    /// Write `REPOSITORY:TAG@DIGEST` per destination here.
+    #[arg(long, value_name = "FILE")]
+    pub image_name_tag_with_digest_file: Option<std::path::PathBuf>,
+    /// Reuse results of unchanged instructions [default: true; Kaniko's default is false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub cache: Option<bool>,
+    /// A registry repository for the layer cache (not supported yet: says so).
+    #[arg(long, value_name = "REPO")]
+    pub cache_repo: Option<String>,
+    /// Where blobs, unpacked layers and the cache live [default: ~/.cache/slipway/build].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// How long a cached result stays usable.
+    #[arg(long, default_value = "336h", value_parser = go_duration, value_name = "DURATION")]
+    pub cache_ttl: std::time::Duration,
+    /// Zero every time in the image (or use SOURCE_DATE_EPOCH) so equal inputs give equal digests.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub reproducible: Option<bool>,
+    /// Kaniko's one-snapshot mode (layers here are always made from the changes alone).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub single_snapshot: Option<bool>,
+    /// The platform to build for (`linux/amd64`).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub custom_platform: Option<String>,
+    /// Push over plain HTTP.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub insecure: Option<bool>,
+    /// Pull over plain HTTP.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub insecure_pull: Option<bool>,
+    /// A registry to use over plain HTTP; repeatable.
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+    /// Accept any TLS certificate when pushing.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub skip_tls_verify: Option<bool>,
+    /// Accept any TLS certificate when pulling.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub skip_tls_verify_pull: Option<bool>,
+    /// Retries of a failed push.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub push_retry: u32,
+    /// Log level (Kaniko's: panic, fatal, error, warn, info, debug, trace).
+    #[arg(long, value_name = "LEVEL")]
+    pub verbosity: Option<String>,
+    /// Layer compression: gzip or zstd.
+    #[arg(long, default_value = "gzip", value_name = "ALGO")]
+    pub compression: String,
+    /// Manifest and layer media types: docker (as Kaniko and docker push) or oci.
+    #[arg(long, default_value = "docker", value_name = "FORMAT")]
+    pub format: String,
+    /// A secret for `RUN --mount=type=secret`: `id=NAME,src=FILE`; repeatable.
+    #[arg(long, value_name = "id=NAME,src=FILE")]
+    pub secret: Vec<String>,
+    /// Kaniko's snapshotter tuning; accepted, no effect here.
+    #[arg(long, value_name = "MODE")]
+    pub snapshot_mode: Option<String>,
+    /// Kaniko's snapshotter tuning; accepted, no effect here.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub use_new_run: Option<bool>,
+    /// Kaniko's snapshotter tuning; accepted, no effect here.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub compressed_caching: Option<bool>,
+    /// Kaniko's clean-up of its own root; accepted, nothing to clean here.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub cleanup: Option<bool>,
+    /// Print the result as JSON (digest, destinations) on stdout.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Output>,
 }
 
 /// `slipway secrets`.

@@ -29,6 +29,9 @@ pub enum CliError {
     /// Something failed that the user did not cause.
     #[error("{0}")]
     Internal(String),
+    /// The work itself failed (a build step, a push): exit 1.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl From<crate::config::ConfigError> for CliError {
@@ -72,6 +75,10 @@ impl CliError {
             CliError::Internal(m) => {
                 eprintln!("error: {m}");
                 EXIT_INTERNAL
+            }
+            CliError::Failed(m) => {
+                eprintln!("error: failed to build: {m}");
+                EXIT_FAILED
             }
         }
     }

@@ -73,6 +73,7 @@ async fn on_this_machine(
         Command::Rerun(args) => cmd::run::rerun(data, &config::load(config_path)?, args).await,
         Command::Token(args) => cmd::token::token(data, &args).await,
         Command::Secrets(args) => cmd::secrets::secrets(data, &args).await,
+        Command::Build(args) => cmd::build::build(&args, &config::load(config_path)?).await,
     }
 }
 
@@ -87,6 +88,10 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
         Command::Logs(args) => cmd::remote::logs(remote, &args).await,
         Command::Cancel(args) => cmd::remote::cancel(remote, &args).await,
         Command::Rerun(args) => cmd::remote::rerun(remote, &args).await,
+        Command::Build(_) => Err(CliError::usage(
+            "`slipway build` runs on this machine",
+            "drop --server (images are pushed to registries, not to the server)",
+        )),
         Command::Secrets(_) => Err(CliError::usage(
             "the secret key is managed on the server's machine",
             "run `slipway secrets ...` there without --server (it uses the server's data directory)",

@@ -113,10 +113,7 @@ pub(crate) async fn build_stage(shared: &mut Shared<'_>, index: usize) -> Result
         let outcome = match &resolved {
             Resolved::Run(run) => run_step::run(shared, &mut state, run, &instruction.text, step).await,
             Resolved::Copy(spec) => copy_step(shared, &mut state, spec, &instruction.text).await,
-            other => {
-                settings::apply(shared, &mut state, other, &instruction.text)?;
-                Ok(false)
-            }
+            other => settings::apply(shared, &mut state, other, &instruction.text).map(|()| false),
         };
         let cached = outcome.map_err(|source| BuildError::Instruction {
             path: shared.dockerfile.path.clone(),
