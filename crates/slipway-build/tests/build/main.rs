@@ -1,0 +1,6 @@
+//! Integration tests of the image builder, against the real Docker daemon and registries of
+//! the test environment (`scripts/docker-env.sh`).
+
+mod flatten;
+mod harness;
+mod parity;

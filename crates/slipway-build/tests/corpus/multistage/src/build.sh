@@ -1,0 +1,2 @@
+echo "#!/bin/sh"
+echo "echo built"
