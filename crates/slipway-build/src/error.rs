@@ -32,6 +32,9 @@ pub enum BuildError {
     /// The build context is unusable.
     #[error(transparent)]
     Context(#[from] crate::context::ContextError),
+    /// A COPY or ADD failed.
+    #[error(transparent)]
+    Copy(#[from] crate::build::copy::CopyError),
     /// The build was interrupted.
     #[error("the build was interrupted")]
     Interrupted,
