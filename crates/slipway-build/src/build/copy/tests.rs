@@ -104,6 +104,9 @@ fn standard_context(dir: &Path) {
             ("alias", Node::Link("src/main.rs")),
         ],
     );
+    // The context's own owners never reach the image.
+    std::os::unix::fs::lchown(dir.join("a.txt"), Some(4321), Some(4321)).expect("chown");
+    std::os::unix::fs::lchown(dir.join("src/sub"), Some(4321), Some(4321)).expect("chown");
 }
 
 /// A root file system with users, a symlinked /lib and an existing /opt.

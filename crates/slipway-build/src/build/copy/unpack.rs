@@ -120,69 +120,94 @@ pub fn extract(
     writer.mkdir_all(dest)?;
     let mut archive = tar::Archive::new(open(path, compression).map_err(unpack_error)?);
     for entry in archive.entries().map_err(unpack_error)? {
-        let mut entry = entry.map_err(unpack_error)?;
-        let name = entry
-            .path()
-            .map_err(unpack_error)?
-            .to_string_lossy()
-            .into_owned();
-        let rel = rootpath::clean(&name);
-        if rel.is_empty() {
-            continue;
-        }
-        let header = entry.header();
-        let mode = header.mode().map_err(unpack_error)? & 0o7777;
-        let uid = u32::try_from(header.uid().map_err(unpack_error)?).unwrap_or(0);
-        let gid = u32::try_from(header.gid().map_err(unpack_error)?).unwrap_or(0);
-        let mtime = i64::try_from(header.mtime().map_err(unpack_error)?).unwrap_or(0);
-        let kind = header.entry_type();
-        let (parent, file_name) = match rel.rsplit_once('/') {
-            Some((p, f)) => (format!("{dest}/{p}"), f.to_string()),
-            None => (dest.to_string(), rel.clone()),
-        };
-        let at = writer.mkdir_all(&parent)?.join(&file_name);
-        let link = || -> Result<PathBuf, CopyError> {
-            Ok(entry
-                .link_name()
-                .map_err(unpack_error)?
-                .map(|l| l.into_owned())
-                .unwrap_or_default())
-        };
-        let object = match kind {
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                writer.put_stream(&at, &mut entry, mode, (uid, gid), (mtime, 0))?;
-                continue;
-            }
-            tar::EntryType::Link => {
-                let target = format!("{dest}/{}", rootpath::clean(&link()?.to_string_lossy()));
-                writer.hard_link(&target, &at)?;
-                continue;
-            }
-            tar::EntryType::Directory => Kind::Dir,
-            tar::EntryType::Symlink => Kind::Symlink(link()?),
-            tar::EntryType::Fifo => Kind::Fifo,
-            tar::EntryType::Char | tar::EntryType::Block => {
-                let major = header.device_major().ok().flatten().unwrap_or(0);
-                let minor = header.device_minor().ok().flatten().unwrap_or(0);
-                Kind::Device {
-                    char: kind == tar::EntryType::Char,
-                    rdev: nix::sys::stat::makedev(major.into(), minor.into()),
-                }
-            }
-            // Metadata records (pax, GNU long names) are folded in by the tar crate.
-            _ => continue,
-        };
-        let pseudo = Entry {
-            rel,
-            host: PathBuf::new(),
-            kind: object,
-            mode,
-            uid,
-            gid,
-            mtime: (mtime, 0),
-            inode: None,
-        };
-        writer.put(&pseudo, &at)?;
+        let entry = entry.map_err(unpack_error)?;
+        extract_entry(entry, writer, dest).map_err(|e| match e {
+            Failure::Io(source) => unpack_error(source),
+            Failure::Copy(e) => e,
+        })?;
     }
+    Ok(())
+}
+
+/// Why one archive entry could not be extracted: reading the archive, or writing.
+enum Failure {
+    Io(std::io::Error),
+    Copy(CopyError),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl From<CopyError> for Failure {
+    fn from(e: CopyError) -> Self {
+        Self::Copy(e)
+    }
+}
+
+fn extract_entry<R: Read>(
+    mut entry: tar::Entry<'_, R>,
+    writer: &mut Writer<'_>,
+    dest: &str,
+) -> Result<(), Failure> {
+    let rel = rootpath::clean(&entry.path()?.to_string_lossy());
+    if rel.is_empty() {
+        return Ok(());
+    }
+    let header = entry.header();
+    let mode = header.mode()? & 0o7777;
+    let uid = u32::try_from(header.uid()?).unwrap_or(0);
+    let gid = u32::try_from(header.gid()?).unwrap_or(0);
+    let mtime = i64::try_from(header.mtime()?).unwrap_or(0);
+    let kind = header.entry_type();
+    let device = (
+        header.device_major().ok().flatten(),
+        header.device_minor().ok().flatten(),
+    );
+    let link: PathBuf = entry
+        .link_name()?
+        .map(|l| l.into_owned())
+        .unwrap_or_default();
+    let (parent, file_name) = match rel.rsplit_once('/') {
+        Some((p, f)) => (format!("{dest}/{p}"), f.to_string()),
+        None => (dest.to_string(), rel.clone()),
+    };
+    let at = writer.mkdir_all(&parent)?.join(&file_name);
+    let object = match kind {
+        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+            writer.put_stream(&at, &mut entry, mode, (uid, gid), (mtime, 0))?;
+            return Ok(());
+        }
+        tar::EntryType::Link => {
+            let target = format!("{dest}/{}", rootpath::clean(&link.to_string_lossy()));
+            writer.hard_link(&target, &at)?;
+            return Ok(());
+        }
+        tar::EntryType::Directory => Kind::Dir,
+        tar::EntryType::Symlink => Kind::Symlink(link),
+        tar::EntryType::Fifo => Kind::Fifo,
+        tar::EntryType::Char | tar::EntryType::Block => Kind::Device {
+            char: kind == tar::EntryType::Char,
+            rdev: nix::sys::stat::makedev(
+                device.0.unwrap_or(0).into(),
+                device.1.unwrap_or(0).into(),
+            ),
+        },
+        // Metadata records (pax, GNU long names) are folded in by the tar crate.
+        _ => return Ok(()),
+    };
+    let pseudo = Entry {
+        rel,
+        host: PathBuf::new(),
+        kind: object,
+        mode,
+        uid,
+        gid,
+        mtime: (mtime, 0),
+        inode: None,
+    };
+    writer.put(&pseudo, &at)?;
     Ok(())
 }
