@@ -60,6 +60,9 @@ pub enum BuildError {
     /// Neither a destination nor `--no-push`.
     #[error("know where the image goes: give --destination, or --no-push (with --tar-path to keep it)")]
     NoDestination,
+    /// A COPY or ADD failed.
+    #[error(transparent)]
+    Copy(#[from] crate::build::copy::CopyError),
     /// The build was interrupted.
     #[error("the build was interrupted")]
     Interrupted,
