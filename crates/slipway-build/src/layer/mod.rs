@@ -154,3 +154,6 @@ pub(crate) fn io(
     let path = path.to_path_buf();
     move |source| LayerError::Io { op, path, source }
 }
+
+#[cfg(test)]
+mod tests;

@@ -53,7 +53,7 @@ fn unpack_entry<R: Read>(
     into: &Path,
 ) -> Result<Option<Meta>, LayerError> {
     let raw = entry.path_bytes().into_owned();
-    let rel = inside(&raw)?;
+    let rel = inside(&raw, &raw)?;
     let Some(name) = rel.file_name().map(OsStr::to_os_string) else {
         // The root itself (`./`): the layer directory exists already.
         return Ok(None);
@@ -68,7 +68,8 @@ fn unpack_entry<R: Read>(
     if let Some(hidden) = name.as_bytes().strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
         let at = parent.join(OsStr::from_bytes(hidden));
         clear(&at, false)?;
-        mknod(&at, SFlag::S_IFCHR, 0o600, 0)?;
+        // Mode 0, as overlay itself makes them.
+        mknod(&at, SFlag::S_IFCHR, 0, 0)?;
         chown(&at, meta.uid, meta.gid)?;
         return Ok(None);
     }
@@ -87,7 +88,7 @@ fn unpack_entry<R: Read>(
         }
         tar::EntryType::Link => {
             let link = link_name(entry)?;
-            let src_rel = inside(&link)?;
+            let src_rel = inside(&link, &raw)?;
             parents(into, &src_rel, &raw, false)?;
             let src = into.join(&src_rel);
             if std::fs::symlink_metadata(&src).is_err() {
@@ -128,10 +129,11 @@ fn unpack_entry<R: Read>(
     Ok(None)
 }
 
-/// The relative path an entry names, refusing `..` and absolute paths.
-fn inside(raw: &[u8]) -> Result<PathBuf, LayerError> {
+/// The relative path `raw` names, refusing `..` and absolute paths (the error names the
+/// entry `shown`).
+fn inside(raw: &[u8], shown: &[u8]) -> Result<PathBuf, LayerError> {
     let refuse = |reason| LayerError::Escape {
-        entry: String::from_utf8_lossy(raw).into_owned(),
+        entry: String::from_utf8_lossy(shown).into_owned(),
         reason,
     };
     if raw.starts_with(b"/") {
