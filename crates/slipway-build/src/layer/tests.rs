@@ -235,8 +235,11 @@ fn compressions_agree_on_the_diff_id_and_times_clamp() {
     }
 }
 
-/// A tar whose single entry's name is written raw (the tar crate refuses to write `..`).
-fn raw_tar(entries: &[(&[u8], tar::EntryType, &[u8])]) -> Vec<u8> {
+/// An entry's name, type and link name, written raw.
+type RawEntry<'a> = (&'a [u8], tar::EntryType, &'a [u8]);
+
+/// A tar whose entries' names are written raw (the tar crate refuses to write `..`).
+fn raw_tar(entries: &[RawEntry<'_>]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, kind, link) in entries {
         let mut h = tar::Header::new_gnu();
@@ -258,7 +261,7 @@ fn raw_tar(entries: &[(&[u8], tar::EntryType, &[u8])]) -> Vec<u8> {
 fn unpack_refuses_entries_leaving_the_root() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let reg = tar::EntryType::Regular;
-    let cases: [(&[(&[u8], tar::EntryType, &[u8])], &str, Escape); 4] = [
+    let cases: [(&[RawEntry<'_>], &str, Escape); 4] = [
         (&[(b"../evil", reg, b"")], "../evil", Escape::ParentDir),
         (&[(b"/etc/evil", reg, b"")], "/etc/evil", Escape::Absolute),
         (

@@ -86,8 +86,8 @@ impl Credentials {
         out
     }
 
-    /// Reads one config.json; a missing or malformed file gives no credentials.
-    fn from_file(path: &Path) -> Credentials {
+    /// Reads one config.json; a missing or malformed file gives no credentials (logged).
+    pub fn from_file(path: &Path) -> Credentials {
         let shown = path.display().to_string();
         let mut creds = match std::fs::read(path) {
             Ok(bytes) => match Credentials::from_docker_config_json(&bytes) {
