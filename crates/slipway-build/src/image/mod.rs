@@ -192,3 +192,81 @@ pub fn rfc3339(secs: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0).unsigned_abs());
     humantime::format_rfc3339_seconds(t).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(n: u8) -> Layer {
+        Layer {
+            digest: Digest::of_bytes(&[n, 1]),
+            diff_id: Digest::of_bytes(&[n, 2]),
+            size: 100 + u64::from(n),
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".to_string(),
+        }
+    }
+
+    fn sample() -> Image {
+        let mut img = Image::scratch(&Platform::parse("linux/arm64/v8").expect("platform"));
+        let mut cfg = Config::default();
+        // Several labels: a hash map whose order differs between runs unless sorted.
+        cfg.set_labels(Some(
+            (0..20).map(|i| (format!("l{i}"), i.to_string())).collect(),
+        ));
+        cfg.set_env(Some(vec!["PATH=/bin".to_string()]));
+        img.config.set_config(Some(cfg));
+        img.push_layer(layer(1), "RUN a", 0);
+        img.push_history("ENV x=1", 86_400, true);
+        img.push_layer(layer(2), "RUN b", 1_700_000_000);
+        img
+    }
+
+    #[test]
+    fn manifest_is_deterministic_and_names_its_blobs() {
+        let img = sample();
+        let a = img.manifest(MediaTypes::Oci).expect("manifest");
+        for _ in 0..5 {
+            let again = sample().manifest(MediaTypes::Oci).expect("manifest");
+            assert_eq!(again.json, a.json);
+            assert_eq!(again.config_json, a.config_json);
+        }
+        assert_eq!(a.digest, Digest::of_bytes(&a.json));
+        let m: serde_json::Value = serde_json::from_slice(&a.json).expect("json");
+        assert_eq!(m["config"]["digest"], a.config_digest.0.as_str());
+        assert_eq!(m["config"]["size"], a.config_json.len());
+        assert_eq!(m["layers"][1]["size"], 102);
+        let d = img.manifest(MediaTypes::Docker).expect("docker");
+        let m: serde_json::Value = serde_json::from_slice(&d.json).expect("json");
+        assert_eq!(
+            m["layers"][0]["mediaType"],
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        );
+        assert_eq!(m["config"]["mediaType"], media_docker_config());
+    }
+
+    fn media_docker_config() -> &'static str {
+        crate::layer::media::DOCKER_CONFIG
+    }
+
+    #[test]
+    fn config_json_snapshot() {
+        let m = sample().manifest(MediaTypes::Oci).expect("manifest");
+        let text = String::from_utf8(m.config_json).expect("utf-8");
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn mismatched_diff_ids_are_refused() {
+        let mut img = sample();
+        img.layers.pop();
+        let err = img.manifest(MediaTypes::Oci).expect_err("mismatch");
+        insta::assert_snapshot!(err.to_string(), @"serialize the image: its config lists 2 diff_ids for 1 layers, or in another order");
+    }
+
+    #[test]
+    fn times_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(-5), "1970-01-01T00:00:00Z");
+    }
+}

@@ -207,3 +207,62 @@ pub(crate) fn normalize_host(key: &str) -> String {
         _ => host,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(c: &Credentials, host: &str) -> Option<(String, String)> {
+        c.lookup(host)
+            .map(|(Secret::Basic { user, password }, _)| (user.clone(), password.clone()))
+    }
+
+    #[test]
+    fn reads_auth_username_password_and_identity_tokens() {
+        let json = br#"{
+            "auths": {
+                "https://index.docker.io/v1/": {"auth": "dTE6cDE="},
+                "http://127.0.0.1:5001": {"username": "u2", "password": "p2"},
+                "acr.example.com": {"auth": "MDAwMDAwMDAtMDAwMDo=", "identitytoken": "tok"},
+                "empty.example.com": {}
+            },
+            "credsStore": "desktop",
+            "credHelpers": {"gcr.io": "gcloud"}
+        }"#;
+        let c = Credentials::from_docker_config_json(json).expect("parse");
+        assert_eq!(basic(&c, "docker.io"), Some(("u1".into(), "p1".into())));
+        assert_eq!(
+            basic(&c, "127.0.0.1:5001"),
+            Some(("u2".into(), "p2".into()))
+        );
+        assert_eq!(
+            basic(&c, "acr.example.com"),
+            Some(("00000000-0000".into(), "tok".into()))
+        );
+        assert_eq!(basic(&c, "empty.example.com"), None);
+        assert_eq!(basic(&c, "gcr.io"), None);
+    }
+
+    #[test]
+    fn earlier_sources_win_and_nothing_prints_a_secret() {
+        let a = Credentials::from_docker_config_json(
+            br#"{"auths":{"r.io":{"username":"a","password":"secret-a"}}}"#,
+        )
+        .expect("a");
+        let b = Credentials::from_docker_config_json(
+            br#"{"auths":{"r.io":{"username":"b","password":"secret-b"}}}"#,
+        )
+        .expect("b");
+        let mut c = a;
+        c.merge(b);
+        assert_eq!(basic(&c, "r.io"), Some(("a".into(), "secret-a".into())));
+        let shown = format!("{c:?} {}", c.describe("r.io"));
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    #[test]
+    fn malformed_config_is_an_error() {
+        let err = Credentials::from_docker_config_json(b"{not json").expect_err("bad");
+        insta::assert_snapshot!(err.to_string(), @"read a docker config.json");
+    }
+}

@@ -315,3 +315,104 @@ fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreErro
     let path = path.to_path_buf();
     move |source| StoreError::Io { op, path, source }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> String {
+        Digest::of_bytes(&[n]).hex().to_string()
+    }
+
+    #[test]
+    fn open_makes_the_layout_and_removes_dead_builds_temp_dirs() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path()).expect("open");
+        for d in DIRS {
+            assert!(tmp.path().join(d).is_dir(), "{d}");
+        }
+        // i32::MAX is above any pid_max, so no process owns it.
+        let dead = tmp.path().join("tmp/2147483647-0000");
+        let alive = store.temp_dir().expect("temp").keep();
+        let foreign = tmp.path().join("tmp/not-ours");
+        std::fs::create_dir_all(dead.join("sub")).expect("mkdir");
+        std::fs::create_dir(&foreign).expect("mkdir");
+        Store::open(tmp.path()).expect("reopen");
+        assert!(!dead.exists(), "a dead build's temp dir is removed");
+        assert!(alive.exists(), "a running build's temp dir stays");
+        assert!(foreign.exists(), "names this store did not make stay");
+    }
+
+    #[test]
+    fn temp_dirs_go_away_on_drop() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path()).expect("open");
+        let t = store.temp_dir().expect("temp");
+        let p = t.path().to_path_buf();
+        std::fs::write(p.join("f"), "x").expect("write");
+        drop(t);
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn blobs_cache_and_images_round_trip() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path()).expect("open");
+        let d = store.put_blob_bytes(b"{}").expect("put");
+        assert!(store.has_blob(&d));
+        assert_eq!(std::fs::read(store.blob_path(&d)).expect("read"), b"{}");
+        assert_eq!(store.put_blob_bytes(b"{}").expect("again"), d);
+
+        assert_eq!(store.cache_get(&key(1)), None);
+        let rec = CacheRecord {
+            layer: None,
+            created_unix: 42,
+        };
+        store.cache_put(&key(1), &rec).expect("cache_put");
+        assert_eq!(store.cache_get(&key(1)), Some(rec.clone()));
+        assert!(matches!(
+            store.cache_put("../escape", &rec),
+            Err(StoreError::BadKey { .. })
+        ));
+
+        let image = Image::scratch(&crate::image::Platform::host());
+        store
+            .image_put("alpine:3 linux/amd64", &image)
+            .expect("put");
+        let back = store.image_get("alpine:3 linux/amd64").expect("get");
+        assert_eq!(back.config, image.config);
+        assert!(store.image_get("alpine:3 linux/arm64").is_none());
+    }
+
+    #[test]
+    fn unpack_layer_is_idempotent_and_adopt_renames() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&tmp.path().join("s")).expect("open");
+        let upper = store.temp_dir().expect("temp");
+        std::fs::write(upper.path().join("f"), "x").expect("write");
+        let layer = crate::layer::write_layer(&store, upper.path(), &Default::default())
+            .expect("write_layer");
+        assert_eq!(store.layer_dir(&layer.diff_id), None);
+        let first = store.unpack_layer(&layer).expect("unpack");
+        assert_eq!(store.unpack_layer(&layer).expect("again"), first);
+        assert_eq!(std::fs::read(first.join("f")).expect("read"), b"x");
+
+        let other = Digest::of_bytes(b"other layer");
+        let adopted = store.adopt_layer_dir(upper.path(), &other).expect("adopt");
+        assert!(!upper.path().exists(), "renamed, not copied");
+        assert_eq!(store.layer_dir(&other), Some(adopted));
+
+        let missing = Layer {
+            digest: Digest::of_bytes(b"absent"),
+            ..layer
+        };
+        let missing = Layer {
+            diff_id: Digest::of_bytes(b"absent diff"),
+            ..missing
+        };
+        assert!(matches!(
+            store.unpack_layer(&missing),
+            Err(StoreError::MissingBlob { .. })
+        ));
+    }
+}
