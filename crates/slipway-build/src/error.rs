@@ -23,6 +23,9 @@ pub enum BuildError {
     /// Making or reading a layer failed.
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    /// The image could not be serialized or archived.
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
     /// A registry refused or failed.
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
