@@ -65,7 +65,7 @@ pub(crate) async fn finish(shared: &Shared<'_>, mut image: Image) -> Result<Buil
             labels.insert(k.clone(), v.clone());
         }
     }
-    image.config.created = Some(crate::config::rfc3339(shared.created()));
+    image.config.created = Some(crate::image::rfc3339(shared.created()));
     let manifest = image.manifest(options.media)?;
     if let Some(path) = &options.tar_path {
         let store = shared.store.clone();

@@ -6,7 +6,7 @@ mod platform;
 
 use std::path::PathBuf;
 
-use oci_spec::image::{Arch, Config, History, ImageConfiguration, Os, RootFs};
+use crate::config::{ContainerConfig, History, ImageConfig};
 
 pub use crate::image::archive::write_tar;
 pub use crate::image::platform::{BadPlatform, Platform};
@@ -17,8 +17,8 @@ use crate::store::Digest;
 /// diff_ids, in order).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Image {
-    /// The OCI image config.
-    pub config: ImageConfiguration,
+    /// The image config (Docker's shape, a superset of OCI's).
+    pub config: ImageConfig,
     /// The layers, bottom first.
     pub layers: Vec<Layer>,
 }
@@ -79,13 +79,12 @@ pub enum ImageError {
 impl Image {
     /// An empty image for `platform` (`FROM scratch`).
     pub fn scratch(platform: &Platform) -> Image {
-        let mut config = ImageConfiguration::default();
-        config.set_os(Os::from(platform.os.as_str()));
-        config.set_architecture(Arch::from(platform.architecture.as_str()));
-        config.set_variant(platform.variant.clone());
-        config.set_rootfs(RootFs::default());
-        config.set_config(Some(Config::default()));
-        config.set_history(Some(Vec::new()));
+        let config = ImageConfig {
+            os: platform.os.clone(),
+            architecture: platform.architecture.clone(),
+            variant: platform.variant.clone(),
+            ..ImageConfig::default()
+        };
         Image {
             config,
             layers: Vec::new(),
@@ -94,30 +93,25 @@ impl Image {
 
     /// Appends `layer` with its history entry (`created` in Unix seconds).
     pub fn push_layer(&mut self, layer: Layer, created_by: &str, created: i64) {
-        self.config
-            .rootfs_mut()
-            .diff_ids_mut()
-            .push(layer.diff_id.0.clone());
+        self.config.rootfs.diff_ids.push(layer.diff_id.0.clone());
         self.layers.push(layer);
         self.push_history(created_by, created, false);
     }
 
     /// Appends a history entry; `empty_layer` for instructions that change only the config.
     pub fn push_history(&mut self, created_by: &str, created: i64, empty_layer: bool) {
-        let mut h = History::default();
-        h.set_created(Some(rfc3339(created)));
-        h.set_created_by(Some(created_by.to_string()));
-        if empty_layer {
-            h.set_empty_layer(Some(true));
-        }
-        let history = self.config.history_mut().get_or_insert_with(Vec::new);
-        history.push(h);
+        self.config.history.push(History {
+            created: Some(rfc3339(created)),
+            created_by: Some(created_by.to_string()),
+            empty_layer,
+            ..History::default()
+        });
     }
 
     /// The config and manifest as pushed and archived: keys sorted, no whitespace, layer
     /// media types renamed into `media`'s family.
     pub fn manifest(&self, media: MediaTypes) -> Result<Manifest, ImageError> {
-        let diff_ids = self.config.rootfs().diff_ids();
+        let diff_ids = &self.config.rootfs.diff_ids;
         if diff_ids.len() != self.layers.len()
             || diff_ids
                 .iter()
@@ -208,13 +202,11 @@ mod tests {
 
     fn sample() -> Image {
         let mut img = Image::scratch(&Platform::parse("linux/arm64/v8").expect("platform"));
-        let mut cfg = Config::default();
-        // Several labels: a hash map whose order differs between runs unless sorted.
-        cfg.set_labels(Some(
-            (0..20).map(|i| (format!("l{i}"), i.to_string())).collect(),
-        ));
-        cfg.set_env(Some(vec!["PATH=/bin".to_string()]));
-        img.config.set_config(Some(cfg));
+        img.config.config = ContainerConfig {
+            labels: Some((0..20).map(|i| (format!("l{i}"), i.to_string())).collect()),
+            env: Some(vec!["PATH=/bin".to_string()]),
+            ..ContainerConfig::default()
+        };
         img.push_layer(layer(1), "RUN a", 0);
         img.push_history("ENV x=1", 86_400, true);
         img.push_layer(layer(2), "RUN b", 1_700_000_000);

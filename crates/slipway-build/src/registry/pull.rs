@@ -4,7 +4,7 @@
 use futures::{StreamExt as _, TryStreamExt as _};
 use oci_client::manifest::{OciDescriptor, OciImageIndex, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
-use oci_spec::image::ImageConfiguration;
+use crate::config::ImageConfig;
 use sha2::Digest as _;
 use slipway_model::reference::Reference;
 use tokio::io::AsyncWriteExt as _;
@@ -91,7 +91,7 @@ impl Registry {
             .pull_blob(&oref, &manifest.config, &mut config_bytes)
             .await
             .map_err(fail)?;
-        let config: ImageConfiguration =
+        let config: ImageConfig =
             serde_json::from_slice(&config_bytes).map_err(|e| RegistryError::BadImage {
                 reference: r.to_string(),
                 why: format!("its config is not an image config: {e}"),
@@ -180,13 +180,13 @@ impl Registry {
         &self,
         r: &Reference,
         manifest: &OciImageManifest,
-        config: &ImageConfiguration,
+        config: &ImageConfig,
     ) -> Result<Vec<Layer>, RegistryError> {
         let bad = |why: String| RegistryError::BadImage {
             reference: r.to_string(),
             why,
         };
-        let diff_ids = config.rootfs().diff_ids();
+        let diff_ids = &config.rootfs.diff_ids;
         if diff_ids.len() != manifest.layers.len() {
             return Err(bad(format!(
                 "its manifest lists {} layers but its config {} diff_ids",
