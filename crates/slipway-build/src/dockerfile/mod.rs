@@ -2,6 +2,7 @@
 //! planning and `.dockerignore`. Pure: no file system access beyond what the caller hands in.
 
 pub mod expand;
+pub mod glob;
 pub mod ignore;
 pub mod instruction;
 mod lines;
