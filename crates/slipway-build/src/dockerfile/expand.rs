@@ -41,9 +41,7 @@ pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Expands `word` into one string (quotes removed, escapes applied, spaces kept).
 pub fn expand_word(word: &str, escape: char, lookup: Lookup<'_>) -> Result<String, ExpandError> {
-    Lexer::new(word, escape, lookup)
-        .run()
-        .map(|(text, _)| text)
+    Lexer::new(word, escape, lookup).run().map(|(text, _)| text)
 }
 
 /// Expands `word` and splits it into words at unquoted whitespace (including whitespace that
@@ -60,7 +58,9 @@ pub fn expand_words(
 
 /// Whether expanding `word` could change it (it has `$`, a quote or the escape character).
 pub fn is_literal(word: &str, escape: char) -> bool {
-    !word.chars().any(|c| matches!(c, '$' | '\'' | '"') || c == escape)
+    !word
+        .chars()
+        .any(|c| matches!(c, '$' | '\'' | '"') || c == escape)
 }
 
 /// Words being collected: unquoted whitespace separates them, quoted or escaped text does not.
@@ -249,10 +249,7 @@ impl<'a> Lexer<'a> {
             }
             _ => {}
         }
-        while let Some(c) = self
-            .peek()
-            .filter(|c| c.is_alphanumeric() || *c == '_')
-        {
+        while let Some(c) = self.peek().filter(|c| c.is_alphanumeric() || *c == '_') {
             name.push(c);
             self.pos += 1;
         }
@@ -574,7 +571,10 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(word(input).as_ref(), Err(want), "input {input:?}");
         }
-        assert!(word("${empty?}").is_ok(), "set but empty passes without `:`");
+        assert!(
+            word("${empty?}").is_ok(),
+            "set but empty passes without `:`"
+        );
     }
 
     #[test]

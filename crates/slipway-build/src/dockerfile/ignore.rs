@@ -1,7 +1,7 @@
 //! `.dockerignore` (and `<Dockerfile>.dockerignore`) patterns with Docker's semantics.
 
-pub use crate::dockerfile::glob::{GlobError, glob_match};
 use crate::dockerfile::glob::{self, Token};
+pub use crate::dockerfile::glob::{GlobError, glob_match};
 
 /// Why a `.dockerignore` is refused; reads after "failed to read .dockerignore: ".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -41,7 +41,7 @@ impl Instruction {
     }
 
     /// `COPY --from=` / `RUN --mount=...,from=` values as written (for stage planning).
-    pub(crate) fn from_refs(&self) -> Vec<String> {
+    pub(crate) fn stage_refs(&self) -> Vec<String> {
         match &self.body {
             Body::Copy { flags, .. } => flags
                 .iter()
@@ -62,7 +62,11 @@ impl Instruction {
     }
 
     /// An error at this instruction.
-    pub(crate) fn error(&self, message: impl Into<String>, hint: Option<String>) -> DockerfileError {
+    pub(crate) fn error(
+        &self,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> DockerfileError {
         DockerfileError {
             path: self.path.to_path_buf(),
             span: self.span,
@@ -140,7 +144,14 @@ impl Kind {
         match self {
             Kind::Run => &["mount", "network"],
             Kind::Copy => &["from", "chown", "chmod", "link", "parents", "exclude"],
-            Kind::Add => &["chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"],
+            Kind::Add => &[
+                "chown",
+                "chmod",
+                "link",
+                "checksum",
+                "keep-git-dir",
+                "exclude",
+            ],
             Kind::Healthcheck => &[
                 "interval",
                 "timeout",

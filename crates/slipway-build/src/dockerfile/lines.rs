@@ -342,12 +342,16 @@ mod tests {
 
     #[test]
     fn heredocs_anywhere_in_run() {
-        let text = "FROM a\nRUN cat <<EOF >f && cat <<-'END' >g\nhello $X\nEOF\n\tbye\n\tEND\nCMD x\n";
+        let text =
+            "FROM a\nRUN cat <<EOF >f && cat <<-'END' >g\nhello $X\nEOF\n\tbye\n\tEND\nCMD x\n";
         let lines = scan(text, '\\').unwrap_or_default();
         assert_eq!(lines.len(), 3);
         let h = &lines[1].heredocs;
         assert_eq!(h.len(), 2);
-        assert_eq!((h[0].name.as_str(), h[0].content.as_str()), ("EOF", "hello $X\n"));
+        assert_eq!(
+            (h[0].name.as_str(), h[0].content.as_str()),
+            ("EOF", "hello $X\n")
+        );
         assert!(!h[0].quoted && h[1].quoted && h[1].strip_tabs);
         assert_eq!(h[1].content, "bye\n");
         assert_eq!(&text[h[0].marker.clone()], "<<EOF");

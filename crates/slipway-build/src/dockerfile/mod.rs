@@ -159,7 +159,9 @@ mod tests {
             .instructions
             .iter()
             .map(|i| {
-                let r = i.resolve(&vars).unwrap_or_else(|e| panic!("{}", e.report()));
+                let r = i
+                    .resolve(&vars)
+                    .unwrap_or_else(|e| panic!("{}", e.report()));
                 vars.apply(&r);
                 r
             })
@@ -171,7 +173,13 @@ mod tests {
         let text = "\u{feff}# syntax=docker/dockerfile:1\nARG V=1\nFROM --platform=$BUILDPLATFORM alpine:$V AS Build\nRUN echo a \\\n  && echo b\n\nfrom build\nCOPY --from=build /a /b\n";
         let df = parse(text).unwrap_or_else(|e| panic!("{}", e.report()));
         assert_eq!(df.syntax.as_deref(), Some("docker/dockerfile:1"));
-        assert_eq!(df.global_args, [ArgDecl { name: "V".into(), default: Some("1".into()) }]);
+        assert_eq!(
+            df.global_args,
+            [ArgDecl {
+                name: "V".into(),
+                default: Some("1".into())
+            }]
+        );
         assert_eq!(df.stages.len(), 2);
         let s0 = &df.stages[0];
         assert_eq!(s0.name.as_deref(), Some("build"));
@@ -181,7 +189,10 @@ mod tests {
         let run = &s0.instructions[0];
         assert_eq!(run.text, "RUN echo a   && echo b");
         assert_eq!((run.span.line, run.span.column), (4, 1));
-        assert_eq!(&text[run.span.offset..run.span.offset + run.span.len], "RUN echo a \\\n  && echo b");
+        assert_eq!(
+            &text[run.span.offset..run.span.offset + run.span.len],
+            "RUN echo a \\\n  && echo b"
+        );
         assert_eq!(df.stage("BUILD").map(|s| s.index), Some(0));
         assert_eq!(df.stage("1").map(|s| s.index), Some(1));
         assert!(df.stage("01").is_none() && df.stage("2").is_none());
@@ -212,7 +223,10 @@ ADD --checksum=sha256:abc https://example.com/x.tar /x/
 "#;
         let r = resolve_all(text, &[("USER", "me")]);
         let expected = vec![
-            Resolved::Arg(vec![ArgDecl { name: "USER".into(), default: Some("app".into()) }]),
+            Resolved::Arg(vec![ArgDecl {
+                name: "USER".into(),
+                default: Some("app".into()),
+            }]),
             Resolved::Env(vec![
                 ("HOME".into(), "/home/me".into()),
                 ("GREETING".into(), "hello world".into()),
@@ -239,7 +253,10 @@ ADD --checksum=sha256:abc https://example.com/x.tar /x/
             Resolved::Onbuild("RUN echo $HOME".into()),
             Resolved::Maintainer("someone".into()),
             Resolved::Healthcheck(Healthcheck::Check {
-                test: vec!["CMD-SHELL".into(), "curl -f http://localhost/ || exit 1".into()],
+                test: vec![
+                    "CMD-SHELL".into(),
+                    "curl -f http://localhost/ || exit 1".into(),
+                ],
                 interval: Some(30_000_000_000),
                 timeout: None,
                 start_period: None,
@@ -286,13 +303,22 @@ ADD --checksum=sha256:abc https://example.com/x.tar /x/
     fn copy_json_form_and_heredoc() {
         let text = "FROM a\nARG N=x\nCOPY [\"a b\", \"/x/\"]\nCOPY <<EOF /f\nval=$N\nEOF\nCOPY <<'EOF' /g\nval=$N\nEOF\n";
         let r = resolve_all(text, &[]);
-        let Resolved::Copy(json) = &r[1] else { panic!("{r:?}") };
-        assert_eq!((json.sources.as_slice(), json.dest.as_str()), (&["a b".to_owned()][..], "/x/"));
-        let Resolved::Copy(doc) = &r[2] else { panic!("{r:?}") };
+        let Resolved::Copy(json) = &r[1] else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            (json.sources.as_slice(), json.dest.as_str()),
+            (&["a b".to_owned()][..], "/x/")
+        );
+        let Resolved::Copy(doc) = &r[2] else {
+            panic!("{r:?}")
+        };
         assert_eq!(doc.heredocs[0].content, "val=x\n");
         assert_eq!(doc.heredocs[0].name, "EOF");
         assert!(doc.sources.is_empty());
-        let Resolved::Copy(quoted) = &r[3] else { panic!("{r:?}") };
+        let Resolved::Copy(quoted) = &r[3] else {
+            panic!("{r:?}")
+        };
         assert_eq!(quoted.heredocs[0].content, "val=$N\n");
     }
 
@@ -307,20 +333,30 @@ ADD --checksum=sha256:abc https://example.com/x.tar /x/
                 _ => None,
             })
             .collect();
-        assert_eq!(runs[0].command, Command::Exec(vec!["echo".into(), "hi".into()]));
+        assert_eq!(
+            runs[0].command,
+            Command::Exec(vec!["echo".into(), "hi".into()])
+        );
         assert_eq!(runs[1].command, Command::Shell("echo $X".into()));
         assert_eq!(runs[1].network, Network::None);
         assert!(matches!(&runs[1].mounts[..], [RunMount::Cache { id, .. }] if id == "/c"));
         assert!(runs[2].script);
-        assert_eq!(runs[2].command, Command::Shell("echo one\necho two\n".into()));
+        assert_eq!(
+            runs[2].command,
+            Command::Shell("echo one\necho two\n".into())
+        );
         assert!(!runs[3].script);
-        assert_eq!(runs[3].command, Command::Shell("cat <<EOF > /f\nhello\nEOF".into()));
+        assert_eq!(
+            runs[3].command,
+            Command::Shell("cat <<EOF > /f\nhello\nEOF".into())
+        );
         assert_eq!(runs[3].heredocs[0].content, "hello\n");
     }
 
     #[test]
     fn required_variable_reports_its_name() {
-        let df = parse("FROM a\nWORKDIR ${DIR:?set DIR}\n").unwrap_or_else(|e| panic!("{}", e.report()));
+        let df =
+            parse("FROM a\nWORKDIR ${DIR:?set DIR}\n").unwrap_or_else(|e| panic!("{}", e.report()));
         let vars = Vars::global(&BTreeMap::new(), &[]).stage(&[]);
         let err = df.stages[0].instructions[0].resolve(&vars).map(drop);
         assert_eq!(
@@ -334,22 +370,58 @@ ADD --checksum=sha256:abc https://example.com/x.tar /x/
         let cases: &[(&str, &str)] = &[
             ("FROM a\nRUNN x\n", "unknown instruction `RUNN`"),
             ("RUN x\nFROM a\n", "RUN comes before the first FROM"),
-            ("FROM a\nCOPY --form=x a b\n", "unknown flag --form for COPY"),
-            ("FROM a AS x\nFROM b AS X\n", "stage name `x` is already used by stage 0 (line 1)"),
-            ("FROM later\nFROM a AS later\n", "stage `later` is defined later (line 2)"),
+            (
+                "FROM a\nCOPY --form=x a b\n",
+                "unknown flag --form for COPY",
+            ),
+            (
+                "FROM a AS x\nFROM b AS X\n",
+                "stage name `x` is already used by stage 0 (line 1)",
+            ),
+            (
+                "FROM later\nFROM a AS later\n",
+                "stage `later` is defined later (line 2)",
+            ),
             ("FROM self AS self\n", "stage `self` starts from itself"),
             ("FROM a\nCOPY --chmod=rwx a b\n", "--chmod of COPY is wrong"),
             ("FROM a\nEXPOSE 80/tpc\n", "EXPOSE cannot use this port"),
-            ("FROM a\nHEALTHCHECK --interval=5x CMD true\n", "--interval of HEALTHCHECK is wrong"),
-            ("FROM a\nHEALTHCHECK --retries=-1 CMD true\n", "--retries of HEALTHCHECK is wrong"),
-            ("FROM a\nSHELL /bin/bash -c\n", "SHELL must be written as a JSON array"),
-            ("FROM a\nONBUILD ONBUILD RUN x\n", "ONBUILD ONBUILD is not allowed"),
+            (
+                "FROM a\nHEALTHCHECK --interval=5x CMD true\n",
+                "--interval of HEALTHCHECK is wrong",
+            ),
+            (
+                "FROM a\nHEALTHCHECK --retries=-1 CMD true\n",
+                "--retries of HEALTHCHECK is wrong",
+            ),
+            (
+                "FROM a\nSHELL /bin/bash -c\n",
+                "SHELL must be written as a JSON array",
+            ),
+            (
+                "FROM a\nONBUILD ONBUILD RUN x\n",
+                "ONBUILD ONBUILD is not allowed",
+            ),
             ("FROM a\nONBUILD FROM b\n", "ONBUILD FROM is not allowed"),
-            ("FROM a\nONBUILD MAINTAINER me\n", "ONBUILD MAINTAINER is not allowed"),
-            ("FROM a\nRUN --mount=type=volume,target=/x true\n", "--mount of RUN is wrong"),
-            ("FROM a\nRUN --mount=type=cache,tagret=/x true\n", "--mount of RUN is wrong"),
-            ("FROM a\nRUN --network=bridge true\n", "--network of RUN is wrong"),
-            ("FROM a\nRUN cat <<EOF\nno end\n", "here-document <<EOF has no closing line"),
+            (
+                "FROM a\nONBUILD MAINTAINER me\n",
+                "ONBUILD MAINTAINER is not allowed",
+            ),
+            (
+                "FROM a\nRUN --mount=type=volume,target=/x true\n",
+                "--mount of RUN is wrong",
+            ),
+            (
+                "FROM a\nRUN --mount=type=cache,tagret=/x true\n",
+                "--mount of RUN is wrong",
+            ),
+            (
+                "FROM a\nRUN --network=bridge true\n",
+                "--network of RUN is wrong",
+            ),
+            (
+                "FROM a\nRUN cat <<EOF\nno end\n",
+                "here-document <<EOF has no closing line",
+            ),
             ("FROM a\nENV a=1 b\n", "ENV cannot be read"),
             ("ARG x\n", "the Dockerfile has no FROM instruction"),
         ];

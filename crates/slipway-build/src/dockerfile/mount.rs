@@ -43,7 +43,9 @@ const CACHE: &[&str] = &[
     "type", "target", "id", "sharing", "readonly", "source", "from", "mode", "uid", "gid",
 ];
 const TMPFS: &[&str] = &["type", "target", "size"];
-const SECRET: &[&str] = &["type", "target", "id", "required", "mode", "uid", "gid", "env"];
+const SECRET: &[&str] = &[
+    "type", "target", "id", "required", "mode", "uid", "gid", "env",
+];
 const SSH: &[&str] = &["type", "target", "id", "required", "mode", "uid", "gid"];
 
 /// Docker's aliases for the canonical key names.
@@ -122,7 +124,9 @@ pub fn parse(value: &str) -> Result<RunMount, MountError> {
                 return Err(MountError::Sharing(sharing));
             }
             RunMount::Cache {
-                id: text("id").filter(|i| !i.is_empty()).unwrap_or(target.clone()),
+                id: text("id")
+                    .filter(|i| !i.is_empty())
+                    .unwrap_or(target.clone()),
                 target,
                 sharing,
                 readonly: flag("readonly")?,

@@ -122,7 +122,10 @@ mod tests {
             pairs("a=1 b", '\\'),
             Err(PairError::MissingEquals("b".into()))
         );
-        assert_eq!(pairs("lonely", '\\'), Err(PairError::MissingValue("lonely".into())));
+        assert_eq!(
+            pairs("lonely", '\\'),
+            Err(PairError::MissingValue("lonely".into()))
+        );
         assert_eq!(pairs("=x", '\\'), Err(PairError::EmptyName));
     }
 

@@ -61,7 +61,12 @@ impl Source<'_> {
         }
     }
 
-    fn error(&self, span: Span, message: impl Into<String>, hint: impl Into<String>) -> DockerfileError {
+    fn error(
+        &self,
+        span: Span,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> DockerfileError {
         DockerfileError {
             path: self.path.to_path_buf(),
             span,
@@ -70,7 +75,13 @@ impl Source<'_> {
         }
     }
 
-    fn error_at(&self, start: usize, end: usize, message: impl Into<String>, hint: impl Into<String>) -> DockerfileError {
+    fn error_at(
+        &self,
+        start: usize,
+        end: usize,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> DockerfileError {
         self.error(self.span(start, end), message, hint)
     }
 }
@@ -190,7 +201,9 @@ fn precheck(src: &Source<'_>, logicals: &[Logical]) -> Result<(), DockerfileErro
                     if let Some((first, line)) = names.get(&name) {
                         return Err(src.error(
                             here,
-                            format!("stage name `{name}` is already used by stage {first} (line {line})"),
+                            format!(
+                                "stage name `{name}` is already used by stage {first} (line {line})"
+                            ),
                             "give each stage its own name",
                         ));
                     }
@@ -252,7 +265,9 @@ fn library_error(src: &Source<'_>, e: &pd::Error) -> DockerfileError {
     let mut message = format!("{e:#}");
     if let Some(first) = message.get(..1)
         && first.chars().all(|c| c.is_ascii_uppercase())
-        && message.get(1..2).is_some_and(|c| c.chars().all(|c| c.is_ascii_lowercase()))
+        && message
+            .get(1..2)
+            .is_some_and(|c| c.chars().all(|c| c.is_ascii_lowercase()))
     {
         message = first.to_ascii_lowercase() + &message[1..];
     }
@@ -312,7 +327,10 @@ fn check_stage_order(src: &Source<'_>, stages: &[Stage]) -> Result<(), Dockerfil
                 )
             } else {
                 (
-                    format!("stage `{base}` is defined later (line {})", target.span.line),
+                    format!(
+                        "stage `{base}` is defined later (line {})",
+                        target.span.line
+                    ),
                     format!("move stage `{base}` above this FROM"),
                 )
             };
@@ -322,7 +340,12 @@ fn check_stage_order(src: &Source<'_>, stages: &[Stage]) -> Result<(), Dockerfil
     Ok(())
 }
 
-fn unknown_flag(src: &Source<'_>, keyword: &str, allowed: &[&str], flag: &pd::Flag<'_>) -> DockerfileError {
+fn unknown_flag(
+    src: &Source<'_>,
+    keyword: &str,
+    allowed: &[&str],
+    flag: &pd::Flag<'_>,
+) -> DockerfileError {
     let span = flag.flag_span();
     let name = &flag.name.value;
     let dashed: Vec<String> = allowed.iter().map(|a| format!("--{a}")).collect();
@@ -355,7 +378,11 @@ fn need_value(src: &Source<'_>, flag: &pd::Flag<'_>) -> Result<String, Dockerfil
 }
 
 /// Flags of `kind`, checked: known names, values where they cannot change by expansion.
-fn flags(src: &Source<'_>, kind: Kind, options: &[pd::Flag<'_>]) -> Result<Vec<Flag>, DockerfileError> {
+fn flags(
+    src: &Source<'_>,
+    kind: Kind,
+    options: &[pd::Flag<'_>],
+) -> Result<Vec<Flag>, DockerfileError> {
     let mut out = Vec::new();
     for flag in options {
         let name = flag.name.value.to_string();
@@ -475,13 +502,25 @@ fn instruction(
     let text_of = |s: &pd::UnescapedString<'_>| s.value.to_string();
     let (kind, body) = match ins {
         I::Run(r) => (Kind::Run, run_body(src, l, r)?),
-        I::Copy(c) => (Kind::Copy, copy_body(src, l, Kind::Copy, &c.options, &c.src, &c.dest)?),
-        I::Add(a) => (Kind::Add, copy_body(src, l, Kind::Add, &a.options, &a.src, &a.dest)?),
+        I::Copy(c) => (
+            Kind::Copy,
+            copy_body(src, l, Kind::Copy, &c.options, &c.src, &c.dest)?,
+        ),
+        I::Add(a) => (
+            Kind::Add,
+            copy_body(src, l, Kind::Add, &a.options, &a.src, &a.dest)?,
+        ),
         I::Cmd(c) => (Kind::Cmd, command_body(l, &c.arguments)),
         I::Entrypoint(e) => (Kind::Entrypoint, command_body(l, &e.arguments)),
         I::Arg(a) => (Kind::Arg, Body::Text(text_of(&a.arguments))),
-        I::Env(e) => (Kind::Env, pairs_body(src, l, Kind::Env, text_of(&e.arguments))?),
-        I::Label(e) => (Kind::Label, pairs_body(src, l, Kind::Label, text_of(&e.arguments))?),
+        I::Env(e) => (
+            Kind::Env,
+            pairs_body(src, l, Kind::Env, text_of(&e.arguments))?,
+        ),
+        I::Label(e) => (
+            Kind::Label,
+            pairs_body(src, l, Kind::Label, text_of(&e.arguments))?,
+        ),
         I::Maintainer(m) => (Kind::Maintainer, Body::Text(text_of(&m.name))),
         I::Stopsignal(s) => (Kind::StopSignal, Body::Text(text_of(&s.arguments))),
         I::User(u) => (Kind::User, Body::Text(text_of(&u.arguments))),
@@ -496,7 +535,10 @@ fn instruction(
             },
         ),
         I::Healthcheck(h) => (Kind::Healthcheck, healthcheck_body(src, l, h)?),
-        I::Onbuild(_) => (Kind::Onbuild, Body::Onbuild(split_word(&l.joined).1.to_owned())),
+        I::Onbuild(_) => (
+            Kind::Onbuild,
+            Body::Onbuild(split_word(&l.joined).1.to_owned()),
+        ),
         _ => {
             return Err(src.error_at(
                 start,
@@ -521,7 +563,12 @@ fn instruction(
     })
 }
 
-fn line_error(src: &Source<'_>, l: &Logical, message: String, hint: Option<String>) -> DockerfileError {
+fn line_error(
+    src: &Source<'_>,
+    l: &Logical,
+    message: String,
+    hint: Option<String>,
+) -> DockerfileError {
     DockerfileError {
         path: src.path.to_path_buf(),
         span: src.span(l.start, l.end),
@@ -530,7 +577,11 @@ fn line_error(src: &Source<'_>, l: &Logical, message: String, hint: Option<Strin
     }
 }
 
-fn run_body(src: &Source<'_>, l: &Logical, r: &pd::RunInstruction<'_>) -> Result<Body, DockerfileError> {
+fn run_body(
+    src: &Source<'_>,
+    l: &Logical,
+    r: &pd::RunInstruction<'_>,
+) -> Result<Body, DockerfileError> {
     let flags = flags(src, Kind::Run, &r.options)?;
     let docs = heredocs(l);
     let (command, script) = match &r.arguments {
@@ -605,19 +656,31 @@ fn copy_body(
     })
 }
 
-fn pairs_body(src: &Source<'_>, l: &Logical, kind: Kind, text: String) -> Result<Body, DockerfileError> {
+fn pairs_body(
+    src: &Source<'_>,
+    l: &Logical,
+    kind: Kind,
+    text: String,
+) -> Result<Body, DockerfileError> {
     pairs::pairs(&text, src.escape).map_err(|e| {
         line_error(
             src,
             l,
             format!("{} cannot be read: {e}", kind.keyword()),
-            Some(format!("write {} name=value [name=value...]", kind.keyword())),
+            Some(format!(
+                "write {} name=value [name=value...]",
+                kind.keyword()
+            )),
         )
     })?;
     Ok(Body::Text(text))
 }
 
-fn expose_body(src: &Source<'_>, l: &Logical, words: &[pd::UnescapedString<'_>]) -> Result<Body, DockerfileError> {
+fn expose_body(
+    src: &Source<'_>,
+    l: &Logical,
+    words: &[pd::UnescapedString<'_>],
+) -> Result<Body, DockerfileError> {
     for w in words {
         if expand::is_literal(&w.value, src.escape) {
             value::ports(&w.value).map_err(|e| {

@@ -27,7 +27,7 @@ pub fn dependencies(df: &Dockerfile, stage_index: usize, vars: &Vars) -> Vec<usi
         {
             scope.apply(&resolved);
         }
-        for reference in ins.from_refs() {
+        for reference in ins.stage_refs() {
             let lookup = scope.lookup();
             let Ok(name) = expand::expand_word(&reference, df.escape, &lookup) else {
                 continue;
@@ -64,7 +64,10 @@ pub fn stages_for_target(
     };
     let Some(start) = start else {
         return Err(error(
-            format!("target stage `{}` does not exist", target.unwrap_or_default()),
+            format!(
+                "target stage `{}` does not exist",
+                target.unwrap_or_default()
+            ),
             format!("stages are: {}", df.stage_names().join(", ")),
         ));
     };
@@ -148,7 +151,10 @@ FROM alpine AS tools
     #[test]
     fn target_needs_only_its_stages_in_order() {
         assert_eq!(plan(MULTI, Some("final"), &[]), Ok(vec![0, 1, 5, 4]));
-        assert_eq!(plan(MULTI, Some("final"), &[("FLAVOR", "b")]), Ok(vec![0, 2, 5, 4]));
+        assert_eq!(
+            plan(MULTI, Some("final"), &[("FLAVOR", "b")]),
+            Ok(vec![0, 2, 5, 4])
+        );
         assert_eq!(plan(MULTI, None, &[]), Ok(vec![5]));
         assert_eq!(plan(MULTI, Some("A"), &[]), Ok(vec![0, 1]));
         assert_eq!(plan(MULTI, Some("3"), &[]), Ok(vec![3]));

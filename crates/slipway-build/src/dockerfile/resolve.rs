@@ -8,10 +8,13 @@ use crate::dockerfile::{
     Resolved, RunSpec, Vars, mount, pairs, value,
 };
 
+/// A variable lookup that owns what it borrows from.
+type BoxedLookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Expands with `vars`, turning failures into errors at the instruction.
 struct Expander<'a> {
     ins: &'a Instruction,
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: BoxedLookup<'a>,
 }
 
 impl Expander<'_> {
@@ -33,8 +36,7 @@ impl Expander<'_> {
     }
 
     fn words(&self, word: &str) -> Result<Vec<String>, DockerfileError> {
-        expand::expand_words(word, self.ins.escape, &*self.lookup)
-            .map_err(|e| self.error(word, &e))
+        expand::expand_words(word, self.ins.escape, &*self.lookup).map_err(|e| self.error(word, &e))
     }
 
     /// The expanded values of flag `name`, in order.
@@ -79,16 +81,28 @@ pub(crate) fn resolve(ins: &Instruction, vars: &Vars) -> Result<Resolved, Docker
     };
     let keyword = ins.kind.keyword();
     match (&ins.kind, &ins.body) {
-        (Kind::Run, Body::Command { flags, command, heredocs, script }) => {
-            run(&x, flags, command, heredocs, *script)
-        }
+        (
+            Kind::Run,
+            Body::Command {
+                flags,
+                command,
+                heredocs,
+                script,
+            },
+        ) => run(&x, flags, command, heredocs, *script),
         (Kind::Cmd, Body::Command { command, .. }) => Ok(Resolved::Cmd(command.clone())),
         (Kind::Entrypoint, Body::Command { command, .. }) => {
             Ok(Resolved::Entrypoint(command.clone()))
         }
-        (kind @ (Kind::Copy | Kind::Add), Body::Copy { flags, sources, dest, heredocs }) => {
-            copy(&x, *kind == Kind::Add, flags, sources, dest, heredocs)
-        }
+        (
+            kind @ (Kind::Copy | Kind::Add),
+            Body::Copy {
+                flags,
+                sources,
+                dest,
+                heredocs,
+            },
+        ) => copy(&x, *kind == Kind::Add, flags, sources, dest, heredocs),
         (Kind::Env | Kind::Label, Body::Text(text)) => {
             let raw = pairs::pairs(text, ins.escape)
                 .map_err(|e| ins.error(format!("{keyword} cannot be read: {e}"), None))?;
@@ -125,7 +139,10 @@ pub(crate) fn resolve(ins: &Instruction, vars: &Vars) -> Result<Resolved, Docker
         (Kind::Maintainer, Body::Text(t)) => Ok(Resolved::Maintainer(t.clone())),
         (Kind::Expose, Body::Words(words)) => expose(&x, words),
         (Kind::Volume, Body::Words(words) | Body::Json(words)) => {
-            let paths = words.iter().map(|w| x.word(w)).collect::<Result<Vec<_>, _>>()?;
+            let paths = words
+                .iter()
+                .map(|w| x.word(w))
+                .collect::<Result<Vec<_>, _>>()?;
             if paths.iter().any(|p| p.trim().is_empty()) {
                 return Err(ins.error("VOLUME has an empty path", None));
             }
@@ -193,7 +210,10 @@ fn copy(
         .collect::<Result<_, DockerfileError>>()?;
     Ok(Resolved::Copy(CopySpec {
         add,
-        sources: sources.iter().map(|s| x.word(s)).collect::<Result<_, _>>()?,
+        sources: sources
+            .iter()
+            .map(|s| x.word(s))
+            .collect::<Result<_, _>>()?,
         dest: x.word(dest)?,
         from: x.flag(flags, "from")?,
         chown: x.flag(flags, "chown")?,
@@ -289,7 +309,9 @@ fn healthcheck(
             .transpose()
     };
     let test = match check {
-        Command::Exec(args) => std::iter::once("CMD".to_owned()).chain(args.clone()).collect(),
+        Command::Exec(args) => std::iter::once("CMD".to_owned())
+            .chain(args.clone())
+            .collect(),
         Command::Shell(text) => vec!["CMD-SHELL".to_owned(), text.clone()],
     };
     Ok(Resolved::Healthcheck(Healthcheck::Check {

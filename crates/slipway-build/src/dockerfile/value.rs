@@ -175,13 +175,20 @@ mod tests {
         assert_eq!(ports("53/UDP"), Ok(vec!["53/udp".into()]));
         assert_eq!(
             ports("8000-8002"),
-            Ok(vec!["8000/tcp".into(), "8001/tcp".into(), "8002/tcp".into()])
+            Ok(vec![
+                "8000/tcp".into(),
+                "8001/tcp".into(),
+                "8002/tcp".into()
+            ])
         );
         assert_eq!(ports("80/tpc"), Err(ValueError::Protocol("tpc".into())));
         assert_eq!(ports("http"), Err(ValueError::Port("http".into())));
         assert_eq!(ports("70000"), Err(ValueError::Port("70000".into())));
         assert_eq!(ports("9-1"), Err(ValueError::Port("9-1".into())));
-        assert_eq!(ports("8080:80"), Err(ValueError::HostPort("8080:80".into())));
+        assert_eq!(
+            ports("8080:80"),
+            Err(ValueError::HostPort("8080:80".into()))
+        );
     }
 
     #[test]
@@ -203,8 +210,14 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(go_duration(text), *want, "{text}");
         }
-        assert_eq!(health_duration("10us"), Err(ValueError::DurationRange("10us".into())));
-        assert_eq!(health_duration("-1s"), Err(ValueError::DurationRange("-1s".into())));
+        assert_eq!(
+            health_duration("10us"),
+            Err(ValueError::DurationRange("10us".into()))
+        );
+        assert_eq!(
+            health_duration("-1s"),
+            Err(ValueError::DurationRange("-1s".into()))
+        );
         assert_eq!(health_duration("0"), Ok(0));
     }
 

@@ -364,7 +364,10 @@ mod tests {
     #[test]
     fn global_scope_rules() {
         let build_args = args(&[("VERSION", "2"), ("HTTP_PROXY", "http://p")]);
-        let globals = [decl("VERSION", Some("1")), decl("BASE", Some("alpine:$VERSION"))];
+        let globals = [
+            decl("VERSION", Some("1")),
+            decl("BASE", Some("alpine:$VERSION")),
+        ];
         let g = Vars::global_for(&build_args, &globals, &target(), &build());
         let cases: &[(&str, Option<&str>)] = &[
             ("VERSION", Some("2")),
@@ -435,7 +438,10 @@ mod tests {
         let build_args = args(&[("https_proxy", "http://p"), ("A", "1")]);
         let g = Vars::global_for(&build_args, &[], &target(), &build());
         let mut s = g.stage(&["PATH=/bin".to_owned()]);
-        s.apply(&Resolved::Arg(vec![decl("A", None), decl("SHADOW", Some("arg"))]));
+        s.apply(&Resolved::Arg(vec![
+            decl("A", None),
+            decl("SHADOW", Some("arg")),
+        ]));
         s.apply(&Resolved::Env(vec![
             ("SHADOW".into(), "env".into()),
             ("PATH".into(), "/usr/bin".into()),
