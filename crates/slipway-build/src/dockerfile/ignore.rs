@@ -1,314 +1,237 @@
 //! `.dockerignore` (and `<Dockerfile>.dockerignore`) patterns with Docker's semantics.
-//!
-//! A minimal version written beside the context work so it compiles; the full one (with its
-//! own tests and diagnostics) replaces it.
 
-/// Why an ignore file was refused.
-#[derive(Debug, Clone, thiserror::Error)]
+use crate::dockerfile::glob::{self, Token};
+pub use crate::dockerfile::glob::{GlobError, glob_match};
+
+/// Why a `.dockerignore` is refused; reads after "failed to read .dockerignore: ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IgnoreError {
-    /// A line is not a valid pattern.
-    #[error("parse .dockerignore line {line}: {pattern:?} is not a valid pattern")]
+    /// A pattern Go's `filepath.Match` would refuse.
+    #[error("line {line}: pattern `{pattern}` is malformed")]
     BadPattern {
-        /// 1-based line number.
+        /// 1-based line.
         line: usize,
         /// The pattern as written.
         pattern: String,
+        /// What is wrong with it.
+        #[source]
+        source: GlobError,
     },
 }
 
-/// One pattern: its path components and whether it re-includes (`!`).
+/// One path component of a pattern.
 #[derive(Debug, Clone)]
-struct Rule {
-    parts: Vec<String>,
-    negated: bool,
+enum Part {
+    /// `**`: any number of components.
+    AnyDirs,
+    Segment(Vec<Token>),
 }
 
-/// The patterns of one ignore file, in order (the last matching one decides).
+#[derive(Debug, Clone)]
+struct Rule {
+    /// `!pattern`: re-includes what it matches.
+    exception: bool,
+    parts: Vec<Part>,
+}
+
+/// The patterns of a `.dockerignore`, in order (the last matching one decides).
 #[derive(Debug, Clone, Default)]
 pub struct Patterns {
     rules: Vec<Rule>,
 }
 
-impl Patterns {
-    /// Parses an ignore file's text: one pattern a line, `#` comments, `!` re-includes.
-    pub fn parse(text: &str) -> Result<Self, IgnoreError> {
-        let mut rules = Vec::new();
-        for (index, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
+/// `filepath.Clean` for slash paths, without a leading `/`: `.`/empty parts dropped, `..`
+/// applied where it can be.
+fn clean(path: &str) -> Vec<&str> {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|l| *l != "..") => {
+                parts.pop();
             }
-            let (negated, body) = match line.strip_prefix('!') {
-                Some(rest) => (true, rest.trim()),
-                None => (false, line),
-            };
-            let parts = clean(body);
-            if parts.is_empty() {
-                continue;
-            }
-            if parts.iter().any(|p| p != "**" && !well_formed(p)) {
-                return Err(IgnoreError::BadPattern {
-                    line: index + 1,
-                    pattern: raw.to_string(),
-                });
-            }
-            rules.push(Rule { parts, negated });
+            // Above the root there is nothing: `/..` is `/`.
+            ".." if path.starts_with('/') => {}
+            p => parts.push(p),
         }
-        Ok(Self { rules })
+    }
+    parts
+}
+
+impl Patterns {
+    /// Parses a `.dockerignore`: `#` at the start of a line is a comment, lines are trimmed,
+    /// blank lines skipped, `!` marks an exception.
+    pub fn parse(text: &str) -> Result<Patterns, IgnoreError> {
+        let mut rules = Vec::new();
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        for (i, line) in text.lines().enumerate() {
+            if line.starts_with('#') {
+                continue;
+            }
+            let mut pattern = line.trim();
+            let exception = pattern.starts_with('!');
+            if exception {
+                pattern = pattern[1..].trim();
+            }
+            if pattern.is_empty() {
+                continue;
+            }
+            let parts = clean(pattern)
+                .into_iter()
+                .map(|p| match p {
+                    "**" => Ok(Part::AnyDirs),
+                    p => glob::compile(p).map(Part::Segment),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|source| IgnoreError::BadPattern {
+                    line: i + 1,
+                    pattern: line.trim().to_owned(),
+                    source,
+                })?;
+            rules.push(Rule { exception, parts });
+        }
+        Ok(Patterns { rules })
     }
 
-    /// Whether `rel` (a `/`-separated path relative to the context) is left out.
-    pub fn is_excluded(&self, rel: &str) -> bool {
-        let path = clean(rel);
-        if path.is_empty() {
-            return false;
-        }
+    /// Whether `rel_path` (slash-separated, relative to the context root) is left out of the
+    /// context: the last pattern matching it or one of its parents decides.
+    pub fn is_excluded(&self, rel_path: &str) -> bool {
+        let path = clean(rel_path);
         let mut excluded = false;
         for rule in &self.rules {
-            // Docker: a pattern naming a directory excludes everything below it too.
             let hit = (1..=path.len()).any(|n| match_parts(&rule.parts, &path[..n]));
             if hit {
-                excluded = !rule.negated;
+                excluded = !rule.exception;
             }
         }
         excluded
     }
 
-    /// Whether something below the excluded directory `dir` may be re-included by a `!`
-    /// pattern, so a walk must still descend into it.
+    /// Whether an exception could re-include something below `dir`, so a walker must look
+    /// inside an excluded directory (conservative: `true` when unsure).
     pub fn may_include_below(&self, dir: &str) -> bool {
-        let path = clean(dir);
+        let dir = clean(dir);
         self.rules
             .iter()
-            .filter(|r| r.negated)
-            .any(|r| prefix_may_match(&r.parts, &path))
+            .filter(|r| r.exception)
+            .any(|r| prefix_compatible(&r.parts, &dir))
+    }
+
+    /// Whether there are no patterns at all.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
     }
 }
 
-/// Splits a pattern or path into components, dropping `.`, resolving `..` lexically and
-/// treating it as rooted at the context (a leading `/` or `..` cannot leave it).
-fn clean(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for part in text.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            other => out.push(other.to_string()),
-        }
-    }
-    out
+fn segment(tokens: &[Token], component: &str) -> bool {
+    let chars: Vec<char> = component.chars().collect();
+    glob::matches(tokens, &chars)
 }
 
-/// Whether a component pattern parses (balanced classes, no trailing escape).
-fn well_formed(pattern: &str) -> bool {
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            '\\' => {
-                if i + 1 >= chars.len() {
-                    return false;
-                }
-                i += 2;
-            }
-            '[' => match class_end(&chars, i) {
-                Some(end) => i = end + 1,
-                None => return false,
-            },
-            _ => i += 1,
-        }
-    }
-    true
-}
-
-/// Matches pattern components against path components; `**` spans any number of them.
-fn match_parts(pattern: &[String], path: &[String]) -> bool {
-    match pattern.split_first() {
+fn match_parts(parts: &[Part], path: &[&str]) -> bool {
+    match parts.split_first() {
         None => path.is_empty(),
-        Some((first, rest)) if first == "**" => {
-            (0..=path.len()).any(|skip| match_parts(rest, &path[skip..]))
-        }
-        Some((first, rest)) => match path.split_first() {
-            Some((head, tail)) => glob_match(first, head) && match_parts(rest, tail),
+        // A trailing `**` stands for "everything inside", never for nothing.
+        Some((Part::AnyDirs, [])) => !path.is_empty(),
+        Some((Part::AnyDirs, rest)) => (0..=path.len()).any(|i| match_parts(rest, &path[i..])),
+        Some((Part::Segment(t), rest)) => match path.split_first() {
+            Some((c, tail)) => segment(t, c) && match_parts(rest, tail),
             None => false,
         },
     }
 }
 
-/// Whether some path below `dir` could match `pattern`.
-fn prefix_may_match(pattern: &[String], dir: &[String]) -> bool {
-    match (pattern.split_first(), dir.split_first()) {
-        (_, None) => true,
-        (None, Some(_)) => false,
-        (Some((first, _)), Some(_)) if first == "**" => true,
-        (Some((first, rest)), Some((head, tail))) => {
-            glob_match(first, head) && prefix_may_match(rest, tail)
+/// Whether `parts` could match `dir` or a path below it.
+fn prefix_compatible(parts: &[Part], dir: &[&str]) -> bool {
+    match (parts.split_first(), dir.split_first()) {
+        (None, _) | (_, None) | (Some((Part::AnyDirs, _)), _) => true,
+        (Some((Part::Segment(t), rest)), Some((c, tail))) => {
+            segment(t, c) && prefix_compatible(rest, tail)
         }
     }
-}
-
-/// Go's `filepath.Match` on `/`-separated paths: `*` and `?` never match `/`, `[...]` classes
-/// (`^` negates, `a-z` ranges), `\` escapes. A malformed pattern matches nothing.
-pub fn glob_match(pattern: &str, path: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = path.chars().collect();
-    if !well_formed(pattern) {
-        return false;
-    }
-    match_from(&p, 0, &s, 0)
-}
-
-fn match_from(p: &[char], mut pi: usize, s: &[char], mut si: usize) -> bool {
-    while pi < p.len() {
-        match p[pi] {
-            '*' => {
-                while pi < p.len() && p[pi] == '*' {
-                    pi += 1;
-                }
-                let mut k = si;
-                loop {
-                    if match_from(p, pi, s, k) {
-                        return true;
-                    }
-                    if k >= s.len() || s[k] == '/' {
-                        return false;
-                    }
-                    k += 1;
-                }
-            }
-            '?' => {
-                if si >= s.len() || s[si] == '/' {
-                    return false;
-                }
-                pi += 1;
-                si += 1;
-            }
-            '[' => {
-                let Some(end) = class_end(p, pi) else {
-                    return false;
-                };
-                if si >= s.len() || s[si] == '/' || !class_matches(&p[pi + 1..end], s[si]) {
-                    return false;
-                }
-                pi = end + 1;
-                si += 1;
-            }
-            '\\' => {
-                if pi + 1 >= p.len() || si >= s.len() || p[pi + 1] != s[si] {
-                    return false;
-                }
-                pi += 2;
-                si += 1;
-            }
-            c => {
-                if si >= s.len() || s[si] != c {
-                    return false;
-                }
-                pi += 1;
-                si += 1;
-            }
-        }
-    }
-    si == s.len()
-}
-
-/// The index of the `]` closing the class opened at `start`.
-fn class_end(p: &[char], start: usize) -> Option<usize> {
-    let mut i = start + 1;
-    if i < p.len() && p[i] == '^' {
-        i += 1;
-    }
-    let first = i;
-    while i < p.len() {
-        match p[i] {
-            '\\' => i += 2,
-            ']' if i > first => return Some(i),
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-/// Whether `c` is in the class body (between `[` and `]`).
-fn class_matches(body: &[char], c: char) -> bool {
-    let (negated, body) = match body.split_first() {
-        Some(('^', rest)) => (true, rest),
-        _ => (false, body),
-    };
-    let mut items = Vec::new();
-    let mut i = 0;
-    while i < body.len() {
-        let ch = if body[i] == '\\' && i + 1 < body.len() {
-            i += 1;
-            body[i]
-        } else {
-            body[i]
-        };
-        items.push(ch);
-        i += 1;
-    }
-    let mut found = false;
-    let mut j = 0;
-    while j < items.len() {
-        if j + 2 < items.len() && items[j + 1] == '-' {
-            if items[j] <= c && c <= items[j + 2] {
-                found = true;
-            }
-            j += 3;
-        } else {
-            if items[j] == c {
-                found = true;
-            }
-            j += 1;
-        }
-    }
-    found != negated
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn patterns(text: &str) -> Patterns {
+        Patterns::parse(text).unwrap_or_else(|e| panic!("{e}"))
+    }
 
     #[test]
-    fn glob_follows_go_filepath_match() {
-        let cases = [
-            ("*.txt", "a.txt", true),
-            ("*.txt", "dir/a.txt", false),
-            ("[ab]?", "bx", true),
-            ("[ab]?", "cx", false),
-            ("[^a]*", "b1", true),
-            ("[^a]*", "a1", false),
-            ("[a-c]", "b", true),
-            ("\\*", "*", true),
-            ("\\*", "a", false),
-            ("dir/*", "dir/x", true),
-            ("[", "[", false),
+    fn docker_documented_examples() {
+        let p = patterns("# comment\n*/temp*\n*/*/temp*\ntemp?\n");
+        let cases: &[(&str, bool)] = &[
+            ("somedir/temporary.txt", true),
+            ("somedir/temp", true),
+            ("somedir/temp/inner", true),
+            ("somedir/subdir/temporary.txt", true),
+            ("tempa", true),
+            ("temp", false),
+            ("temporary.txt", false),
+            ("a/b/c/temp", false),
+            ("# comment", false),
         ];
-        for (pattern, path, want) in cases {
-            assert_eq!(glob_match(pattern, path), want, "{pattern} vs {path}");
+        for (path, want) in cases {
+            assert_eq!(p.is_excluded(path), *want, "{path}");
         }
     }
 
     #[test]
-    fn negation_and_parents() {
-        let p = Patterns::parse("# c\nsecret\n*.log\n!keep.log\nbuild/**\n!build/out\n")
-            .expect("parse");
-        assert!(p.is_excluded("secret"));
-        assert!(p.is_excluded("secret/inner"));
-        assert!(p.is_excluded("a.log"));
-        assert!(!p.is_excluded("keep.log"));
-        assert!(!p.is_excluded("sub/a.log"));
-        assert!(p.is_excluded("build/x"));
-        assert!(!p.is_excluded("build/out"));
-        assert!(p.may_include_below("build"));
-        assert!(!p.may_include_below("secret"));
-        assert!(!p.is_excluded("src/main.rs"));
+    fn double_star_and_exceptions() {
+        let p = patterns("**/*.go\n*.md\n!README*.md\nREADME-secret.md\n");
+        let cases: &[(&str, bool)] = &[
+            ("main.go", true),
+            ("a/b/c.go", true),
+            ("CHANGES.md", true),
+            ("README.md", false),
+            ("README-x.md", false),
+            ("README-secret.md", true),
+            ("docs/x.md", false),
+        ];
+        for (path, want) in cases {
+            assert_eq!(p.is_excluded(path), *want, "{path}");
+        }
     }
 
     #[test]
-    fn bad_pattern_is_refused() {
-        assert!(Patterns::parse("ok\n[abc\n").is_err());
+    fn directories_parents_and_cleaning() {
+        let p = patterns("  /node_modules/  \nbuild/**\n!node_modules/keep\n./tmp/../cache\n");
+        let cases: &[(&str, bool)] = &[
+            ("node_modules", true),
+            ("node_modules/a/b.js", true),
+            ("node_modules/keep", false),
+            ("node_modules/keep/x.js", false),
+            ("build", false),
+            ("build/out/x", true),
+            ("cache/x", true),
+            ("tmp", false),
+        ];
+        for (path, want) in cases {
+            assert_eq!(p.is_excluded(path), *want, "{path}");
+        }
+        assert!(p.may_include_below("node_modules"));
+        assert!(!p.may_include_below("build"));
+        assert!(patterns("*\n!**/*.rs\n").may_include_below("deep/dir"));
+    }
+
+    #[test]
+    fn bad_pattern_names_its_line() {
+        assert!(matches!(
+            Patterns::parse("ok\n\n  [abc\n"),
+            Err(IgnoreError::BadPattern { line: 3, ref pattern, .. }) if pattern == "[abc"
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(text in "\\PC{0,60}", path in "[a-z/.*]{0,20}") {
+            if let Ok(p) = Patterns::parse(&text) {
+                let _ = p.is_excluded(&path);
+                let _ = p.may_include_below(&path);
+            }
+        }
     }
 }
