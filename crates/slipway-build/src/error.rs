@@ -61,7 +61,9 @@ pub enum BuildError {
     #[error("mount secret `{0}`: no `--secret id={0},src=FILE` was given")]
     MissingSecret(String),
     /// Neither a destination nor `--no-push`.
-    #[error("know where the image goes: give --destination, or --no-push (with --tar-path to keep it)")]
+    #[error(
+        "know where the image goes: give --destination, or --no-push (with --tar-path to keep it)"
+    )]
     NoDestination,
     /// A COPY or ADD failed.
     #[error(transparent)]

@@ -81,7 +81,13 @@ pub struct BuildArgs {
     #[arg(short = 'c', long, default_value = ".", value_name = "CONTEXT")]
     pub context: String,
     /// Where to push the image (repeatable); `-t` as docker build spells it.
-    #[arg(short = 'd', long, visible_short_alias = 't', visible_alias = "tag", value_name = "IMAGE")]
+    #[arg(
+        short = 'd',
+        long,
+        visible_short_alias = 't',
+        visible_alias = "tag",
+        value_name = "IMAGE"
+    )]
     pub destination: Vec<String>,
     /// A build argument `KEY=VALUE` (or `KEY`, taken from the environment); repeatable.
     #[arg(long, value_name = "KEY=VALUE")]

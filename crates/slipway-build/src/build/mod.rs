@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::BuildError;
 use crate::context::Context;
 use crate::dockerfile::{Dockerfile, Vars, plan};
 use crate::image::{Image, Platform};
@@ -22,7 +23,6 @@ use crate::progress::{Event, Progress};
 use crate::registry::{Registry, RegistryOptions};
 use crate::run::OciRuntime;
 use crate::store::{Digest, Store};
-use crate::BuildError;
 
 pub use crate::build::output::Pushed;
 
@@ -119,7 +119,13 @@ pub async fn build(
     )?;
     shared.counts.total = order
         .iter()
-        .map(|i| shared.dockerfile.stages.get(*i).map_or(0, |s| s.instructions.len()))
+        .map(|i| {
+            shared
+                .dockerfile
+                .stages
+                .get(*i)
+                .map_or(0, |s| s.instructions.len())
+        })
         .sum();
     let mut last = None;
     for index in order {
@@ -139,12 +145,18 @@ fn prepare<'a>(
     options: &'a BuildOptions,
     progress: &'a dyn Progress,
 ) -> Result<Shared<'a>, BuildError> {
-    let root = options.cache_dir.clone().unwrap_or_else(Store::default_root);
+    let root = options
+        .cache_dir
+        .clone()
+        .unwrap_or_else(Store::default_root);
     let runtime = Arc::new(OciRuntime::find(&root.join("runtime"))?);
     // Mounts first: removing stale directories must never reach through a live mount.
     crate::run::sweep(Some(&runtime), &root.join("tmp"));
     let store = Store::open(&root)?;
-    let context = Context::open(&options.context, options.dockerfile.as_deref().map(std::path::Path::new))?;
+    let context = Context::open(
+        &options.context,
+        options.dockerfile.as_deref().map(std::path::Path::new),
+    )?;
     let (path, text) = context.dockerfile(options.dockerfile.as_deref())?;
     let dockerfile = Dockerfile::parse(&path, &text)?;
     let platform = match &options.platform {
@@ -156,7 +168,12 @@ fn prepare<'a>(
             "the `# syntax={syntax}` directive is read as the standard Dockerfile syntax"
         )));
     }
-    let global = Vars::global(&options.build_args, &dockerfile.global_args);
+    let global = Vars::for_build(
+        &dockerfile,
+        &options.build_args,
+        &platform,
+        &Platform::host(),
+    )?;
     let epoch = if options.reproducible {
         Some(options.source_date_epoch.unwrap_or(0))
     } else {

@@ -57,10 +57,17 @@ fn repository(destination: &str) -> &str {
 }
 
 /// Finishes the image and sends it where the options say.
-pub(crate) async fn finish(shared: &Shared<'_>, mut image: Image) -> Result<BuildOutcome, BuildError> {
+pub(crate) async fn finish(
+    shared: &Shared<'_>,
+    mut image: Image,
+) -> Result<BuildOutcome, BuildError> {
     let options = shared.options;
     if !options.labels.is_empty() {
-        let labels = image.config.config.labels.get_or_insert_with(Default::default);
+        let labels = image
+            .config
+            .config
+            .labels
+            .get_or_insert_with(Default::default);
         for (k, v) in &options.labels {
             labels.insert(k.clone(), v.clone());
         }
@@ -84,7 +91,13 @@ pub(crate) async fn finish(shared: &Shared<'_>, mut image: Image) -> Result<Buil
         for destination in &options.destinations {
             let digest = shared
                 .registry
-                .push(&image, destination, &shared.store, options.media, shared.progress)
+                .push(
+                    &image,
+                    destination,
+                    &shared.store,
+                    options.media,
+                    shared.progress,
+                )
                 .await?;
             shared.progress.event(Event::Pushed {
                 destination: destination.clone(),

@@ -34,7 +34,11 @@ pub(crate) struct ReadOnly {
 
 impl ReadOnly {
     /// Mounts `image` under `dir`.
-    pub(crate) fn mount(shared: &Shared<'_>, image: &Image, dir: &Path) -> Result<Self, BuildError> {
+    pub(crate) fn mount(
+        shared: &Shared<'_>,
+        image: &Image,
+        dir: &Path,
+    ) -> Result<Self, BuildError> {
         let lowers = lowers(shared, image)?;
         let overlay = Overlay::mount(&lowers, None, &dir.join("rl"), &dir.join("ro"))?;
         Ok(Self { overlay })
@@ -169,7 +173,9 @@ pub(crate) async fn change(
     text: &str,
     change: impl FnOnce(PathBuf) -> Result<(), BuildError> + Send + 'static,
 ) -> Result<(), BuildError> {
-    let key = state.key.next(&[text, &crate::build::settings::workdir(state)]);
+    let key = state
+        .key
+        .next(&[text, &crate::build::settings::workdir(state)]);
     change_keyed(shared, state, text, &key, change).await
 }
 

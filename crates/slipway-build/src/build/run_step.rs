@@ -19,39 +19,17 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// Lines of output kept for the error of a failing RUN.
 const TAIL: usize = 20;
 
-/// The argv a RUN executes: shell form through `SHELL`; a here-document as the whole command
-/// runs as a script (by its `#!` line when it has one).
+/// The argv a RUN executes: shell form through `SHELL`; a here-document that is the whole
+/// command (`RUN <<EOF`) runs by its `#!` line when it has one. Other here-documents are
+/// already part of the shell text, for the shell to read.
 fn command(state: &StageState, run: &RunSpec) -> Vec<String> {
-    if let (Command::Shell(text), [doc]) = (&run.command, run.heredocs.as_slice()) {
-        if text.trim() == format!("<<{}", doc.name) || text.trim() == format!("<<-{}", doc.name) {
-            if let Some(first) = doc.content.lines().next().filter(|l| l.starts_with("#!")) {
-                let mut argv: Vec<String> =
-                    first[2..].split_whitespace().map(str::to_string).collect();
-                argv.push("-c".into());
-                argv.push(doc.content.clone());
-                if argv.len() > 2 {
-                    return argv;
-                }
-            }
-            let mut argv = state.shell.clone();
-            argv.push(doc.content.clone());
-            return argv;
-        }
-    }
-    if let Command::Shell(text) = &run.command {
-        if !run.heredocs.is_empty() {
-            // The shell reads the here-documents itself: hand it the whole text.
-            let mut script = text.clone();
-            for doc in &run.heredocs {
-                script.push('\n');
-                script.push_str(&doc.content);
-                if !doc.content.ends_with('\n') {
-                    script.push('\n');
-                }
-                script.push_str(&doc.name);
-            }
-            let mut argv = state.shell.clone();
-            argv.push(script);
+    if let (true, Command::Shell(content)) = (run.script, &run.command)
+        && let Some(first) = content.lines().next().filter(|l| l.starts_with("#!"))
+    {
+        let mut argv: Vec<String> = first[2..].split_whitespace().map(str::to_string).collect();
+        if !argv.is_empty() {
+            argv.push("-c".into());
+            argv.push(content.clone());
             return argv;
         }
     }
@@ -206,10 +184,19 @@ fn run_mount(
 ) -> Result<Option<BundleMount>, BuildError> {
     Ok(match mount {
         RunMount::Cache {
-            target, id, mode, uid, gid, readonly, ..
+            target,
+            id,
+            mode,
+            uid,
+            gid,
+            readonly,
+            ..
         } => {
             let dir = cache_mount_dir(shared, id)?;
-            if std::fs::read_dir(&dir).map(|mut d| d.next().is_none()).unwrap_or(false) {
+            if std::fs::read_dir(&dir)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false)
+            {
                 use std::os::unix::fs::PermissionsExt;
                 let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(*mode));
                 let _ = nix::unistd::chown(
@@ -222,7 +209,11 @@ fn run_mount(
                 destination: target.clone(),
                 source: dir,
                 kind: "bind",
-                options: if *readonly { vec!["ro".into()] } else { Vec::new() },
+                options: if *readonly {
+                    vec!["ro".into()]
+                } else {
+                    Vec::new()
+                },
             })
         }
         RunMount::Tmpfs { target, size } => Some(BundleMount {
@@ -231,7 +222,12 @@ fn run_mount(
             kind: "tmpfs",
             options: size.map(|s| vec![format!("size={s}")]).unwrap_or_default(),
         }),
-        RunMount::Bind { target, source, from: None, .. } => {
+        RunMount::Bind {
+            target,
+            source,
+            from: None,
+            ..
+        } => {
             let path = shared.context.root().join(source.trim_start_matches('/'));
             Some(BundleMount {
                 destination: target.clone(),
@@ -241,27 +237,45 @@ fn run_mount(
             })
         }
         RunMount::Bind { from: Some(_), .. } => {
-            return Err(BuildError::Unsupported("RUN --mount=type=bind,from=<stage>".into()));
+            return Err(BuildError::Unsupported(
+                "RUN --mount=type=bind,from=<stage>".into(),
+            ));
         }
-        RunMount::Secret { id, target, required, env, .. } => {
-            match shared.options.secrets.get(id) {
-                Some(path) if env.is_none() => {
-                    let copy = files.join(format!("secret-{}", crate::store::Digest::of_bytes(id.as_bytes()).hex()));
-                    std::fs::copy(path, &copy).map_err(|source| BuildError::Io { path: path.clone(), source })?;
-                    Some(BundleMount {
-                        destination: target.clone(),
-                        source: copy,
-                        kind: "bind",
-                        options: vec!["ro".into()],
-                    })
-                }
-                Some(_) => return Err(BuildError::Unsupported("RUN --mount=type=secret,env=".into())),
-                None if *required => return Err(BuildError::MissingSecret(id.clone())),
-                None => None,
+        RunMount::Secret {
+            id,
+            target,
+            required,
+            env,
+            ..
+        } => match shared.options.secrets.get(id) {
+            Some(path) if env.is_none() => {
+                let copy = files.join(format!(
+                    "secret-{}",
+                    crate::store::Digest::of_bytes(id.as_bytes()).hex()
+                ));
+                std::fs::copy(path, &copy).map_err(|source| BuildError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                Some(BundleMount {
+                    destination: target.clone(),
+                    source: copy,
+                    kind: "bind",
+                    options: vec!["ro".into()],
+                })
             }
-        }
+            Some(_) => {
+                return Err(BuildError::Unsupported(
+                    "RUN --mount=type=secret,env=".into(),
+                ));
+            }
+            None if *required => return Err(BuildError::MissingSecret(id.clone())),
+            None => None,
+        },
         RunMount::Ssh { .. } => {
-            shared.progress.event(Event::Notice("RUN --mount=type=ssh is not forwarded yet; the mount is skipped".into()));
+            shared.progress.event(Event::Notice(
+                "RUN --mount=type=ssh is not forwarded yet; the mount is skipped".into(),
+            ));
             None
         }
     })
@@ -274,6 +288,9 @@ fn cache_mount_dir(shared: &Shared<'_>, id: &str) -> Result<PathBuf, BuildError>
         .root()
         .join("mounts")
         .join(crate::store::Digest::of_bytes(id.as_bytes()).hex());
-    std::fs::create_dir_all(&dir).map_err(|source| BuildError::Io { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| BuildError::Io {
+        path: dir.clone(),
+        source,
+    })?;
     Ok(dir)
 }

@@ -49,7 +49,11 @@ pub(crate) fn apply(
         Resolved::Env(_) => c.env = Some(vars.image_env()),
         Resolved::Arg(_) => {}
         Resolved::Workdir(dir) => {
-            let base = c.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+            let base = c
+                .working_dir
+                .clone()
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into());
             let joined = if dir.starts_with('/') {
                 dir.clone()
             } else {
@@ -97,7 +101,10 @@ pub(crate) fn apply(
             c.shell = Some(shell.clone());
             state.shell = shell.clone();
         }
-        Resolved::Onbuild(trigger) => c.on_build.get_or_insert_with(Vec::new).push(trigger.clone()),
+        Resolved::Onbuild(trigger) => c
+            .on_build
+            .get_or_insert_with(Vec::new)
+            .push(trigger.clone()),
         Resolved::Maintainer(m) => state.image.config.author = Some(m.clone()),
         Resolved::Run(_) | Resolved::Copy(_) => {}
     }

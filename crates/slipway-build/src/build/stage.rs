@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::BuildError;
 use crate::build::copy;
 use crate::build::key::Key;
 use crate::build::{Shared, rootfs, run_step, settings};
 use crate::dockerfile::{Resolved, Stage, Vars};
 use crate::image::Image;
 use crate::progress::Event;
-use crate::BuildError;
 
 /// Steps counted across the build.
 #[derive(Debug, Default, Clone, Copy)]
@@ -42,22 +42,29 @@ pub(crate) struct StageState {
 
 /// The image `base` names: an earlier stage, `scratch`, or an image from a registry.
 async fn base_image(shared: &Shared<'_>, stage: &Stage) -> Result<(Image, String), BuildError> {
-    let base = crate::dockerfile::expand::expand_word(&stage.base, &shared.global)
-        .map_err(|e| shared.dockerfile_error(stage.span, e.to_string()))?;
-    if let Some(earlier) = shared.dockerfile.stage(&base) {
-        if earlier.index < stage.index {
-            if let Some(image) = shared.stages.get(&earlier.index) {
-                return Ok((image.clone(), format!("stage {base}")));
-            }
-        }
+    let base = crate::dockerfile::expand::expand_word(
+        &stage.base,
+        shared.dockerfile.escape,
+        &shared.global.lookup(),
+    )
+    .map_err(|e| shared.dockerfile_error(stage.span, e.to_string()))?;
+    if let Some(earlier) = shared.dockerfile.stage(&base)
+        && earlier.index < stage.index
+        && let Some(image) = shared.stages.get(&earlier.index)
+    {
+        return Ok((image.clone(), format!("stage {base}")));
     }
     if base.eq_ignore_ascii_case("scratch") {
         return Ok((Image::scratch(&shared.platform), "scratch".into()));
     }
     let platform = match &stage.platform {
         Some(p) => {
-            let p = crate::dockerfile::expand::expand_word(p, &shared.global)
-                .map_err(|e| shared.dockerfile_error(stage.span, e.to_string()))?;
+            let p = crate::dockerfile::expand::expand_word(
+                p,
+                shared.dockerfile.escape,
+                &shared.global.lookup(),
+            )
+            .map_err(|e| shared.dockerfile_error(stage.span, e.to_string()))?;
             crate::image::Platform::parse(&p).map_err(|e| BuildError::Platform(e.to_string()))?
         }
         None => shared.platform.clone(),
@@ -70,7 +77,10 @@ async fn base_image(shared: &Shared<'_>, stage: &Stage) -> Result<(Image, String
 }
 
 /// Builds stage `index` and returns its image.
-pub(crate) async fn build_stage(shared: &mut Shared<'_>, index: usize) -> Result<Image, BuildError> {
+pub(crate) async fn build_stage(
+    shared: &mut Shared<'_>,
+    index: usize,
+) -> Result<Image, BuildError> {
     let stage = shared
         .dockerfile
         .stages
@@ -85,7 +95,7 @@ pub(crate) async fn build_stage(shared: &mut Shared<'_>, index: usize) -> Result
     });
     let base_env = image.config.config.env.clone().unwrap_or_default();
     let mut state = StageState {
-        vars: Vars::for_stage(&shared.options.build_args, &shared.dockerfile.global_args, &base_env),
+        vars: shared.global.stage(&base_env),
         shell: image
             .config
             .config
@@ -111,7 +121,9 @@ pub(crate) async fn build_stage(shared: &mut Shared<'_>, index: usize) -> Result
         let started = Instant::now();
         let resolved = instruction.resolve(&state.vars)?;
         let outcome = match &resolved {
-            Resolved::Run(run) => run_step::run(shared, &mut state, run, &instruction.text, step).await,
+            Resolved::Run(run) => {
+                run_step::run(shared, &mut state, run, &instruction.text, step).await
+            }
             Resolved::Copy(spec) => copy_step(shared, &mut state, spec, &instruction.text).await,
             other => settings::apply(shared, &mut state, other, &instruction.text).map(|()| false),
         };
@@ -152,7 +164,11 @@ async fn copy_step(
     let source = match &spec.from {
         None => copy::Source::Context(&shared.context),
         Some(from) => {
-            from_image = match shared.dockerfile.stage(from).and_then(|s| shared.stages.get(&s.index)) {
+            from_image = match shared
+                .dockerfile
+                .stage(from)
+                .and_then(|s| shared.stages.get(&s.index))
+            {
                 Some(image) => image.clone(),
                 None => {
                     shared
@@ -167,7 +183,12 @@ async fn copy_step(
         }
     };
     let prepared = copy::prepare(spec, &source, tmp.path()).await?;
-    let key = state.key.next(&["COPY", &format!("{spec:?}"), &prepared.checksum(), &settings::workdir(state)]);
+    let key = state.key.next(&[
+        "COPY",
+        &format!("{spec:?}"),
+        &prepared.checksum(),
+        &settings::workdir(state),
+    ]);
     if shared.options.cache && rootfs::reuse(shared, state, &key, text)? {
         return Ok(true);
     }

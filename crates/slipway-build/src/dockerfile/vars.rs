@@ -1,7 +1,6 @@
 //! Build arguments and environment in scope while a stage is built.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use crate::dockerfile::{ArgDecl, Dockerfile, DockerfileError, Resolved, expand};
 
@@ -25,77 +24,19 @@ pub fn is_proxy_arg(name: &str) -> bool {
     PROXY_ARGS.contains(&name)
 }
 
-/// An OS/architecture/variant triple (`linux/arm64`, `linux/arm/v7`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Platform {
-    /// `linux`.
-    pub os: String,
-    /// `amd64`, `arm64`, ...: Go's names.
-    pub arch: String,
-    /// `v7`, or none.
-    pub variant: Option<String>,
-}
+pub use crate::image::Platform;
 
-impl Platform {
-    /// The machine this runs on, in Go's names.
-    pub fn host() -> Self {
-        let (arch, variant) = match std::env::consts::ARCH {
-            "x86_64" => ("amd64", None),
-            "aarch64" => ("arm64", None),
-            "x86" => ("386", None),
-            "arm" => ("arm", Some("v7")),
-            "powerpc64" if cfg!(target_endian = "little") => ("ppc64le", None),
-            "loongarch64" => ("loong64", None),
-            other => (other, None),
-        };
-        Platform {
-            os: std::env::consts::OS.to_owned(),
-            arch: arch.to_owned(),
-            variant: variant.map(str::to_owned),
-        }
-    }
-
-    /// Parses `os/arch[/variant]`; `None` when a part is missing or empty.
-    pub fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.split('/');
-        let os = parts.next().filter(|s| !s.is_empty())?;
-        let arch = parts.next().filter(|s| !s.is_empty())?;
-        let variant = match parts.next() {
-            Some("") => return None,
-            other => other,
-        };
-        if parts.next().is_some() {
-            return None;
-        }
-        Some(Platform {
-            os: os.to_owned(),
-            arch: arch.to_owned(),
-            variant: variant.map(str::to_owned),
-        })
-    }
-
-    /// The automatic ARGs for this platform with `prefix` (`TARGET` or `BUILD`).
-    fn args(&self, prefix: &str) -> [(String, String); 4] {
-        [
-            (format!("{prefix}PLATFORM"), self.to_string()),
-            (format!("{prefix}OS"), self.os.clone()),
-            (format!("{prefix}ARCH"), self.arch.clone()),
-            (
-                format!("{prefix}VARIANT"),
-                self.variant.clone().unwrap_or_default(),
-            ),
-        ]
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.arch)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
+/// The automatic ARGs for `platform` with `prefix` (`TARGET` or `BUILD`).
+fn platform_args(platform: &Platform, prefix: &str) -> [(String, String); 4] {
+    [
+        (format!("{prefix}PLATFORM"), platform.to_string()),
+        (format!("{prefix}OS"), platform.os.clone()),
+        (format!("{prefix}ARCH"), platform.architecture.clone()),
+        (
+            format!("{prefix}VARIANT"),
+            platform.variant.clone().unwrap_or_default(),
+        ),
+    ]
 }
 
 /// What `$VAR` can see at a point in a stage: the base image's `Env`, `ENV`s so far, and the
@@ -173,10 +114,9 @@ impl Vars {
         target: &Platform,
         build: &Platform,
     ) -> Self {
-        let globals = target
-            .args("TARGET")
+        let globals = platform_args(target, "TARGET")
             .into_iter()
-            .chain(build.args("BUILD"))
+            .chain(platform_args(build, "BUILD"))
             .map(|(k, v)| (k, Some(v)))
             .collect();
         Vars {
@@ -348,7 +288,7 @@ mod tests {
     fn target() -> Platform {
         Platform {
             os: "linux".into(),
-            arch: "arm".into(),
+            architecture: "arm".into(),
             variant: Some("v7".into()),
         }
     }
@@ -356,7 +296,7 @@ mod tests {
     fn build() -> Platform {
         Platform {
             os: "linux".into(),
-            arch: "amd64".into(),
+            architecture: "amd64".into(),
             variant: None,
         }
     }
@@ -465,10 +405,10 @@ mod tests {
 
     #[test]
     fn platform_parse_and_display() {
-        assert_eq!(Platform::parse("linux/arm/v7"), Some(target()));
+        assert_eq!(Platform::parse("linux/arm/v7").ok(), Some(target()));
         assert_eq!(target().to_string(), "linux/arm/v7");
         for bad in ["linux", "linux/", "/amd64", "linux/arm/", "a/b/c/d"] {
-            assert_eq!(Platform::parse(bad), None, "{bad}");
+            assert!(Platform::parse(bad).is_err(), "{bad}");
         }
     }
 }

@@ -6,7 +6,7 @@ mod platform;
 
 use std::path::PathBuf;
 
-use crate::config::{ContainerConfig, History, ImageConfig};
+use crate::config::{History, ImageConfig};
 
 pub use crate::image::archive::write_tar;
 pub use crate::image::platform::{BadPlatform, Platform};
@@ -190,6 +190,7 @@ pub fn rfc3339(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ContainerConfig;
 
     fn layer(n: u8) -> Layer {
         Layer {

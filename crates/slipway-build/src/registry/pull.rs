@@ -1,10 +1,10 @@
 //! Pulling a base image: rewrites and mirrors, the platform's manifest out of an index, the
 //! config, and each layer blob the store lacks (streamed to a file, digest checked).
 
+use crate::config::ImageConfig;
 use futures::{StreamExt as _, TryStreamExt as _};
 use oci_client::manifest::{OciDescriptor, OciImageIndex, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
-use crate::config::ImageConfig;
 use sha2::Digest as _;
 use slipway_model::reference::Reference;
 use tokio::io::AsyncWriteExt as _;

@@ -155,7 +155,6 @@ fn spec(
                 "effective": CAPABILITIES,
                 "permitted": CAPABILITIES,
             },
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576}],
             "noNewPrivileges": false,
         },
         "root": {"path": rootfs, "readonly": false},

@@ -34,21 +34,27 @@ pub(crate) fn mounts_under(dir: &Path) -> Vec<String> {
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
 fn unescape(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
     let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
-            if let Ok(n) = u8::from_str_radix(&field[i + 1..i + 4], 8) {
-                out.push(n as char);
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|_| bytes[i] == b'\\')
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| u8::from_str_radix(d, 8).ok());
+        match octal {
+            Some(n) => {
+                out.push(n);
                 i += 4;
-                continue;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
             }
         }
-        out.push(bytes[i] as char);
-        i += 1;
     }
-    out
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -84,5 +90,6 @@ mod tests {
     fn escapes_are_read_back() {
         assert_eq!(unescape(r"/a\040b"), "/a b");
         assert_eq!(unescape(r"/a\"), r"/a\");
+        assert_eq!(unescape("/é\\040x"), "/é x");
     }
 }

@@ -34,11 +34,18 @@ pub fn flatten(archive: &Path) -> Result<Flat, Error> {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json"))?)?;
     let first = &manifest[0];
-    let config_path = first["Config"].as_str().ok_or("manifest.json has no Config")?;
+    let config_path = first["Config"]
+        .as_str()
+        .ok_or("manifest.json has no Config")?;
     let config = serde_json::from_slice(&std::fs::read(dir.path().join(config_path))?)?;
     let mut files = BTreeMap::new();
-    for layer in first["Layers"].as_array().ok_or("manifest.json has no Layers")? {
-        let path = dir.path().join(layer.as_str().ok_or("layer is not a string")?);
+    for layer in first["Layers"]
+        .as_array()
+        .ok_or("manifest.json has no Layers")?
+    {
+        let path = dir
+            .path()
+            .join(layer.as_str().ok_or("layer is not a string")?);
         apply_layer(&mut files, &path)?;
     }
     Ok(Flat { files, config })
@@ -59,15 +66,29 @@ fn open_layer(path: &Path) -> Result<Box<dyn Read>, Error> {
 }
 
 fn normalize(p: &str) -> String {
-    let p = p.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/');
+    let p = p
+        .trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/');
     format!("/{p}")
 }
 
-fn remove_below(files: &mut BTreeMap<String, Entry>, dir: &str, keep: &BTreeSet<String>, inclusive: bool) {
-    let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
+fn remove_below(
+    files: &mut BTreeMap<String, Entry>,
+    dir: &str,
+    keep: &BTreeSet<String>,
+    inclusive: bool,
+) {
+    let prefix = if dir == "/" {
+        "/".to_string()
+    } else {
+        format!("{dir}/")
+    };
     let doomed: Vec<String> = files
         .keys()
-        .filter(|k| (k.starts_with(&prefix) || (inclusive && k.as_str() == dir)) && !keep.contains(*k))
+        .filter(|k| {
+            (k.starts_with(&prefix) || (inclusive && k.as_str() == dir)) && !keep.contains(*k)
+        })
         .cloned()
         .collect();
     for k in doomed {
@@ -91,7 +112,11 @@ fn apply_layer(files: &mut BTreeMap<String, Entry>, path: &Path) -> Result<(), E
             continue;
         }
         if let Some(gone) = base.strip_prefix(".wh.") {
-            let target = if parent == "/" { format!("/{gone}") } else { format!("{parent}/{gone}") };
+            let target = if parent == "/" {
+                format!("/{gone}")
+            } else {
+                format!("{parent}/{gone}")
+            };
             remove_below(files, &target, &added, true);
             continue;
         }
@@ -100,21 +125,80 @@ fn apply_layer(files: &mut BTreeMap<String, Entry>, path: &Path) -> Result<(), E
         let (uid, gid) = (header.uid()?, header.gid()?);
         let kind = header.entry_type();
         let e = if kind.is_hard_link() {
-            let target = normalize(&entry.link_name()?.ok_or("hardlink without target")?.to_string_lossy());
-            files.get(&target).cloned().ok_or_else(|| format!("hardlink {name} to missing {target}"))?
+            let target = normalize(
+                &entry
+                    .link_name()?
+                    .ok_or("hardlink without target")?
+                    .to_string_lossy(),
+            );
+            files
+                .get(&target)
+                .cloned()
+                .ok_or_else(|| format!("hardlink {name} to missing {target}"))?
         } else if kind.is_symlink() {
-            Entry { kind: "symlink", mode, uid, gid, size: 0, sha256: String::new(), link: entry.link_name()?.map(|l| l.to_string_lossy().into_owned()).unwrap_or_default() }
+            Entry {
+                kind: "symlink",
+                mode,
+                uid,
+                gid,
+                size: 0,
+                sha256: String::new(),
+                link: entry
+                    .link_name()?
+                    .map(|l| l.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            }
         } else if kind.is_dir() {
-            Entry { kind: "dir", mode, uid, gid, size: 0, sha256: String::new(), link: String::new() }
+            Entry {
+                kind: "dir",
+                mode,
+                uid,
+                gid,
+                size: 0,
+                sha256: String::new(),
+                link: String::new(),
+            }
         } else if kind.is_file() {
             let mut h = Sha256::new();
             let size = std::io::copy(&mut entry, &mut h)?;
-            Entry { kind: "file", mode, uid, gid, size, sha256: hex::encode(h.finalize()), link: String::new() }
+            Entry {
+                kind: "file",
+                mode,
+                uid,
+                gid,
+                size,
+                sha256: hex::encode(h.finalize()),
+                link: String::new(),
+            }
         } else if kind.is_character_special() || kind.is_block_special() {
-            let dev = format!("{}:{}", header.device_major()?.unwrap_or(0), header.device_minor()?.unwrap_or(0));
-            Entry { kind: if kind.is_character_special() { "char" } else { "block" }, mode, uid, gid, size: 0, sha256: String::new(), link: dev }
+            let dev = format!(
+                "{}:{}",
+                header.device_major()?.unwrap_or(0),
+                header.device_minor()?.unwrap_or(0)
+            );
+            Entry {
+                kind: if kind.is_character_special() {
+                    "char"
+                } else {
+                    "block"
+                },
+                mode,
+                uid,
+                gid,
+                size: 0,
+                sha256: String::new(),
+                link: dev,
+            }
         } else if kind.is_fifo() {
-            Entry { kind: "fifo", mode, uid, gid, size: 0, sha256: String::new(), link: String::new() }
+            Entry {
+                kind: "fifo",
+                mode,
+                uid,
+                gid,
+                size: 0,
+                sha256: String::new(),
+                link: String::new(),
+            }
         } else {
             continue;
         };
@@ -144,8 +228,18 @@ pub fn differences(expected: &Flat, actual: &Flat) -> Vec<String> {
         }
     }
     let fields = [
-        "Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Labels", "Volumes",
-        "StopSignal", "Healthcheck", "Shell", "OnBuild",
+        "Env",
+        "Cmd",
+        "Entrypoint",
+        "WorkingDir",
+        "User",
+        "ExposedPorts",
+        "Labels",
+        "Volumes",
+        "StopSignal",
+        "Healthcheck",
+        "Shell",
+        "OnBuild",
     ];
     for f in fields {
         let norm = |v: &serde_json::Value| match v {
@@ -155,14 +249,20 @@ pub fn differences(expected: &Flat, actual: &Flat) -> Vec<String> {
             serde_json::Value::String(s) if s.is_empty() => serde_json::Value::Null,
             other => other.clone(),
         };
-        let (e, a) = (norm(&expected.config["config"][f]), norm(&actual.config["config"][f]));
+        let (e, a) = (
+            norm(&expected.config["config"][f]),
+            norm(&actual.config["config"][f]),
+        );
         if e != a {
             out.push(format!("config {f}: docker {e} / slipway {a}"));
         }
     }
     for f in ["architecture", "os"] {
         if expected.config[f] != actual.config[f] {
-            out.push(format!("config {f}: docker {} / slipway {}", expected.config[f], actual.config[f]));
+            out.push(format!(
+                "config {f}: docker {} / slipway {}",
+                expected.config[f], actual.config[f]
+            ));
         }
     }
     out

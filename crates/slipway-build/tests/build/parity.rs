@@ -8,7 +8,9 @@ use crate::flatten::{differences, flatten};
 use crate::harness::{build_to_tar, docker};
 
 fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(name)
 }
 
 /// Builds `name` both ways and compares.
@@ -24,17 +26,34 @@ async fn same_as_docker(name: &str) -> Result<(), Box<dyn std::error::Error>> {
         .status()?;
     assert!(status.success(), "docker build of {name} failed");
     let docker_tar = tmp.path().join("docker.tar");
-    let saved = docker().args(["save", "-o"]).arg(&docker_tar).arg(&tag).status()?;
+    let saved = docker()
+        .args(["save", "-o"])
+        .arg(&docker_tar)
+        .arg(&tag)
+        .status()?;
     let _ = docker().args(["rmi", "-f", &tag]).output();
     assert!(saved.success(), "docker save failed");
     let ours = tmp.path().join("slipway.tar");
     build_to_tar(&dir, &ours, tmp.path()).await?;
-    let diffs = differences(&flatten(&docker_tar)?, &flatten(&ours)?);
+    let (theirs, mine) = (flatten(&docker_tar)?, flatten(&ours)?);
+    // An empty tree on both sides would compare equal and prove nothing.
+    assert!(
+        theirs.files.len() > 10,
+        "docker's image of {name} has {} paths",
+        theirs.files.len()
+    );
+    eprintln!("{name}: {} paths compared", theirs.files.len());
+    let diffs = differences(&theirs, &mine);
     assert!(
         diffs.is_empty(),
         "{name}: {} differences from docker build:\n{}",
         diffs.len(),
-        diffs.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+        diffs
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     Ok(())
 }
@@ -68,6 +87,36 @@ fn the_corpus_is_whole_in_git() {
         .output();
     if let Ok(out) = out {
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(!text.lines().any(|l| l.starts_with("!!")), "ignored corpus files:\n{text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("!!")),
+            "ignored corpus files:\n{text}"
+        );
     }
+}
+
+#[test]
+fn a_changed_mode_owner_or_config_is_reported() {
+    use crate::flatten::{Entry, Flat};
+    let file = Entry {
+        kind: "file",
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size: 1,
+        sha256: "aa".into(),
+        link: String::new(),
+    };
+    let base = || Flat {
+        files: [("/a".to_string(), file.clone())].into(),
+        config: serde_json::json!({"config": {"Cmd": ["sh"]}}),
+    };
+    assert!(differences(&base(), &base()).is_empty());
+    let mut other = base();
+    if let Some(e) = other.files.get_mut("/a") {
+        e.mode = 0o755;
+    }
+    other.files.insert("/b".into(), file.clone());
+    other.config["config"]["Cmd"] = serde_json::json!(["bash"]);
+    let diffs = differences(&base(), &other);
+    assert_eq!(diffs.len(), 3, "{diffs:?}");
 }

@@ -106,7 +106,7 @@ async fn pulls_busybox_and_verifies_every_blob() {
         .expect("pull");
     assert!(!image.layers.is_empty());
     assert!(counted.0.load(std::sync::atomic::Ordering::Relaxed) >= image.layers.len());
-    let diff_ids = image.config.rootfs().diff_ids();
+    let diff_ids = &image.config.rootfs.diff_ids;
     for (layer, diff_id) in image.layers.iter().zip(diff_ids) {
         assert_eq!(&layer.diff_id.0, diff_id);
         assert_eq!(sha256_file(&store.blob_path(&layer.digest)), layer.digest);

@@ -158,7 +158,9 @@ fn options(
         context: args.context.clone(),
         dockerfile: args.dockerfile.clone(),
         destinations: args.destination.clone(),
-        build_args: pairs(&args.build_arg, "build-arg", true)?.into_iter().collect(),
+        build_args: pairs(&args.build_arg, "build-arg", true)?
+            .into_iter()
+            .collect(),
         target: args.target.clone(),
         labels: pairs(&args.label, "label", false)?,
         no_push,
@@ -242,7 +244,10 @@ fn report(e: BuildError) -> CliError {
     };
     if invalid {
         let hint = match innermost(&e) {
-            BuildError::Dockerfile(d) => d.hint.clone().unwrap_or_else(|| "see the Dockerfile reference".into()),
+            BuildError::Dockerfile(d) => d
+                .hint
+                .clone()
+                .unwrap_or_else(|| "see the Dockerfile reference".into()),
             _ => "see `slipway build --help`".into(),
         };
         CliError::usage(text, hint)

@@ -290,6 +290,7 @@ async fn copy_table() {
                     name: "EOF".into(),
                     content: "\thello\n".into(),
                     strip_tabs: true,
+                    quoted: false,
                 }];
             }),
             "/",
