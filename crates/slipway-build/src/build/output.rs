@@ -7,7 +7,6 @@ use crate::build::{BuildOutcome, Shared};
 use crate::dockerfile::{DockerfileError, Span};
 use crate::image::Image;
 use crate::image::write_tar;
-use crate::progress::Event;
 use crate::store::Digest;
 
 /// One destination the image reached.
@@ -99,10 +98,6 @@ pub(crate) async fn finish(
                     shared.progress,
                 )
                 .await?;
-            shared.progress.event(Event::Pushed {
-                destination: destination.clone(),
-                digest: digest.to_string(),
-            });
             pushed.push(Pushed {
                 destination: destination.clone(),
                 digest,

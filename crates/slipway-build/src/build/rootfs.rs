@@ -17,14 +17,31 @@ use crate::run::Overlay;
 use crate::store::{CacheRecord, TempDir};
 
 /// The unpacked directories of `image`'s layers, bottom first (unpacked on first use).
+///
+/// A layer can occur twice (two RUNs that changed nothing make the same empty layer), and
+/// overlay refuses a directory listed twice. Only the topmost occurrence is kept: a layer sets
+/// every path it touches, so applying it again higher up hides all its lower copy did.
 pub(crate) fn lowers(shared: &Shared<'_>, image: &Image) -> Result<Vec<PathBuf>, BuildError> {
-    tokio::task::block_in_place(|| {
+    let dirs: Vec<PathBuf> = tokio::task::block_in_place(|| {
         image
             .layers
             .iter()
             .map(|l| shared.store.unpack_layer(l).map_err(BuildError::from))
-            .collect()
-    })
+            .collect::<Result<_, _>>()
+    })?;
+    Ok(topmost_only(dirs))
+}
+
+/// Drops every directory that occurs again later in the list.
+fn topmost_only(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<PathBuf> = dirs
+        .into_iter()
+        .rev()
+        .filter(|d| seen.insert(d.clone()))
+        .collect();
+    kept.reverse();
+    kept
 }
 
 /// An image's file system mounted read-only (a `COPY --from` source).
@@ -162,6 +179,8 @@ pub(crate) fn reuse(
         .image
         .push_layer(layer, &history_text(text), shared.created());
     state.key = key.clone();
+    // The cached layer was made with the pending WORKDIR in it.
+    state.pending_workdir = false;
     Ok(true)
 }
 
@@ -228,6 +247,15 @@ pub(crate) fn mkdir_in_root(root: &Path, path: &str) -> Result<(), BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_layer_listed_twice_is_kept_at_its_top() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(
+            topmost_only(vec![p("a"), p("e"), p("b"), p("e"), p("c")]),
+            vec![p("a"), p("b"), p("e"), p("c")]
+        );
+    }
 
     #[test]
     fn mkdir_stays_inside_the_root() -> Result<(), Box<dyn std::error::Error>> {

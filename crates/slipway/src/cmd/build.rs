@@ -199,7 +199,23 @@ pub async fn build(args: &BuildArgs, config: &crate::config::Config) -> Result<i
         out: Mutex::new(std::io::stderr()),
     };
     let options = options(args, config, &plain)?;
-    match slipway_build::build(&options, &plain).await {
+    // Ctrl-C drops the build: its containers are deleted, mounts detached and temporary
+    // directories removed on the way out (a SIGKILL leaves them to the next start's sweep).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let result = tokio::select! {
+        r = slipway_build::build(&options, &plain) => r,
+        _ = tokio::signal::ctrl_c() => Err(BuildError::Interrupted),
+        () = terminated => Err(BuildError::Interrupted),
+    };
+    match result {
         Ok(outcome) => {
             if let Some(Output::Json | Output::Yaml) = args.output {
                 let pushed: Vec<_> = outcome
@@ -235,6 +251,8 @@ fn report(e: BuildError) -> CliError {
             | BuildError::Context(_)
             | BuildError::Platform(_)
             | BuildError::NoDestination
+            | BuildError::MissingSecret(_)
+            | BuildError::Copy(slipway_build::build::copy::CopyError::NotFound(_))
     );
     let tail = match innermost(&e) {
         BuildError::Run(slipway_build::run::RunError::Failed { tail, .. }) if !tail.is_empty() => {
