@@ -84,6 +84,17 @@ fn a_built_image_is_pushed_and_docker_runs_it() {
     let ran = docker(&["run", "--rm", &format!("{repo}@{digest}")]);
     assert_eq!(text(&ran.stdout).trim(), "built", "{}", text(&ran.stderr));
     let _ = docker(&["rmi", "-f", &format!("{repo}@{digest}")]);
+    // containerd's own client reads it too (the daemon's containerd, its own namespace).
+    let ctr = Command::new("ctr")
+        .args(["--address", "/tmp/slipway-docker/exec/containerd/containerd.sock"])
+        .args(["-n", "slipway-build-test", "images", "pull", "--plain-http", &image])
+        .output()
+        .expect("ctr runs");
+    assert!(ctr.status.success(), "{}", text(&ctr.stderr));
+    let _ = Command::new("ctr")
+        .args(["--address", "/tmp/slipway-docker/exec/containerd/containerd.sock"])
+        .args(["-n", "slipway-build-test", "images", "rm", &image])
+        .output();
 }
 
 #[test]
