@@ -138,7 +138,11 @@ async fn list(
         .map(|o| shown(o, &t.version))
         .filter(|o| labels.matches(o) && fields.matches(o))
         .collect();
-    let version = objects.iter().map(|o| o.resource_version).max().unwrap_or(0);
+    let version = objects
+        .iter()
+        .map(|o| o.resource_version)
+        .max()
+        .unwrap_or(0);
     Ok(json!({
         "apiVersion": format!("{GROUP}/{}", t.version),
         "kind": format!("{}List", t.kind.kind()),
@@ -171,7 +175,11 @@ fn checked(body: &str, t: &Target) -> Result<Object<Prewarm>, ApiError> {
     };
     if doc.kind() != t.kind.kind() {
         return Err(doc.problem(
-            format!("a {} was sent to the {} endpoint", doc.kind(), t.kind.plural()),
+            format!(
+                "a {} was sent to the {} endpoint",
+                doc.kind(),
+                t.kind.plural()
+            ),
             format!("send a {} here", t.kind.kind()),
         ));
     }
@@ -305,7 +313,7 @@ async fn replace(
             o.meta.name.as_deref().unwrap_or("")
         )));
     }
-    let given = precondition(&serde_json::to_value(&o.meta).unwrap_or(Value::Null))?;
+    let given = precondition(&json!({ "metadata": o.meta }))?;
     let old = state.store.prewarm_object(t.key(name)).await?;
     let (new, expect) = merged(&o, t, old.as_ref(), part, given)?;
     let stored = write(state, t, name, &new, expect).await?;
@@ -400,8 +408,7 @@ async fn patch(
         ));
     }
     // The patched object is checked whole, as Kubernetes validates the result of a patch.
-    let text = serde_json::to_string_pretty(&whole)
-        .map_err(|e| ApiError::Encode(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&whole).map_err(|e| ApiError::Encode(e.to_string()))?;
     let o = checked(&text, t)?;
     let (new, expect) = merged(&o, t, Some(&old), part, given)?;
     let stored = write(state, t, name, &new, expect).await?;
@@ -689,7 +696,11 @@ pub async fn store(state: &AppState, prepared: Prepared) -> Result<Vec<Value>, A
                 .write_prewarm_object(t.key(&name), &new, expect)
                 .await?;
             if let PrewarmOutcome::Done(_) = out {
-                action = Some(if old.is_some() { "configured" } else { "created" });
+                action = Some(if old.is_some() {
+                    "configured"
+                } else {
+                    "created"
+                });
                 break;
             }
         }

@@ -186,9 +186,21 @@ mod tests {
     #[test]
     fn field_selectors_know_name_and_namespace_only() {
         let o = obj(json!({}));
-        assert!(FieldSelector::parse("metadata.name=a").expect("sel").matches(&o));
-        assert!(!FieldSelector::parse("metadata.name!=a").expect("sel").matches(&o));
-        assert!(FieldSelector::parse("metadata.namespace==ns").expect("sel").matches(&o));
+        assert!(
+            FieldSelector::parse("metadata.name=a")
+                .expect("sel")
+                .matches(&o)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.name!=a")
+                .expect("sel")
+                .matches(&o)
+        );
+        assert!(
+            FieldSelector::parse("metadata.namespace==ns")
+                .expect("sel")
+                .matches(&o)
+        );
         assert!(FieldSelector::parse("spec.image=x").is_err());
     }
 }
