@@ -66,7 +66,11 @@ fn stable(s: &str, dir: &Path) -> String {
     let mut out = String::new();
     for (i, piece) in s.split([' ', '\n']).enumerate() {
         if i > 0 {
-            out.push(if s[out.len()..].starts_with('\n') { '\n' } else { ' ' });
+            out.push(if s[out.len()..].starts_with('\n') {
+                '\n'
+            } else {
+                ' '
+            });
         }
         let age = piece.len() >= 2
             && piece[..piece.len() - 1].chars().all(|c| c.is_ascii_digit())
