@@ -29,6 +29,8 @@ pub struct Diagnostic {
     pub pos: Pos,
     /// Length of the marked span in bytes.
     pub len: usize,
+    /// The field it is about (`spec.selector.names`), when it is about one.
+    pub field: Option<String>,
 }
 
 impl Diagnostic {
@@ -40,6 +42,7 @@ impl Diagnostic {
             source: None,
             pos: Pos::default(),
             len: 0,
+            field: None,
         }
     }
 
@@ -59,6 +62,7 @@ impl Diagnostic {
                 offset: 0,
             },
             len: 0,
+            field: None,
         }
     }
 
@@ -71,7 +75,14 @@ impl Diagnostic {
             source: Some(source.clone()),
             pos,
             len,
+            field: None,
         }
+    }
+
+    /// Names the field it is about.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 
     /// Adds a hint.

@@ -14,6 +14,7 @@ pub mod library;
 pub mod names;
 pub mod node;
 pub mod param;
+pub mod prewarm;
 pub mod quantity;
 pub mod reference;
 pub mod subst;

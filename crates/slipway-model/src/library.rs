@@ -29,12 +29,12 @@ pub struct Origin {
 impl Origin {
     /// A diagnostic at `path` inside this object (e.g. `spec.tasks[1].runAfter[0]`).
     pub fn diag(&self, path: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::at(&self.source, self.doc.locate(path), message)
+        Diagnostic::at(&self.source, self.doc.locate(path), message).with_field(path)
     }
 
     /// A diagnostic at the value (not the key) at `path`.
     pub fn diag_value(&self, path: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::at(&self.source, self.doc.locate_value(path), message)
+        Diagnostic::at(&self.source, self.doc.locate_value(path), message).with_field(path)
     }
 }
 
@@ -133,6 +133,8 @@ pub struct Library {
     pub raw: Vec<Value>,
     /// Tasks replaced by a same-named Task from a later file (catalog versions); still validated.
     pub shadowed_tasks: Vec<Object<TaskSpec>>,
+    /// OpenKruise's pre-warming objects (ImagePullJob, ImageListPullJob, NodeImage) in file order.
+    pub prewarm: Vec<Object<crate::prewarm::Prewarm>>,
     /// Pipelines replaced by a later file's.
     pub shadowed_pipelines: Vec<Object<PipelineSpec>>,
     /// StepActions replaced by a later file's.
@@ -240,6 +242,11 @@ impl Library {
             return;
         }
         let group = api_version.split('/').next().unwrap_or("");
+        if group == crate::kinds::kruise::GROUP {
+            let origin = origin_for(&doc);
+            crate::prewarm::add(self, origin, &api_version, &kind, doc.value, diags);
+            return;
+        }
         if group != "tekton.dev" {
             if api_version == "v1" && (kind == "ConfigMap" || kind == "Secret") {
                 let origin = origin_for(&doc);
@@ -492,7 +499,7 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
 }
 
 /// Deserializes `value` (found at `base` in the document) into `T`, turning errors into diagnostics.
-fn typed<T: DeserializeOwned>(
+pub(crate) fn typed<T: DeserializeOwned>(
     origin: &Origin,
     value: &Value,
     base: &str,

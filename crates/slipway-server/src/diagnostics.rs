@@ -29,6 +29,7 @@ pub fn to_json(d: &Diagnostic, severity: &str) -> Value {
         "column": d.pos.col.max(1),
         "endLine": end_line.max(1),
         "endColumn": end_col.max(1),
+        "field": d.field,
     })
 }
 

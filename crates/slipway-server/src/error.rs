@@ -112,7 +112,9 @@ impl IntoResponse for ApiError {
                     json!({
                         "reason": "FieldValueInvalid",
                         "message": d["message"],
-                        "field": format!("{}:{}", d["line"], d["column"]),
+                        // Kubernetes names the field; the position is there too.
+                        "field": d["field"].as_str().map(str::to_string)
+                            .unwrap_or_else(|| format!("{}:{}", d["line"], d["column"])),
                     })
                 })
                 .collect();

@@ -18,8 +18,10 @@ mod logs;
 mod metrics;
 mod openapi;
 pub mod poll;
+mod prewarm;
 mod resources;
 mod runs;
+mod selectors;
 mod submit;
 mod trigger_defs;
 mod ui;
@@ -170,6 +172,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/apply", post(resources::apply))
         .route("/api/v1/validate", post(resources::validate))
         .merge(resources::routes())
+        .merge(prewarm::routes())
         .merge(ui::routes())
         .fallback(error::no_route)
         // Outermost last: the guards refuse before a token is looked up, and a body is read

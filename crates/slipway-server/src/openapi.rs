@@ -168,6 +168,46 @@ pub fn document() -> Value {
                        "responses": with(json!({"200": object("A Status")}))},
         }));
     }
+    for k in slipway_model::kinds::kruise::PrewarmKind::ALL {
+        let (kind, plural) = (k.kind(), k.plural());
+        let group = "/apis/apps.kruise.io/v1alpha1";
+        let (collection, params) = if k.namespaced() {
+            (
+                format!("{group}/namespaces/{{namespace}}/{plural}"),
+                vec![ns.clone()],
+            )
+        } else {
+            (format!("{group}/{plural}"), vec![])
+        };
+        let item_name = param("name", "path", "Object name", "string");
+        let mut with_name = params.clone();
+        with_name.push(item_name);
+        let patch_body = json!({"required": true, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}});
+        paths.insert(collection.clone(), json!({
+            "get": {"summary": format!("List {kind}s (?labelSelector=, ?fieldSelector=metadata.name=; also at v1beta1)"),
+                    "parameters": params, "responses": with(json!({"200": object(&format!("A {kind}List"))}))},
+            "post": {"summary": format!("Create a {kind} (OpenKruise's defaults filled in; 422 when invalid)"),
+                     "parameters": params, "requestBody": yaml_body(&format!("One {kind}")),
+                     "responses": with(json!({"201": object(kind)}))},
+        }));
+        paths.insert(format!("{collection}/{{name}}"), json!({
+            "get": {"summary": format!("Get a {kind}"), "parameters": with_name, "responses": with(json!({"200": object(kind)}))},
+            "put": {"summary": format!("Create or replace a {kind} (its status is kept)"), "parameters": with_name,
+                    "requestBody": yaml_body(&format!("The {kind}")),
+                    "responses": with(json!({"200": object(kind), "201": object(kind)}))},
+            "patch": {"summary": format!("Merge-patch a {kind}"), "parameters": with_name, "requestBody": patch_body,
+                      "responses": with(json!({"200": object(kind)}))},
+            "delete": {"summary": format!("Delete a {kind}"), "parameters": with_name,
+                       "responses": with(json!({"200": object(kind)}))},
+        }));
+        paths.insert(format!("{collection}/{{name}}/status"), json!({
+            "get": {"summary": format!("Get a {kind} with its status"), "parameters": with_name, "responses": with(json!({"200": object(kind)}))},
+            "put": {"summary": format!("Replace a {kind}'s status"), "parameters": with_name,
+                    "requestBody": yaml_body(&format!("The {kind}")), "responses": with(json!({"200": object(kind)}))},
+            "patch": {"summary": format!("Merge-patch a {kind}'s status"), "parameters": with_name, "requestBody": patch_body,
+                      "responses": with(json!({"200": object(kind)}))},
+        }));
+    }
     let ns_query = param(
         "namespace",
         "query",

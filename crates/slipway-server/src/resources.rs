@@ -383,15 +383,32 @@ pub async fn apply(
     Query(q): Query<NamespaceQuery>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let items = apply_body(
-        &state,
-        &access,
-        q.namespace.as_deref(),
-        text(&body)?,
-        None,
-        Mode::Apply,
-    )
-    .await?;
+    let body = text(&body)?;
+    // Pre-warming objects have their own store; each part is checked before either is stored.
+    // Hidden documents keep their lines, so diagnostics point into the body as sent.
+    let docs = catalog::documents(body)?;
+    let prewarm = if docs.iter().any(|d| crate::prewarm::is_prewarm(&d.object)) {
+        crate::prewarm::prepare(
+            &access,
+            q.namespace.as_deref(),
+            &catalog::only(body, |o| !crate::prewarm::is_prewarm(o)),
+        )?
+    } else {
+        Default::default()
+    };
+    let mut items = Vec::new();
+    if docs.iter().any(|d| !crate::prewarm::is_prewarm(&d.object)) {
+        items = apply_body(
+            &state,
+            &access,
+            q.namespace.as_deref(),
+            &catalog::only(body, crate::prewarm::is_prewarm),
+            None,
+            Mode::Apply,
+        )
+        .await?;
+    }
+    items.extend(crate::prewarm::store(&state, prewarm).await?);
     Ok(Json(json!({ "items": items })))
 }
 

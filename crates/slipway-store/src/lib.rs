@@ -7,6 +7,7 @@ mod child;
 mod keyring;
 mod namespace;
 pub mod permissions;
+mod prewarm;
 mod queue;
 mod read;
 mod recover;
@@ -31,6 +32,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use keyring::{BadKeyLine, BadSealed, KeyError};
 pub use namespace::{DEFAULT_NAMESPACE, valid_namespace};
+pub use prewarm::{Expect, Key as PrewarmKey, Outcome as PrewarmOutcome, PrewarmObject};
 pub use queue::{Delivery, Enqueue, Enqueued, PENDING, Queued};
 pub use read::{LogLine, RunRow, TaskRunRow};
 pub use resource::{NewResource, Resource};

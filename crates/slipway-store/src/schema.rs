@@ -117,6 +117,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 pub async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(SCHEMA).execute(pool).await?;
     crate::namespace::migrate(pool).await?;
+    crate::prewarm::migrate(pool).await?;
     // `logs.continued`: the line continues the one before it (a line cut at the length cap).
     add_column(
         pool,

@@ -53,7 +53,10 @@ pub enum Command {
     Images(ImagesArgs),
     /// List runs, newest first.
     Runs(RunsArgs),
-    /// Show one run: status, tasks, steps, results.
+    /// List or show OpenKruise's pre-warming objects (imagepulljobs, imagelistpulljobs,
+    /// nodeimages), like `kubectl get`.
+    Get(GetArgs),
+    /// Show one run (status, tasks, steps, results), or `describe imagepulljob NAME`.
     Describe(DescribeArgs),
     /// Print a run's logs.
     Logs(LogsArgs),
@@ -464,11 +467,28 @@ pub struct RunRef {
     pub ns: Namespaces,
 }
 
+/// `slipway get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// What to list: imagepulljob(s), imagelistpulljob(s) or nodeimage(s).
+    pub resource: String,
+    /// One object by name [default: all].
+    pub name: Option<String>,
+    /// Print the objects instead of a table.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Output>,
+    /// Namespace (NodeImages have none).
+    #[command(flatten)]
+    pub ns: Namespaces,
+}
+
 /// `slipway describe`.
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
-    /// Run name or uid.
+    /// Run name or uid; or a kind (`imagepulljob`, `imagelistpulljob`, `nodeimage`) followed by a name.
     pub run: String,
+    /// The name, when the first word is a kind.
+    pub name: Option<String>,
     /// Print the stored object instead.
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<Output>,

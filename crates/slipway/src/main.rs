@@ -66,7 +66,17 @@ async fn on_this_machine(
         Command::Validate(args) => cmd::validate::validate(&args),
         Command::Images(args) => cmd::images::images(&args),
         Command::Runs(args) => cmd::history::runs(data, &args).await,
-        Command::Describe(args) => cmd::history::describe(data, &args).await,
+        Command::Get(args) => {
+            let source = cmd::prewarm::Source::local(data).await?;
+            cmd::prewarm::get(&source, &args).await
+        }
+        Command::Describe(args) => match &args.name {
+            Some(name) => {
+                let source = cmd::prewarm::Source::local(data).await?;
+                cmd::prewarm::describe(&source, &args.run, name, &args.ns, args.output).await
+            }
+            None => cmd::history::describe(data, &args).await,
+        },
         Command::Logs(args) => cmd::logs::logs(data, &args).await,
         Command::Cancel(args) => cmd::cancel::cancel(data, &args).await,
         Command::Serve(args) => cmd::serve::serve(data, &config::load(config_path)?, &args).await,
@@ -84,7 +94,14 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
         Command::Validate(args) => cmd::validate::validate(&args),
         Command::Images(args) => cmd::images::images(&args),
         Command::Runs(args) => cmd::remote::runs(remote, &args).await,
-        Command::Describe(args) => cmd::remote::describe(remote, &args).await,
+        Command::Get(args) => cmd::prewarm::get(&cmd::prewarm::Source::Remote(remote), &args).await,
+        Command::Describe(args) => match &args.name {
+            Some(name) => {
+                let source = cmd::prewarm::Source::Remote(remote);
+                cmd::prewarm::describe(&source, &args.run, name, &args.ns, args.output).await
+            }
+            None => cmd::remote::describe(remote, &args).await,
+        },
         Command::Logs(args) => cmd::remote::logs(remote, &args).await,
         Command::Cancel(args) => cmd::remote::cancel(remote, &args).await,
         Command::Rerun(args) => cmd::remote::rerun(remote, &args).await,

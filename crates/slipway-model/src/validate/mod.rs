@@ -4,6 +4,7 @@ mod graph;
 mod meta;
 mod params;
 mod pipeline;
+mod prewarm;
 mod run;
 mod storage;
 mod task;
@@ -96,6 +97,10 @@ pub fn validate_from(
         meta::meta(&mut cx, origin, "Secret", &c.meta);
         meta::keys(&mut cx, origin, "Secret", "data", &c.spec.data);
         meta::keys(&mut cx, origin, "Secret", "stringData", &c.spec.string_data);
+    }
+    for o in lib.prewarm.iter().filter(|o| wanted(o.origin.as_ref())) {
+        meta::meta(&mut cx, o.origin.as_ref(), o.kind().kind(), &o.meta);
+        prewarm::prewarm(&mut cx, o);
     }
     for r in lib.runs.iter().filter(|r| wanted(r.origin())) {
         meta::meta(&mut cx, r.origin(), r.kind(), r.meta());

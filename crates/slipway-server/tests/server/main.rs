@@ -17,6 +17,7 @@ mod auth;
 mod front_door;
 mod namespaces;
 mod panics;
+mod prewarm;
 mod queue;
 mod resources;
 mod triggers;

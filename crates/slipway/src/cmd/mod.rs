@@ -6,6 +6,7 @@ pub mod history;
 pub mod images;
 pub mod logs;
 pub mod lookup;
+pub mod prewarm;
 pub mod remote;
 pub mod run;
 pub mod secrets;

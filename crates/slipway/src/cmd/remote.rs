@@ -148,6 +148,8 @@ pub async fn apply(remote: &Remote, args: &ApplyArgs) -> Result<i32, CliError> {
             let kind = item["kind"].as_str().unwrap_or("").to_lowercase();
             let group = if matches!(kind.as_str(), "configmap" | "secret") {
                 String::new()
+            } else if slipway_model::kinds::kruise::PrewarmKind::from_resource(&kind).is_some() {
+                format!(".{}", slipway_model::kinds::kruise::GROUP)
             } else {
                 ".tekton.dev".into()
             };

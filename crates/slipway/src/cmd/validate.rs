@@ -44,7 +44,14 @@ pub fn validate(args: &ValidateArgs) -> Result<i32, CliError> {
             lib.runs.iter().filter(|r| r.kind() == "TaskRun").count(),
             "TaskRun",
         ),
-    ] {
+    ]
+    .into_iter()
+    .chain(slipway_model::kinds::kruise::PrewarmKind::ALL.map(|k| {
+        (
+            lib.prewarm.iter().filter(|o| o.kind() == k).count(),
+            k.kind(),
+        )
+    })) {
         if n > 0 {
             parts.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
         }

@@ -11,6 +11,7 @@ mod build;
 mod docker;
 mod flood;
 mod namespaces;
+mod prewarm_api;
 mod secrets;
 mod server;
 mod server_door;
