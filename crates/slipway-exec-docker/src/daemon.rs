@@ -66,6 +66,11 @@ pub fn resolve(explicit: Option<&str>) -> Result<String, DaemonError> {
     }
 }
 
+/// True when `host` is a unix socket, so the daemon runs on this machine and sees its files.
+pub fn is_local(host: &str) -> bool {
+    host.starts_with("unix://") || host.starts_with('/')
+}
+
 /// Connects to `host` and agrees on an API version with the daemon.
 pub async fn connect(host: &str) -> Result<Docker, DaemonError> {
     let unreachable = |why: String| DaemonError::Unreachable {
