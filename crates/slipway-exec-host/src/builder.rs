@@ -329,3 +329,179 @@ pub async fn run(
     };
     run.wait(&mut cmd, s, i, events, cancel, deadline).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+        binds: Vec<Bind>,
+    }
+
+    /// `/workspace/source`, `/tekton`, `/tekton/home` and a read-only `/config`, on disk.
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        for d in ["ws", "tekton/results", "home", "config"] {
+            std::fs::create_dir_all(root.join(d)).expect("mkdir");
+        }
+        std::fs::write(root.join("ws/Dockerfile"), "FROM scratch\n").expect("Dockerfile");
+        let bind = |host: &str, target: &str, read_only| Bind {
+            host: root.join(host),
+            target: target.into(),
+            read_only,
+        };
+        let binds = vec![
+            bind("tekton", "/tekton", false),
+            bind("home", "/tekton/home", false),
+            bind("ws", "/workspace/source", false),
+            bind("config", "/config", true),
+        ];
+        Fixture {
+            _dir: dir,
+            root,
+            binds,
+        }
+    }
+
+    fn builder() -> ImageBuilder {
+        ImageBuilder {
+            program: "/usr/bin/slipway".into(),
+            leading_args: vec!["build".into()],
+            env: vec![("PATH".into(), "/usr/bin".into())],
+        }
+    }
+
+    fn step(args: &[&str]) -> StepPlan {
+        StepPlan {
+            image: Some("gcr.io/kaniko-project/executor:v1.5.1".into()),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            working_dir: Some("/workspace/source".into()),
+            ..StepPlan::default()
+        }
+    }
+
+    #[test]
+    fn the_catalog_tasks_flags_reach_the_host_directories() {
+        let f = fixture();
+        let mut s = step(&[
+            "--dockerfile=./Dockerfile",
+            "--context=/workspace/source/./",
+            "--destination=127.0.0.1:5000/app:v1",
+            "--digest-file=/tekton/results/IMAGE_DIGEST",
+        ]);
+        s.env = vec![("CACHE".into(), "/workspace/source/cache".into())];
+        let inv = invocation(&builder(), &s, &f.binds).expect("runs");
+        let r = f.root.display();
+        assert_eq!(
+            inv.args,
+            [
+                format!("--dockerfile={r}/ws/Dockerfile"),
+                format!("--context={r}/ws"),
+                "--destination=127.0.0.1:5000/app:v1".into(),
+                format!("--digest-file={r}/tekton/results/IMAGE_DIGEST"),
+            ]
+        );
+        assert_eq!(inv.cwd, f.root.join("ws"));
+        assert_eq!(
+            inv.env,
+            [
+                ("CACHE".to_string(), format!("{r}/ws/cache")),
+                ("PATH".into(), "/usr/bin".into()),
+                ("DOCKER_CONFIG".into(), format!("{r}/home/.docker")),
+            ]
+        );
+    }
+
+    #[test]
+    fn kanikos_config_mount_and_default_context_are_used() {
+        let mut f = fixture();
+        std::fs::create_dir_all(f.root.join("creds")).expect("mkdir");
+        f.binds.push(Bind {
+            host: f.root.join("creds"),
+            target: "/kaniko/.docker".into(),
+            read_only: true,
+        });
+        let f2 = fixture();
+        f.binds.push(Bind {
+            host: f2.root.join("ws"),
+            target: "/workspace".into(),
+            read_only: false,
+        });
+        let inv = invocation(
+            &builder(),
+            &step(&["-d", "r/app", "-f", "Dockerfile"]),
+            &f.binds,
+        )
+        .expect("runs");
+        let r = f.root.display();
+        assert_eq!(
+            inv.args,
+            [
+                "-d".to_string(),
+                "r/app".into(),
+                "-f".into(),
+                format!("{r}/ws/Dockerfile"),
+                format!("--context={}", f2.root.join("ws").display()),
+            ]
+        );
+        assert_eq!(
+            inv.env.last(),
+            Some(&("DOCKER_CONFIG".to_string(), format!("{r}/creds")))
+        );
+    }
+
+    #[test]
+    fn remote_contexts_and_relative_dockerfiles_outside_the_workdir_pass_as_written() {
+        let f = fixture();
+        let inv = invocation(
+            &builder(),
+            &step(&[
+                "--context=git://example.com/app.git#main",
+                "--dockerfile=docker/Dockerfile",
+                "--secret",
+                "id=npm,src=token",
+            ]),
+            &f.binds,
+        )
+        .expect("runs");
+        assert_eq!(inv.args[0], "--context=git://example.com/app.git#main");
+        assert_eq!(inv.args[1], "--dockerfile=docker/Dockerfile");
+        assert_eq!(
+            inv.args[3],
+            format!("id=npm,src={}/ws/token", f.root.display())
+        );
+    }
+
+    #[test]
+    fn paths_the_container_would_not_have_are_refused() {
+        let f = fixture();
+        std::os::unix::fs::symlink("/etc", f.root.join("ws/etc")).expect("link");
+        for (args, want) in [
+            (vec!["--context=/etc"], "outside the step's workspaces"),
+            (
+                vec!["--context=dir:///root"],
+                "outside the step's workspaces",
+            ),
+            (
+                vec!["--digest-file=/workspace/source/../../../etc/x"],
+                "outside the step's workspaces",
+            ),
+            (vec!["--context", "/workspace/source/etc"], "leads out of"),
+            (vec!["--tar-path=/config/image.tar"], "read-only mount"),
+        ] {
+            let e = invocation(&builder(), &step(&args), &f.binds).expect_err("refused");
+            assert!(e.to_string().contains(want), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_notice_names_the_image() {
+        assert_eq!(
+            notice(&step(&[])),
+            "note: slipway's builder stands in for gcr.io/kaniko-project/executor:v1.5.1"
+        );
+    }
+}
