@@ -106,3 +106,22 @@ pub async fn connect(host: &str) -> Result<Docker, DaemonError> {
         .map_err(|e| unreachable(e.to_string()))?;
     Ok(client)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unix_sockets_count_as_this_machine() {
+        assert!(is_local("unix:///var/run/docker.sock"));
+        assert!(is_local("/run/podman/podman.sock"));
+        for remote in [
+            "tcp://127.0.0.1:2375",
+            "tcp://build-host:2376",
+            "ssh://me@build-host",
+            "http://localhost:2375",
+        ] {
+            assert!(!is_local(remote), "{remote}");
+        }
+    }
+}
