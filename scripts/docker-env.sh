@@ -207,6 +207,12 @@ prefix = "mirror.gcr.io/"
 replace = "$REG/library/"
 drop_digest = true
 
+# The catalog's kaniko Task pins Hub's bash by digest; the local copy is a rebuild.
+[[registry.rewrite]]
+prefix = "docker.io/library/bash@sha256:c523c636b722339f41b6a431b44588ab2f762c5de5ec3bd7964420ff982fb1d9"
+replace = "$REG/library/bash:latest"
+drop_digest = true
+
 [registry.mirrors]
 "docker.io" = ["$REG"]
 EOF

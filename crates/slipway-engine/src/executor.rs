@@ -49,6 +49,35 @@ pub struct StepPlan {
     pub limits: Limits,
     /// Sidecars: when the sidecar counts as ready.
     pub readiness: Option<ProbePlan>,
+    /// Slipway runs this step with its own code instead of the image (command and args kept).
+    pub builtin: Option<Builtin>,
+}
+
+/// A step slipway runs with its own code, because the image is a tool slipway has built in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    /// Kaniko's executor: slipway's image builder (`slipway build`) takes its flags.
+    ImageBuilder,
+}
+
+impl Builtin {
+    /// The built-in that stands in for a step with this image, command and script, if any.
+    pub fn for_step(image: Option<&str>, command: &[String], script: Option<&str>) -> Option<Self> {
+        slipway_model::kaniko::runs_executor(image, command, script)
+            .then_some(Builtin::ImageBuilder)
+    }
+}
+
+/// How executors start slipway's image builder on this machine: `program` with `leading_args`
+/// (`--config FILE build`), then the step's Kaniko flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageBuilder {
+    /// The slipway binary.
+    pub program: std::path::PathBuf,
+    /// Arguments before the step's flags, ending with the `build` verb.
+    pub leading_args: Vec<String>,
+    /// Variables of slipway's own environment the builder keeps (`PATH` to find runc, caches).
+    pub env: Vec<(String, String)>,
 }
 
 /// Resource limits of a step or sidecar.
@@ -123,6 +152,9 @@ impl StepPlan {
         for (_, v) in &mut self.env {
             *v = scope.subst(v);
         }
+        // The image may have named a result of an earlier step.
+        self.builtin =
+            Builtin::for_step(self.image.as_deref(), &self.command, self.script.as_deref());
     }
 }
 

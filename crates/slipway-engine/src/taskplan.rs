@@ -11,7 +11,7 @@ use slipway_model::subst::Scope;
 use slipway_model::{Library, Param, ParamValue};
 
 use crate::error::Failure;
-use crate::executor::{MountPlan, StepPlan, TaskRunPlan, VolumeSource, WorkspacePlan};
+use crate::executor::{Builtin, MountPlan, StepPlan, TaskRunPlan, VolumeSource, WorkspacePlan};
 use crate::params;
 use crate::sources::{Bound, config_map_entries, env_from_source, secret_entries, volume_source};
 
@@ -370,12 +370,16 @@ fn step_plan(
             ));
         }
     };
+    let image = s.image.as_deref().map(|i| scope.subst(i));
+    let command = scope.subst_list(s.command.as_deref().unwrap_or_default());
+    let script = s.script.as_deref().map(|x| scope.subst(x));
     Ok(StepPlan {
         name: name.to_string(),
-        image: s.image.as_deref().map(|i| scope.subst(i)),
-        command: scope.subst_list(s.command.as_deref().unwrap_or_default()),
+        builtin: Builtin::for_step(image.as_deref(), &command, script.as_deref()),
+        image,
+        command,
         args: scope.subst_list(s.args.as_deref().unwrap_or_default()),
-        script: s.script.as_deref().map(|x| scope.subst(x)),
+        script,
         env,
         working_dir: s
             .working_dir

@@ -66,6 +66,11 @@ pub fn resolve(explicit: Option<&str>) -> Result<String, DaemonError> {
     }
 }
 
+/// True when `host` is a unix socket, so the daemon runs on this machine and sees its files.
+pub fn is_local(host: &str) -> bool {
+    host.starts_with("unix://") || host.starts_with('/')
+}
+
 /// Connects to `host` and agrees on an API version with the daemon.
 pub async fn connect(host: &str) -> Result<Docker, DaemonError> {
     let unreachable = |why: String| DaemonError::Unreachable {
@@ -100,4 +105,23 @@ pub async fn connect(host: &str) -> Result<Docker, DaemonError> {
         .map_err(|_| unreachable(format!("no answer within {PING_TIMEOUT:?}")))?
         .map_err(|e| unreachable(e.to_string()))?;
     Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unix_sockets_count_as_this_machine() {
+        assert!(is_local("unix:///var/run/docker.sock"));
+        assert!(is_local("/run/podman/podman.sock"));
+        for remote in [
+            "tcp://127.0.0.1:2375",
+            "tcp://build-host:2376",
+            "ssh://me@build-host",
+            "http://localhost:2375",
+        ] {
+            assert!(!is_local(remote), "{remote}");
+        }
+    }
 }

@@ -26,7 +26,7 @@ use bollard::Docker;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use serde::Deserialize;
 use slipway_engine::EventSink;
-use slipway_engine::executor::{ExecOutcome, Executor, TaskRunPlan};
+use slipway_engine::executor::{ExecOutcome, Executor, ImageBuilder, TaskRunPlan};
 use slipway_exec_host::layout::ScratchPool;
 use tokio_util::sync::CancellationToken;
 
@@ -92,15 +92,17 @@ struct Inner {
     pool: ScratchPool,
     network: Option<String>,
     owner: String,
+    builder: Option<ImageBuilder>,
 }
 
 impl DockerExecutor {
     /// Connects to the daemon and prepares the data directory; fails when the daemon does not
-    /// answer.
+    /// answer. `builder` runs the steps that use Kaniko's executor image.
     pub async fn connect(
         data_dir: &Path,
         settings: &DockerSettings,
         registry: RegistryConfig,
+        builder: Option<ImageBuilder>,
     ) -> Result<Self, DockerError> {
         let host = daemon::resolve(settings.host.as_deref())?;
         let docker = daemon::connect(&host).await?;
@@ -121,6 +123,7 @@ impl DockerExecutor {
                 pool: ScratchPool::default(),
                 network: settings.network.clone().filter(|n| !n.is_empty()),
                 owner: owner_token(std::process::id()).unwrap_or_default(),
+                builder,
             }),
         };
         exec.sweep().await;

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 
-use slipway_engine::executor::{ExecOutcome, ExecStatus, StepPlan, StepTally, TaskRunPlan};
+use slipway_engine::executor::{
+    Builtin, ExecOutcome, ExecStatus, StepPlan, StepTally, TaskRunPlan,
+};
 use slipway_engine::{EventSink, StepEnd};
 use slipway_exec_host::layout::{Bind, Layout};
 use slipway_exec_host::script::with_shebang;
@@ -348,7 +350,8 @@ async fn pull_all(
     }
     let mut steps = Vec::new();
     for s in &plan.steps {
-        steps.push(if s.skipped {
+        // Slipway's builder stands in for Kaniko's image, which is never pulled.
+        steps.push(if s.skipped || s.builtin.is_some() {
             None
         } else {
             Some(ensure(s, "step").await?)
@@ -389,27 +392,73 @@ async fn run_pod(
         // A copy: the steps after this one change once its results are known.
         let s = plan.steps[i].clone();
         let image = step_images.get(i).cloned().flatten();
-        let (true, Some(image)) = (tally.runs(&s), image) else {
-            StepTally::skip(events, i).await;
-            continue;
+        let end = match (tally.runs(&s), s.builtin, image) {
+            (true, Some(Builtin::ImageBuilder), _) => {
+                run_builder(pod.inner, layout, &s, i, events, cancel, deadline).await
+            }
+            (true, None, Some(image)) => {
+                run_step(
+                    pod,
+                    layout,
+                    &s,
+                    i,
+                    &image,
+                    shared_network.as_deref(),
+                    events,
+                    cancel,
+                    deadline,
+                )
+                .await
+            }
+            _ => {
+                StepTally::skip(events, i).await;
+                continue;
+            }
         };
-        let end = run_step(
-            pod,
-            layout,
-            &s,
-            i,
-            &image,
-            shared_network.as_deref(),
-            events,
-            cancel,
-            deadline,
-        )
-        .await;
         layout.step_ended(plan, i, end.exit_code());
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
         tally.finish(events, i, &s, end, timed_out).await;
     }
     tally.outcome()
+}
+
+/// Runs a Kaniko step with slipway's builder as a process beside the daemon: it mounts overlays
+/// and runs containers, which a container cannot, and the step's binds are directories of this
+/// machine, which it reaches by their host paths.
+async fn run_builder(
+    inner: &Inner,
+    layout: &Layout,
+    s: &StepPlan,
+    i: usize,
+    events: &EventSink,
+    cancel: &CancellationToken,
+    deadline: Option<Instant>,
+) -> StepEnd {
+    if !crate::daemon::is_local(&inner.host) {
+        return StepEnd::StartFailed(format!(
+            "the image builder stands in for Kaniko only when the Docker daemon is on this machine (it is at `{}`)",
+            inner.host
+        ));
+    }
+    let binds: Vec<Bind> = mounts(layout, s, Some(i))
+        .into_iter()
+        .map(|m| Bind {
+            host: m.host,
+            target: m.target,
+            read_only: m.read_only,
+        })
+        .collect();
+    slipway_exec_host::builder::run(
+        inner.builder.as_ref(),
+        layout,
+        &binds,
+        s,
+        i,
+        events,
+        cancel,
+        deadline,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -165,7 +165,7 @@ pub fn confined(base: &Path, rel: &str, what: &str) -> io::Result<PathBuf> {
 /// Fails when `path`, with the symlinks already on disk resolved, is not below `base`: a link
 /// a step left inside a claim must not lead a later mount out of it. Checked before anything
 /// is created, on the deepest part of `path` that exists.
-fn stays_below(base: &Path, path: &Path, what: &str) -> io::Result<()> {
+pub(crate) fn stays_below(base: &Path, path: &Path, what: &str) -> io::Result<()> {
     let root = base.canonicalize()?;
     let mut existing = Some(path);
     while let Some(p) = existing {

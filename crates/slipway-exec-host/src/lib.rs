@@ -4,6 +4,7 @@
 //! root is the host's plus Tekton's paths, so unmodified Tekton scripts work. Elsewhere, Tekton
 //! paths in step text are rewritten to host directories and the run says so once.
 
+pub mod builder;
 pub mod layout;
 mod sandbox;
 pub mod script;
@@ -13,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use slipway_engine::executor::{ExecOutcome, ExecStatus, Executor, StepTally, TaskRunPlan};
+use slipway_engine::executor::{
+    Builtin, ExecOutcome, ExecStatus, Executor, ImageBuilder, StepTally, TaskRunPlan,
+};
 use slipway_engine::{EventSink, ExecEvent};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +43,8 @@ pub struct HostOptions {
     pub shell: Option<PathBuf>,
     /// Never use namespaces (for machines that forbid them, or to compare).
     pub no_sandbox: bool,
+    /// Slipway's image builder, for steps that run Kaniko's executor.
+    pub builder: Option<ImageBuilder>,
 }
 
 /// Runs steps as host processes.
@@ -57,6 +62,7 @@ struct Inner {
     removals: std::sync::Mutex<tokio::task::JoinSet<()>>,
     sandbox: Option<Sandbox>,
     shell: Option<PathBuf>,
+    builder: Option<ImageBuilder>,
 }
 
 impl HostExecutor {
@@ -90,6 +96,7 @@ impl HostExecutor {
                 removals: std::sync::Mutex::new(tokio::task::JoinSet::new()),
                 sandbox,
                 shell,
+                builder: opts.builder,
             }),
         })
     }
@@ -125,6 +132,25 @@ fn runtime_dir(data_dir: &Path) -> PathBuf {
         }
     }
     data_dir.to_path_buf()
+}
+
+/// Runs a Kaniko step with slipway's builder, outside the sandbox: it mounts overlays and runs
+/// containers itself, so it sees the binds' host directories instead of Tekton's paths.
+async fn run_builder(
+    builder: Option<&ImageBuilder>,
+    layout: &Layout,
+    s: &slipway_engine::StepPlan,
+    i: usize,
+    events: &EventSink,
+    cancel: &CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+) -> slipway_engine::StepEnd {
+    let mut binds = layout.binds.clone();
+    match step::step_binds(layout, s) {
+        Ok(extra) => binds.extend(extra),
+        Err(e) => return slipway_engine::StepEnd::StartFailed(e.to_string()),
+    }
+    builder::run(builder, layout, &binds, s, i, events, cancel, deadline).await
 }
 
 #[async_trait]
@@ -192,17 +218,33 @@ impl Executor for HostExecutor {
                 StepTally::skip(&events, i).await;
                 continue;
             }
-            let end = step::run(
-                inner.sandbox.as_ref(),
-                inner.shell.as_deref(),
-                &layout,
-                s,
-                i,
-                &events,
-                &cancel,
-                deadline,
-            )
-            .await;
+            let end = match s.builtin {
+                Some(Builtin::ImageBuilder) => {
+                    run_builder(
+                        inner.builder.as_ref(),
+                        &layout,
+                        s,
+                        i,
+                        &events,
+                        &cancel,
+                        deadline,
+                    )
+                    .await
+                }
+                None => {
+                    step::run(
+                        inner.sandbox.as_ref(),
+                        inner.shell.as_deref(),
+                        &layout,
+                        s,
+                        i,
+                        &events,
+                        &cancel,
+                        deadline,
+                    )
+                    .await
+                }
+            };
             layout.step_ended(&mut plan, i, end.exit_code());
             let timed_out = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
             tally.finish(&events, i, s, end, timed_out).await;

@@ -37,7 +37,7 @@ fn shims(layout: &Layout, shell: Option<&Path>) -> Option<std::path::PathBuf> {
 
 /// Step mounts as binds on top of the TaskRun's; a `subPath` that would leave its volume is
 /// an error.
-fn step_binds(layout: &Layout, s: &StepPlan) -> std::io::Result<Vec<Bind>> {
+pub(crate) fn step_binds(layout: &Layout, s: &StepPlan) -> std::io::Result<Vec<Bind>> {
     let mut binds = Vec::new();
     for m in &s.volume_mounts {
         let Some(volume) = layout.volume(&m.volume) else {
@@ -225,14 +225,13 @@ async fn pump<R: tokio::io::AsyncRead + Unpin>(
 
 async fn open_stream_file(
     layout: &Layout,
-    s: &StepPlan,
+    extra: &[Bind],
     path: &Option<String>,
     truncate: bool,
 ) -> Option<tokio::fs::File> {
     let p = path.as_ref()?;
-    let extra = step_binds(layout, s).ok()?;
     // Step paths map to host paths the same way with or without the sandbox.
-    let host = layout.host_path(p, &extra);
+    let host = layout.host_path(p, extra);
     if let Some(parent) = host.parent() {
         let _ = tokio::fs::create_dir_all(parent).await;
     }
@@ -286,47 +285,93 @@ pub async fn run(
         Ok(c) => c,
         Err(e) => return StepEnd::StartFailed(e.to_string()),
     };
-    events
-        .send(ExecEvent::StepStarted {
-            step: i,
-            at: SystemTime::now(),
-        })
-        .await;
-    let mut child = match spawn(&mut cmd).await {
-        Ok(c) => c,
-        Err(e) => {
-            // Name what was started and where, so "No such file or directory" can be acted on.
-            let program = cmd.as_std().get_program().to_string_lossy().into_owned();
-            let workdir = s.working_dir.as_deref().unwrap_or("/workspace");
-            let place = if root.is_some() { ", sandboxed" } else { "" };
-            let why = format!("cannot run `{program}` (in `{workdir}`{place}): {e}");
-            events
-                .send(ExecEvent::Log {
-                    step: i,
-                    stream: Stream::Stderr,
-                    line: format!("slipway: {why}"),
-                    continued: false,
-                    at: SystemTime::now(),
-                })
-                .await;
-            return StepEnd::StartFailed(why);
+    let Ok(binds) = step_binds(layout, s) else {
+        return StepEnd::StartFailed("a volume's subPath leaves its volume".into());
+    };
+    let run = Supervised {
+        layout,
+        binds: &binds,
+        sandboxed: root.is_some(),
+    };
+    run.wait(&mut cmd, s, i, events, cancel, deadline).await
+}
+
+/// A step's process as it is watched: where its output files go and how to name it.
+pub(crate) struct Supervised<'a> {
+    /// The TaskRun's directories.
+    pub(crate) layout: &'a Layout,
+    /// The step's own binds, for its stdout and stderr files.
+    pub(crate) binds: &'a [Bind],
+    /// Whether it runs in the sandbox (said when it cannot start).
+    pub(crate) sandboxed: bool,
+}
+
+impl Supervised<'_> {
+    /// Starts `cmd` as step `i` and waits for its end, its timeout, or a cancel.
+    pub(crate) async fn wait(
+        &self,
+        cmd: &mut Command,
+        s: &StepPlan,
+        i: usize,
+        events: &EventSink,
+        cancel: &CancellationToken,
+        deadline: Option<Instant>,
+    ) -> StepEnd {
+        events
+            .send(ExecEvent::StepStarted {
+                step: i,
+                at: SystemTime::now(),
+            })
+            .await;
+        let mut child = match spawn(cmd).await {
+            Ok(c) => c,
+            Err(e) => {
+                // Name what was started and where, so "No such file or directory" can be acted on.
+                let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+                let workdir = s.working_dir.as_deref().unwrap_or("/workspace");
+                let place = if self.sandboxed { ", sandboxed" } else { "" };
+                let why = format!("cannot run `{program}` (in `{workdir}`{place}): {e}");
+                events
+                    .send(ExecEvent::Log {
+                        step: i,
+                        stream: Stream::Stderr,
+                        line: format!("slipway: {why}"),
+                        continued: false,
+                        at: SystemTime::now(),
+                    })
+                    .await;
+                return StepEnd::StartFailed(why);
+            }
+        };
+        let (layout, extra) = (self.layout, self.binds);
+        let same_file = s.stdout_path.is_some() && s.stdout_path == s.stderr_path;
+        let out_file = open_stream_file(layout, extra, &s.stdout_path, !same_file).await;
+        let err_file = open_stream_file(layout, extra, &s.stderr_path, !same_file).await;
+        let out = child
+            .stdout
+            .take()
+            .map(|o| tokio::spawn(pump(o, Stream::Stdout, i, events.clone(), out_file)));
+        let err = child
+            .stderr
+            .take()
+            .map(|e| tokio::spawn(pump(e, Stream::Stderr, i, events.clone(), err_file)));
+        let end = watch(&mut child, s, cancel, deadline).await;
+        // Output of background processes that keep the pipes open must not hold the step forever.
+        for h in [out, err].into_iter().flatten() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
         }
-    };
-    let same_file = s.stdout_path.is_some() && s.stdout_path == s.stderr_path;
-    let out_file = open_stream_file(layout, s, &s.stdout_path, !same_file).await;
-    let err_file = if same_file {
-        open_stream_file(layout, s, &s.stderr_path, false).await
-    } else {
-        open_stream_file(layout, s, &s.stderr_path, true).await
-    };
-    let out = child
-        .stdout
-        .take()
-        .map(|o| tokio::spawn(pump(o, Stream::Stdout, i, events.clone(), out_file)));
-    let err = child
-        .stderr
-        .take()
-        .map(|e| tokio::spawn(pump(e, Stream::Stderr, i, events.clone(), err_file)));
+        end
+    }
+}
+
+/// Waits for the child, its step timeout, the TaskRun's deadline or a cancel; stops it unless
+/// it exited.
+async fn watch(
+    child: &mut Child,
+    s: &StepPlan,
+    cancel: &CancellationToken,
+    deadline: Option<Instant>,
+) -> StepEnd {
     let far = Instant::now() + slipway_model::duration::FAR;
     let step_deadline = s
         .timeout
@@ -343,18 +388,14 @@ pub async fn run(
         () = cancel.cancelled() => StepEnd::Cancelled,
     };
     if !matches!(end, StepEnd::Exited(_)) {
-        kill_group(&child, libc::SIGTERM);
+        kill_group(child, libc::SIGTERM);
         if tokio::time::timeout(Duration::from_secs(2), child.wait())
             .await
             .is_err()
         {
-            kill_group(&child, libc::SIGKILL);
+            kill_group(child, libc::SIGKILL);
             let _ = child.wait().await;
         }
-    }
-    // Output of background processes that keep the pipes open must not hold the step forever.
-    for h in [out, err].into_iter().flatten() {
-        let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
     }
     end
 }

@@ -9,6 +9,7 @@ pub mod documents;
 pub mod duration;
 pub mod images;
 pub mod inputs;
+pub mod kaniko;
 pub mod kinds;
 pub mod library;
 pub mod names;

@@ -24,6 +24,9 @@ pub struct Config {
     /// `[secrets]`: where the key Secrets are sealed with is kept.
     #[serde(default)]
     pub secrets: SecretsSettings,
+    /// The file this was read from, passed on to processes slipway starts (the image builder).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// `[secrets]`.
@@ -156,6 +159,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
     {
         *k = dir.join(&*k);
     }
+    config.source = Some(std::path::absolute(&path).unwrap_or(path));
     Ok(config)
 }
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::{Value, json};
-use slipway_engine::{CancelHandle, Engine, EngineConfig, Executor, RunOptions, generate_name};
+use slipway_engine::{
+    CancelHandle, Engine, EngineConfig, Executor, ImageBuilder, RunOptions, generate_name,
+};
 use slipway_exec_docker::{DockerError, DockerExecutor};
 use slipway_exec_host::{HostExecutor, HostOptions};
 use slipway_model::inputs::RunInputs;
@@ -277,6 +279,51 @@ fn with_params(mut run: RunObject, raw: &[String], lib: &Library) -> Result<RunO
     Ok(run)
 }
 
+/// Variables of slipway's environment its image builder keeps: where runc and the cache are,
+/// how to log, and proxies. Everything else comes from the step.
+const BUILDER_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "XDG_CACHE_HOME",
+    "TMPDIR",
+    "SLIPWAY_OCI_RUNTIME",
+    "SLIPWAY_LOG",
+    "NO_COLOR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+];
+
+/// This binary as `slipway build`, with the same config file (its registry rewrites and mirrors),
+/// for steps that run Kaniko's executor; `None` when the binary cannot be found.
+fn image_builder(data: &Path, config: &Config) -> Option<ImageBuilder> {
+    let program = std::env::current_exe().ok()?;
+    let mut leading_args = Vec::new();
+    if let Some(path) = &config.source {
+        leading_args.push("--config".to_string());
+        leading_args.push(path.to_string_lossy().into_owned());
+    }
+    leading_args.push("build".to_string());
+    // The same data directory, so that the builder touches no other.
+    let mut env = vec![(
+        "SLIPWAY_HOME".to_string(),
+        data.to_string_lossy().into_owned(),
+    )];
+    env.extend(
+        BUILDER_ENV
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))),
+    );
+    Some(ImageBuilder {
+        program,
+        leading_args,
+        env,
+    })
+}
+
 /// The executor chosen by `--executor`, else the config file, else host.
 pub async fn executor(
     data: &Path,
@@ -295,6 +342,7 @@ pub async fn executor(
                     data,
                     HostOptions {
                         no_sandbox,
+                        builder: image_builder(data, config),
                         ..HostOptions::default()
                     },
                 )
@@ -302,7 +350,12 @@ pub async fn executor(
             )
         }
         ExecutorKind::Docker => Arc::new(
-            DockerExecutor::connect(data, &config.docker, config.registry.clone())
+            DockerExecutor::connect(
+                data,
+                &config.docker,
+                config.registry.clone(),
+                image_builder(data, config),
+            )
                 .await
                 .map_err(|e| match e {
                     DockerError::Daemon(d) => CliError::usage(

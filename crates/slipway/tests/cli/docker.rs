@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::{bin, condition, conformance, fixtures, objects, slipway_with, text};
 
 /// One container engine the script started: slipway's config for it, and its address.
-struct Daemon {
-    config: PathBuf,
+pub(super) struct Daemon {
+    pub(super) config: PathBuf,
     host: String,
 }
 
@@ -29,13 +29,13 @@ impl Daemon {
 }
 
 /// The environment the script prepared: dockerd, Podman's API service, the registries.
-struct Env {
-    docker: Daemon,
+pub(super) struct Env {
+    pub(super) docker: Daemon,
     podman: Daemon,
     private: std::collections::HashMap<String, String>,
 }
 
-fn env() -> &'static Env {
+pub(super) fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/docker-env.sh");

@@ -10,6 +10,7 @@ use serde_json::Value;
 mod build;
 mod docker;
 mod flood;
+mod kaniko;
 mod namespaces;
 mod prewarm_api;
 mod secrets;
