@@ -20,7 +20,7 @@ pub fn sweep(runtime: Option<&OciRuntime>, dir: &Path) {
 }
 
 /// Mount points at or below `dir`, from `/proc/self/mountinfo`.
-pub(crate) fn mounts_under(dir: &Path) -> Vec<String> {
+pub fn mounts_under(dir: &Path) -> Vec<String> {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };
