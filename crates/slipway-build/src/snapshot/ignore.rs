@@ -44,7 +44,11 @@ impl Ignore {
     pub fn for_root(root: &Path, extra: &[PathBuf]) -> Self {
         let mut paths: Vec<PathBuf> = DEFAULT.iter().map(PathBuf::from).collect();
         let mounts = crate::run::mounts_under(root);
-        for p in mounts.iter().map(PathBuf::from).chain(extra.iter().cloned()) {
+        for p in mounts
+            .iter()
+            .map(PathBuf::from)
+            .chain(extra.iter().cloned())
+        {
             if let Some(rel) = relative(root, &p).filter(|r| !r.as_os_str().is_empty()) {
                 paths.push(rel);
             }

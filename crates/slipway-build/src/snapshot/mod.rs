@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-pub use crate::snapshot::ignore::Ignore;
 use crate::layer::{Change, LayerError, io};
+pub use crate::snapshot::ignore::Ignore;
 
 /// What kind of file a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

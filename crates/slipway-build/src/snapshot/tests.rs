@@ -30,7 +30,10 @@ fn base(root: &Path) -> Result<(), Error> {
 /// What an instruction does to the tree.
 fn change(root: &Path) -> Result<(), Error> {
     std::fs::write(root.join("etc/conf"), "two")?;
-    std::fs::set_permissions(root.join("etc/mode"), std::fs::Permissions::from_mode(0o600))?;
+    std::fs::set_permissions(
+        root.join("etc/mode"),
+        std::fs::Permissions::from_mode(0o600),
+    )?;
     std::os::unix::fs::chown(root.join("etc/owner"), Some(1234), Some(5678))?;
     let t = filetime::FileTime::from_unix_time(1_000_000, 0);
     filetime::set_file_mtime(root.join("etc/touched"), t)?;
@@ -96,7 +99,11 @@ fn an_unchanged_tree_has_no_changes() -> Result<(), Error> {
     let before = indexed(tmp.path())?;
     // Reading does not count (atime is not compared).
     std::fs::read(tmp.path().join("etc/conf"))?;
-    assert!(before.diff(&Index::walk(tmp.path(), &Ignore::default())?).is_empty());
+    assert!(
+        before
+            .diff(&Index::walk(tmp.path(), &Ignore::default())?)
+            .is_empty()
+    );
     Ok(())
 }
 
@@ -126,7 +133,10 @@ fn listing(root: &Path) -> Result<BTreeMap<PathBuf, String>, Error> {
         let mtime = if m.kind == Kind::File { m.mtime.0 } else { 0 };
         out.insert(
             rel,
-            format!("{:?} {:o} {}:{} {mtime} {what}", m.kind, m.mode, m.uid, m.gid),
+            format!(
+                "{:?} {:o} {}:{} {mtime} {what}",
+                m.kind, m.mode, m.uid, m.gid
+            ),
         );
     }
     Ok(out)
@@ -178,8 +188,16 @@ fn applying_leaves_skipped_paths_alone() -> Result<(), Error> {
     // A whole-root reset keeps the skipped file and the directory holding it.
     crate::layer::unpack::prune(&dst, Path::new(""), &skip, None)?;
     assert!(!dst.join("etc/stale").exists());
-    crate::layer::apply(&store.blob_path(&layer.digest), &layer.media_type, &dst, &skip)?;
-    assert_eq!(std::fs::read_to_string(dst.join("etc/hosts"))?, "the runtime's");
+    crate::layer::apply(
+        &store.blob_path(&layer.digest),
+        &layer.media_type,
+        &dst,
+        &skip,
+    )?;
+    assert_eq!(
+        std::fs::read_to_string(dst.join("etc/hosts"))?,
+        "the runtime's"
+    );
     assert_eq!(std::fs::read_to_string(dst.join("etc/passwd"))?, "root");
     Ok(())
 }

@@ -54,6 +54,8 @@ pub fn options(context: &Path, tar: &Path, scratch: &Path) -> BuildOptions {
         compression: Default::default(),
         media: slipway_build::layer::MediaTypes::Docker,
         secrets: Default::default(),
+        mode: Default::default(),
+        force: false,
     }
 }
 
