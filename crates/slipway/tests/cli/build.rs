@@ -9,13 +9,13 @@ use super::{bin, text};
 
 const SOCK: &str = "/tmp/slipway-docker/docker.sock";
 
-fn corpus(name: &str) -> PathBuf {
+pub(super) fn corpus(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../slipway-build/tests/corpus")
         .join(name)
 }
 
-fn docker(args: &[&str]) -> Output {
+pub(super) fn docker(args: &[&str]) -> Output {
     assert!(
         Path::new(SOCK).exists(),
         "the test Docker daemon is not running: run scripts/docker-env.sh first"
