@@ -65,6 +65,13 @@ pub enum BuildError {
         "know where the image goes: give --destination, or --no-push (with --tar-path to keep it)"
     )]
     NoDestination,
+    /// The unprivileged mode would overwrite the root of a machine that is not a container.
+    #[error(
+        "build in this machine's own root: without overlay mounts, RUN runs in `/`, which each \
+         stage overwrites, and this does not look like a container (no /.dockerenv, \
+         /run/.containerenv, container= variable or container cgroup)"
+    )]
+    NotAContainer,
     /// A COPY or ADD failed.
     #[error(transparent)]
     Copy(#[from] crate::build::copy::CopyError),

@@ -17,6 +17,7 @@ pub mod layer;
 pub mod progress;
 pub mod registry;
 pub mod run;
+pub mod snapshot;
 pub mod store;
 
 pub use crate::build::{BuildOptions, BuildOutcome, build};

@@ -182,6 +182,24 @@ pub struct BuildArgs {
     /// Print the result as JSON (digest, destinations) on stdout.
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<Output>,
+    /// How RUN runs: overlay mounts and runc (privileged), in the builder's own root as
+    /// Kaniko does (unprivileged; containers only), or whichever works here.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mode: BuildMode,
+    /// Allow the unprivileged mode outside a container: it overwrites this machine's `/`.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `slipway build --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuildMode {
+    /// Privileged where an overlay mount and runc work, else unprivileged (said once).
+    Auto,
+    /// Overlay mounts and runc: root or CAP_SYS_ADMIN.
+    Privileged,
+    /// RUN in the builder's own root, layers from snapshots: any container.
+    Unprivileged,
 }
 
 /// `slipway secrets`.

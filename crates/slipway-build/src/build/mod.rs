@@ -8,10 +8,10 @@ mod rootfs;
 mod run_step;
 mod settings;
 mod stage;
+pub mod workspace;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::BuildError;
@@ -71,6 +71,10 @@ pub struct BuildOptions {
     pub media: MediaTypes,
     /// `--secret id=...,src=...` for `RUN --mount=type=secret`.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// `--mode`: overlay mounts and runc, the builder's own root, or whichever works here.
+    pub mode: workspace::Mode,
+    /// `--force`: the unprivileged mode even outside a container (it overwrites `/`).
+    pub force: bool,
 }
 
 /// What a build produced.
@@ -93,7 +97,8 @@ pub(crate) struct Shared<'a> {
     pub options: &'a BuildOptions,
     pub store: Store,
     pub registry: Registry,
-    pub runtime: Arc<OciRuntime>,
+    /// Overlay mounts and runc, or the builder's own root.
+    pub workspace: Box<dyn workspace::Workspace>,
     pub context: Context,
     pub dockerfile: Dockerfile,
     pub platform: Platform,
@@ -149,14 +154,15 @@ fn prepare<'a>(
         .cache_dir
         .clone()
         .unwrap_or_else(Store::default_root);
-    let runtime = Arc::new(OciRuntime::find(&root.join("runtime"))?);
+    let runtime = OciRuntime::find(&root.join("runtime"));
     // Mounts first: removing stale directories must never reach through a live mount.
-    crate::run::sweep(Some(&runtime), &root.join("tmp"));
+    crate::run::sweep(runtime.as_ref().ok(), &root.join("tmp"));
     let store = Store::open(&root)?;
     let context = Context::open(
         &options.context,
         options.dockerfile.as_deref().map(std::path::Path::new),
     )?;
+    let workspace = workspace::choose(options, runtime, &store, &context, progress)?;
     let (path, text) = context.dockerfile(options.dockerfile.as_deref())?;
     let dockerfile = Dockerfile::parse(&path, &text)?;
     let platform = match &options.platform {
@@ -183,7 +189,7 @@ fn prepare<'a>(
         options,
         registry: Registry::new(options.registry.clone()),
         store,
-        runtime,
+        workspace,
         context,
         dockerfile,
         platform,

@@ -151,7 +151,7 @@ pub(crate) async fn build_stage(
 }
 
 /// COPY or ADD: prepared (sources read, URLs fetched), keyed by what it reads, applied to
-/// an overlay of the stage's layers.
+/// the stage's writable root.
 async fn copy_step(
     shared: &Shared<'_>,
     state: &mut StageState,
@@ -177,8 +177,7 @@ async fn copy_step(
                         .await?
                 }
             };
-            let view = rootfs::ReadOnly::mount(shared, &from_image, tmp.path())?;
-            mounted = Some(view);
+            mounted = Some(shared.workspace.view(shared, &from_image).await?);
             copy::Source::Rootfs(mounted.as_ref().map(|m| m.path()).unwrap_or(tmp.path()))
         }
     };

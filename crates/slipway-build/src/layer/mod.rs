@@ -3,15 +3,15 @@
 
 mod hash;
 pub mod media;
-mod unpack;
+pub(crate) mod unpack;
 mod write;
 pub mod xattr;
 
 use std::path::PathBuf;
 
 pub use crate::layer::media::{Compression, MediaTypes};
-pub use crate::layer::unpack::unpack;
-pub use crate::layer::write::write_layer;
+pub use crate::layer::unpack::{apply, unpack};
+pub use crate::layer::write::{Change, write_changes, write_layer};
 use crate::store::Digest;
 
 /// One layer of an image.

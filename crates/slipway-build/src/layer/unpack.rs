@@ -1,6 +1,8 @@
 //! A layer blob → a directory in overlay's format (whiteouts as 0:0 character devices,
-//! opaque directories marked by attribute), ready to be a lower directory.
+//! opaque directories marked by attribute), ready to be a lower directory; or applied onto a
+//! live tree (whiteouts delete), as the unprivileged mode does to its own root.
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -13,9 +15,41 @@ use crate::layer::media::{NotALayer, layer_compression};
 use crate::layer::write::{OPAQUE_MARKER, OPAQUE_XATTRS, WHITEOUT_PREFIX};
 use crate::layer::{Compression, Escape, LayerError, io, xattr};
 
+/// Where an unpacked layer goes.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// An empty directory, in overlay's format.
+    Overlay,
+    /// Onto the files already there: whiteouts and opaque markers delete. Paths for which
+    /// `skip` (given the path relative to the tree) is true are neither written nor deleted.
+    Flat(&'a dyn Fn(&Path) -> bool),
+}
+
 /// Unpacks the layer blob at `blob` (compressed as `media_type` says) into `into`, turning
 /// Docker's whiteouts back into overlay's. Entries leaving `into` are refused. Blocking.
 pub fn unpack(blob: &Path, media_type: &str, into: &Path) -> Result<(), LayerError> {
+    unpack_to(blob, media_type, into, Target::Overlay)
+}
+
+/// Applies the layer blob at `blob` onto the tree `into` as a container would see it: files
+/// written, whiteouts and opaque directories deleting what the layers below left. Paths for
+/// which `skip` is true (relative to `into`: mounts, the builder's own files) are left alone.
+/// Blocking.
+pub fn apply(
+    blob: &Path,
+    media_type: &str,
+    into: &Path,
+    skip: &dyn Fn(&Path) -> bool,
+) -> Result<(), LayerError> {
+    unpack_to(blob, media_type, into, Target::Flat(skip))
+}
+
+fn unpack_to(
+    blob: &Path,
+    media_type: &str,
+    into: &Path,
+    target: Target<'_>,
+) -> Result<(), LayerError> {
     let compression = layer_compression(media_type).map_err(|why| match why {
         NotALayer::Foreign => LayerError::Foreign {
             media_type: media_type.to_string(),
@@ -33,10 +67,11 @@ pub fn unpack(blob: &Path, media_type: &str, into: &Path) -> Result<(), LayerErr
     std::fs::create_dir_all(into).map_err(io("create", into))?;
     let mut archive = tar::Archive::new(reader);
     let mut dirs = Vec::new();
+    let mut written = HashSet::new();
     let read_err = |source| LayerError::Tar { op: "read", source };
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
-        if let Some(dir) = unpack_entry(&mut entry, into)? {
+        if let Some(dir) = unpack_entry(&mut entry, into, target, &mut written)? {
             dirs.push(dir);
         }
     }
@@ -51,6 +86,8 @@ pub fn unpack(blob: &Path, media_type: &str, into: &Path) -> Result<(), LayerErr
 fn unpack_entry<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     into: &Path,
+    to: Target<'_>,
+    written: &mut HashSet<PathBuf>,
 ) -> Result<Option<Meta>, LayerError> {
     let raw = entry.path_bytes().into_owned();
     let rel = inside(&raw, &raw)?;
@@ -58,14 +95,30 @@ fn unpack_entry<R: Read>(
         // The root itself (`./`): the layer directory exists already.
         return Ok(None);
     };
+    let skip = |p: &Path| matches!(to, Target::Flat(skip) if skip(p));
+    if skip(&rel) {
+        return Ok(None);
+    }
     let parent = parents(into, &rel, &raw, true)?;
     let meta = Meta::of(entry, into.join(&rel))?;
     let target = &meta.path;
     if name.as_bytes() == OPAQUE_MARKER.as_bytes() {
-        set_opaque(&parent)?;
-        return Ok(None);
+        return match to {
+            Target::Overlay => set_opaque(&parent),
+            Target::Flat(_) => prune(
+                into,
+                rel.parent().unwrap_or(Path::new("")),
+                &skip,
+                Some(written),
+            ),
+        }
+        .map(|()| None);
     }
     if let Some(hidden) = name.as_bytes().strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+        let hidden_rel = rel.with_file_name(OsStr::from_bytes(hidden));
+        if let Target::Flat(_) = to {
+            return remove(into, &hidden_rel, &skip).map(|()| None);
+        }
         let at = parent.join(OsStr::from_bytes(hidden));
         clear(&at, false)?;
         // Mode 0, as overlay itself makes them.
@@ -74,6 +127,13 @@ fn unpack_entry<R: Read>(
         return Ok(None);
     }
     let kind = entry.header().entry_type();
+    if let Target::Flat(_) = to {
+        written.insert(rel.clone());
+        let keep_dir = kind.is_dir() && target.is_dir() && !target.is_symlink();
+        if !keep_dir {
+            remove(into, &rel, &skip)?;
+        }
+    }
     clear(target, kind.is_dir())?;
     match kind {
         tar::EntryType::Directory => {
@@ -174,6 +234,60 @@ fn parents(into: &Path, rel: &Path, raw: &[u8], create: bool) -> Result<PathBuf,
         }
     }
     Ok(at)
+}
+
+/// Deletes `rel` under `into` (a whole tree, never following a symlink) except paths
+/// `skip` names; directories still holding such a path stay.
+pub(crate) fn remove(
+    into: &Path,
+    rel: &Path,
+    skip: &dyn Fn(&Path) -> bool,
+) -> Result<(), LayerError> {
+    let at = into.join(rel);
+    match std::fs::symlink_metadata(&at) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("stat", &at)(e)),
+        Ok(_) if skip(rel) => Ok(()),
+        Ok(m) if m.is_dir() => {
+            prune(into, rel, skip, None)?;
+            match std::fs::remove_dir(&at) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => Ok(()),
+                r => r.map_err(io("remove", &at)),
+            }
+        }
+        Ok(_) => std::fs::remove_file(&at).map_err(io("remove", &at)),
+    }
+}
+
+/// Deletes what is inside the directory `rel` under `into`, except paths `skip` names and,
+/// for an opaque directory, what the layer itself wrote (`written`).
+pub(crate) fn prune(
+    into: &Path,
+    rel: &Path,
+    skip: &dyn Fn(&Path) -> bool,
+    written: Option<&HashSet<PathBuf>>,
+) -> Result<(), LayerError> {
+    let dir = into.join(rel);
+    let entries = match std::fs::read_dir(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        r => r.map_err(io("read directory", &dir))?,
+    };
+    for entry in entries {
+        let entry = entry.map_err(io("read directory", &dir))?;
+        let child = rel.join(entry.file_name());
+        if skip(&child) {
+            continue;
+        }
+        if written.is_some_and(|w| w.contains(&child)) {
+            // Written by this layer, but a directory may still hold older children.
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                prune(into, &child, skip, written)?;
+            }
+            continue;
+        }
+        remove(into, &child, skip)?;
+    }
+    Ok(())
 }
 
 /// Removes what a later entry replaces (a directory stays when replaced by a directory).

@@ -1,4 +1,5 @@
-//! An overlay upper directory → a layer blob in the store, in one streaming pass.
+//! An overlay upper directory, or a list of changed paths of a live root, → a layer blob in
+//! the store, in one streaming pass.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -19,9 +20,55 @@ pub(crate) const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// Overlay's opaque-directory attributes (`user.` when mounted with `userxattr`).
 pub(crate) const OPAQUE_XATTRS: [&str; 2] = ["trusted.overlay.opaque", "user.overlay.opaque"];
 
+/// One entry of a layer made from a diff of a live root (the unprivileged mode).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Change {
+    /// The path as it is now (a directory without its children).
+    Path(PathBuf),
+    /// The path was deleted: Docker's `.wh.<name>` beside it.
+    Whiteout(PathBuf),
+}
+
+impl Change {
+    /// The path the change is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Change::Path(p) | Change::Whiteout(p) => p,
+        }
+    }
+}
+
+/// What a layer is read from.
+#[derive(Clone, Copy)]
+enum Contents<'a> {
+    /// An overlay upper directory, whole.
+    Upper(&'a Path),
+    /// Listed paths (sorted as a walk would visit them) under a root.
+    Changes(&'a Path, &'a [Change]),
+}
+
 /// Writes the layer for `upper` (only its own files, sorted by name) into the store: tar →
 /// compressor → file, hashing the tar (diff_id) and the blob (digest) on the way. Blocking.
 pub fn write_layer(store: &Store, upper: &Path, opts: &LayerOptions) -> Result<Layer, LayerError> {
+    write_contents(store, Contents::Upper(upper), opts)
+}
+
+/// Writes the layer of `changes` (paths relative to `root`, in walk order: parents first,
+/// siblings by name) into the store. Blocking.
+pub fn write_changes(
+    store: &Store,
+    root: &Path,
+    changes: &[Change],
+    opts: &LayerOptions,
+) -> Result<Layer, LayerError> {
+    write_contents(store, Contents::Changes(root, changes), opts)
+}
+
+fn write_contents(
+    store: &Store,
+    upper: Contents<'_>,
+    opts: &LayerOptions,
+) -> Result<Layer, LayerError> {
     let scratch = store.temp_dir()?;
     let path = scratch.path().join("blob");
     let file = File::create(&path).map_err(io("create", &path))?;
@@ -58,16 +105,31 @@ pub fn write_layer(store: &Store, upper: &Path, opts: &LayerOptions) -> Result<L
 /// Writes the tar of `upper` into `out`; returns `out` and the tar's digest.
 fn write_tar<W: Write>(
     out: W,
-    upper: &Path,
+    upper: Contents<'_>,
     opts: &LayerOptions,
 ) -> Result<(W, crate::store::Digest), LayerError> {
+    let root = match upper {
+        Contents::Upper(root) | Contents::Changes(root, _) => root,
+    };
     let mut walk = Walk {
         tar: tar::Builder::new(HashingWriter::new(out)),
-        root: upper.to_path_buf(),
+        root: root.to_path_buf(),
         epoch: opts.source_date_epoch,
         seen: HashMap::new(),
+        recurse: matches!(upper, Contents::Upper(_)),
     };
-    walk.dir(Path::new(""))?;
+    match upper {
+        Contents::Upper(_) => walk.dir(Path::new(""))?,
+        Contents::Changes(_, changes) => {
+            for change in changes {
+                let name = change.path().file_name().unwrap_or_default().to_os_string();
+                match change {
+                    Change::Path(rel) => walk.entry(rel, &name)?,
+                    Change::Whiteout(rel) => walk.whiteout(rel, &name)?,
+                }
+            }
+        }
+    }
     let tar_err = |source| LayerError::Tar {
         op: "write",
         source,
@@ -83,6 +145,8 @@ struct Walk<W: Write> {
     epoch: Option<i64>,
     /// (device, inode) → the path first written for it, for hardlinks.
     seen: HashMap<(u64, u64), PathBuf>,
+    /// Directories bring their contents (an upper directory); listed changes do not.
+    recurse: bool,
 }
 
 impl<W: Write> Walk<W> {
@@ -108,14 +172,9 @@ impl<W: Write> Walk<W> {
         let attrs = self.xattrs(&abs)?;
         let ft = meta.file_type();
         let mut h = self.header(&meta);
-        if ft.is_char_device() && meta.rdev() == 0 {
+        if self.recurse && ft.is_char_device() && meta.rdev() == 0 {
             // Overlay's whiteout (a 0:0 character device) → Docker's empty `.wh.<name>` file.
-            let mut wh = OsString::from(WHITEOUT_PREFIX);
-            wh.push(name);
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(0o600);
-            h.set_size(0);
-            return self.append(&mut h, &rel.with_file_name(wh), &[][..]);
+            return self.append_whiteout(&mut h, rel, name);
         }
         self.pax(&attrs.kept)?;
         if ft.is_dir() {
@@ -128,7 +187,7 @@ impl<W: Write> Walk<W> {
                 marker.set_size(0);
                 self.append(&mut marker, &rel.join(OPAQUE_MARKER), &[][..])?;
             }
-            return self.dir(rel);
+            return if self.recurse { self.dir(rel) } else { Ok(()) };
         }
         if ft.is_symlink() {
             let target = std::fs::read_link(&abs).map_err(io("read symlink", &abs))?;
@@ -171,6 +230,28 @@ impl<W: Write> Walk<W> {
                 .map_err(w)?;
         }
         self.append(&mut h, rel, &[][..])
+    }
+
+    /// Docker's `.wh.<name>` for a path deleted from a live root; its header is the parent's.
+    fn whiteout(&mut self, rel: &Path, name: &OsStr) -> Result<(), LayerError> {
+        let parent = self.root.join(rel.parent().unwrap_or(Path::new("")));
+        let meta = std::fs::symlink_metadata(&parent).map_err(io("stat", &parent))?;
+        let mut h = self.header(&meta);
+        self.append_whiteout(&mut h, rel, name)
+    }
+
+    fn append_whiteout(
+        &mut self,
+        h: &mut tar::Header,
+        rel: &Path,
+        name: &OsStr,
+    ) -> Result<(), LayerError> {
+        let mut wh = OsString::from(WHITEOUT_PREFIX);
+        wh.push(name);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o600);
+        h.set_size(0);
+        self.append(h, &rel.with_file_name(wh), &[][..])
     }
 
     /// A header with ownership, mode and (clamped) time; uname/gname stay empty.

@@ -65,7 +65,9 @@ impl Registry {
         store: &Store,
         progress: &dyn Progress,
     ) -> Result<Image, RegistryError> {
-        let client = self.client(&r.registry, Operation::Pull);
+        let client = self
+            .client(&r.registry, Operation::Pull)
+            .map_err(|e| self.error(Operation::Pull, r, e))?;
         let auth = self.auth(&r.registry);
         let oref = oci_ref(r);
         let fail = |e| self.error(Operation::Pull, r, e);

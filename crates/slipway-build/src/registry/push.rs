@@ -32,7 +32,9 @@ impl Registry {
     ) -> Result<Digest, RegistryError> {
         let r = Reference::parse(destination)?;
         let m = image.manifest(media)?;
-        let client = self.client(&r.registry, Operation::Push);
+        let client = self
+            .client(&r.registry, Operation::Push)
+            .map_err(|e| self.error(Operation::Push, &r, e))?;
         let oref = oci_ref(&r);
         client
             .store_auth_if_needed(oref.resolve_registry(), &self.auth(&r.registry))

@@ -65,12 +65,17 @@ impl Registry {
             }
     }
 
-    /// The (shared) client for `host`.
-    pub(crate) fn client(&self, host: &str, op: Operation) -> Client {
+    /// The (shared) client for `host`; an error (not oci-client's panicking fallback) when
+    /// no client can be made, e.g. without CA certificates (set `SSL_CERT_DIR`).
+    pub(crate) fn client(
+        &self,
+        host: &str,
+        op: Operation,
+    ) -> Result<Client, oci_client::errors::OciDistributionError> {
         let plain = self.plain_http(host, op);
         let key = (host.to_string(), plain);
         let make = || {
-            Client::new(ClientConfig {
+            Client::try_from(ClientConfig {
                 protocol: if plain {
                     ClientProtocol::Http
                 } else {
@@ -83,10 +88,15 @@ impl Registry {
                 ..ClientConfig::default()
             })
         };
-        match self.clients.lock() {
-            Ok(mut map) => map.entry(key).or_insert_with(make).clone(),
-            Err(_) => make(),
+        let Ok(mut map) = self.clients.lock() else {
+            return make();
+        };
+        if let Some(client) = map.get(&key) {
+            return Ok(client.clone());
         }
+        let client = make()?;
+        map.insert(key, client.clone());
+        Ok(client)
     }
 
     /// What to show `host`.

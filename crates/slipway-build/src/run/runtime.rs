@@ -132,7 +132,10 @@ impl Drop for Reaper<'_> {
 }
 
 /// Forwards `pipe`'s lines.
-async fn forward(pipe: impl AsyncRead + Unpin, on_line: &(dyn Fn(String) + Send + Sync)) {
+pub(crate) async fn forward(
+    pipe: impl AsyncRead + Unpin,
+    on_line: &(dyn Fn(String) + Send + Sync),
+) {
     let mut lines = BufReader::new(pipe).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         on_line(line);

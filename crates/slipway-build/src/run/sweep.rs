@@ -20,15 +20,17 @@ pub fn sweep(runtime: Option<&OciRuntime>, dir: &Path) {
 }
 
 /// Mount points at or below `dir`, from `/proc/self/mountinfo`.
-pub(crate) fn mounts_under(dir: &Path) -> Vec<String> {
+pub fn mounts_under(dir: &Path) -> Vec<String> {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };
-    let prefix = dir.display().to_string();
+    let shown = dir.display().to_string();
+    // `/` would otherwise become `//` below.
+    let prefix = shown.trim_end_matches('/');
     info.lines()
         .filter_map(|l| l.split(' ').nth(4))
         .map(unescape)
-        .filter(|p| p == &prefix || p.starts_with(&format!("{prefix}/")))
+        .filter(|p| p == &shown || p.starts_with(&format!("{prefix}/")))
         .collect()
 }
 
@@ -84,6 +86,13 @@ mod tests {
         sweep(None, tmp.path());
         assert!(mounts_under(tmp.path()).is_empty());
         Ok(())
+    }
+
+    #[test]
+    fn every_mount_is_under_the_root() {
+        let all = mounts_under(Path::new("/"));
+        assert!(all.iter().any(|m| m == "/"), "{all:?}");
+        assert!(all.iter().any(|m| m == "/proc"), "{all:?}");
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub fn options(context: &Path, tar: &Path, scratch: &Path) -> BuildOptions {
         compression: Default::default(),
         media: slipway_build::layer::MediaTypes::Docker,
         secrets: Default::default(),
+        // Never the auto mode's fallback: it would rebuild this machine's own root.
+        mode: slipway_build::build::workspace::Mode::Privileged,
+        force: false,
     }
 }
 

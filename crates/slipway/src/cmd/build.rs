@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
 
+use slipway_build::build::workspace::Mode;
 use slipway_build::layer::{Compression, MediaTypes};
 use slipway_build::progress::{Event, Progress};
 use slipway_build::registry::{Credentials, RegistryOptions};
 use slipway_build::{BuildError, BuildOptions};
 
-use crate::cli::{BuildArgs, Output};
+use crate::cli::{BuildArgs, BuildMode, Output};
 use crate::error::CliError;
 
 /// BuildKit's `--progress=plain` lines on stderr: `#N [stage i/n] INSTRUCTION`, the RUN's
@@ -189,6 +190,12 @@ fn options(
         compression,
         media,
         secrets: secrets(&args.secret)?,
+        mode: match args.mode {
+            BuildMode::Auto => Mode::Auto,
+            BuildMode::Privileged => Mode::Privileged,
+            BuildMode::Unprivileged => Mode::Unprivileged,
+        },
+        force: args.force,
     })
 }
 
@@ -252,6 +259,7 @@ fn report(e: BuildError) -> CliError {
             | BuildError::Platform(_)
             | BuildError::NoDestination
             | BuildError::MissingSecret(_)
+            | BuildError::NotAContainer
             | BuildError::Copy(slipway_build::build::copy::CopyError::NotFound(_))
     );
     let tail = match innermost(&e) {
@@ -266,6 +274,10 @@ fn report(e: BuildError) -> CliError {
                 .hint
                 .clone()
                 .unwrap_or_else(|| "see the Dockerfile reference".into()),
+            BuildError::NotAContainer => "run it in a container (docker run, a Kubernetes pod), \
+                 as root where overlay mounts work, or give --force if this machine's root may be \
+                 overwritten"
+                .into(),
             _ => "see `slipway build --help`".into(),
         };
         CliError::usage(text, hint)

@@ -9,13 +9,13 @@ use super::{bin, text};
 
 const SOCK: &str = "/tmp/slipway-docker/docker.sock";
 
-fn corpus(name: &str) -> PathBuf {
+pub(super) fn corpus(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../slipway-build/tests/corpus")
         .join(name)
 }
 
-fn docker(args: &[&str]) -> Output {
+pub(super) fn docker(args: &[&str]) -> Output {
     assert!(
         Path::new(SOCK).exists(),
         "the test Docker daemon is not running: run scripts/docker-env.sh first"
@@ -29,8 +29,9 @@ fn docker(args: &[&str]) -> Output {
 
 /// `slipway build ARGS` with a private data directory.
 fn build(home: &Path, args: &[&str]) -> Output {
+    // Never the auto mode's fallback: it would rebuild this machine's own root.
     Command::new(bin())
-        .arg("build")
+        .args(["build", "--mode", "privileged"])
         .args(args)
         .env("SLIPWAY_HOME", home)
         .env("NO_COLOR", "1")
@@ -286,7 +287,14 @@ fn a_killed_build_leaves_nothing_after_the_next_start() {
     );
     let cache = home.path().join("cache");
     let mut child = Command::new(bin())
-        .args(["build", "--no-push", "-c", ctx.to_str().expect("utf-8")])
+        .args([
+            "build",
+            "--mode",
+            "privileged",
+            "--no-push",
+            "-c",
+            ctx.to_str().expect("utf-8"),
+        ])
         .args(["--cache-dir", cache.to_str().expect("utf-8")])
         .env("SLIPWAY_HOME", home.path())
         .stdout(Stdio::null())

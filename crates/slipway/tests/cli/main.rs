@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod build;
+mod build_unprivileged;
 mod docker;
 mod flood;
 mod kaniko;
