@@ -119,7 +119,7 @@ pub struct BuildArgs {
     /// Reuse results of unchanged instructions [default: true; Kaniko's default is false].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub cache: Option<bool>,
-    /// A registry repository for the layer cache (not supported yet: says so).
+    /// A registry repository holding cached layers [default with --cache=true: DESTINATION-REPO/cache].
     #[arg(long, value_name = "REPO")]
     pub cache_repo: Option<String>,
     /// Where blobs, unpacked layers and the cache live [default: ~/.cache/slipway/build].

@@ -4,6 +4,7 @@
 pub mod copy;
 mod key;
 mod output;
+mod remote_cache;
 mod rootfs;
 mod run_step;
 mod settings;
@@ -53,6 +54,8 @@ pub struct BuildOptions {
     pub image_name_tag_with_digest_file: Option<PathBuf>,
     /// `--cache`: reuse and record instruction results (on unless turned off).
     pub cache: bool,
+    /// `--cache-repo`: a registry repository holding cached layers for builds elsewhere.
+    pub cache_repo: Option<String>,
     /// `--cache-dir`: the store (blobs, layers, cache); the user's cache directory by default.
     pub cache_dir: Option<PathBuf>,
     /// `--cache-ttl`.

@@ -35,10 +35,11 @@ pub(crate) async fn commit(
         shared.store.cache_put(
             key.hex(),
             &CacheRecord {
-                layer: Some(layer),
+                layer: Some(layer.clone()),
                 created_unix: crate::build::key::now_unix(),
             },
         )?;
+        crate::build::remote_cache::put(shared, &key, layer).await;
     }
     state.key = key;
     Ok(())
@@ -49,15 +50,20 @@ pub(crate) fn history_text(text: &str) -> String {
     format!("{text} # slipway")
 }
 
-/// Takes a cached layer for `key` when the cache has a fresh one.
-pub(crate) fn reuse(
+/// Takes a cached layer for `key` when the local cache, else the `--cache-repo`, has a
+/// fresh one.
+pub(crate) async fn reuse(
     shared: &Shared<'_>,
     state: &mut StageState,
     key: &Key,
     text: &str,
 ) -> Result<bool, BuildError> {
-    let Some(record) = shared.store.cache_get(key.hex()) else {
-        return Ok(false);
+    let record = match shared.store.cache_get(key.hex()) {
+        Some(record) => record,
+        None => match crate::build::remote_cache::get(shared, key).await? {
+            Some(record) => record,
+            None => return Ok(false),
+        },
     };
     let age = crate::build::key::now_unix().saturating_sub(record.created_unix);
     if u64::try_from(age).unwrap_or(u64::MAX) > shared.options.cache_ttl.as_secs() {

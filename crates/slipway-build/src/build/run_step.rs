@@ -73,7 +73,7 @@ pub(crate) async fn run(
         &workdir,
         &format!("{:?}{:?}", run.network, run.mounts),
     ]);
-    if shared.options.cache && rootfs::reuse(shared, state, &key, text)? {
+    if shared.options.cache && rootfs::reuse(shared, state, &key, text).await? {
         return Ok(true);
     }
     let tail = Mutex::new(VecDeque::with_capacity(TAIL));

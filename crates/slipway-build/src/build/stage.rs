@@ -7,7 +7,7 @@ use crate::BuildError;
 use crate::build::copy;
 use crate::build::key::Key;
 use crate::build::{Shared, rootfs, run_step, settings};
-use crate::dockerfile::{Resolved, Stage, Vars};
+use crate::dockerfile::{Dockerfile, Instruction, Resolved, Stage, Vars};
 use crate::image::Image;
 use crate::progress::Event;
 
@@ -76,6 +76,38 @@ async fn base_image(shared: &Shared<'_>, stage: &Stage) -> Result<(Image, String
     Ok((image, base))
 }
 
+/// The base image's `ONBUILD` triggers as instructions, run before the stage's own (Docker
+/// runs them right after `FROM`); the new image does not inherit them.
+fn onbuild_triggers(
+    shared: &Shared<'_>,
+    state: &mut StageState,
+    stage: &Stage,
+    base: &str,
+) -> Result<Vec<Instruction>, BuildError> {
+    let Some(triggers) = state.image.config.config.on_build.take() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for trigger in triggers {
+        let text = format!("FROM scratch\n{trigger}\n");
+        let parsed = Dockerfile::parse(&shared.dockerfile.path, &text).map_err(|e| {
+            shared.dockerfile_error(
+                stage.span,
+                format!(
+                    "the ONBUILD trigger `{trigger}` of {base} is not an instruction: {}",
+                    e.message
+                ),
+            )
+        })?;
+        for mut instruction in parsed.stages.into_iter().flat_map(|s| s.instructions) {
+            instruction.span = stage.span;
+            instruction.text = format!("{} (ONBUILD of {base})", instruction.text);
+            out.push(instruction);
+        }
+    }
+    Ok(out)
+}
+
 /// Builds stage `index` and returns its image.
 pub(crate) async fn build_stage(
     shared: &mut Shared<'_>,
@@ -108,7 +140,9 @@ pub(crate) async fn build_stage(
         image,
         label,
     };
-    for instruction in &stage.instructions {
+    let triggers = onbuild_triggers(shared, &mut state, &stage, &base)?;
+    shared.counts.total += triggers.len();
+    for instruction in triggers.iter().chain(&stage.instructions) {
         shared.counts.started += 1;
         let step = shared.counts.started;
         shared.progress.event(Event::Step {
@@ -188,7 +222,7 @@ async fn copy_step(
         &prepared.checksum(),
         &settings::workdir(state),
     ]);
-    if shared.options.cache && rootfs::reuse(shared, state, &key, text)? {
+    if shared.options.cache && rootfs::reuse(shared, state, &key, text).await? {
         return Ok(true);
     }
     let workdir = settings::workdir(state);

@@ -37,6 +37,7 @@ pub fn options(context: &Path, tar: &Path, scratch: &Path) -> BuildOptions {
         image_name_with_digest_file: None,
         image_name_tag_with_digest_file: None,
         cache: true,
+        cache_repo: None,
         cache_dir: Some(scratch.join("store")),
         cache_ttl: std::time::Duration::from_secs(3600),
         reproducible: false,

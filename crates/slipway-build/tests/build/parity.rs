@@ -76,6 +76,7 @@ parity! {
     ownership_and_modes_match_docker_build => "ownership",
     add_of_archives_matches_docker_build => "add-archive",
     build_args_match_docker_build => "args",
+    onbuild_triggers_match_docker_build => "onbuild",
 }
 
 #[test]

@@ -75,6 +75,24 @@ fn pairs(items: &[String], flag: &str, from_env: bool) -> Result<Vec<(String, St
     Ok(out)
 }
 
+/// `--cache-repo`, else (with an explicit `--cache=true`, as Kaniko infers it) the first
+/// destination's repository with `/cache` appended.
+fn cache_repo(args: &BuildArgs, no_push: bool) -> Option<String> {
+    if let Some(repo) = &args.cache_repo {
+        return Some(repo.clone());
+    }
+    if args.cache != Some(true) || no_push {
+        return None;
+    }
+    let first = args.destination.first()?;
+    let name = first.split('@').next().unwrap_or(first);
+    let repo = match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => name,
+    };
+    Some(format!("{repo}/cache"))
+}
+
 /// `--secret id=NAME,src=FILE`.
 fn secrets(items: &[String]) -> Result<BTreeMap<String, std::path::PathBuf>, CliError> {
     let mut out = BTreeMap::new();
@@ -143,11 +161,6 @@ fn options(
             )));
         }
     }
-    if let Some(repo) = &args.cache_repo {
-        plain.event(Event::Notice(format!(
-            "--cache-repo {repo}: a registry-held cache is not supported yet; the local cache (--cache-dir) is used"
-        )));
-    }
     let no_push = args.no_push.unwrap_or(false);
     if args.destination.is_empty() && !no_push {
         return Err(CliError::usage(
@@ -170,6 +183,7 @@ fn options(
         image_name_with_digest_file: args.image_name_with_digest_file.clone(),
         image_name_tag_with_digest_file: args.image_name_tag_with_digest_file.clone(),
         cache: args.cache.unwrap_or(true),
+        cache_repo: cache_repo(args, no_push),
         cache_dir: args.cache_dir.clone(),
         cache_ttl: args.cache_ttl,
         reproducible: args.reproducible.unwrap_or(false),

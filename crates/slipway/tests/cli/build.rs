@@ -87,13 +87,26 @@ fn a_built_image_is_pushed_and_docker_runs_it() {
     let _ = docker(&["rmi", "-f", &format!("{repo}@{digest}")]);
     // containerd's own client reads it too (the daemon's containerd, its own namespace).
     let ctr = Command::new("ctr")
-        .args(["--address", "/tmp/slipway-docker/exec/containerd/containerd.sock"])
-        .args(["-n", "slipway-build-test", "images", "pull", "--plain-http", &image])
+        .args([
+            "--address",
+            "/tmp/slipway-docker/exec/containerd/containerd.sock",
+        ])
+        .args([
+            "-n",
+            "slipway-build-test",
+            "images",
+            "pull",
+            "--plain-http",
+            &image,
+        ])
         .output()
         .expect("ctr runs");
     assert!(ctr.status.success(), "{}", text(&ctr.stderr));
     let _ = Command::new("ctr")
-        .args(["--address", "/tmp/slipway-docker/exec/containerd/containerd.sock"])
+        .args([
+            "--address",
+            "/tmp/slipway-docker/exec/containerd/containerd.sock",
+        ])
         .args(["-n", "slipway-build-test", "images", "rm", &image])
         .output();
 }
@@ -383,4 +396,39 @@ fn no_destination_without_no_push_is_refused() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn a_cache_repo_lets_another_machine_skip_the_work() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let ctx = dockerfile(
+        home.path(),
+        "FROM 127.0.0.1:5000/library/busybox\nRUN echo slow > /slow\nCOPY Dockerfile /copied\n",
+    );
+    let repo = format!("127.0.0.1:5000/slipway-test/cache-{:x}", fastrand::u64(..));
+    let run = |store: &str| {
+        let out = build(
+            home.path(),
+            &[
+                "-c",
+                ctx.to_str().expect("utf-8"),
+                "--no-push",
+                "--cache-repo",
+                &repo,
+                "--cache-dir",
+                home.path().join(store).to_str().expect("utf-8"),
+                "-o",
+                "json",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        (
+            v["cached"].as_u64(),
+            v["digest"].as_str().map(str::to_string),
+        )
+    };
+    assert_eq!(run("first").0, Some(0));
+    // A second store, as on another machine: both steps come from the registry.
+    assert_eq!(run("second").0, Some(2));
 }
