@@ -123,8 +123,9 @@ start_node() { # index
   mkdir -p "$d/cni/bin" "$d/cni/net.d"
   rm -f "$sock" "$sock.ttrpc" "$d/debug.sock"
   node_config "$d" >"$d/config.toml"
-  sudo_if_needed containerd --config "$d/config.toml" >"$d/containerd.log" 2>&1 9>&- &
-  echo $! >"$d/containerd.pid"
+  # containerd writes no pid file: the shell that becomes it writes its own pid first.
+  sudo_if_needed sh -c 'echo $$ >"$1/containerd.pid"; exec containerd --config "$1/config.toml"' \
+    sh "$d" >"$d/containerd.log" 2>&1 9>&- &
 }
 
 for i in $(seq 1 "$NODES"); do start_node "$i"; done
