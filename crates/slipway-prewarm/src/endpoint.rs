@@ -31,6 +31,15 @@ pub enum EndpointError {
         #[source]
         source: tonic::transport::Error,
     },
+    /// Something answered, but not CRI's ImageService.
+    #[error("failed to use the CRI endpoint unix://{}: its ImageService does not answer", path.display())]
+    NotCri {
+        /// The socket.
+        path: PathBuf,
+        /// The runtime's words.
+        #[source]
+        source: crate::runtime::RuntimeError,
+    },
 }
 
 impl Endpoint {

@@ -4,6 +4,7 @@
 //! content store. Inputs and outputs are channels, so that a CLI, a server's NodeImage or a
 //! Kubernetes watch can drive it alike.
 
+pub mod agent;
 pub mod auth;
 pub mod content;
 pub mod endpoint;

@@ -49,7 +49,7 @@ impl std::fmt::Display for Call {
 
 /// A call the runtime refused or could not answer.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("failed to {call} {image}: {message}")]
+#[error("failed to {call}{}: {message}", if image.is_empty() { String::new() } else { format!(" {image}") })]
 pub struct RuntimeError {
     /// The call.
     pub call: Call,
