@@ -336,3 +336,88 @@ impl ImageRuntime for CriImages {
         response.map_err(|s| RuntimeError::new(Call::Remove, image, &s, None))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_cri::v1alpha2::image_service_server::{ImageService, ImageServiceServer};
+    use tonic::{Request, Response, Status};
+
+    /// An old runtime: ImageService in v1alpha2 only (tonic answers Unimplemented for v1).
+    struct OldRuntime;
+
+    #[tonic::async_trait]
+    impl ImageService for OldRuntime {
+        async fn list_images(
+            &self,
+            _: Request<v1alpha2::ListImagesRequest>,
+        ) -> Result<Response<v1alpha2::ListImagesResponse>, Status> {
+            Ok(Response::new(v1alpha2::ListImagesResponse {
+                images: vec![v1alpha2::Image {
+                    id: "sha256:old".into(),
+                    repo_tags: vec!["old/image:1".into()],
+                    ..Default::default()
+                }],
+            }))
+        }
+        async fn image_status(
+            &self,
+            _: Request<v1alpha2::ImageStatusRequest>,
+        ) -> Result<Response<v1alpha2::ImageStatusResponse>, Status> {
+            Ok(Response::new(v1alpha2::ImageStatusResponse::default()))
+        }
+        async fn pull_image(
+            &self,
+            request: Request<v1alpha2::PullImageRequest>,
+        ) -> Result<Response<v1alpha2::PullImageResponse>, Status> {
+            let auth = request.into_inner().auth.unwrap_or_default();
+            Err(Status::permission_denied(format!(
+                "registry said no to {}:{} at {}",
+                auth.username, auth.password, auth.server_address
+            )))
+        }
+        async fn remove_image(
+            &self,
+            _: Request<v1alpha2::RemoveImageRequest>,
+        ) -> Result<Response<v1alpha2::RemoveImageResponse>, Status> {
+            Ok(Response::new(v1alpha2::RemoveImageResponse::default()))
+        }
+        async fn image_fs_info(
+            &self,
+            _: Request<v1alpha2::ImageFsInfoRequest>,
+        ) -> Result<Response<v1alpha2::ImageFsInfoResponse>, Status> {
+            Ok(Response::new(v1alpha2::ImageFsInfoResponse::default()))
+        }
+    }
+
+    #[tokio::test]
+    async fn falls_back_to_v1alpha2_and_scrubs_what_the_runtime_echoes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("old.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).expect("bind");
+        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(ImageServiceServer::new(OldRuntime))
+                .serve_with_incoming(incoming),
+        );
+        let endpoint = Endpoint::parse(&socket.display().to_string()).expect("endpoint");
+        let cri = CriImages::connect(&endpoint).await.expect("connect");
+        assert!(!cri.speaks_v1alpha2());
+        let images = cri.list().await.expect("list through v1alpha2");
+        assert_eq!(images[0].id, "sha256:old");
+        assert!(cri.speaks_v1alpha2());
+        assert_eq!(cri.status("old/image:1").await.expect("status"), None);
+
+        let auth = RegistryAuth::basic("r.io:5000", "ci", "s3cret");
+        let err = cri
+            .pull("r.io:5000/a:1", Some(&auth), Duration::from_secs(5))
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code, tonic::Code::PermissionDenied);
+        assert_eq!(
+            err.to_string(),
+            "failed to pull r.io:5000/a:1: registry said no to ci:*** at https://r.io:5000"
+        );
+    }
+}
