@@ -30,6 +30,9 @@ export CARGO_TERM_COLOR=never
 # The Docker executor's tests need a daemon and registries: installed and started here so the
 # installs happen once, outside test time limits (the tests call it again; it is idempotent).
 ./scripts/docker-env.sh >/dev/null
+# Image pre-warming's tests: containerd nodes with CRI on their own sockets (installs Debian's
+# containerd, and protobuf-compiler, which the CRI bindings need at build time).
+./scripts/containerd-env.sh >/dev/null
 ./scripts/ui-env.sh >/dev/null
 
 cargo fmt --all -- --check

@@ -72,6 +72,51 @@ pub enum Command {
     Secrets(SecretsArgs),
     /// Build an image from a Dockerfile without a daemon and push it (Kaniko's flags).
     Build(Box<BuildArgs>),
+    /// Pull images onto this node through its container runtime's CRI socket, with progress
+    /// (the node agent of image pre-warming; the server side comes later).
+    Agent(AgentArgs),
+}
+
+/// When to pull an image the node already has.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PullPolicyArg {
+    /// Pull every time.
+    Always,
+    /// Pull only when the runtime does not have it.
+    IfNotPresent,
+}
+
+/// `slipway agent`: pulls through CRI, like a NodeImage's tags.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// This node's name, as its statuses report it.
+    #[arg(long, value_name = "NAME")]
+    pub node: String,
+    /// The runtime's CRI socket.
+    #[arg(
+        long,
+        default_value = "unix:///run/containerd/containerd.sock",
+        value_name = "URL"
+    )]
+    pub cri_endpoint: String,
+    /// An image to pull (repeatable).
+    #[arg(long, value_name = "IMAGE")]
+    pub pull: Vec<String>,
+    /// Pulls in flight at once; the others wait.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1000), value_name = "N")]
+    pub max_concurrent_pulls: u32,
+    /// When to pull an image the node already has.
+    #[arg(long, value_enum, default_value = "always", value_name = "POLICY")]
+    pub pull_policy: PullPolicyArg,
+    /// Bound on one attempt.
+    #[arg(long, default_value = "10m", value_parser = go_duration, value_name = "DURATION")]
+    pub timeout: std::time::Duration,
+    /// Retries after a failed attempt, with exponential backoff.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub backoff_limit: u32,
+    /// Pull credentials: a Docker config JSON (the `.dockerconfigjson` of a pull Secret).
+    #[arg(long, value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
 }
 
 /// `slipway build`: Kaniko's executor flags, with their meanings.

@@ -52,7 +52,10 @@ async fn on_this_machine(
     config_path: Option<&std::path::Path>,
     command: Command,
 ) -> Result<i32, CliError> {
-    if !matches!(command, Command::Apply(_) | Command::Validate(_)) {
+    if !matches!(
+        command,
+        Command::Apply(_) | Command::Validate(_) | Command::Agent(_)
+    ) {
         paths::make_private(data);
         // After the flag (set first, which wins): the config file's `[secrets] key_file`.
         paths::set_secret_key_file(config::load(config_path)?.secrets.key_file);
@@ -84,6 +87,7 @@ async fn on_this_machine(
         Command::Token(args) => cmd::token::token(data, &args).await,
         Command::Secrets(args) => cmd::secrets::secrets(data, &args).await,
         Command::Build(args) => cmd::build::build(&args, &config::load(config_path)?).await,
+        Command::Agent(args) => cmd::agent::agent(&args).await,
     }
 }
 
@@ -105,6 +109,10 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
         Command::Logs(args) => cmd::remote::logs(remote, &args).await,
         Command::Cancel(args) => cmd::remote::cancel(remote, &args).await,
         Command::Rerun(args) => cmd::remote::rerun(remote, &args).await,
+        Command::Agent(_) => Err(CliError::usage(
+            "the agent does not take its work from a server yet",
+            "drop --server and name the images with --pull",
+        )),
         Command::Build(_) => Err(CliError::usage(
             "`slipway build` runs on this machine",
             "drop --server (images are pushed to registries, not to the server)",

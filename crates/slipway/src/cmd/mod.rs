@@ -1,5 +1,6 @@
 //! One module per verb.
 
+pub mod agent;
 pub mod build;
 pub mod cancel;
 pub mod history;

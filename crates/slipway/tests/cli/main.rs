@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod agent;
 mod build;
 mod build_unprivileged;
 mod docker;
