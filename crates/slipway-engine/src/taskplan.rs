@@ -96,12 +96,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         );
     }
     ctx.set_str("credentials.path", "/tekton/creds");
-    let names: Vec<String> = spec
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| s.name.clone().unwrap_or_else(|| format!("unnamed-{i}")))
-        .collect();
+    let names = step_names(spec);
     for n in &names {
         ctx.set_str(
             format!("steps.{n}.exitCode.path"),
@@ -225,6 +220,15 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         max_result_bytes: inv.max_result_bytes,
         pull_secrets: crate::podspec::pull_secrets(inv.lib, inv.pod_template)?,
     })
+}
+
+/// The Task's step names, `unnamed-<i>` where it gives none.
+pub(crate) fn step_names(spec: &TaskSpec) -> Vec<String> {
+    spec.steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.name.clone().unwrap_or_else(|| format!("unnamed-{i}")))
+        .collect()
 }
 
 /// The Task's volumes and the `podTemplate`'s (which Tekton adds to the pod), with params

@@ -957,6 +957,11 @@ fn a_failing_child_says_why_and_every_printed_name_is_accepted() {
         child.contains("Kind:      TaskRun") && child.contains(why),
         "{child}"
     );
+    // It failed before its step started: the step is listed, as never started and why.
+    assert!(
+        child.contains("deploy/push  not started (CreateContainerConfigError)"),
+        "{child}"
+    );
     let one = slipway(home.path(), &["logs", "why-it-failed", "-t", "test-0"]);
     assert_eq!(text(&one.stdout), "[test-0/echo] shard a\n");
     // The two children run at once: their lines come in the order they were written.
