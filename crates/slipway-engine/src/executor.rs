@@ -239,6 +239,17 @@ pub struct WorkspacePlan {
     pub sub_path: Option<String>,
     /// Read-only.
     pub read_only: bool,
+    /// Named by a step's or sidecar's `workspaces` (Tekton's isolated workspaces): mounted only
+    /// where named, through that step's `volume_mounts` on volume [`WorkspacePlan::volume`],
+    /// instead of into every step.
+    pub isolated: bool,
+}
+
+impl WorkspacePlan {
+    /// The volume name steps mount it by, as `$(workspaces.<name>.volume)` says.
+    pub fn volume(&self) -> String {
+        format!("ws-{}", self.name)
+    }
 }
 
 /// A TaskRun ready to execute.

@@ -73,6 +73,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
                     source: b.source.clone(),
                     sub_path: b.sub_path.clone(),
                     read_only: w.read_only.unwrap_or(false),
+                    isolated: isolated(spec, &w.name),
                 });
             }
             None if w.optional.unwrap_or(false) => {
@@ -193,12 +194,16 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
             declared_results,
         )?;
         plan.skipped = skipped;
+        plan.volume_mounts
+            .extend(workspace_mounts(step, &workspaces, &step_scope));
         steps.push(plan);
     }
     let mut sidecars = Vec::new();
     for (i, s) in spec.sidecars.iter().enumerate() {
         let name = s.name.clone().unwrap_or_else(|| format!("sidecar-{i}"));
         let mut plan = step_plan(inv.lib, &name, s, &scope, pod_sc, Vec::new())?;
+        plan.volume_mounts
+            .extend(workspace_mounts(s, &workspaces, &scope));
         plan.readiness = crate::podspec::readiness(
             &format!("sidecar `{name}`"),
             s.readiness_probe.as_ref(),
@@ -220,6 +225,39 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         max_result_bytes: inv.max_result_bytes,
         pull_secrets: crate::podspec::pull_secrets(inv.lib, inv.pod_template)?,
     })
+}
+
+/// Whether a step or sidecar names workspace `name`, which then goes only where it is named.
+fn isolated(spec: &TaskSpec, name: &str) -> bool {
+    spec.steps
+        .iter()
+        .chain(&spec.sidecars)
+        .flat_map(|s| s.workspaces.iter().flatten())
+        .any(|u| u.name == name)
+}
+
+/// Mounts of the bound workspaces a step or sidecar names: at its own `mountPath`, else where
+/// the Task puts the workspace, read-only as the Task declares it. Unbound optional ones are
+/// left out.
+fn workspace_mounts(s: &Step, bound: &[WorkspacePlan], scope: &Scope) -> Vec<MountPlan> {
+    s.workspaces
+        .iter()
+        .flatten()
+        .filter_map(|u| {
+            let w = bound.iter().find(|w| w.name == u.name)?;
+            Some(MountPlan {
+                volume: w.volume(),
+                path: u
+                    .mount_path
+                    .as_deref()
+                    .map(|p| scope.subst(p))
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| w.path.clone()),
+                sub_path: None,
+                read_only: w.read_only,
+            })
+        })
+        .collect()
 }
 
 /// The Task's step names, `unnamed-<i>` where it gives none.
