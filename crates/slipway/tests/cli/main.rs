@@ -1055,3 +1055,27 @@ fn references_that_name_nothing_are_warned_about() {
         "{stderr}"
     );
 }
+
+/// The host executor honours sidecar readiness probes: a sidecar that stops before its probe
+/// passes fails the TaskRun, and its steps are listed as never started.
+#[test]
+fn host_steps_wait_for_sidecar_readiness() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = fixtures().join("sidecar-never-ready.yaml");
+    let out = slipway(
+        home.path(),
+        &["run", "-f", &file.to_string_lossy(), "-o", "json", "--logs"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let o = objects(&out).pop().expect("object");
+    assert_eq!(condition(&o), ("False".into(), "Failed".into()));
+    let message = o["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("sidecar `flaky` stopped before it was ready (last probe: `sh -c test -f /tekton/home/never` exited with"),
+        "{message}"
+    );
+    assert!(!text(&out.stderr).contains("should not run"));
+    assert_eq!(o["status"]["steps"][0]["waiting"]["reason"], "Failed");
+}
