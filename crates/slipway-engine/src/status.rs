@@ -96,6 +96,11 @@ impl StepState {
     }
 }
 
+/// Tekton's `results[]` entry.
+pub fn result_entry(name: &str, value: &slipway_model::ParamValue) -> Value {
+    json!({ "name": name, "type": value.kind().to_string(), "value": value.to_json() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,9 +130,4 @@ mod tests {
             "{v}"
         );
     }
-}
-
-/// Tekton's `results[]` entry.
-pub fn result_entry(name: &str, value: &slipway_model::ParamValue) -> Value {
-    json!({ "name": name, "type": value.kind().to_string(), "value": value.to_json() })
 }

@@ -172,9 +172,17 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         std::thread::spawn(move || {
             if let Ok((mut s, _)) = listener.accept() {
+                // The whole request first: closing with unread bytes would reset the connection.
+                let mut request = Vec::new();
                 let mut buf = [0u8; 256];
-                let _ = s.read(&mut buf);
+                while !request.ends_with(b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
                 let _ = write!(s, "HTTP/1.0 {status} X\r\n\r\n");
+                let _ = s.shutdown(std::net::Shutdown::Write);
             }
         });
         port
