@@ -41,6 +41,9 @@ pub struct StepPlan {
     pub run_as_group: Option<u32>,
     /// Names of results this step declares (StepAction results).
     pub results: Vec<String>,
+    /// Those of its results declared as arrays or objects (their files hold JSON), so later
+    /// steps can take `[*]`, `[i]` and `.key` of them.
+    pub structured_results: Vec<(String, slipway_model::ParamType)>,
     /// Image pull policy.
     pub image_pull_policy: Option<String>,
     /// Its `when` expressions were false: reported as skipped, not run.
@@ -167,9 +170,22 @@ impl TaskRunPlan {
         if results.is_empty() {
             return;
         }
+        let structured = self
+            .steps
+            .get(done)
+            .map(|s| s.structured_results.clone())
+            .unwrap_or_default();
         let mut scope = slipway_model::subst::Scope::new();
         for (r, v) in results {
-            scope.set_str(format!("steps.{name}.results.{r}"), v.clone());
+            let key = format!("steps.{name}.results.{r}");
+            // A value that is not the JSON its type says stays text, as Tekton leaves it.
+            match structured.iter().find(|(n, _)| n == r) {
+                Some((_, kind)) => match crate::taskplan::parse_result(*kind, v) {
+                    Ok(value) => scope.set(key, value),
+                    Err(_) => scope.set_str(key, v.clone()),
+                },
+                None => scope.set_str(key, v.clone()),
+            }
         }
         for s in self.steps.iter_mut().skip(done + 1) {
             s.substitute(&scope);
@@ -239,6 +255,17 @@ pub struct WorkspacePlan {
     pub sub_path: Option<String>,
     /// Read-only.
     pub read_only: bool,
+    /// Named by a step's or sidecar's `workspaces` (Tekton's isolated workspaces): mounted only
+    /// where named, through that step's `volume_mounts` on volume [`WorkspacePlan::volume`],
+    /// instead of into every step.
+    pub isolated: bool,
+}
+
+impl WorkspacePlan {
+    /// The volume name steps mount it by, as `$(workspaces.<name>.volume)` says.
+    pub fn volume(&self) -> String {
+        format!("ws-{}", self.name)
+    }
 }
 
 /// A TaskRun ready to execute.
@@ -490,4 +517,47 @@ pub trait Executor: Send + Sync {
 
     /// Releases what a top-level run left behind (its scratch workspaces).
     async fn cleanup(&self, _root_uid: &str) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_and_object_step_results_reach_later_steps_as_values() {
+        let mut plan = TaskRunPlan {
+            steps: vec![
+                StepPlan {
+                    name: "make".into(),
+                    results: vec!["list".into(), "image".into(), "bad".into()],
+                    structured_results: vec![
+                        ("list".into(), slipway_model::ParamType::Array),
+                        ("image".into(), slipway_model::ParamType::Object),
+                        ("bad".into(), slipway_model::ParamType::Array),
+                    ],
+                    ..StepPlan::default()
+                },
+                StepPlan {
+                    name: "use".into(),
+                    args: vec![
+                        "$(steps.make.results.list[*])".into(),
+                        "$(steps.make.results.list[1])".into(),
+                        "$(steps.make.results.image.URL)".into(),
+                        "$(steps.make.results.bad)".into(),
+                    ],
+                    ..StepPlan::default()
+                },
+            ],
+            ..TaskRunPlan::default()
+        };
+        plan.after_step(
+            0,
+            &[
+                ("list".into(), r#"["a", "b"]"#.into()),
+                ("image".into(), r#"{"URL": "ar.com"}"#.into()),
+                ("bad".into(), "not json".into()),
+            ],
+        );
+        assert_eq!(plan.steps[1].args, ["a", "b", "b", "ar.com", "not json"]);
+    }
 }

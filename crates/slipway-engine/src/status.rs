@@ -33,6 +33,15 @@ pub struct StepState {
 }
 
 impl StepState {
+    /// A step that has not started.
+    pub fn new(name: &str) -> Self {
+        StepState {
+            name: name.to_string(),
+            started: None,
+            ended: None,
+        }
+    }
+
     /// Tekton's `status.steps[]` entry.
     pub fn to_json(&self) -> Value {
         let mut v = json!({ "name": self.name, "container": format!("step-{}", self.name) });
@@ -54,30 +63,34 @@ impl StepState {
 }
 
 impl StepState {
-    /// The entry once its TaskRun has ended: a step still running or waiting is terminated
-    /// with exit code 1 and the TaskRun's reason, as Tekton marks it, so no step of a finished
-    /// TaskRun reads as running.
-    pub fn to_final_json(
-        &self,
-        taskrun_reason: &str,
-        created: SystemTime,
-        at: SystemTime,
-    ) -> Value {
+    /// The entry once its TaskRun has ended. A step that never started (the TaskRun failed
+    /// before it: an image, a Secret) is left waiting with the TaskRun's reason, as a pod's
+    /// container that was never created; one still running is terminated with exit code 1
+    /// and the TaskRun's reason, as Tekton marks it, so no step of a finished TaskRun reads
+    /// as running.
+    pub fn to_final_json(&self, taskrun_reason: &str, at: SystemTime) -> Value {
         let mut v = self.to_json();
-        if self.ended.is_none() {
-            let started = self.started.unwrap_or(created);
-            if let Some(o) = v.as_object_mut() {
-                o.remove("running");
-                o.remove("waiting");
+        match (&self.ended, self.started) {
+            (Some(_), _) => {}
+            (None, None) => {
+                v["waiting"] = json!({
+                    "reason": taskrun_reason,
+                    "message": format!("Step {} did not start: the TaskRun ended first ({taskrun_reason})", self.name),
+                });
             }
-            v["terminated"] = json!({
-                "exitCode": 1,
-                "reason": taskrun_reason,
-                "message": format!("Step {} did not run to its end: the TaskRun ended ({taskrun_reason})", self.name),
-                "startedAt": ts(started),
-                "finishedAt": ts(at),
-            });
-            v["terminationReason"] = json!(taskrun_reason);
+            (None, Some(started)) => {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("running");
+                }
+                v["terminated"] = json!({
+                    "exitCode": 1,
+                    "reason": taskrun_reason,
+                    "message": format!("Step {} did not run to its end: the TaskRun ended ({taskrun_reason})", self.name),
+                    "startedAt": ts(started),
+                    "finishedAt": ts(at),
+                });
+                v["terminationReason"] = json!(taskrun_reason);
+            }
         }
         v
     }
@@ -86,4 +99,35 @@ impl StepState {
 /// Tekton's `results[]` entry.
 pub fn result_entry(name: &str, value: &slipway_model::ParamValue) -> Value {
     json!({ "name": name, "type": value.kind().to_string(), "value": value.to_json() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_that_never_started_waits_with_the_reason() {
+        let now = SystemTime::now();
+        let never = StepState {
+            name: "build".into(),
+            started: None,
+            ended: None,
+        };
+        let v = never.to_final_json("TaskRunImagePullFailed", now);
+        assert_eq!(v["waiting"]["reason"], "TaskRunImagePullFailed");
+        assert!(
+            v.get("terminated").is_none() && v.get("running").is_none(),
+            "{v}"
+        );
+        let cut = StepState {
+            started: Some(now),
+            ..never
+        };
+        let v = cut.to_final_json("TaskRunTimeout", now);
+        assert_eq!(v["terminated"]["reason"], "TaskRunTimeout");
+        assert!(
+            v.get("running").is_none() && v.get("waiting").is_none(),
+            "{v}"
+        );
+    }
 }

@@ -7,8 +7,8 @@ use serde_json::Value;
 use slipway_model::duration::parse_go_duration;
 use slipway_model::kinds::k8s::{EnvVar, VolumeMount};
 use slipway_model::kinds::task::{Step, TaskSpec};
-use slipway_model::subst::Scope;
-use slipway_model::{Library, Param, ParamValue};
+use slipway_model::subst::{Scope, references, retarget};
+use slipway_model::{Library, Param, ParamType, ParamValue};
 
 use crate::error::Failure;
 use crate::executor::{Builtin, MountPlan, StepPlan, TaskRunPlan, VolumeSource, WorkspacePlan};
@@ -73,6 +73,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
                     source: b.source.clone(),
                     sub_path: b.sub_path.clone(),
                     read_only: w.read_only.unwrap_or(false),
+                    isolated: isolated(spec, &w.name),
                 });
             }
             None if w.optional.unwrap_or(false) => {
@@ -96,12 +97,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         );
     }
     ctx.set_str("credentials.path", "/tekton/creds");
-    let names: Vec<String> = spec
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| s.name.clone().unwrap_or_else(|| format!("unnamed-{i}")))
-        .collect();
+    let names = step_names(spec);
     for n in &names {
         ctx.set_str(
             format!("steps.{n}.exitCode.path"),
@@ -125,7 +121,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         let name = &names[i];
         let mut step_ctx = ctx.clone();
         let mut step_scope = scope.clone();
-        let declared_results: Vec<String>;
+        let declared_results: Vec<(String, ParamType)>;
         let merged = if let Some(r) = &step.step_ref {
             let action_name = r.name.clone().unwrap_or_default();
             let action = inv.lib.step_actions.get(&action_name).ok_or_else(|| {
@@ -136,8 +132,13 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
             })?;
             let passed = scope.subst_params(step.params.iter().flatten());
             let action_params = params::bind(&action.spec.params, &passed, &ctx, false)?;
-            declared_results = action.spec.results.iter().map(|r| r.name.clone()).collect();
-            for r in &declared_results {
+            declared_results = action
+                .spec
+                .results
+                .iter()
+                .map(|r| (r.name.clone(), r.effective_type()))
+                .collect();
+            for (r, _) in &declared_results {
                 step_ctx.set_str(
                     format!("step.results.{r}.path"),
                     format!("/tekton/steps/step-{name}/results/{r}"),
@@ -147,7 +148,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
             step_scope = step_ctx.clone();
             params::into_scope(&mut step_scope, &action_params);
             let a = &action.spec;
-            Step {
+            let action_step = Step {
                 name: Some(name.clone()),
                 image: a.image.clone(),
                 command: a.command.clone(),
@@ -163,15 +164,16 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
                 stderr_config: step.stderr_config.clone(),
                 compute_resources: step.compute_resources.clone(),
                 ..Step::default()
-            }
+            };
+            later_step_results(action_step, &passed)
         } else {
             declared_results = step
                 .results
                 .iter()
                 .flatten()
-                .map(|r| r.name.clone())
+                .map(|r| (r.name.clone(), r.effective_type()))
                 .collect();
-            for r in &declared_results {
+            for (r, _) in &declared_results {
                 step_scope.set_str(
                     format!("step.results.{r}.path"),
                     format!("/tekton/steps/step-{name}/results/{r}"),
@@ -195,15 +197,23 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
             &merged,
             &step_scope,
             pod_sc,
-            declared_results,
+            declared_results.iter().map(|(n, _)| n.clone()).collect(),
         )?;
+        plan.structured_results = declared_results
+            .into_iter()
+            .filter(|(_, t)| *t != ParamType::String)
+            .collect();
         plan.skipped = skipped;
+        plan.volume_mounts
+            .extend(workspace_mounts(step, &workspaces, &step_scope));
         steps.push(plan);
     }
     let mut sidecars = Vec::new();
     for (i, s) in spec.sidecars.iter().enumerate() {
         let name = s.name.clone().unwrap_or_else(|| format!("sidecar-{i}"));
         let mut plan = step_plan(inv.lib, &name, s, &scope, pod_sc, Vec::new())?;
+        plan.volume_mounts
+            .extend(workspace_mounts(s, &workspaces, &scope));
         plan.readiness = crate::podspec::readiness(
             &format!("sidecar `{name}`"),
             s.readiness_probe.as_ref(),
@@ -225,6 +235,82 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         max_result_bytes: inv.max_result_bytes,
         pull_secrets: crate::podspec::pull_secrets(inv.lib, inv.pod_template)?,
     })
+}
+
+/// A StepAction's step whose params name an earlier step's result (`$(steps.s.results.r)`, or
+/// `[*]` of it): known only once that step ends, so the action's own references to such a param
+/// (`$(params.p[*])`, `$(params.p[0])`, `$(params.p.key)`) are made references to the result,
+/// which the run substitutes with the result's type when it is known.
+fn later_step_results(mut step: Step, passed: &[Param]) -> Step {
+    for p in passed {
+        let ParamValue::String(v) = &p.value else {
+            continue;
+        };
+        let refs = references(v.trim());
+        let [r] = refs.as_slice() else { continue };
+        let names = r.names();
+        let whole = r.range == (0..v.trim().len());
+        let rest_ok =
+            r.segs.len() == names.len() || (r.is_star() && r.segs.len() == names.len() + 1);
+        if !whole || !rest_ok || names.len() != 4 || names[0] != "steps" || names[2] != "results" {
+            continue;
+        }
+        let (from, to) = (format!("params.{}", p.name), names.join("."));
+        let edit = |t: &mut String| *t = retarget(t, &from, &to);
+        step.image.iter_mut().for_each(edit);
+        step.script.iter_mut().for_each(edit);
+        step.working_dir.iter_mut().for_each(edit);
+        step.command.iter_mut().flatten().for_each(edit);
+        step.args.iter_mut().flatten().for_each(edit);
+        step.env
+            .iter_mut()
+            .flatten()
+            .filter_map(|e| e.value.as_mut())
+            .for_each(edit);
+    }
+    step
+}
+
+/// Whether a step or sidecar names workspace `name`, which then goes only where it is named.
+fn isolated(spec: &TaskSpec, name: &str) -> bool {
+    spec.steps
+        .iter()
+        .chain(&spec.sidecars)
+        .flat_map(|s| s.workspaces.iter().flatten())
+        .any(|u| u.name == name)
+}
+
+/// Mounts of the bound workspaces a step or sidecar names: at its own `mountPath`, else where
+/// the Task puts the workspace, read-only as the Task declares it. Unbound optional ones are
+/// left out.
+fn workspace_mounts(s: &Step, bound: &[WorkspacePlan], scope: &Scope) -> Vec<MountPlan> {
+    s.workspaces
+        .iter()
+        .flatten()
+        .filter_map(|u| {
+            let w = bound.iter().find(|w| w.name == u.name)?;
+            Some(MountPlan {
+                volume: w.volume(),
+                path: u
+                    .mount_path
+                    .as_deref()
+                    .map(|p| scope.subst(p))
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| w.path.clone()),
+                sub_path: None,
+                read_only: w.read_only,
+            })
+        })
+        .collect()
+}
+
+/// The Task's step names, `unnamed-<i>` where it gives none.
+pub(crate) fn step_names(spec: &TaskSpec) -> Vec<String> {
+    spec.steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.name.clone().unwrap_or_else(|| format!("unnamed-{i}")))
+        .collect()
 }
 
 /// The Task's volumes and the `podTemplate`'s (which Tekton adds to the pod), with params
@@ -411,6 +497,7 @@ fn step_plan(
             s.compute_resources.as_ref().or(s.resources.as_ref()),
         )?,
         readiness: None,
+        structured_results: Vec::new(),
     })
 }
 

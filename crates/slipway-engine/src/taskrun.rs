@@ -128,15 +128,18 @@ async fn attempt_once(
     let plan = match taskplan::plan(&inv) {
         Ok(p) => p,
         Err(f) => {
+            // Its steps are listed as never started, with the reason.
+            let names = taskplan::step_names(&req.spec);
+            let steps: Vec<StepState> = names.iter().map(|n| StepState::new(n)).collect();
             shared.reporter.emit(RunEvent::TaskRunStarted {
-                info: info(shared, req, Vec::new(), attempt),
+                info: info(shared, req, names, attempt),
                 at: started,
             });
             return finish(
                 req,
                 created,
                 started,
-                &[],
+                &steps,
                 f.reason,
                 false,
                 f.message,
@@ -146,14 +149,7 @@ async fn attempt_once(
         }
     };
     let step_names: Vec<String> = plan.steps.iter().map(|s| s.name.clone()).collect();
-    let mut steps: Vec<StepState> = step_names
-        .iter()
-        .map(|n| StepState {
-            name: n.clone(),
-            started: None,
-            ended: None,
-        })
-        .collect();
+    let mut steps: Vec<StepState> = step_names.iter().map(|n| StepState::new(n)).collect();
     let permit = tokio::select! {
         p = shared.permits.clone().acquire_owned() => p.ok(),
         () = cancel.cancelled() => None,
@@ -507,7 +503,7 @@ fn finish(
         "podName": "",
         "startTime": ts(started),
         "completionTime": ts(now),
-        "steps": steps.iter().map(|s| s.to_final_json(&reason, created, now)).collect::<Vec<_>>(),
+        "steps": steps.iter().map(|s| s.to_final_json(&reason, now)).collect::<Vec<_>>(),
         "taskSpec": req.spec,
     });
     if !results.is_empty() {

@@ -1,6 +1,5 @@
 //! Sidecar readiness probes: exec inside the container, TCP and HTTP against the pod's network.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -116,32 +115,5 @@ fn connect(reach: &Reach, port: u16, timeout: Duration) -> Result<TcpStream, Str
 }
 
 fn http_get(reach: &Reach, port: u16, path: &str, timeout: Duration) -> Result<(), String> {
-    let mut s = connect(reach, port, timeout)?;
-    let _ = s.set_read_timeout(Some(timeout));
-    let _ = s.set_write_timeout(Some(timeout));
-    let path = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("/{path}")
-    };
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: localhost:{port}\r\nUser-Agent: slipway-probe\r\n\r\n"
-    )
-    .map_err(|e| format!("sending the request: {e}"))?;
-    let mut head = [0u8; 64];
-    let n = s
-        .read(&mut head)
-        .map_err(|e| format!("reading the answer: {e}"))?;
-    let line = String::from_utf8_lossy(&head[..n]);
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("GET {path} answered something that is not HTTP"))?;
-    if (200..400).contains(&status) {
-        Ok(())
-    } else {
-        Err(format!("GET {path} answered {status}"))
-    }
+    slipway_exec_host::probe::http_get(connect(reach, port, timeout)?, port, path, timeout)
 }

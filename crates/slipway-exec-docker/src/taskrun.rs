@@ -295,13 +295,19 @@ pub(crate) async fn run(
     outcome
 }
 
+/// Images of the TaskRun's sidecars and steps, in that order: `None` for a step slipway runs
+/// itself or skips.
+type Pulled = (Vec<Option<Ready>>, Vec<Ready>);
+
+/// Makes every image the TaskRun needs available, all at once, before anything starts; a
+/// failure names every image that could not be had, each with the registry's own reason.
 async fn pull_all(
     inner: &Inner,
     plan: &TaskRunPlan,
     events: &EventSink,
     cancel: &CancellationToken,
     deadline: Option<Instant>,
-) -> Result<(Vec<Option<Ready>>, Vec<Ready>), ExecOutcome> {
+) -> Result<Pulled, ExecOutcome> {
     let mut secrets = Vec::new();
     for s in &plan.pull_secrets {
         match auth::parse(&s.config_json) {
@@ -314,49 +320,78 @@ async fn pull_all(
             }
         }
     }
-    let ensure = async |s: &StepPlan, what: &str| -> Result<Ready, ExecOutcome> {
-        let Some(image) = s.image.as_deref().filter(|i| !i.is_empty()) else {
+    // Slipway's builder stands in for Kaniko's image, which is never pulled.
+    let wanted: Vec<(&StepPlan, &str)> = plan
+        .sidecars
+        .iter()
+        .map(|s| (s, "sidecar"))
+        .chain(
+            plan.steps
+                .iter()
+                .filter(|s| !s.skipped && s.builtin.is_none())
+                .map(|s| (s, "step")),
+        )
+        .collect();
+    for (s, what) in &wanted {
+        if s.image.as_deref().is_none_or(str::is_empty) {
             return Err(ExecOutcome::new(
                 ExecStatus::Error,
                 format!("{what} `{}` has no image", s.name),
             ));
-        };
-        match bounded(
-            inner
-                .images
-                .ensure(image, s.image_pull_policy.as_deref(), &secrets, events),
-            deadline,
-            cancel,
-        )
-        .await
-        {
-            Some(Ok(r)) => Ok(r),
-            Some(Err(e)) => Err(ExecOutcome::new(
-                ExecStatus::ImagePullFailed,
-                format!(
-                    "failed to pull image `{image}` for {what} `{}`: {e}",
-                    s.name
-                ),
-            )),
-            None => Err(ExecOutcome::new(
-                stopped(deadline),
-                "stopped while pulling images",
-            )),
         }
+    }
+    let pulls = wanted.iter().map(|(s, _)| {
+        let image = s.image.as_deref().unwrap_or_default();
+        inner
+            .images
+            .ensure(image, s.image_pull_policy.as_deref(), &secrets, events)
+    });
+    let Some(outcomes) = bounded(futures::future::join_all(pulls), deadline, cancel).await else {
+        return Err(ExecOutcome::new(
+            stopped(deadline),
+            "stopped while pulling images",
+        ));
     };
-    let mut sidecars = Vec::new();
-    for s in &plan.sidecars {
-        sidecars.push(ensure(s, "sidecar").await?);
+    let mut failures = Vec::new();
+    let mut ready = Vec::new();
+    for ((s, what), outcome) in wanted.iter().zip(outcomes) {
+        match outcome {
+            Ok(r) => ready.push(Some(r)),
+            Err(e) => {
+                let image = s.image.as_deref().unwrap_or_default();
+                failures.push(format!("image `{image}` for {what} `{}`: {e}", s.name));
+                ready.push(None);
+            }
+        }
     }
-    let mut steps = Vec::new();
-    for s in &plan.steps {
-        // Slipway's builder stands in for Kaniko's image, which is never pulled.
-        steps.push(if s.skipped || s.builtin.is_some() {
-            None
-        } else {
-            Some(ensure(s, "step").await?)
-        });
+    match failures.len() {
+        0 => {}
+        1 => {
+            return Err(ExecOutcome::new(
+                ExecStatus::ImagePullFailed,
+                format!("failed to pull {}", failures.join("")),
+            ));
+        }
+        n => {
+            return Err(ExecOutcome::new(
+                ExecStatus::ImagePullFailed,
+                format!("failed to pull {n} images: {}", failures.join("; ")),
+            ));
+        }
     }
+    let mut ready = ready.into_iter().flatten();
+    let sidecars: Vec<Ready> = ready.by_ref().take(plan.sidecars.len()).collect();
+    let steps = plan
+        .steps
+        .iter()
+        .map(|s| {
+            if s.skipped || s.builtin.is_some() {
+                None
+            } else {
+                ready.next()
+            }
+        })
+        .collect();
     Ok((steps, sidecars))
 }
 

@@ -304,16 +304,22 @@ impl Layout {
             )?;
             mkdir(&tekton.join("run").join(i.to_string()), open)?;
         }
+        // Workspaces are volumes too (`$(workspaces.<w>.volume)`), after the Task's own so a
+        // volume of the same name wins; isolated ones are mounted only by the steps naming them.
+        let mut workspace_volumes = Vec::new();
         for w in &plan.workspaces {
-            let mut host = materialize(data, &dir, &format!("ws-{}", w.name), &w.source, open)?;
+            let mut host = materialize(data, &dir, &w.volume(), &w.source, open)?;
             if let Some(sub) = w.sub_path.as_deref().filter(|s| !s.is_empty()) {
                 host = confined_dir(&host, sub, "subPath", open)?;
             }
-            binds.push(Bind {
-                host,
-                target: w.path.clone(),
-                read_only: w.read_only,
-            });
+            if !w.isolated {
+                binds.push(Bind {
+                    host: host.clone(),
+                    target: w.path.clone(),
+                    read_only: w.read_only,
+                });
+            }
+            workspace_volumes.push((w.volume(), host));
         }
         let mut volumes = Vec::new();
         for (name, src) in &plan.volumes {
@@ -322,6 +328,7 @@ impl Layout {
                 materialize(data, &dir, &format!("vol-{name}"), src, open)?,
             ));
         }
+        volumes.extend(workspace_volumes);
         binds.sort_by_key(|b| b.target.len());
         Ok(Layout {
             own_scratch: data.join("scratch").join(&plan.uid),
@@ -491,6 +498,7 @@ mod tests {
                 source,
                 sub_path: sub_path.map(Into::into),
                 read_only: false,
+                isolated: false,
             }],
             ..TaskRunPlan::default()
         }

@@ -6,6 +6,7 @@
 
 pub mod builder;
 pub mod layout;
+pub mod probe;
 mod sandbox;
 pub mod script;
 mod step;
@@ -189,71 +190,16 @@ impl Executor for HostExecutor {
         let deadline = plan
             .timeout
             .map(|t| tokio::time::Instant::now() + slipway_model::duration::capped(t));
-        let mut sidecars = Vec::new();
-        for (i, sc) in plan.sidecars.iter().enumerate() {
-            match step::spawn_sidecar(
-                inner.sandbox.as_ref(),
-                inner.shell.as_deref(),
-                &layout,
-                sc,
-                i,
-            ) {
-                Ok(child) => sidecars.push(child),
-                Err(e) => {
-                    events
-                        .send(ExecEvent::Notice(format!(
-                            "sidecar `{}` did not start: {e}",
-                            sc.name
-                        )))
-                        .await
-                }
-            }
-        }
-        let mut tally = StepTally::default();
-        for i in 0..plan.steps.len() {
-            // A copy: the steps after this one change once its results are known.
-            let s = plan.steps[i].clone();
-            let s = &s;
-            if !tally.runs(s) {
-                StepTally::skip(&events, i).await;
-                continue;
-            }
-            let end = match s.builtin {
-                Some(Builtin::ImageBuilder) => {
-                    run_builder(
-                        inner.builder.as_ref(),
-                        &layout,
-                        s,
-                        i,
-                        &events,
-                        &cancel,
-                        deadline,
-                    )
-                    .await
-                }
-                None => {
-                    step::run(
-                        inner.sandbox.as_ref(),
-                        inner.shell.as_deref(),
-                        &layout,
-                        s,
-                        i,
-                        &events,
-                        &cancel,
-                        deadline,
-                    )
-                    .await
-                }
-            };
-            layout.step_ended(&mut plan, i, end.exit_code());
-            let timed_out = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
-            tally.finish(&events, i, s, end, timed_out).await;
-        }
-        for mut c in sidecars {
+        let (mut sidecars, ready) =
+            start_sidecars(inner, &layout, &plan, &events, &cancel, deadline).await;
+        let outcome = match ready {
+            Ok(()) => run_steps(inner, &layout, &mut plan, &events, &cancel, deadline).await,
+            Err(outcome) => outcome,
+        };
+        for c in &mut sidecars {
             let _ = c.start_kill();
             let _ = c.wait().await;
         }
-        let outcome = tally.outcome().with_results(layout.read_results(&plan));
         layout.release_volumes();
         // The next task need not wait for this one's directories to go.
         let owner = self.inner.clone();
@@ -276,4 +222,108 @@ impl Executor for HostExecutor {
         let _ = tokio::fs::remove_dir_all(dir).await;
         self.inner.pool.drain();
     }
+}
+
+/// Starts the sidecars and waits until each with a readiness probe passes it; a sidecar that
+/// cannot start is reported and left out, as before probes.
+async fn start_sidecars(
+    inner: &Inner,
+    layout: &Layout,
+    plan: &TaskRunPlan,
+    events: &EventSink,
+    cancel: &CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+) -> (Vec<tokio::process::Child>, Result<(), ExecOutcome>) {
+    let mut started = Vec::new();
+    for (i, sc) in plan.sidecars.iter().enumerate() {
+        match step::spawn_sidecar(
+            inner.sandbox.as_ref(),
+            inner.shell.as_deref(),
+            layout,
+            sc,
+            i,
+        ) {
+            Ok(child) => started.push((i, sc, child)),
+            Err(e) => {
+                events
+                    .send(ExecEvent::Notice(format!(
+                        "sidecar `{}` did not start: {e}",
+                        sc.name
+                    )))
+                    .await
+            }
+        }
+    }
+    let mut ready = Ok(());
+    for (index, sc, child) in &mut started {
+        let Some(probe) = &sc.readiness else { continue };
+        let waiting = probe::Waiting {
+            root: inner.sandbox.as_ref(),
+            shell: inner.shell.as_deref(),
+            layout,
+            sidecar: sc,
+            index: *index,
+            probe,
+        };
+        if let Err(outcome) = waiting.until_ready(child, cancel, deadline).await {
+            ready = Err(outcome);
+            break;
+        }
+        events
+            .send(ExecEvent::Notice(format!("sidecar `{}` is ready", sc.name)))
+            .await;
+    }
+    (started.into_iter().map(|(_, _, c)| c).collect(), ready)
+}
+
+/// Runs the steps in order, each after the one before, and reads the results.
+async fn run_steps(
+    inner: &Inner,
+    layout: &Layout,
+    plan: &mut TaskRunPlan,
+    events: &EventSink,
+    cancel: &CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+) -> ExecOutcome {
+    let mut tally = StepTally::default();
+    for i in 0..plan.steps.len() {
+        // A copy: the steps after this one change once its results are known.
+        let s = plan.steps[i].clone();
+        let s = &s;
+        if !tally.runs(s) {
+            StepTally::skip(events, i).await;
+            continue;
+        }
+        let end = match s.builtin {
+            Some(Builtin::ImageBuilder) => {
+                run_builder(
+                    inner.builder.as_ref(),
+                    layout,
+                    s,
+                    i,
+                    events,
+                    cancel,
+                    deadline,
+                )
+                .await
+            }
+            None => {
+                step::run(
+                    inner.sandbox.as_ref(),
+                    inner.shell.as_deref(),
+                    layout,
+                    s,
+                    i,
+                    events,
+                    cancel,
+                    deadline,
+                )
+                .await
+            }
+        };
+        layout.step_ended(plan, i, end.exit_code());
+        let timed_out = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+        tally.finish(events, i, s, end, timed_out).await;
+    }
+    tally.outcome().with_results(layout.read_results(plan))
 }

@@ -3,7 +3,7 @@
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
@@ -65,18 +65,54 @@ fn rewrite(text: &str, binds: &[Bind]) -> String {
     out
 }
 
-fn build(
+/// In the sandbox, `/tekton/steps` and `/tekton/run` are read-only but for the step's own
+/// directories (`index`; none for a sidecar), as in a Tekton pod.
+fn internal_dirs(layout: &Layout, s: &StepPlan, index: Option<usize>) -> Vec<Bind> {
+    let tekton = layout.tekton_dir();
+    let bind = |host: PathBuf, target: String, read_only| Bind {
+        host,
+        target,
+        read_only,
+    };
+    let mut out = vec![
+        bind(tekton.join("steps"), "/tekton/steps".into(), true),
+        bind(tekton.join("run"), "/tekton/run".into(), true),
+    ];
+    if let Some(i) = index {
+        let own = format!("step-{}", s.name);
+        out.push(bind(
+            tekton.join("steps").join(&own),
+            format!("/tekton/steps/{own}"),
+            false,
+        ));
+        out.push(bind(
+            tekton.join("run").join(i.to_string()),
+            format!("/tekton/run/{i}"),
+            false,
+        ));
+    }
+    out
+}
+
+pub(crate) fn build(
     root: Option<&Sandbox>,
     shell: Option<&Path>,
     layout: &Layout,
     s: &StepPlan,
+    index: Option<usize>,
     tag: &str,
 ) -> io::Result<Command> {
     let extra = step_binds(layout, s)?;
+    let internal = if root.is_some() {
+        internal_dirs(layout, s, index)
+    } else {
+        Vec::new()
+    };
     let mut all: Vec<Bind> = layout
         .binds
         .iter()
         .cloned()
+        .chain(internal)
         .chain(extra.iter().cloned())
         .collect();
     all.sort_by_key(|b| b.target.len());
@@ -186,7 +222,7 @@ pub fn spawn_sidecar(
     s: &StepPlan,
     i: usize,
 ) -> io::Result<Child> {
-    let mut cmd = build(root, shell, layout, s, &format!("sidecar-{i}"))?;
+    let mut cmd = build(root, shell, layout, s, None, &format!("sidecar-{i}"))?;
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     cmd.spawn()
 }
@@ -245,7 +281,7 @@ async fn open_stream_file(
         .ok()
 }
 
-fn kill_group(child: &Child, signal: libc::c_int) {
+pub(crate) fn kill_group(child: &Child, signal: libc::c_int) {
     if let Some(pid) = child.id() {
         // SAFETY: signalling a process group we created with setsid.
         unsafe {
@@ -281,7 +317,7 @@ pub async fn run(
     cancel: &CancellationToken,
     deadline: Option<Instant>,
 ) -> StepEnd {
-    let mut cmd = match build(root, shell, layout, s, &i.to_string()) {
+    let mut cmd = match build(root, shell, layout, s, Some(i), &i.to_string()) {
         Ok(c) => c,
         Err(e) => return StepEnd::StartFailed(e.to_string()),
     };

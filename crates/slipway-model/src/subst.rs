@@ -264,6 +264,42 @@ impl Scope {
     }
 }
 
+/// Rewrites references to `from` (a dotted name such as `params.images`) into references to
+/// `to` (such as `steps.build.results.images`), keeping what follows (`[*]`, `[0]`, `.key`), so a
+/// value known only later resolves where the first one was used.
+pub fn retarget(s: &str, from: &str, to: &str) -> String {
+    if !s.contains("$(") {
+        return s.to_string();
+    }
+    let wanted: Vec<&str> = from.split('.').collect();
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    for r in references(s) {
+        let names = r.names();
+        if names.len() < wanted.len() || names[..wanted.len()] != wanted[..] {
+            continue;
+        }
+        out.push_str(&s[last..r.range.start]);
+        out.push_str("$(");
+        out.push_str(to);
+        for seg in &r.segs[wanted.len()..] {
+            match seg {
+                Seg::Name(n) if n.contains('.') => out.push_str(&format!("[\"{n}\"]")),
+                Seg::Name(n) => {
+                    out.push('.');
+                    out.push_str(n);
+                }
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+                Seg::Star => out.push_str("[*]"),
+            }
+        }
+        out.push(')');
+        last = r.range.end;
+    }
+    out.push_str(&s[last..]);
+    out
+}
+
 fn join(segs: &[Seg]) -> String {
     let mut key = String::new();
     for s in segs {
@@ -292,6 +328,27 @@ fn access(v: &ParamValue, rest: &[Seg]) -> Option<ParamValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retargeted_references_keep_their_accessors() {
+        let to = "steps.make.results.list";
+        assert_eq!(
+            retarget(
+                "$(params.a[*]) $(params.a[0]) $(params.a.URL) $(params.ab)",
+                "params.a",
+                to
+            ),
+            "$(steps.make.results.list[*]) $(steps.make.results.list[0]) $(steps.make.results.list.URL) $(params.ab)"
+        );
+        assert_eq!(
+            retarget("$(params[\"a\"])", "params.a", to),
+            format!("$({to})")
+        );
+        assert_eq!(
+            retarget("echo $(date) $(params.b)", "params.a", to),
+            "echo $(date) $(params.b)"
+        );
+    }
     use indexmap::IndexMap;
     use proptest::prelude::*;
 

@@ -84,6 +84,30 @@ pub(crate) fn task_spec(
             storage::mount_path(cx, origin, &format!("{base}.workspaces[{i}].mountPath"), m);
         }
     }
+    // Isolated workspaces: a step or sidecar may name only workspaces the Task declares.
+    let containers = spec
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("{base}.steps[{i}]"), s))
+        .chain(
+            spec.sidecars
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("{base}.sidecars[{i}]"), s)),
+        );
+    for (path, step) in containers {
+        for (j, w) in step.workspaces.iter().flatten().enumerate() {
+            if !ws.contains(w.name.as_str()) {
+                cx.err(
+                    origin,
+                    &format!("{path}.workspaces[{j}].name"),
+                    format!("undeclared task workspace `{}`", w.name),
+                    "name a workspace the Task declares under `workspaces:`",
+                );
+            }
+        }
+    }
     let mut rs = HashSet::new();
     for (i, r) in spec.results.iter().enumerate() {
         if !rs.insert(r.name.as_str()) {

@@ -248,7 +248,8 @@ pub async fn describe(data: &Path, args: &DescribeArgs) -> Result<i32, CliError>
     Ok(0)
 }
 
-/// One line per step of a TaskRun: how it ended, or that it is still running.
+/// One line per step of a TaskRun: how it ended, that it never started and why, or that it
+/// is still running.
 fn print_steps(label: &str, t: &slipway_store::TaskRunRow) {
     let steps = t
         .object
@@ -258,17 +259,31 @@ fn print_steps(label: &str, t: &slipway_store::TaskRunRow) {
         .cloned()
         .unwrap_or_default();
     for s in steps {
-        let term = &s["terminated"];
-        let state = if term.is_object() {
-            format!(
-                "{} (exit {})",
-                term["reason"].as_str().unwrap_or(""),
-                term["exitCode"]
-            )
-        } else {
-            "Running".into()
-        };
-        println!("  {label}/{}  {state}", s["name"].as_str().unwrap_or(""));
+        println!(
+            "  {label}/{}  {}",
+            s["name"].as_str().unwrap_or(""),
+            step_state(&s)
+        );
+    }
+}
+
+/// A step's state in words, from Tekton's `status.steps[]` entry.
+fn step_state(s: &Value) -> String {
+    let term = &s["terminated"];
+    let waiting = &s["waiting"];
+    if term.is_object() {
+        format!(
+            "{} (exit {})",
+            term["reason"].as_str().unwrap_or(""),
+            term["exitCode"]
+        )
+    } else if waiting.is_object() {
+        format!(
+            "not started ({})",
+            waiting["reason"].as_str().unwrap_or("waiting")
+        )
+    } else {
+        "Running".into()
     }
 }
 

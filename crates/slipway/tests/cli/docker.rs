@@ -275,6 +275,56 @@ fn docker_missing_image_fails_with_the_registry_message() {
     assert!(leftovers(&uid(&o)).is_empty());
 }
 
+/// Every image is checked before anything starts, and one failure names each missing image
+/// with the registry's reason; the steps are listed as never started.
+#[test]
+fn docker_every_missing_image_is_named_in_one_failure() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (out, o) = run(home.path(), &fixtures().join("docker/missing-images.yaml"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        condition(&o),
+        ("False".into(), "TaskRunImagePullFailed".into())
+    );
+    let message = o["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("failed to pull 3 images: "),
+        "{message}"
+    );
+    for (image, what) in [
+        ("no-such-sidecar:1.0", "sidecar `cache`"),
+        ("no-such-image:1.0", "step `first`"),
+        ("no-such-image:2.0", "step `second`"),
+    ] {
+        assert!(
+            message.contains(&format!("image `mirror.gcr.io/{image}` for {what}: ")),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("127.0.0.1:5000/library/{image}")),
+            "{message}"
+        );
+    }
+    assert_eq!(message.matches(" not found: ").count(), 3, "{message}");
+    assert!(!message.contains("`fine`"), "{message}");
+    assert!(!step_log(&out, "fine").contains("should not run"));
+    let steps = o["status"]["steps"].as_array().cloned().unwrap_or_default();
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    for s in &steps {
+        assert_eq!(s["waiting"]["reason"], "TaskRunImagePullFailed", "{s}");
+        assert!(s.get("terminated").is_none(), "{s}");
+    }
+    let name = o["metadata"]["name"].as_str().expect("name");
+    let described = text(&slipway_on(&env().docker, home.path(), &["describe", name]).stdout);
+    assert!(
+        described.contains("/second  not started (TaskRunImagePullFailed)"),
+        "{described}"
+    );
+    assert!(leftovers(&uid(&o)).is_empty());
+}
+
 #[test]
 fn docker_out_of_memory_is_step_oom() {
     let home = tempfile::tempdir().expect("tempdir");

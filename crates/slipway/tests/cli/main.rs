@@ -958,6 +958,11 @@ fn a_failing_child_says_why_and_every_printed_name_is_accepted() {
         child.contains("Kind:      TaskRun") && child.contains(why),
         "{child}"
     );
+    // It failed before its step started: the step is listed, as never started and why.
+    assert!(
+        child.contains("deploy/push  not started (CreateContainerConfigError)"),
+        "{child}"
+    );
     let one = slipway(home.path(), &["logs", "why-it-failed", "-t", "test-0"]);
     assert_eq!(text(&one.stdout), "[test-0/echo] shard a\n");
     // The two children run at once: their lines come in the order they were written.
@@ -1050,4 +1055,28 @@ fn references_that_name_nothing_are_warned_about() {
         ),
         "{stderr}"
     );
+}
+
+/// The host executor honours sidecar readiness probes: a sidecar that stops before its probe
+/// passes fails the TaskRun, and its steps are listed as never started.
+#[test]
+fn host_steps_wait_for_sidecar_readiness() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = fixtures().join("sidecar-never-ready.yaml");
+    let out = slipway(
+        home.path(),
+        &["run", "-f", &file.to_string_lossy(), "-o", "json", "--logs"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let o = objects(&out).pop().expect("object");
+    assert_eq!(condition(&o), ("False".into(), "Failed".into()));
+    let message = o["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("sidecar `flaky` stopped before it was ready (last probe: `sh -c test -f /tekton/home/never` exited with"),
+        "{message}"
+    );
+    assert!(!text(&out.stderr).contains("should not run"));
+    assert_eq!(o["status"]["steps"][0]["waiting"]["reason"], "Failed");
 }
