@@ -9,6 +9,7 @@ pub mod layout;
 pub mod probe;
 mod sandbox;
 pub mod script;
+mod settle;
 mod step;
 
 use std::path::{Path, PathBuf};
@@ -256,7 +257,12 @@ async fn start_sidecars(
     }
     let mut ready = Ok(());
     for (index, sc, child) in &mut started {
-        let Some(probe) = &sc.readiness else { continue };
+        let Some(probe) = &sc.readiness else {
+            if let Some(pgid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                settle::settle(pgid, std::time::Duration::from_secs(2)).await;
+            }
+            continue;
+        };
         let waiting = probe::Waiting {
             root: inner.sandbox.as_ref(),
             shell: inner.shell.as_deref(),
