@@ -16,6 +16,10 @@ use crate::error::CliError;
 
 fn main() {
     let cli = Cli::parse();
+    // Inside a step container: no data directory, no runtime, no logging set-up.
+    if let Command::Entrypoint(args) = cli.command {
+        std::process::exit(cmd::entrypoint::entrypoint(args));
+    }
     logging(matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -84,6 +88,7 @@ async fn on_this_machine(
         Command::Token(args) => cmd::token::token(data, &args).await,
         Command::Secrets(args) => cmd::secrets::secrets(data, &args).await,
         Command::Build(args) => cmd::build::build(&args, &config::load(config_path)?).await,
+        Command::Entrypoint(args) => Ok(cmd::entrypoint::entrypoint(args)),
     }
 }
 
@@ -105,6 +110,7 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
         Command::Logs(args) => cmd::remote::logs(remote, &args).await,
         Command::Cancel(args) => cmd::remote::cancel(remote, &args).await,
         Command::Rerun(args) => cmd::remote::rerun(remote, &args).await,
+        Command::Entrypoint(args) => Ok(cmd::entrypoint::entrypoint(args)),
         Command::Build(_) => Err(CliError::usage(
             "`slipway build` runs on this machine",
             "drop --server (images are pushed to registries, not to the server)",

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod cancel;
+pub mod entrypoint;
 pub mod history;
 pub mod images;
 pub mod logs;
