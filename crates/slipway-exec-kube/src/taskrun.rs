@@ -592,3 +592,277 @@ async fn resolve_commands(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    //! One TaskRun against kube's mock service: the requests' shapes, and the outcome read
+    //! from the answers.
+
+    use std::sync::{Arc, Mutex};
+
+    use http::{Request, Response};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+    use slipway_engine::executor::{PodPlan, StepPlan};
+    use slipway_engine::{Executor as _, ExecEvent};
+    use slipway_model::reference::{RegistryConfig, Rewrite};
+
+    use super::*;
+    use crate::KubeExecutor;
+    use crate::frame::{Ending, Report};
+
+    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+    #[derive(Debug, Clone)]
+    struct Seen {
+        method: String,
+        uri: String,
+        body: Value,
+    }
+
+    fn pod_status(name: &str) -> Value {
+        let done = |c: &str| {
+            json!({"name": c, "ready": false, "restartCount": 0, "image": "x", "imageID": "",
+                   "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}})
+        };
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "ci", "uid": "u-1", "resourceVersion": "5"},
+            "status": {"phase": "Succeeded",
+                       "initContainerStatuses": [done("prepare")],
+                       "containerStatuses": [done("step-first"), done("step-second")]}
+        })
+    }
+
+    fn report(results: &[(&str, &str)]) -> String {
+        let r = Report {
+            exit_code: 0,
+            ending: Ending::Exited,
+            message: None,
+            step_results: Default::default(),
+            results: results
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            too_large: Default::default(),
+        };
+        r.to_lines().join("\n") + "\n"
+    }
+
+    /// Answers like an API server holding one Pod, until it is deleted.
+    async fn serve(mut handle: Handle, seen: Arc<Mutex<Vec<Seen>>>) {
+        let mut pod: Option<Value> = None;
+        let mut deleted = false;
+        while let Some((req, send)) = handle.next_request().await {
+            let method = req.method().to_string();
+            let uri = req.uri().to_string();
+            let bytes = http_body_util::BodyExt::collect(req.into_body())
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .unwrap_or_default();
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            seen.lock().expect("lock").push(Seen {
+                method: method.clone(),
+                uri: uri.clone(),
+                body: body.clone(),
+            });
+            let path = uri.split('?').next().unwrap_or_default().to_string();
+            let (status, text) = match (method.as_str(), path.as_str()) {
+                ("POST", "/api/v1/namespaces/ci/pods") => {
+                    let name = body["metadata"]["name"].as_str().unwrap_or_default();
+                    pod = Some(pod_status(name));
+                    (201, pod.clone().unwrap_or_default().to_string())
+                }
+                ("GET", p) if p.ends_with("/log") => {
+                    let results: &[(&str, &str)] = if uri.contains("container=step-second") {
+                        &[("answer", "42"), ("undeclared", "x")]
+                    } else {
+                        &[]
+                    };
+                    (200, format!("out of {path}\n{}", report(results)))
+                }
+                ("DELETE", _) => {
+                    deleted = true;
+                    (200, pod.clone().unwrap_or_default().to_string())
+                }
+                ("GET", "/api/v1/namespaces/ci/pods") if uri.contains("watch=true") => {
+                    let text = match (&pod, deleted) {
+                        (Some(p), true) => json!({"type": "DELETED", "object": p}).to_string(),
+                        _ => String::new(),
+                    };
+                    // A watch that ends at once comes back; let it wait a little.
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        send.send_response(
+                            Response::builder()
+                                .status(200)
+                                .body(Body::from(text.into_bytes()))
+                                .expect("response"),
+                        );
+                    });
+                    continue;
+                }
+                ("GET", "/api/v1/namespaces/ci/pods") => {
+                    let items = match (&pod, deleted) {
+                        (Some(p), false) => vec![p.clone()],
+                        _ => Vec::new(),
+                    };
+                    let list = json!({"apiVersion": "v1", "kind": "PodList",
+                                      "metadata": {"resourceVersion": "6"}, "items": items});
+                    (200, list.to_string())
+                }
+                _ => (404, json!({"kind": "Status", "code": 404}).to_string()),
+            };
+            send.send_response(
+                Response::builder()
+                    .status(status)
+                    .body(Body::from(text.into_bytes()))
+                    .expect("response"),
+            );
+        }
+    }
+
+    fn plan() -> TaskRunPlan {
+        let step = |name: &str, command: &[&str]| StepPlan {
+            name: name.to_string(),
+            image: Some("mirror.gcr.io/busybox".to_string()),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            ..StepPlan::default()
+        };
+        TaskRunPlan {
+            uid: "tr-uid".into(),
+            name: "two-steps".into(),
+            root_uid: "run-uid".into(),
+            steps: vec![
+                StepPlan {
+                    script: Some("echo one".into()),
+                    ..step("first", &[])
+                },
+                step("second", &["sh", "-c", "echo 42 > /tekton/results/answer"]),
+            ],
+            results: vec!["answer".into()],
+            max_result_bytes: 4096,
+            pod: PodPlan {
+                node_selector: Some(json!({"pool": "ci"})),
+                service_account_name: Some("builder".into()),
+                ..PodPlan::default()
+            },
+            ..TaskRunPlan::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn one_taskrun_creates_follows_and_deletes_one_pod() {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let server = tokio::spawn(serve(handle, seen.clone()));
+        let registry = RegistryConfig {
+            rewrite: vec![Rewrite {
+                prefix: "mirror.gcr.io/".into(),
+                replace: "127.0.0.1:5000/library/".into(),
+                drop_digest: true,
+            }],
+            ..RegistryConfig::default()
+        };
+        let exec = KubeExecutor::with_client(
+            kube::Client::new(service, "ci"),
+            "http://mock",
+            "ci",
+            "registry.example/slipway:1".into(),
+            registry,
+        );
+        let (sink, mut rx) = EventSink::channel("tr-uid".into());
+        let collect = tokio::spawn(async move {
+            let mut out = Vec::new();
+            while let Some((_, ev)) = rx.recv().await {
+                out.push(ev);
+            }
+            out
+        });
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(30),
+            exec.run(plan(), sink, CancellationToken::new()),
+        )
+        .await
+        .expect("the run ends");
+        server.abort();
+        let events = collect.await.expect("events");
+        assert_eq!(outcome.status, ExecStatus::Succeeded, "{}", outcome.message);
+        assert_eq!(outcome.results, vec![("answer".into(), "42".into())]);
+        let logs: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                ExecEvent::Log { step, line, .. } => Some(format!("{step}: {line}")),
+                _ => None,
+            })
+            .collect();
+        let pod = pod_name(&plan());
+        assert_eq!(
+            logs,
+            vec![
+                format!("0: out of /api/v1/namespaces/ci/pods/{pod}/log"),
+                format!("1: out of /api/v1/namespaces/ci/pods/{pod}/log"),
+            ]
+        );
+
+        let seen = seen.lock().expect("lock").clone();
+        let create = seen
+            .iter()
+            .find(|s| s.method == "POST")
+            .expect("a Pod was created");
+        let created: Pod = serde_json::from_value(create.body.clone()).expect("a Pod body");
+        let spec = created.spec.expect("spec");
+        assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(spec.service_account_name.as_deref(), Some("builder"));
+        assert_eq!(
+            spec.node_selector.and_then(|n| n.get("pool").cloned()),
+            Some("ci".to_string())
+        );
+        let init = &spec.init_containers.expect("init")[0];
+        assert_eq!(init.image.as_deref(), Some("registry.example/slipway:1"));
+        let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["step-first", "step-second"]);
+        let second = &spec.containers[1];
+        assert_eq!(
+            second.image.as_deref(),
+            Some("127.0.0.1:5000/library/busybox:latest")
+        );
+        let cmd = second.command.clone().expect("command").join(" ");
+        assert!(
+            cmd.starts_with("/tekton/bin/ld.so --library-path /tekton/bin/lib /tekton/bin/slipway entrypoint --wait-file /tekton/run/0/out --post-file /tekton/run/1/out"),
+            "{cmd}"
+        );
+        assert!(
+            cmd.contains("--results-dir /tekton/results")
+                && cmd.ends_with("-- sh -c echo 42 > /tekton/results/answer"),
+            "{cmd}"
+        );
+        let first = spec.containers[0].command.clone().expect("command").join(" ");
+        assert!(
+            first.contains("--script") && !first.contains("--wait-file"),
+            "{first}"
+        );
+        let volumes: Vec<String> = spec
+            .volumes
+            .expect("volumes")
+            .iter()
+            .map(|v| v.name.clone())
+            .collect();
+        assert!(volumes.contains(&"tekton-internal-results".to_string()));
+
+        let logs: Vec<&Seen> = seen.iter().filter(|s| s.uri.contains("/log")).collect();
+        assert_eq!(logs.len(), 2);
+        for (l, c) in logs.iter().zip(["step-first", "step-second"]) {
+            assert!(
+                l.uri.contains("follow=true") && l.uri.contains(&format!("container={c}")),
+                "{}",
+                l.uri
+            );
+        }
+        assert!(
+            seen.iter()
+                .any(|s| s.method == "DELETE" && s.uri.contains(&format!("/pods/{pod}"))),
+            "the Pod was deleted"
+        );
+    }
+}
