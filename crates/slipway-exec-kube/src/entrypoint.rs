@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -30,6 +31,8 @@ pub struct Entrypoint {
     pub post_file: PathBuf,
     /// `/tekton/steps/step-NAME`: gets `exitCode` and `results/`.
     pub step_dir: Option<PathBuf>,
+    /// The step's index: `/tekton/steps/INDEX` links to its directory, as in Tekton.
+    pub step_index: Option<usize>,
     /// The TaskRun's results directory, reported by the last step.
     pub results_dir: Option<PathBuf>,
     /// The step's timeout.
@@ -72,8 +75,10 @@ pub fn install(from: &Path, to: &Path) -> Result<(), InstallError> {
 }
 
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755))?;
+    if !to.exists() {
+        std::fs::create_dir_all(to)?;
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755))?;
+    }
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let target = to.join(entry.file_name());
@@ -107,6 +112,9 @@ pub fn run(e: &Entrypoint) -> i32 {
     }
     if let Some(dir) = &e.step_dir {
         let _ = std::fs::create_dir_all(dir.join("results"));
+        if let (Some(i), Some(root), Some(name)) = (e.step_index, dir.parent(), dir.file_name()) {
+            let _ = std::os::unix::fs::symlink(name, root.join(i.to_string()));
+        }
     }
     let previous_failed = match &e.wait_file {
         Some(f) => match wait_for(f) {
@@ -123,8 +131,12 @@ pub fn run(e: &Entrypoint) -> i32 {
         Err(why) => return finish(e, 1, Ending::StartFailed, Some(why)),
     };
     match start(e, &command) {
-        Ok(child) => {
+        Ok((child, copies)) => {
             let (code, ending) = supervise(child, e.timeout);
+            // The files must be whole before the next step reads them.
+            for c in copies {
+                let _ = c.join();
+            }
             finish(e, code, ending, None)
         }
         Err(why) => finish(e, 1, Ending::StartFailed, Some(why)),
@@ -235,37 +247,55 @@ fn safe_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
-fn start(e: &Entrypoint, command: &[String]) -> Result<Child, String> {
+type Copies = Vec<std::thread::JoinHandle<()>>;
+
+fn start(e: &Entrypoint, command: &[String]) -> Result<(Child, Copies), String> {
     let (program, args) = command
         .split_first()
         .ok_or_else(|| "the step has no command".to_string())?;
+    let open = |p: &PathBuf| -> Result<Arc<Mutex<std::fs::File>>, String> {
+        if let Some(dir) = p.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        std::fs::File::create(p)
+            .map(|f| Arc::new(Mutex::new(f)))
+            .map_err(|err| format!("failed to create {}: {err}", p.display()))
+    };
+    let out_file = e.stdout_path.as_ref().map(open).transpose()?;
+    // stdout and stderr into one file share it, as Tekton's entrypoint does.
+    let err_file = match (&e.stderr_path, &out_file) {
+        (Some(p), Some(f)) if Some(p) == e.stdout_path.as_ref() => Some(f.clone()),
+        (Some(p), _) => Some(open(p)?),
+        (None, _) => None,
+    };
     let mut cmd = Command::new(program);
     cmd.args(args).stdin(Stdio::null());
-    if e.stdout_path.is_some() {
+    if out_file.is_some() {
         cmd.stdout(Stdio::piped());
     }
-    if e.stderr_path.is_some() {
+    if err_file.is_some() {
         cmd.stderr(Stdio::piped());
     }
     let mut child = cmd
         .spawn()
         .map_err(|err| format!("failed to start `{program}`: {err}"))?;
-    if let (Some(path), Some(out)) = (&e.stdout_path, child.stdout.take()) {
-        tee(out, path.clone(), false);
+    let mut copies = Vec::new();
+    if let (Some(file), Some(out)) = (out_file, child.stdout.take()) {
+        copies.push(tee(out, file, false));
     }
-    if let (Some(path), Some(err)) = (&e.stderr_path, child.stderr.take()) {
-        tee(err, path.clone(), true);
+    if let (Some(file), Some(err)) = (err_file, child.stderr.take()) {
+        copies.push(tee(err, file, true));
     }
-    Ok(child)
+    Ok((child, copies))
 }
 
 /// Copies a child's stream to ours and to a file (`stdoutConfig.path`).
-fn tee(mut from: impl Read + Send + 'static, path: PathBuf, stderr: bool) {
+fn tee(
+    mut from: impl Read + Send + 'static,
+    file: Arc<Mutex<std::fs::File>>,
+    stderr: bool,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let mut file = std::fs::File::create(&path).ok();
         let mut buf = [0u8; 8192];
         while let Ok(n) = from.read(&mut buf) {
             if n == 0 {
@@ -276,11 +306,11 @@ fn tee(mut from: impl Read + Send + 'static, path: PathBuf, stderr: bool) {
             } else {
                 let _ = std::io::stdout().write_all(&buf[..n]);
             }
-            if let Some(f) = file.as_mut() {
+            if let Ok(mut f) = file.lock() {
                 let _ = f.write_all(&buf[..n]);
             }
         }
-    });
+    })
 }
 
 /// Waits for the child within the timeout; kills it when out of time or told to stop.

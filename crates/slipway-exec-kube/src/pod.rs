@@ -284,6 +284,8 @@ fn prepare_container(image: &str) -> Container {
         name: "prepare".to_string(),
         image: Some(image.to_string()),
         command: Some(command),
+        // Its error is in its log; the kubelet puts the log's end in the status for us.
+        termination_message_policy: Some("FallbackToLogsOnError".to_string()),
         volume_mounts: Some(vec![VolumeMount {
             name: "tekton-internal-bin".to_string(),
             mount_path: BIN_OUT.to_string(),
@@ -322,6 +324,8 @@ fn step_command(
         format!("/tekton/run/{i}/out"),
         "--step-dir".to_string(),
         format!("/tekton/steps/step-{}", step.name),
+        "--step-index".to_string(),
+        i.to_string(),
         "--max-result-bytes".to_string(),
         plan.max_result_bytes.to_string(),
     ]);

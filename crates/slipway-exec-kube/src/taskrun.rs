@@ -222,6 +222,10 @@ impl Waiter {
             let mut last = None;
             match view {
                 View::Deleted => return Err(Stop::Deleted),
+                // Only someone else deletes the Pod while its steps run.
+                View::Present(p) if p.metadata.deletion_timestamp.is_some() => {
+                    return Err(Stop::Deleted);
+                }
                 View::Present(p) => {
                     if let Some(problem) = status::problem(&p) {
                         return Err(match problem {
@@ -304,6 +308,7 @@ async fn steps(
 ) -> ExecOutcome {
     let mut tally = StepTally::default();
     let mut reports: Vec<Option<Report>> = vec![None; plan.steps.len()];
+    let mut followed = vec![false; plan.steps.len()];
     let mut stop = None;
     if let Some(first) = containers.iter().flatten().next() {
         if let Err(s) = w
@@ -322,6 +327,7 @@ async fn steps(
             StepTally::skip(events, i).await;
             continue;
         };
+        followed[i] = true;
         match run_step(pods, name, container, i, w, events).await {
             Ok((end, report)) => {
                 reports[i] = report;
@@ -341,7 +347,7 @@ async fn steps(
     }
     // The last container reports the TaskRun's results, even when it was skipped.
     if let Some(last) = containers.iter().rposition(Option::is_some)
-        && reports[last].is_none()
+        && !followed[last]
         && let Some(container) = containers[last].as_deref()
         && w.until(|p| terminated(p, container)).await.is_ok()
     {
@@ -604,7 +610,7 @@ mod tests {
     use kube::client::Body;
     use serde_json::{Value, json};
     use slipway_engine::executor::{PodPlan, StepPlan};
-    use slipway_engine::{Executor as _, ExecEvent};
+    use slipway_engine::{ExecEvent, Executor as _};
     use slipway_model::reference::{RegistryConfig, Rewrite};
 
     use super::*;
@@ -837,7 +843,11 @@ mod tests {
                 && cmd.ends_with("-- sh -c echo 42 > /tekton/results/answer"),
             "{cmd}"
         );
-        let first = spec.containers[0].command.clone().expect("command").join(" ");
+        let first = spec.containers[0]
+            .command
+            .clone()
+            .expect("command")
+            .join(" ");
         assert!(
             first.contains("--script") && !first.contains("--wait-file"),
             "{first}"

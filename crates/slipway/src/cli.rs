@@ -90,6 +90,9 @@ pub struct EntrypointArgs {
     /// The step's directory (`/tekton/steps/step-NAME`): exitCode and results.
     #[arg(long, value_name = "DIR")]
     pub step_dir: Option<PathBuf>,
+    /// The step's index: /tekton/steps/INDEX links to the step's directory.
+    #[arg(long, value_name = "N")]
+    pub step_index: Option<usize>,
     /// The TaskRun's results directory, reported at the end.
     #[arg(long, value_name = "DIR")]
     pub results_dir: Option<PathBuf>,

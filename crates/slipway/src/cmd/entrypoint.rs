@@ -24,6 +24,7 @@ pub fn entrypoint(args: EntrypointArgs) -> i32 {
         wait_file: args.wait_file,
         post_file,
         step_dir: args.step_dir,
+        step_index: args.step_index,
         results_dir: args.results_dir,
         timeout: args.timeout,
         continue_on_error: args.on_error.as_deref() == Some("continue"),
