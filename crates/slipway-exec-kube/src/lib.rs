@@ -131,8 +131,8 @@ impl KubeExecutor {
             server: server.clone(),
             source,
         })?;
-        let exec = KubeExecutor::with_client(client, &server, &namespace, image, registry);
-        let mut exec = exec;
+        let mut exec = KubeExecutor::with_client(client, &server, &namespace, image, registry);
+        // Not shared yet: the settings go straight in.
         if let Some(inner) = Arc::get_mut(&mut exec.inner) {
             inner.retention = settings.pod_retention;
             inner.start_timeout = settings.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT);

@@ -12,9 +12,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use slipway_engine::executor::{
-    Limits, ProbeAction, ProbePlan, StepPlan, TaskRunPlan, VolumeSource,
-};
+use slipway_engine::executor::{Limits, ProbeAction, ProbePlan, StepPlan, TaskRunPlan};
 use slipway_exec_host::script::with_shebang;
 use slipway_model::reference::RegistryConfig;
 
@@ -491,15 +489,4 @@ fn probe(p: &ProbePlan) -> Probe {
         }
     }
     out
-}
-
-/// Whether a volume source can be given to a cluster as it is.
-pub fn kind_of(source: &VolumeSource) -> &'static str {
-    match source {
-        VolumeSource::EmptyDir { .. } => "emptyDir",
-        VolumeSource::Claim { .. } => "persistentVolumeClaim",
-        VolumeSource::ClaimTemplate { .. } => "volumeClaimTemplate",
-        VolumeSource::Files { .. } => "files",
-        VolumeSource::HostPath { .. } => "hostPath",
-    }
 }

@@ -310,13 +310,12 @@ async fn steps(
     let mut reports: Vec<Option<Report>> = vec![None; plan.steps.len()];
     let mut followed = vec![false; plan.steps.len()];
     let mut stop = None;
-    if let Some(first) = containers.iter().flatten().next() {
-        if let Err(s) = w
+    if let Some(first) = containers.iter().flatten().next()
+        && let Err(s) = w
             .until(|p| status::container(p, first).started().then_some(()))
             .await
-        {
-            stop = Some(s);
-        }
+    {
+        stop = Some(s);
     }
     w.start_deadline = None;
     for (i, step) in plan.steps.iter().enumerate() {

@@ -24,6 +24,8 @@ struct Emulator {
     /// The config file for runs: the Docker config's registry rewrites plus `[kubernetes]`.
     config: PathBuf,
     _dir: tempfile::TempDir,
+    /// The watchdog shell: it outlives this process on purpose, to stop the emulator.
+    _watchdog: Child,
 }
 
 fn emulator() -> &'static Emulator {
@@ -46,7 +48,7 @@ fn emulator() -> &'static Emulator {
             log.display(),
             std::process::id()
         );
-        Command::new("bash")
+        let watchdog = Command::new("bash")
             .args(["-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -78,6 +80,7 @@ fn emulator() -> &'static Emulator {
             server,
             config,
             _dir: dir,
+            _watchdog: watchdog,
         }
     })
 }
