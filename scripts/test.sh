@@ -7,10 +7,13 @@ sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # busybox: the host executor's `sh` inside steps (Tekton's alpine/busybox images use it; Debian's
 # dash rejects their `[ a == b ]` and `[[ ]]`). procps: `ps` in a conformance example. git: samples.
+# python3-yaml: the Kubernetes emulator the kubernetes executor is tested against.
 missing=()
 [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || missing+=(busybox-static)
 command -v ps >/dev/null || missing+=(procps)
 command -v git >/dev/null || missing+=(git)
+# The Kubernetes executor's tests run against ../shared/kube-emu, which reads YAML with PyYAML.
+python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   sudo_if_needed apt-get update -qq

@@ -50,6 +50,8 @@ pub struct StepPlan {
     pub skipped: bool,
     /// `computeResources.limits`, for executors that can enforce them.
     pub limits: Limits,
+    /// `computeResources.requests`, for executors that schedule (Kubernetes).
+    pub requests: Limits,
     /// Sidecars: when the sidecar counts as ready.
     pub readiness: Option<ProbePlan>,
     /// Slipway runs this step with its own code instead of the image (command and args kept).
@@ -224,6 +226,14 @@ pub enum VolumeSource {
         /// Path, content and mode of each file.
         files: Vec<ProjectedFile>,
     },
+    /// A fresh volume per run from a `volumeClaimTemplate`: scratch space by `key` where there
+    /// is no cluster, a PersistentVolumeClaim made from `spec` where there is one.
+    ClaimTemplate {
+        /// Identity of the volume (a run uid and a name).
+        key: String,
+        /// The template as written (`metadata` and `spec` of a PersistentVolumeClaim).
+        template: serde_json::Value,
+    },
     /// A directory of the machine.
     HostPath {
         /// The path.
@@ -293,6 +303,78 @@ pub struct TaskRunPlan {
     pub max_result_bytes: usize,
     /// Registry credentials named by `podTemplate.imagePullSecrets`.
     pub pull_secrets: Vec<PullSecret>,
+    /// Pod-level settings, for executors that make Pods.
+    pub pod: PodPlan,
+}
+
+/// Pod-level fields of the `podTemplate` and the TaskRun, as written (params substituted), for
+/// executors that make Pods; the others ignore them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodPlan {
+    /// `serviceAccountName` of the TaskRun.
+    pub service_account_name: Option<String>,
+    /// `nodeSelector`.
+    pub node_selector: Option<serde_json::Value>,
+    /// `tolerations`.
+    pub tolerations: Option<serde_json::Value>,
+    /// `affinity`.
+    pub affinity: Option<serde_json::Value>,
+    /// `securityContext` (the Pod's).
+    pub security_context: Option<serde_json::Value>,
+    /// Names in `imagePullSecrets`.
+    pub image_pull_secrets: Vec<String>,
+    /// `runtimeClassName`.
+    pub runtime_class_name: Option<String>,
+    /// `priorityClassName`.
+    pub priority_class_name: Option<String>,
+    /// `schedulerName`.
+    pub scheduler_name: Option<String>,
+    /// `hostAliases`.
+    pub host_aliases: Option<serde_json::Value>,
+    /// `dnsConfig`.
+    pub dns_config: Option<serde_json::Value>,
+    /// `dnsPolicy`.
+    pub dns_policy: Option<String>,
+    /// `hostNetwork`.
+    pub host_network: Option<bool>,
+}
+
+impl PodPlan {
+    /// Reads the Pod-level fields of a `podTemplate`.
+    pub fn from_template(
+        template: Option<&serde_json::Value>,
+        service_account: Option<&str>,
+    ) -> Self {
+        let get = |k: &str| {
+            template
+                .and_then(|t| t.get(k))
+                .filter(|v| !v.is_null())
+                .cloned()
+        };
+        let text = |k: &str| get(k).and_then(|v| v.as_str().map(str::to_string));
+        PodPlan {
+            service_account_name: service_account
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            node_selector: get("nodeSelector"),
+            tolerations: get("tolerations"),
+            affinity: get("affinity"),
+            security_context: get("securityContext"),
+            image_pull_secrets: get("imagePullSecrets")
+                .and_then(|v| v.as_array().cloned())
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.get("name").and_then(|n| n.as_str()).map(str::to_string))
+                .collect(),
+            runtime_class_name: text("runtimeClassName"),
+            priority_class_name: text("priorityClassName"),
+            scheduler_name: text("schedulerName"),
+            host_aliases: get("hostAliases"),
+            dns_config: get("dnsConfig"),
+            dns_policy: text("dnsPolicy"),
+            host_network: get("hostNetwork").and_then(|v| v.as_bool()),
+        }
+    }
 }
 
 /// How a TaskRun ended, as seen by the executor.
@@ -308,10 +390,37 @@ pub enum ExecStatus {
     Cancelled,
     /// An image could not be pulled.
     ImagePullFailed,
+    /// The TaskRun's Pod could not run its steps (Kubernetes).
+    PodFailed(PodFailure),
     /// A result exceeded the size limit.
     ResultTooLarge,
     /// The executor itself failed.
     Error,
+}
+
+/// Why a TaskRun's Pod could not run its steps; each has its own condition reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodFailure {
+    /// The API server refused the Pod (or something it needs).
+    CreationFailed,
+    /// The Pod did not start within the executor's start timeout.
+    StartTimeout,
+    /// The Pod was deleted by someone else while it ran.
+    Deleted,
+    /// A container could not be configured (a missing Secret or ConfigMap key).
+    CreateContainerConfigError,
+}
+
+impl PodFailure {
+    /// The condition reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            PodFailure::CreationFailed => "PodCreationFailed",
+            PodFailure::StartTimeout => "PodStartTimeout",
+            PodFailure::Deleted => "PodDeleted",
+            PodFailure::CreateContainerConfigError => "CreateContainerConfigError",
+        }
+    }
 }
 
 /// What an executor hands back when a TaskRun ends.

@@ -30,7 +30,7 @@ pub use engine::{Engine, RunOptions, RunReport, generate_name};
 pub use error::{EngineError, Failure};
 pub use event::{ExecEvent, PullProgress, RunEvent, StepEnd, Stream};
 pub use executor::{
-    Builtin, EventSink, ExecOutcome, ExecStatus, Executor, ImageBuilder, Limits, ProbeAction,
-    ProbePlan, PullSecret, StepPlan, StepTally, TaskRunPlan, VolumeSource,
+    Builtin, EventSink, ExecOutcome, ExecStatus, Executor, ImageBuilder, Limits, PodFailure,
+    PodPlan, ProbeAction, ProbePlan, PullSecret, StepPlan, StepTally, TaskRunPlan, VolumeSource,
 };
 pub use store::{NullStore, Store};

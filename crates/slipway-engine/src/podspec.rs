@@ -24,7 +24,16 @@ fn quantity(v: &Value) -> Option<String> {
 
 /// `computeResources.limits` (or v1beta1 `resources.limits`) of a container.
 pub(crate) fn limits(owner: &str, resources: Option<&Value>) -> Result<Limits, Failure> {
-    let Some(l) = resources.and_then(|r| r.get("limits")) else {
+    amounts(owner, resources, "limits")
+}
+
+/// `computeResources.requests` of a container.
+pub(crate) fn requests(owner: &str, resources: Option<&Value>) -> Result<Limits, Failure> {
+    amounts(owner, resources, "requests")
+}
+
+fn amounts(owner: &str, resources: Option<&Value>, which: &str) -> Result<Limits, Failure> {
+    let Some(l) = resources.and_then(|r| r.get(which)) else {
         return Ok(Limits::default());
     };
     let read = |key: &str, parse: fn(&str) -> Option<u64>| -> Result<Option<u64>, Failure> {
@@ -32,7 +41,7 @@ pub(crate) fn limits(owner: &str, resources: Option<&Value>) -> Result<Limits, F
         let text = quantity(v).unwrap_or_default();
         parse(&text).map(Some).ok_or_else(|| {
             invalid(format!(
-                "{owner}: `computeResources.limits.{key}` is `{text}`, not a quantity such as `512Mi` or `500m`"
+                "{owner}: `computeResources.{which}.{key}` is `{text}`, not a quantity such as `512Mi` or `500m`"
             ))
         })
     };

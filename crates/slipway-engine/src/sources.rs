@@ -181,9 +181,10 @@ pub fn binding_source(lib: &Library, b: &WorkspaceBinding, owner: &str) -> Resul
         VolumeSource::EmptyDir {
             key: format!("{owner}/{}", b.name),
         }
-    } else if b.volume_claim_template.is_some() {
-        VolumeSource::EmptyDir {
+    } else if let Some(template) = &b.volume_claim_template {
+        VolumeSource::ClaimTemplate {
             key: format!("{owner}/claim-{}", b.name),
+            template: template.clone(),
         }
     } else if let Some(c) = &b.persistent_volume_claim {
         VolumeSource::Claim {

@@ -11,7 +11,9 @@ use slipway_model::subst::{Scope, references, retarget};
 use slipway_model::{Library, Param, ParamType, ParamValue};
 
 use crate::error::Failure;
-use crate::executor::{Builtin, MountPlan, StepPlan, TaskRunPlan, VolumeSource, WorkspacePlan};
+use crate::executor::{
+    Builtin, MountPlan, PodPlan, StepPlan, TaskRunPlan, VolumeSource, WorkspacePlan,
+};
 use crate::params;
 use crate::sources::{Bound, config_map_entries, env_from_source, secret_entries, volume_source};
 
@@ -44,6 +46,8 @@ pub struct Invocation<'a> {
     pub max_result_bytes: usize,
     /// Whether `hostPath` volumes may be used (see `EngineConfig::allow_host_paths`).
     pub allow_host_paths: bool,
+    /// The TaskRun's `serviceAccountName`.
+    pub service_account: Option<&'a str>,
 }
 
 /// Plans a TaskRun.
@@ -234,6 +238,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         timeout: inv.timeout,
         max_result_bytes: inv.max_result_bytes,
         pull_secrets: crate::podspec::pull_secrets(inv.lib, inv.pod_template)?,
+        pod: PodPlan::from_template(inv.pod_template, inv.service_account),
     })
 }
 
@@ -493,6 +498,10 @@ fn step_plan(
         image_pull_policy: s.image_pull_policy.clone(),
         skipped: false,
         limits: crate::podspec::limits(
+            &format!("step `{name}`"),
+            s.compute_resources.as_ref().or(s.resources.as_ref()),
+        )?,
+        requests: crate::podspec::requests(
             &format!("step `{name}`"),
             s.compute_resources.as_ref().or(s.resources.as_ref()),
         )?,

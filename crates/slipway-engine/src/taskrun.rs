@@ -123,6 +123,10 @@ async fn attempt_once(
         root_uid: &shared.root_uid,
         max_result_bytes: shared.config.max_result_bytes,
         allow_host_paths: shared.config.allow_host_paths,
+        service_account: req
+            .spec_json
+            .get("serviceAccountName")
+            .and_then(Value::as_str),
     };
     let started = SystemTime::now();
     let plan = match taskplan::plan(&inv) {
@@ -255,6 +259,7 @@ async fn attempt_once(
         ExecStatus::TimedOut => ("TaskRunTimeout", false),
         ExecStatus::Cancelled => ("TaskRunCancelled", false),
         ExecStatus::ImagePullFailed => ("TaskRunImagePullFailed", false),
+        ExecStatus::PodFailed(why) => (why.reason(), false),
         ExecStatus::ResultTooLarge => ("TaskRunResultLargerThanAllowedLimit", false),
     };
     if message.is_empty() {

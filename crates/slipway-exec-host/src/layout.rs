@@ -198,7 +198,8 @@ fn materialize(
     open: bool,
 ) -> io::Result<PathBuf> {
     Ok(match src {
-        VolumeSource::EmptyDir { key } => {
+        // Without a cluster, a claim template is scratch space of the run.
+        VolumeSource::EmptyDir { key } | VolumeSource::ClaimTemplate { key, .. } => {
             let scratch = data.join("scratch");
             mkdir(&scratch, false)?;
             confined_dir(&scratch, key, "emptyDir", open)?

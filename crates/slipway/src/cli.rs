@@ -75,6 +75,10 @@ pub enum Command {
     /// Pull images onto this node through its container runtime's CRI socket, with progress
     /// (the node agent of image pre-warming; the server side comes later).
     Agent(AgentArgs),
+    /// Inside a step container of the Kubernetes executor: orders the step after the one
+    /// before it, runs it and reports its results.
+    #[command(hide = true)]
+    Entrypoint(EntrypointArgs),
 }
 
 /// When to pull an image the node already has.
@@ -117,6 +121,56 @@ pub struct AgentArgs {
     /// Pull credentials: a Docker config JSON (the `.dockerconfigjson` of a pull Secret).
     #[arg(long, value_name = "FILE")]
     pub docker_config: Option<PathBuf>,
+}
+
+/// `slipway entrypoint` (hidden): written by the Kubernetes executor, not by people.
+#[derive(Debug, Args)]
+pub struct EntrypointArgs {
+    /// Wait for this file (or FILE.err, which skips the step) before running.
+    #[arg(long, value_name = "FILE")]
+    pub wait_file: Option<PathBuf>,
+    /// Write this file (FILE.err when the step failed) when done.
+    #[arg(long, value_name = "FILE")]
+    pub post_file: Option<PathBuf>,
+    /// The step's directory (`/tekton/steps/step-NAME`): exitCode and results.
+    #[arg(long, value_name = "DIR")]
+    pub step_dir: Option<PathBuf>,
+    /// The step's index: /tekton/steps/INDEX links to the step's directory.
+    #[arg(long, value_name = "N")]
+    pub step_index: Option<usize>,
+    /// The TaskRun's results directory, reported at the end.
+    #[arg(long, value_name = "DIR")]
+    pub results_dir: Option<PathBuf>,
+    /// The step's timeout.
+    #[arg(long, value_parser = go_duration, value_name = "DURATION")]
+    pub timeout: Option<std::time::Duration>,
+    /// `continue` lets the steps after a failing one run.
+    #[arg(long, value_name = "MODE")]
+    pub on_error: Option<String>,
+    /// The step's script, base64.
+    #[arg(long, value_name = "BASE64")]
+    pub script: Option<String>,
+    /// Where scripts are written.
+    #[arg(long, default_value = "/tekton/scripts", value_name = "DIR")]
+    pub scripts_dir: PathBuf,
+    /// Also write stdout here.
+    #[arg(long, value_name = "FILE")]
+    pub stdout_path: Option<PathBuf>,
+    /// Also write stderr here.
+    #[arg(long, value_name = "FILE")]
+    pub stderr_path: Option<PathBuf>,
+    /// Largest result file reported.
+    #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
+    pub max_result_bytes: u64,
+    /// Copy slipway's files from this directory (the init container)...
+    #[arg(long, value_name = "DIR", requires = "copy_to")]
+    pub copy_from: Option<PathBuf>,
+    /// ...to this one, and exit.
+    #[arg(long, value_name = "DIR", requires = "copy_from")]
+    pub copy_to: Option<PathBuf>,
+    /// The step's command and arguments.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// `slipway build`: Kaniko's executor flags, with their meanings.
@@ -336,6 +390,8 @@ pub enum ExecutorKind {
     Host,
     /// Containers through the Docker Engine API (Docker or Podman).
     Docker,
+    /// One Pod per TaskRun on a Kubernetes cluster (kubeconfig as kubectl finds it).
+    Kubernetes,
 }
 
 /// Options shared by `run` and `rerun`.
@@ -361,6 +417,10 @@ pub struct Execution {
     /// Where steps run [default: the config file's `executor`, else host].
     #[arg(long, value_enum, env = "SLIPWAY_EXECUTOR", global = true)]
     pub executor: Option<ExecutorKind>,
+    /// With `--executor kubernetes`: the image holding slipway's entrypoint under /tekton/bin
+    /// [default: `[kubernetes] image`].
+    #[arg(long, global = true, env = "SLIPWAY_KUBE_IMAGE", value_name = "IMAGE")]
+    pub kube_image: Option<String>,
     /// TaskRuns running at once [default: number of cores].
     #[arg(long, global = true, value_name = "N", value_parser = count)]
     pub concurrency: Option<usize>,
@@ -597,6 +657,7 @@ impl From<crate::config::ExecutorName> for ExecutorKind {
         match n {
             crate::config::ExecutorName::Host => ExecutorKind::Host,
             crate::config::ExecutorName::Docker => ExecutorKind::Docker,
+            crate::config::ExecutorName::Kubernetes => ExecutorKind::Kubernetes,
         }
     }
 }

@@ -15,6 +15,9 @@ pub struct Config {
     /// `[docker]`.
     #[serde(default)]
     pub docker: DockerSettings,
+    /// `[kubernetes]`.
+    #[serde(default)]
+    pub kubernetes: slipway_exec_kube::KubeSettings,
     /// `[registry]`: rewrite rules and mirrors.
     #[serde(default)]
     pub registry: RegistryConfig,
@@ -70,6 +73,8 @@ pub enum ExecutorName {
     Host,
     /// Containers.
     Docker,
+    /// Pods.
+    Kubernetes,
 }
 
 /// Most runs at once any count in the file may ask for.

@@ -112,7 +112,7 @@ impl From<slipway_store::StoreError> for CliError {
 }
 
 /// An error and its causes, `: `-separated.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -16,6 +16,10 @@ use crate::error::CliError;
 
 fn main() {
     let cli = Cli::parse();
+    // Inside a step container: no data directory, no runtime, no logging set-up.
+    if let Command::Entrypoint(args) = cli.command {
+        std::process::exit(cmd::entrypoint::entrypoint(args));
+    }
     logging(matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -88,6 +92,7 @@ async fn on_this_machine(
         Command::Secrets(args) => cmd::secrets::secrets(data, &args).await,
         Command::Build(args) => cmd::build::build(&args, &config::load(config_path)?).await,
         Command::Agent(args) => cmd::agent::agent(&args).await,
+        Command::Entrypoint(args) => Ok(cmd::entrypoint::entrypoint(args)),
     }
 }
 
@@ -113,6 +118,7 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
             "the agent does not take its work from a server yet",
             "drop --server and name the images with --pull",
         )),
+        Command::Entrypoint(args) => Ok(cmd::entrypoint::entrypoint(args)),
         Command::Build(_) => Err(CliError::usage(
             "`slipway build` runs on this machine",
             "drop --server (images are pushed to registries, not to the server)",

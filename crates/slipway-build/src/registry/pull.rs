@@ -58,6 +58,50 @@ impl Registry {
         }))
     }
 
+    /// Only the config of `reference` for `platform` (its entrypoint, cmd, user): the manifest
+    /// and the config blob, no layers, trying rewritten names and mirrors in order.
+    pub async fn config(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<ImageConfig, RegistryError> {
+        let candidates = self.options.config.candidates(reference)?;
+        let last = candidates.len().saturating_sub(1);
+        let mut failure = None;
+        for (i, r) in candidates.iter().enumerate() {
+            match self.config_one(r, platform).await {
+                Ok(config) => return Ok(config),
+                Err(e) if i < last => failure = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(failure.unwrap_or_else(|| RegistryError::BadImage {
+            reference: reference.to_string(),
+            why: "no registry to pull from".to_string(),
+        }))
+    }
+
+    async fn config_one(
+        &self,
+        r: &Reference,
+        platform: &Platform,
+    ) -> Result<ImageConfig, RegistryError> {
+        let client = self
+            .client(&r.registry, Operation::Pull)
+            .map_err(|e| self.error(Operation::Pull, r, e))?;
+        let auth = self.auth(&r.registry);
+        let (manifest, _) = self.platform_manifest(&client, &auth, r, platform).await?;
+        let mut bytes = Vec::new();
+        client
+            .pull_blob(&oci_ref(r), &manifest.config, &mut bytes)
+            .await
+            .map_err(|e| self.error(Operation::Pull, r, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadImage {
+            reference: r.to_string(),
+            why: format!("its config is not an image config: {e}"),
+        })
+    }
+
     async fn pull_one(
         &self,
         r: &Reference,

@@ -11,6 +11,7 @@ use slipway_engine::{
 };
 use slipway_exec_docker::{DockerError, DockerExecutor};
 use slipway_exec_host::{HostExecutor, HostOptions};
+use slipway_exec_kube::{KubeError, KubeExecutor};
 use slipway_model::inputs::RunInputs;
 use slipway_model::kinds::k8s::ObjectMeta;
 use slipway_model::kinds::pipeline::{PipelineRef, TaskRef};
@@ -369,7 +370,29 @@ pub async fn executor(
                     other => CliError::Internal(other.to_string()),
                 })?,
         ),
+        ExecutorKind::Kubernetes => Arc::new(kubernetes(config).await?),
     })
+}
+
+/// The Kubernetes executor; a cluster that cannot be used is the user's to fix (exit 2).
+async fn kubernetes(config: &Config) -> Result<KubeExecutor, CliError> {
+    KubeExecutor::connect(&config.kubernetes, config.registry.clone())
+        .await
+        .map_err(|e| {
+            let hint = match &e {
+                KubeError::NoImage => {
+                    "build an image holding slipway, its loader and libraries under /tekton/bin (README: the Kubernetes executor) and pass --kube-image"
+                }
+                KubeError::NoConfig { .. } | KubeError::Kubeconfig { .. } | KubeError::Context { .. } => {
+                    "point KUBECONFIG or `[kubernetes] kubeconfig` at a kubeconfig, or pick a context with `[kubernetes] context`"
+                }
+                KubeError::Forbidden { .. } => {
+                    "ask for a Role allowing pods (create, get, list, watch, delete), pods/log (get), secrets and persistentvolumeclaims (create, delete) in the namespace"
+                }
+                _ => "check that the API server runs and that the kubeconfig names it (`kubectl cluster-info`)",
+            };
+            CliError::usage(crate::error::chain(&e), hint)
+        })
 }
 
 async fn execute(
@@ -396,7 +419,11 @@ async fn execute(
         })?;
         dirs.insert(k, dir.canonicalize().unwrap_or(dir));
     }
-    let executor = executor(data, config, exec.executor).await?;
+    let mut config = config.clone();
+    if let Some(image) = &exec.kube_image {
+        config.kubernetes.image = Some(image.clone());
+    }
+    let executor = executor(data, &config, exec.executor).await?;
     let store = Arc::new(crate::paths::open_store(data).await?);
     // Local runs are the user's own: hostPath volumes reach what the user can reach anyway.
     let mut engine_config = EngineConfig {

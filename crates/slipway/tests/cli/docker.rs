@@ -13,7 +13,7 @@ use super::{bin, condition, conformance, fixtures, objects, slipway_with, text};
 /// One container engine the script started: slipway's config for it, and its address.
 pub(super) struct Daemon {
     pub(super) config: PathBuf,
-    host: String,
+    pub(super) host: String,
 }
 
 impl Daemon {

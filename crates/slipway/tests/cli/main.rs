@@ -13,6 +13,7 @@ mod build_unprivileged;
 mod docker;
 mod flood;
 mod kaniko;
+mod kube;
 mod namespaces;
 mod prewarm_api;
 mod secrets;
