@@ -260,6 +260,9 @@ pub struct BuildArgs {
     /// Layer compression: gzip or zstd.
     #[arg(long, default_value = "gzip", value_name = "ALGO")]
     pub compression: String,
+    /// Compression level: gzip 1-9 (default 1, as go-containerregistry writes), zstd 1-19 (default 3).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=19), value_name = "N")]
+    pub compression_level: Option<u32>,
     /// Manifest and layer media types: docker (as Kaniko and docker push) or oci.
     #[arg(long, default_value = "docker", value_name = "FORMAT")]
     pub format: String,

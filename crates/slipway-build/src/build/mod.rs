@@ -70,6 +70,8 @@ pub struct BuildOptions {
     pub registry: RegistryOptions,
     /// Layer compression.
     pub compression: Compression,
+    /// `--compression-level`.
+    pub compression_level: Option<u32>,
     /// Media types of the manifest and layers.
     pub media: MediaTypes,
     /// `--secret id=...,src=...` for `RUN --mount=type=secret`.
@@ -201,6 +203,7 @@ fn prepare<'a>(
             compression: options.compression,
             media: options.media,
             source_date_epoch: epoch,
+            level: options.compression_level,
         },
         global,
         stages: BTreeMap::new(),

@@ -36,6 +36,9 @@ pub struct LayerOptions {
     pub media: MediaTypes,
     /// Clamp modification times to this (Unix seconds), for reproducible layers.
     pub source_date_epoch: Option<i64>,
+    /// Compression level (gzip 1–9, default 1 as go-containerregistry writes; zstd 1–19,
+    /// default 3).
+    pub level: Option<u32>,
 }
 
 /// Why an entry would leave the layer's root.

@@ -217,6 +217,7 @@ fn compressions_agree_on_the_diff_id_and_times_clamp() {
             compression,
             media: MediaTypes::Docker,
             source_date_epoch: Some(1000),
+            level: None,
         };
         layers.push(write_layer(&store, &upper, &opts).expect("write"));
     }

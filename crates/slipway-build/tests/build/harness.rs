@@ -53,6 +53,7 @@ pub fn options(context: &Path, tar: &Path, scratch: &Path) -> BuildOptions {
             push_retry: 0,
         },
         compression: Default::default(),
+        compression_level: None,
         media: slipway_build::layer::MediaTypes::Docker,
         secrets: Default::default(),
         // Never the auto mode's fallback: it would rebuild this machine's own root.

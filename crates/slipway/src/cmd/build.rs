@@ -202,6 +202,7 @@ fn options(
             push_retry: args.push_retry,
         },
         compression,
+        compression_level: args.compression_level,
         media,
         secrets: secrets(&args.secret)?,
         mode: match args.mode {
