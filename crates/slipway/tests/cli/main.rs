@@ -14,6 +14,7 @@ mod docker;
 mod flood;
 mod kaniko;
 mod namespaces;
+mod prewarm;
 mod prewarm_api;
 mod secrets;
 mod server;
