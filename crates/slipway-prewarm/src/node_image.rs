@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use slipway_model::kinds::kruise::{
-    ImagePullPhase, ImagePullPolicy, ImageStatus, ImageTagStatus, NodeImageSpec, NodeImageStatus,
+    ImagePullPhase, ImagePullPolicy, ImageTagStatus, NodeImageSpec, NodeImageStatus,
     ReferenceObject,
 };
 
@@ -141,7 +141,7 @@ pub fn status(wanted: &[Wanted], latest: &BTreeMap<String, TagStatus>) -> NodeIm
         }
         out.image_statuses
             .entry(w.name.clone())
-            .or_insert_with(ImageStatus::default)
+            .or_default()
             .tags
             .push(tag_status(&w.tag, s));
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use slipway_model::kinds::kruise::{
     CompletionType, ImagePullJobSpec, ImagePullJobStatus, ImagePullPhase, ImagePullPolicy,
-    ImageSpec, ImageTagPullPolicy, ImageTagSpec, IntOrString, ReferenceObject,
+    ImageTagPullPolicy, ImageTagSpec, IntOrString, ReferenceObject,
 };
 
 use super::Config;
@@ -333,11 +333,7 @@ fn ask(doc: &mut NodeImageDoc, job: &Job, name: &str, tag: &str, now: SystemTime
         .and_then(|i| i.tags.iter().find(|s| s.tag == tag))
         .and_then(|s| s.version);
     let (policy, image_pull_policy, secrets) = requested(job);
-    let image = doc
-        .spec
-        .images
-        .entry(name.to_string())
-        .or_insert_with(ImageSpec::default);
+    let image = doc.spec.images.entry(name.to_string()).or_default();
     let next = |v: Option<i64>| Some(v.max(last_version).unwrap_or(0) + 1);
     match image.tags.iter_mut().find(|t| t.tag == tag) {
         Some(entry) => {

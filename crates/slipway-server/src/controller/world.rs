@@ -183,7 +183,7 @@ pub fn selects(t: &ImagePullJobTemplate, node: &NodeInfo) -> Result<bool, Unsele
         return Ok(true);
     };
     if let Some(names) = &s.names {
-        return Ok(names.iter().any(|n| *n == node.name));
+        return Ok(names.contains(&node.name));
     }
     let labels_ok = s
         .match_labels
