@@ -475,3 +475,55 @@ fn pull_secrets_open_the_private_registry_without_showing_the_password() {
         .http("GET", "/api/v1/nodes/node-2/pullsecrets/default/reg", "");
     assert_eq!(code, 403);
 }
+
+#[test]
+fn the_build_push_prewarm_example_lands_the_new_image_on_every_node() {
+    let mut c = Cluster::start();
+    for n in NODES {
+        c.agent(n, &[]);
+    }
+    let image = format!(
+        "127.0.0.1:5000/slipway-test/prewarmed-{:x}:v1",
+        fastrand::u64(..)
+    );
+    let secret = c.home.path().join("token-secret.yaml");
+    std::fs::write(
+        &secret,
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: slipway-token}}\nstringData:\n  token: {}\n",
+            c.server.token.clone().unwrap_or_default()
+        ),
+    )
+    .expect("write");
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/build-push-prewarm.yaml");
+    let out = crate::slipway_with(
+        c.home.path(),
+        &[
+            "run",
+            "-f",
+            &example.display().to_string(),
+            "-f",
+            &secret.display().to_string(),
+            "--logs",
+            "--plain",
+            "-p",
+            &format!("image={image}"),
+            "-p",
+            &format!("server={}", c.server.url),
+            "-p",
+            &format!("slipway={}", bin()),
+            "-p",
+            "parallelism=3",
+        ],
+        &[("SLIPWAY_EXECUTOR", "host")],
+    );
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains("3 of 3 node(s) succeeded, 0 failed"), "{log}");
+    let token = c.server.token.clone().unwrap_or_default();
+    assert!(!log.contains(&token), "the token was printed");
+    for n in NODES {
+        assert!(has(n, &image), "node-{n} lacks {image}");
+    }
+}
