@@ -138,11 +138,14 @@ pub async fn follow(
             }
             Err(e) => {
                 failures += 1;
+                // Never longer than a heartbeat: a server that returns hears from the node
+                // before it counts the node as gone.
                 let wait = agent
                     .config
                     .poll
                     .saturating_mul(1u32 << failures.min(6))
-                    .min(agent.config.backoff_cap);
+                    .min(agent.config.backoff_cap)
+                    .min(agent.config.heartbeat);
                 tracing::warn!("{}; trying again in {wait:?}", chain(&e));
                 eprintln!("agent: {}; trying again in {}s", chain(&e), wait.as_secs());
                 retry_at = Instant::now() + wait;

@@ -100,6 +100,7 @@ pub async fn round(
     config: &Config,
     now: SystemTime,
 ) -> Result<(), StoreError> {
+    memory.started.get_or_insert(now);
     let lists = cluster.list("ImageListPullJob").await?;
     let jobs = cluster.list("ImagePullJob").await?;
     for list in &lists {

@@ -120,7 +120,8 @@ pub fn spread(job: &Job, world: &mut World, memory: &mut Memory, config: &Config
             *due = *left && at.is_none_or(|at| now.duration_since(at).unwrap_or_default() >= wait);
         }
         // A node that stopped answering is given up on; it gets the job again if it returns.
-        if let Some(why) = node.silent(now, config.node_grace)
+        let watching = memory.started.unwrap_or(now);
+        if let Some(why) = node.silent(now, config.node_grace, watching)
             && !matches!(state, NodeState::Succeeded(_))
         {
             state = NodeState::Failed {

@@ -75,15 +75,19 @@ impl NodeInfo {
         }
     }
 
-    /// Why the node does not count as answering at `now`, if it does not.
-    pub fn silent(&self, now: SystemTime, grace: Duration) -> Option<String> {
+    /// Why the node does not count as answering at `now`, if it does not. Silence is counted
+    /// from `watching` at the earliest (when this controller started): a server that was down
+    /// gives its nodes a grace period to reach it again.
+    pub fn silent(&self, now: SystemTime, grace: Duration, watching: SystemTime) -> Option<String> {
         match self.heartbeat {
             None => Some(format!("node {} is not ready", self.name)),
-            Some(at) if now.duration_since(at).unwrap_or_default() > grace => Some(format!(
-                "node {} stopped answering: no heartbeat since {}",
-                self.name,
-                format_time(at)
-            )),
+            Some(at) if now.duration_since(at.max(watching)).unwrap_or_default() > grace => {
+                Some(format!(
+                    "node {} stopped answering: no heartbeat since {}",
+                    self.name,
+                    format_time(at)
+                ))
+            }
             Some(_) => None,
         }
     }
@@ -139,6 +143,8 @@ pub struct World {
 pub struct Memory {
     /// Retries spent, by job uid and node.
     pub retries: HashMap<(String, String), u32>,
+    /// When the first round ran.
+    pub started: Option<SystemTime>,
 }
 
 /// An image reference as NodeImage keys it: the name, and the tag (or digest).
@@ -305,9 +311,13 @@ mod tests {
             labels: BTreeMap::new(),
             heartbeat: Some(now - Duration::from_secs(5)),
         };
-        assert_eq!(node.silent(now, Duration::from_secs(40)), None);
+        let long_ago = now - Duration::from_secs(3600);
+        let grace = Duration::from_secs(40);
+        assert_eq!(node.silent(now, grace, long_ago), None);
         node.heartbeat = Some(now - Duration::from_secs(60));
-        let why = node.silent(now, Duration::from_secs(40)).expect("silent");
+        let why = node.silent(now, grace, long_ago).expect("silent");
         assert!(why.starts_with("node n1 stopped answering"), "{why}");
+        // A controller that started 10 s ago gives the node the rest of its grace.
+        assert_eq!(node.silent(now, grace, now - Duration::from_secs(10)), None);
     }
 }

@@ -50,13 +50,23 @@ impl Cluster {
             })
             .collect();
         let home = tempfile::tempdir().expect("tempdir");
-        let server = Served::start(home.path(), &["--node-grace", "6s"]);
+        let server = serve(home.path(), "127.0.0.1:0");
         Cluster {
             home,
             server,
             agents: HashMap::new(),
             _locks: locks,
         }
+    }
+
+    /// SIGKILLs the server and starts it again over the same home, at the same address.
+    fn restart_server(&mut self, down: Duration) {
+        let addr = self.server.url.trim_start_matches("http://").to_string();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.server.pid() as i32, libc::SIGKILL) };
+        std::thread::sleep(down);
+        let fresh = serve(self.home.path(), &addr);
+        drop(std::mem::replace(&mut self.server, fresh));
     }
 
     fn log(&self, n: usize) -> PathBuf {
@@ -159,6 +169,12 @@ impl Drop for Cluster {
             self.kill(n);
         }
     }
+}
+
+/// `slipway serve` over `home` at `addr`, giving up on the nodes after 6 s without a heartbeat.
+fn serve(home: &Path, addr: &str) -> Served {
+    let args = ["serve", "--listen", addr, "--node-grace", "6s"];
+    Served::spawned(home, crate::spawn_with(home, &args, &[]))
 }
 
 fn ctr(n: usize, args: &[&str]) -> String {
@@ -526,4 +542,73 @@ fn the_build_push_prewarm_example_lands_the_new_image_on_every_node() {
     for n in NODES {
         assert!(has(n, &image), "node-{n} lacks {image}");
     }
+}
+
+#[test]
+fn a_containerd_stopped_mid_job_and_restarted_is_retried_until_the_node_succeeds() {
+    let mut c = Cluster::start();
+    c.agent(3, &[]);
+    forget(3, BIG);
+    let out = c.cli(&["prewarm", BIG, "--names", "node-3", "--backoff-limit", "6"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let name = Cluster::created(&out);
+    until("bytes arriving", Duration::from_secs(60), || {
+        let t = c.tag(3, BIG);
+        t["phase"] == "Pulling" && t["completedBytes"].as_u64().is_some_and(|b| b > 0)
+    });
+    let pid = std::fs::read_to_string("/tmp/slipway-containerd/node-3/containerd.pid")
+        .expect("pid file")
+        .trim()
+        .to_string();
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    until("a failed attempt", Duration::from_secs(30), || {
+        std::fs::read_to_string(c.log(3)).is_ok_and(|l| l.contains("failed, retrying"))
+    });
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let restarted = Command::new("bash")
+        .arg(root.join("scripts/containerd-env.sh"))
+        .output()
+        .expect("restart the node");
+    assert!(restarted.status.success(), "{}", text(&restarted.stderr));
+    until("the job", Duration::from_secs(180), || {
+        c.job(&name)["status"]["completionTime"].is_string()
+    });
+    let s = &c.job(&name)["status"];
+    assert_eq!(
+        (s["succeeded"].clone(), s["failed"].clone()),
+        (1.into(), 0.into()),
+        "{s}"
+    );
+    assert!(has(3, BIG));
+}
+
+#[test]
+fn an_agent_keeps_pulling_while_the_server_is_away_and_catches_up() {
+    let mut c = Cluster::start();
+    c.agent(1, &[]);
+    forget(1, BIG);
+    let out = c.cli(&["prewarm", BIG, "--names", "node-1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let name = Cluster::created(&out);
+    until("a pull under way", Duration::from_secs(60), || {
+        c.tag(1, BIG)["phase"] == "Pulling"
+    });
+    c.restart_server(Duration::from_secs(4));
+    let log = std::fs::read_to_string(c.log(1)).expect("log");
+    assert!(
+        log.contains("trying again in"),
+        "the agent did not notice: {log}"
+    );
+    // The pull went on meanwhile; the status the agent writes once the server is back says so.
+    until("the job", Duration::from_secs(90), || {
+        c.job(&name)["status"]["completionTime"].is_string()
+    });
+    assert_eq!(c.job(&name)["status"]["succeeded"], 1);
+    let t = c.tag(1, BIG);
+    assert_eq!(t["phase"], "Succeeded", "{t}");
+    assert!(has(1, BIG));
 }
