@@ -406,3 +406,26 @@ async fn a_list_becomes_one_job_per_image() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_never_job_asks_a_finished_node_again_a_day_later() {
+    let mut b = Bench::new();
+    b.node("n1", json!({})).await;
+    b.job(
+        "warm",
+        json!({"image": IMAGE, "completionPolicy": {"type": "Never"}}),
+    )
+    .await;
+    b.round().await;
+    b.report("n1", "Succeeded", "").await;
+    b.round().await;
+    assert_eq!(b.asked("n1").await, ["127.0.0.1:5000/app:1@1"]);
+    b.now += Duration::from_secs(24 * 3600 + 1);
+    b.node("n1", json!({})).await;
+    b.round().await;
+    assert_eq!(
+        b.asked("n1").await,
+        ["127.0.0.1:5000/app:1@2"],
+        "re-checked"
+    );
+}

@@ -151,6 +151,10 @@ pub fn spread(job: &Job, world: &mut World, memory: &mut Memory, config: &Config
             .filter(|(_, s)| *s == NodeState::InFlight)
             .count(),
     );
+    // A `Never` job asks a node again once this long has passed since it finished.
+    let stale = |at: Option<SystemTime>| {
+        at.is_some_and(|at| now.duration_since(at).unwrap_or_default() >= config.recheck)
+    };
     // Retries first (they were started earlier), then nodes in name order.
     let mut order: Vec<usize> = (0..states.len()).collect();
     order.sort_by_key(|&i| !matches!(states[i].1, NodeState::Failed { due: true, .. }));
@@ -158,13 +162,8 @@ pub fn spread(job: &Job, world: &mut World, memory: &mut Memory, config: &Config
         let node = states[i].0.clone();
         let due = match &states[i].1 {
             NodeState::Idle => true,
-            NodeState::Failed { due, .. } => *due,
-            NodeState::Succeeded(at) => {
-                !always
-                    && at.is_some_and(|at| {
-                        now.duration_since(at).unwrap_or_default() >= config.recheck
-                    })
-            }
+            NodeState::Failed { due, at, .. } => *due || (!always && stale(*at)),
+            NodeState::Succeeded(at) => !always && stale(*at),
             NodeState::InFlight => false,
         };
         if !due || slots == 0 {

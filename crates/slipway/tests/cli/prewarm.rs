@@ -31,14 +31,7 @@ struct Cluster {
 impl Cluster {
     /// The environment (idempotent scripts), the nodes locked in order, a server.
     fn start() -> Cluster {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        for script in ["scripts/docker-env.sh", "scripts/containerd-env.sh"] {
-            let out = Command::new("bash")
-                .arg(root.join(script))
-                .output()
-                .expect("run the env script");
-            assert!(out.status.success(), "{script}: {}", text(&out.stderr));
-        }
+        environment();
         let locks = NODES
             .iter()
             .map(|n| {
@@ -168,6 +161,18 @@ impl Drop for Cluster {
         for n in NODES {
             self.kill(n);
         }
+    }
+}
+
+/// The registries and the containerd nodes (idempotent scripts).
+fn environment() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for script in ["scripts/docker-env.sh", "scripts/containerd-env.sh"] {
+        let out = Command::new("bash")
+            .arg(root.join(script))
+            .output()
+            .expect("run the env script");
+        assert!(out.status.success(), "{script}: {}", text(&out.stderr));
     }
 }
 
@@ -611,4 +616,50 @@ fn an_agent_keeps_pulling_while_the_server_is_away_and_catches_up() {
     let t = c.tag(1, BIG);
     assert_eq!(t["phase"], "Succeeded", "{t}");
     assert!(has(1, BIG));
+}
+
+#[test]
+fn bad_input_and_unreachable_servers_are_named_with_exit_2() {
+    environment();
+    let home = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let out = crate::slipway(home.path(), args);
+        (out.status.code(), text(&out.stderr))
+    };
+    let (code, err) = run(&["prewarm", BIG]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--server"), "{err}");
+    let (code, err) = run(&["prewarm", "Not An Image!", "--server", "http://127.0.0.1:9"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, err) = run(&[
+        "agent",
+        "--node",
+        "node-1",
+        "--server",
+        "http://127.0.0.1:9",
+        "--cri-endpoint",
+        &format!("unix://{}", socket(1)),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("http://127.0.0.1:9"), "{err}");
+    let (code, err) = run(&[
+        "agent",
+        "--node",
+        "Node_1",
+        "--server",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("invalid node name"), "{err}");
+    let (code, err) = run(&[
+        "agent",
+        "--node",
+        "n1",
+        "--label",
+        "zone",
+        "--server",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not KEY=VALUE"), "{err}");
 }
