@@ -226,6 +226,26 @@ fn forget(n: usize, image: &str) {
     assert!(!has(n, image));
 }
 
+/// Sends `SIG{signal}` to node `n`'s containerd.
+fn signal(n: usize, signal: &str) {
+    let pid = std::fs::read_to_string(format!("/tmp/slipway-containerd/node-{n}/containerd.pid"))
+        .expect("pid file");
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), pid.trim()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+}
+
+/// Resumes a frozen containerd however the test ends.
+struct Thaw(usize);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
+}
+
 fn until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
@@ -395,26 +415,30 @@ fn deleting_a_job_stops_its_pulls_and_finished_jobs_expire() {
     until("a pull under way", Duration::from_secs(60), || {
         c.tag(1, BIG)["phase"] == "Pulling"
     });
+    // The node's containerd is frozen so that the pull cannot finish before the deletion
+    // reaches the agent (two one-second polls); it resumes once the agent dropped the call.
+    signal(1, "STOP");
+    let thaw = Thaw(1);
     let (code, body) = c.server.http(
         "DELETE",
         "/apis/apps.kruise.io/v1alpha1/namespaces/default/imagepulljobs/warm-big",
         "",
     );
     assert_eq!(code, 200, "{body}");
-    let before = std::fs::read_to_string(c.log(1)).expect("log");
     until("the tag to go", Duration::from_secs(10), || {
         c.node_image(1)["spec"]["images"]
             .as_object()
             .is_none_or(|m| m.is_empty())
     });
-    std::thread::sleep(Duration::from_secs(4));
-    let succeeded = format!("{BIG}  Succeeded");
-    // A pull that won the race (finished before the delete reached the node) proves nothing.
-    if !before.contains(&succeeded) {
-        let log = std::fs::read_to_string(c.log(1)).expect("log");
-        assert!(!log.contains(&succeeded), "the pull went on: {log}");
-        assert!(!has(1, BIG), "the pull was stopped");
-    }
+    std::thread::sleep(Duration::from_secs(3));
+    drop(thaw);
+    std::thread::sleep(Duration::from_secs(5));
+    let log = std::fs::read_to_string(c.log(1)).expect("log");
+    assert!(
+        !log.contains(&format!("{BIG}  Succeeded")),
+        "the pull went on: {log}"
+    );
+    assert!(!has(1, BIG), "the pull was stopped");
 
     // TTL: a finished job is deleted, and its tags with it.
     c.apply(&format!(
@@ -557,19 +581,10 @@ fn a_containerd_stopped_mid_job_and_restarted_is_retried_until_the_node_succeeds
     let out = c.cli(&["prewarm", BIG, "--names", "node-3", "--backoff-limit", "6"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let name = Cluster::created(&out);
-    until("bytes arriving", Duration::from_secs(60), || {
-        let t = c.tag(3, BIG);
-        t["phase"] == "Pulling" && t["completedBytes"].as_u64().is_some_and(|b| b > 0)
+    until("a pull under way", Duration::from_secs(60), || {
+        c.tag(3, BIG)["phase"] == "Pulling"
     });
-    let pid = std::fs::read_to_string("/tmp/slipway-containerd/node-3/containerd.pid")
-        .expect("pid file")
-        .trim()
-        .to_string();
-    let killed = Command::new("kill")
-        .args(["-KILL", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    signal(3, "KILL");
     until("a failed attempt", Duration::from_secs(30), || {
         std::fs::read_to_string(c.log(3)).is_ok_and(|l| l.contains("failed, retrying"))
     });
