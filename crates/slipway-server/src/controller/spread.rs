@@ -12,7 +12,8 @@ use slipway_model::kinds::kruise::{
 
 use super::Config;
 use super::world::{
-    Memory, NodeImageDoc, World, format_time, owned_by, owner, parse_time, selects, split_image,
+    Memory, NodeImageDoc, NodeInfo, World, format_time, owned_by, owner, parse_time, selects,
+    split_image,
 };
 
 /// An ImagePullJob as the controller reads it.
@@ -102,8 +103,39 @@ pub fn spread(job: &Job, world: &mut World, memory: &mut Memory, config: &Config
             }
         }
     }
+    let states = states_of(job, &selected, world, memory, config);
+    let deadline = t
+        .completion_policy
+        .active_deadline_seconds
+        .filter(|_| always)
+        .map(|s| start + Duration::from_secs(u64::try_from(s).unwrap_or(0)));
+    if deadline.is_some_and(|d| now > d) {
+        return past_deadline(world.now, status, states);
+    }
+    let mut states = states;
+    start_due(job, &mut states, world, memory, config);
+    for (node, _) in &states {
+        if let Some(doc) = world.images.get_mut(node) {
+            follow_edits(doc, job, &name, &tag);
+        }
+    }
+    conclude(&mut status, &states, always, now);
+    let claims = states.into_iter().map(|(n, _)| n).collect();
+    Spread { status, claims }
+}
+
+/// Where the job is on each selected node, with retries and silence taken into account.
+fn states_of(
+    job: &Job,
+    selected: &[NodeInfo],
+    world: &mut World,
+    memory: &Memory,
+    config: &Config,
+) -> Vec<(String, NodeState)> {
+    let (name, tag) = split_image(&job.spec.image);
+    let now = world.now;
     let mut states: Vec<(String, NodeState)> = Vec::new();
-    for node in &selected {
+    for node in selected {
         let doc = world
             .images
             .entry(node.name.clone())
@@ -133,14 +165,21 @@ pub fn spread(job: &Job, world: &mut World, memory: &mut Memory, config: &Config
         }
         states.push((node.name.clone(), state));
     }
-    let deadline = t
-        .completion_policy
-        .active_deadline_seconds
-        .filter(|_| always)
-        .map(|s| start + Duration::from_secs(u64::try_from(s).unwrap_or(0)));
-    if deadline.is_some_and(|d| now > d) {
-        return past_deadline(world.now, status, states);
-    }
+    states
+}
+
+/// Asks the due nodes (new ones, retries, re-checks) while `parallelism` leaves room.
+fn start_due(
+    job: &Job,
+    states: &mut [(String, NodeState)],
+    world: &mut World,
+    memory: &mut Memory,
+    config: &Config,
+) {
+    let (name, tag) = split_image(&job.spec.image);
+    let t = &job.spec.template;
+    let always = t.completion() == CompletionType::Always;
+    let now = world.now;
     let parallelism = match &t.parallelism {
         Some(IntOrString::Int(n)) => usize::try_from(*n).unwrap_or(0),
         _ => 1,
@@ -181,12 +220,16 @@ pub fn spread(job: &Job, world: &mut World, memory: &mut Memory, config: &Config
         states[i].1 = NodeState::InFlight;
         slots -= 1;
     }
-    for (node, _) in &states {
-        if let Some(doc) = world.images.get_mut(node) {
-            follow_edits(doc, job, &name, &tag);
-        }
-    }
-    count(&mut status, &states);
+}
+
+/// The counts, and the message and completion as OpenKruise writes them.
+fn conclude(
+    status: &mut ImagePullJobStatus,
+    states: &[(String, NodeState)],
+    always: bool,
+    now: SystemTime,
+) {
+    count(status, states);
     let settled = states.iter().all(|(_, s)| match s {
         NodeState::Succeeded(_) => true,
         NodeState::Failed { left, .. } => !left,
@@ -204,8 +247,6 @@ pub fn spread(job: &Job, world: &mut World, memory: &mut Memory, config: &Config
             done * 100.0 / f64::from(status.desired.max(1))
         ));
     }
-    let claims = states.into_iter().map(|(n, _)| n).collect();
-    Spread { status, claims }
 }
 
 /// The wait before retry `spent + 1`.
