@@ -429,3 +429,36 @@ async fn a_never_job_asks_a_finished_node_again_a_day_later() {
         "re-checked"
     );
 }
+
+#[tokio::test]
+async fn pull_policy_edits_reach_the_nodes_tags() {
+    let mut b = Bench::new();
+    b.node("n1", json!({})).await;
+    b.job(
+        "warm",
+        json!({"image": IMAGE, "pullPolicy": {"timeoutSeconds": 60}}),
+    )
+    .await;
+    b.round().await;
+    let tag = |o: Value| o["spec"]["images"]["127.0.0.1:5000/app"]["tags"][0].clone();
+    let t = tag(b.object("NodeImage", "", "n1").await.expect("nodeimage"));
+    assert_eq!(t["pullPolicy"]["timeoutSeconds"], 60);
+    assert_eq!(t["imagePullPolicy"], "IfNotPresent");
+    b.job(
+        "warm",
+        json!({"image": IMAGE, "pullPolicy": {"timeoutSeconds": 900, "backoffLimit": 1},
+               "imagePullPolicy": "Always", "pullSecrets": ["reg"]}),
+    )
+    .await;
+    b.round().await;
+    let t = tag(b.object("NodeImage", "", "n1").await.expect("nodeimage"));
+    assert_eq!(
+        t["pullPolicy"],
+        json!({"timeoutSeconds": 900, "backoffLimit": 1})
+    );
+    assert_eq!(t["imagePullPolicy"], "Always");
+    assert_eq!(
+        t["pullSecrets"],
+        json!([{"namespace": "ns", "name": "reg"}])
+    );
+}

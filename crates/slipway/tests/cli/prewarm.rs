@@ -678,3 +678,41 @@ fn bad_input_and_unreachable_servers_are_named_with_exit_2() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("is not KEY=VALUE"), "{err}");
 }
+
+#[test]
+fn an_image_list_becomes_one_job_per_image_and_each_lands() {
+    let mut c = Cluster::start();
+    c.agent(1, &[]);
+    let busybox = "127.0.0.1:5000/library/busybox:latest";
+    forget(1, SMALL);
+    forget(1, busybox);
+    c.apply(&format!(
+        "apiVersion: apps.kruise.io/v1beta1\nkind: ImageListPullJob\nmetadata: {{name: warm-list}}\n\
+         spec:\n  images: [{SMALL}, {busybox}]\n  selector: {{names: [node-1]}}\n"
+    ));
+    until("the list", Duration::from_secs(60), || {
+        c.get("/apis/apps.kruise.io/v1alpha1/namespaces/default/imagelistpulljobs/warm-list")["status"]
+            ["succeeded"]
+            == 2
+    });
+    let jobs = c.get("/apis/apps.kruise.io/v1alpha1/namespaces/default/imagepulljobs");
+    let owned: Vec<&Value> = jobs["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|j| j["metadata"]["ownerReferences"][0]["name"] == "warm-list")
+        .collect();
+    assert_eq!(owned.len(), 2, "{jobs}");
+    assert!(has(1, SMALL) && has(1, busybox));
+    let (code, _) = c.server.http(
+        "DELETE",
+        "/apis/apps.kruise.io/v1alpha1/namespaces/default/imagelistpulljobs/warm-list",
+        "",
+    );
+    assert_eq!(code, 200);
+    until("its jobs to go", Duration::from_secs(10), || {
+        c.get("/apis/apps.kruise.io/v1alpha1/namespaces/default/imagepulljobs")["items"]
+            .as_array()
+            .is_none_or(|i| i.is_empty())
+    });
+}
