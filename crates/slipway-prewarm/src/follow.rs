@@ -185,6 +185,8 @@ impl Agent {
             serde_json::from_value(object["spec"].clone()).unwrap_or_default();
         let wanted = wanted(&spec);
         if wanted != self.wanted {
+            // Credentials are read again with every change, so a rotated Secret is picked up.
+            self.secrets.clear();
             self.feed(&wanted).await;
             self.wanted = wanted;
         }

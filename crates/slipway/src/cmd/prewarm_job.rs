@@ -206,6 +206,7 @@ async fn follow(remote: &Remote, ns: &str, name: &str) -> Result<i32, CliError> 
     let mut shown: BTreeMap<String, (NodeView, Option<ProgressBar>)> = BTreeMap::new();
     let style = ProgressStyle::with_template("{prefix:>12} {bar:30} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let mut told_empty = false;
     loop {
         let job = remote.get(&path).await?;
         let images = remote
@@ -250,6 +251,16 @@ async fn follow(remote: &Remote, ns: &str, name: &str) -> Result<i32, CliError> 
             shown.insert(node, (v, bar));
         }
         let s = &job["status"];
+        if !told_empty && s["desired"] == 0 && s["startTime"].is_string() {
+            // A selector that matches no node waits for one to register; say so once.
+            told_empty = true;
+            eprintln!(
+                "note: {}; waiting for a node to register",
+                s["message"]
+                    .as_str()
+                    .unwrap_or("no node matches the job's selector yet")
+            );
+        }
         if s["completionTime"].is_string() {
             for (_, b) in shown.values() {
                 if let Some(b) = b {
