@@ -155,6 +155,7 @@ enum AttemptError {
 /// One tag from `Waiting` to `Succeeded` or `Failed`, with retries.
 async fn pull_tag(shared: Shared, spec: TagSpec) {
     let mut status = TagStatus::waiting(&spec.image);
+    status.version = spec.version;
     let send = |s: &TagStatus| {
         // A gone receiver only means nobody listens; the pull still does its job.
         let _ = shared.out.send(s.clone());

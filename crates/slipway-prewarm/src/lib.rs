@@ -9,7 +9,10 @@ pub mod auth;
 pub mod content;
 pub mod endpoint;
 pub mod engine;
+pub mod follow;
+pub mod node_image;
 pub mod runtime;
+pub mod server;
 pub mod status;
 
 pub use auth::RegistryAuth;

@@ -27,6 +27,8 @@ pub struct TagSpec {
     pub backoff_limit: u32,
     /// Credentials for the image's registry, if any.
     pub auth: Option<RegistryAuth>,
+    /// The request's version (a NodeImage tag's `version`): a new one starts the tag over.
+    pub version: i64,
 }
 
 impl TagSpec {
@@ -38,6 +40,7 @@ impl TagSpec {
             timeout: Duration::from_secs(600),
             backoff_limit: 3,
             auth: None,
+            version: 0,
         }
     }
 }
@@ -106,6 +109,8 @@ pub struct TagStatus {
     pub start_time: Option<SystemTime>,
     /// When the tag reached a final phase.
     pub completion_time: Option<SystemTime>,
+    /// The version of the spec this status answers.
+    pub version: i64,
 }
 
 impl TagStatus {
@@ -120,6 +125,7 @@ impl TagStatus {
             attempts: 0,
             start_time: None,
             completion_time: None,
+            version: 0,
         }
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod body;
 mod catalog;
 mod connections;
+pub mod controller;
 mod diagnostics;
 pub mod dispatcher;
 mod error;
@@ -16,6 +17,7 @@ mod hooks;
 mod launch;
 mod logs;
 mod metrics;
+mod nodes;
 mod openapi;
 pub mod poll;
 mod prewarm;
@@ -173,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/validate", post(resources::validate))
         .merge(resources::routes())
         .merge(prewarm::routes())
+        .merge(nodes::routes())
         .merge(ui::routes())
         .fallback(error::no_route)
         // Outermost last: the guards refuse before a token is looked up, and a body is read

@@ -208,6 +208,22 @@ pub fn document() -> Value {
                       "responses": with(json!({"200": object(kind)}))},
         }));
     }
+    let node = param("name", "path", "Node name", "string");
+    paths.insert("/api/v1/nodes".into(), json!({"get": {
+        "summary": "List the nodes pre-warming agents registered (?labelSelector=, ?fieldSelector=)",
+        "responses": with(json!({"200": object("A NodeList")}))}}));
+    paths.insert("/api/v1/nodes/{name}".into(), json!({
+        "get": {"summary": "Get a node", "parameters": [node], "responses": with(json!({"200": object("A Node")}))},
+        "put": {"summary": "Register or replace a node (name, labels, status)", "parameters": [node],
+                "requestBody": yaml_body("A v1 Node (JSON)"),
+                "responses": with(json!({"200": object("A Node"), "201": object("A Node")}))},
+        "delete": {"summary": "Delete a node", "parameters": [node], "responses": with(json!({"200": object("A Node")}))},
+    }));
+    paths.insert("/api/v1/nodes/{name}/status".into(), json!({
+        "get": {"summary": "Get a node with its status", "parameters": [node], "responses": with(json!({"200": object("A Node")}))},
+        "put": {"summary": "Replace a node's status (its agent's heartbeat)", "parameters": [node],
+                "requestBody": yaml_body("A v1 Node (JSON)"), "responses": with(json!({"200": object("A Node")}))},
+    }));
     let ns_query = param(
         "namespace",
         "query",

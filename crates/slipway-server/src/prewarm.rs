@@ -105,8 +105,8 @@ fn shown(o: &PrewarmObject, version: &str) -> Value {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
-    label_selector: Option<String>,
-    field_selector: Option<String>,
+    pub(crate) label_selector: Option<String>,
+    pub(crate) field_selector: Option<String>,
     watch: Option<String>,
     #[allow(dead_code)]
     limit: Option<u64>,

@@ -72,13 +72,16 @@ pub enum Command {
     Secrets(SecretsArgs),
     /// Build an image from a Dockerfile without a daemon and push it (Kaniko's flags).
     Build(Box<BuildArgs>),
-    /// Pull images onto this node through its container runtime's CRI socket, with progress
-    /// (the node agent of image pre-warming; the server side comes later).
+    /// Pull images onto this node through its container runtime's CRI socket, with progress:
+    /// the images of --pull, or (with --server) the node's NodeImage, kept up to date.
     Agent(AgentArgs),
     /// Inside a step container of the Kubernetes executor: orders the step after the one
     /// before it, runs it and reports its results.
     #[command(hide = true)]
     Entrypoint(EntrypointArgs),
+    /// Pre-warm an image onto nodes: create an ImagePullJob on the server and, with --wait,
+    /// follow it node by node (needs --server).
+    Prewarm(PrewarmArgs),
 }
 
 /// When to pull an image the node already has.
@@ -121,6 +124,48 @@ pub struct AgentArgs {
     /// Pull credentials: a Docker config JSON (the `.dockerconfigjson` of a pull Secret).
     #[arg(long, value_name = "FILE")]
     pub docker_config: Option<PathBuf>,
+    /// With --server: a label `KEY=VALUE` of this node, for jobs' selectors (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// With --server: how often the node tells the server it is alive.
+    #[arg(long, default_value = "10s", value_parser = go_duration, value_name = "DURATION")]
+    pub heartbeat: std::time::Duration,
+}
+
+/// `slipway prewarm`: an ImagePullJob from the command line.
+#[derive(Debug, Args)]
+pub struct PrewarmArgs {
+    /// The image to pull onto the nodes.
+    pub image: String,
+    /// Only these nodes (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        conflicts_with = "selector",
+        value_name = "NAMES"
+    )]
+    pub names: Vec<String>,
+    /// Only nodes with these labels (`k=v`, comma-separated) [default: every node].
+    #[arg(long, value_delimiter = ',', value_name = "KEY=VALUE")]
+    pub selector: Vec<String>,
+    /// Nodes pulling at once.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub parallelism: u32,
+    /// A Secret (in the job's namespace) with credentials for the registry (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub pull_secret: Vec<String>,
+    /// Seconds one node's pull may take.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout_seconds: Option<u32>,
+    /// Retries of one node's pull.
+    #[arg(long, value_name = "N")]
+    pub backoff_limit: Option<u32>,
+    /// Follow the job until it completes; exit 0 when every node has the image, 1 otherwise.
+    #[arg(long)]
+    pub wait: bool,
+    /// The job's namespace.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
+    pub namespace: String,
 }
 
 /// `slipway entrypoint` (hidden): written by the Kubernetes executor, not by people.
@@ -364,6 +409,9 @@ pub struct ServeArgs {
     /// in flight).
     #[arg(long, default_value = "5s", value_parser = connection_timeout, value_name = "DURATION")]
     pub idle_timeout: std::time::Duration,
+    /// Pre-warming: a node whose agent has not heartbeaten for this long fails its jobs' pulls.
+    #[arg(long, default_value = "40s", value_parser = go_duration, value_name = "DURATION")]
+    pub node_grace: std::time::Duration,
 }
 
 /// A connection timeout: a duration of at least 100ms (shorter ones cut off every client).

@@ -58,7 +58,7 @@ async fn on_this_machine(
 ) -> Result<i32, CliError> {
     if !matches!(
         command,
-        Command::Apply(_) | Command::Validate(_) | Command::Agent(_)
+        Command::Apply(_) | Command::Validate(_) | Command::Agent(_) | Command::Prewarm(_)
     ) {
         paths::make_private(data);
         // After the flag (set first, which wins): the config file's `[secrets] key_file`.
@@ -93,6 +93,10 @@ async fn on_this_machine(
         Command::Build(args) => cmd::build::build(&args, &config::load(config_path)?).await,
         Command::Agent(args) => cmd::agent::agent(&args).await,
         Command::Entrypoint(args) => Ok(cmd::entrypoint::entrypoint(args)),
+        Command::Prewarm(_) => Err(CliError::usage(
+            "pre-warming runs on a server's nodes",
+            "pass --server http://HOST:PORT (or set SLIPWAY_SERVER) of the server the agents follow",
+        )),
     }
 }
 
@@ -114,10 +118,8 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
         Command::Logs(args) => cmd::remote::logs(remote, &args).await,
         Command::Cancel(args) => cmd::remote::cancel(remote, &args).await,
         Command::Rerun(args) => cmd::remote::rerun(remote, &args).await,
-        Command::Agent(_) => Err(CliError::usage(
-            "the agent does not take its work from a server yet",
-            "drop --server and name the images with --pull",
-        )),
+        Command::Agent(args) => cmd::agent::against_server(remote, &args).await,
+        Command::Prewarm(args) => cmd::prewarm_job::prewarm(remote, &args).await,
         Command::Entrypoint(args) => Ok(cmd::entrypoint::entrypoint(args)),
         Command::Build(_) => Err(CliError::usage(
             "`slipway build` runs on this machine",

@@ -467,6 +467,12 @@ pub struct ImageTagStatus {
     /// What happened (the runtime's words on failure).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Bytes in the node's content store so far (slipway's addition: CRI reports none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_bytes: Option<u64>,
+    /// Bytes of the image's config and layers, as the registry serves them (slipway's addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<u64>,
 }
 
 /// The tags of one image on the node.

@@ -7,8 +7,11 @@ import * as login from './login.js';
 import * as runs from './runs.js';
 import * as run from './run.js';
 import * as resources from './resources.js';
+import * as prewarm from './prewarm.js';
 
 const routes = [
+  [/^\/ui\/prewarm\/?$/, (el) => prewarm.mountList(el), 'prewarm'],
+  [/^\/ui\/prewarm\/([^/]+)\/?$/, (el, m) => prewarm.mountJob(el, decodeURIComponent(m[1])), 'prewarm'],
   [/^\/ui\/?$/, runs.mount, 'runs'],
   [/^\/ui\/runs\/?$/, runs.mount, 'runs'],
   [/^\/ui\/runs\/([^/]+)\/?$/, (el, m) => run.mount(el, decodeURIComponent(m[1])), 'runs'],

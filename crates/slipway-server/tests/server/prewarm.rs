@@ -402,3 +402,111 @@ async fn apply_stores_jobs_beside_tekton_objects_all_or_none() {
         (Some("127.0.0.1:5000/app:2.0"), Some(2))
     );
 }
+
+/// Nodes as agents register them, and the pull secrets handed to a node only when a tag of its
+/// NodeImage names them.
+#[tokio::test]
+async fn nodes_register_and_pull_secrets_go_only_to_nodes_asked_to_use_them() {
+    let s = Server::start(Default::default()).await;
+    let node = r#"{"metadata":{"name":"node-1","labels":{"zone":"a"}},"status":{"conditions":[{"type":"Ready","status":"True","lastHeartbeatTime":"2026-12-01T10:00:00Z"}]}}"#;
+    let (code, body) = s.call("PUT", "/api/v1/nodes/node-1", node).await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let beat = r#"{"metadata":{"name":"node-1"},"status":{"conditions":[{"type":"Ready","status":"True","lastHeartbeatTime":"2026-12-01T10:00:10Z"}]}}"#;
+    let (code, body) = s.call("PUT", "/api/v1/nodes/node-1/status", beat).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["metadata"]["labels"]["zone"], "a",
+        "a heartbeat keeps the labels"
+    );
+    assert_eq!(
+        body["status"]["conditions"][0]["lastHeartbeatTime"],
+        "2026-12-01T10:00:10Z"
+    );
+    let (_, list) = s
+        .call("GET", "/api/v1/nodes?labelSelector=zone%3Da", "")
+        .await;
+    assert_eq!(names(&list), ["node-1"]);
+    let (_, list) = s
+        .call("GET", "/api/v1/nodes?labelSelector=zone%3Db", "")
+        .await;
+    assert!(names(&list).is_empty());
+    let (code, _) = s
+        .call("PUT", "/api/v1/nodes/Node_1", r#"{"metadata":{}}"#)
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let (code, _) = s
+        .call(
+            "PUT",
+            "/api/v1/nodes/node-2",
+            r#"{"metadata":{"labels":{"a":1}}}"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let (code, body) = s
+        .call(
+            "PUT",
+            "/api/v1/nodes/node-1/status",
+            &beat.replace("node-1", "node-9"),
+        )
+        .await;
+    assert_eq!(
+        code,
+        StatusCode::BAD_REQUEST,
+        "the body names another node: {body}"
+    );
+    let (code, _) = s
+        .call(
+            "PUT",
+            "/api/v1/nodes/node-9/status",
+            &beat.replace("node-1", "node-9"),
+        )
+        .await;
+    assert_eq!(
+        code,
+        StatusCode::NOT_FOUND,
+        "a heartbeat does not create a node"
+    );
+
+    let secrets = "apiVersion: v1\nkind: Secret\nmetadata: {name: reg}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{\"auths\":{\"127.0.0.1:5001\":{\"auth\":\"dTpw\"}}}'\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: plain}\nstringData: {password: hunter2}\n";
+    let (code, body) = s.call("POST", "/api/v1/apply", secrets).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let path = "/api/v1/nodes/node-1/pullsecrets/default";
+    let (code, _) = s.call("GET", &format!("{path}/reg"), "").await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "no tag names it yet");
+    let image = "apiVersion: apps.kruise.io/v1alpha1\nkind: NodeImage\nmetadata: {name: node-1}\nspec:\n  images:\n    127.0.0.1:5001/private/app:\n      tags:\n      - tag: '1'\n        pullSecrets: [{namespace: default, name: reg}, {namespace: default, name: plain}]\n";
+    let (code, body) = s.call("POST", &format!("{V1A1}/nodeimages"), image).await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let (code, body) = s.call("GET", &format!("{path}/reg"), "").await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert!(
+        body["dockerconfigjson"]
+            .as_str()
+            .is_some_and(|c| c.contains("127.0.0.1:5001"))
+    );
+    let (code, body) = s.call("GET", &format!("{path}/plain"), "").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "only pull secrets: {body}");
+    assert!(!body.to_string().contains("hunter2"));
+    let (code, _) = s
+        .call("GET", "/api/v1/nodes/node-2/pullsecrets/default/reg", "")
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "another node");
+
+    let team = slipway_server::generate_token();
+    let only_a = ["team-a".to_string()];
+    assert!(
+        s.store
+            .add_token_in("team", "write", &slipway_server::token_hash(&team), &only_a)
+            .await
+            .expect("add")
+    );
+    let auth = format!("Bearer {team}");
+    let headers = [("authorization", auth.as_str())];
+    let (code, _) = s
+        .call_with("GET", &format!("{path}/reg"), "", &headers)
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "a token limited to namespaces");
+    let (code, _) = s
+        .call_with("PUT", "/api/v1/nodes/node-1", node, &headers)
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+}

@@ -1,18 +1,21 @@
 //! `slipway agent`: pulls images onto this node through its runtime's CRI socket, printing each
 //! image's phase, bytes and outcome.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use slipway_model::reference::Reference;
 use slipway_prewarm::agent::{engine_for, pull_list};
+use slipway_prewarm::follow::{FollowConfig, follow, register};
+use slipway_prewarm::server::Server;
 use slipway_prewarm::{
     Endpoint, EndpointError, EngineConfig, Phase, PullPolicy, RegistryAuth, TagSpec, TagStatus,
 };
 
 use crate::cli::{AgentArgs, PullPolicyArg};
 use crate::error::{CliError, EXIT_FAILED};
+use crate::remote::Remote;
 
 /// How often a pull's bytes are printed at most.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -21,7 +24,7 @@ pub async fn agent(args: &AgentArgs) -> Result<i32, CliError> {
     if args.pull.is_empty() {
         return Err(CliError::usage(
             "nothing to pull",
-            "name images with --pull IMAGE (repeatable); the agent's server side comes later",
+            "name images with --pull IMAGE (repeatable), or follow a server's NodeImage with --server URL",
         ));
     }
     let specs = specs(args)?;
@@ -51,6 +54,112 @@ pub async fn agent(args: &AgentArgs) -> Result<i32, CliError> {
         last.len() - failed
     );
     Ok(if failed == 0 { 0 } else { EXIT_FAILED })
+}
+
+/// `slipway agent --server`: registers the node and follows its NodeImage until stopped.
+pub async fn against_server(remote: &Remote, args: &AgentArgs) -> Result<i32, CliError> {
+    if !args.pull.is_empty() {
+        return Err(CliError::usage(
+            "--pull and --server do not go together",
+            "with --server the node pulls what its NodeImage asks for; create jobs with `slipway prewarm`",
+        ));
+    }
+    if let Some(why) = slipway_model::names::dns_subdomain_problem(&args.node) {
+        return Err(CliError::usage(
+            format!(
+                "invalid node name `{}`: {why}",
+                slipway_model::names::shown(&args.node)
+            ),
+            "name nodes as Kubernetes does: lower-case letters, digits, `-` and `.`",
+        ));
+    }
+    let labels = labels(&args.label)?;
+    let endpoint = Endpoint::parse(&args.cri_endpoint).map_err(|e| {
+        CliError::usage(
+            e.to_string(),
+            "pass --cri-endpoint unix:///path/to/runtime.sock",
+        )
+    })?;
+    let config = EngineConfig {
+        max_concurrent_pulls: usize::try_from(args.max_concurrent_pulls).unwrap_or(1),
+        ..EngineConfig::default()
+    };
+    let engine = engine_for(&endpoint, config).await.map_err(unreachable)?;
+    let server = Server::new(remote.base(), remote.token().map(str::to_string))
+        .map_err(|e| CliError::usage(e.to_string(), "pass --server http://HOST:PORT"))?;
+    register(&server, &args.node, &labels).await.map_err(|e| {
+        CliError::usage(
+            chain(&e),
+            "start the server (`slipway serve`), check --server and --token (a token for every namespace, scope write)",
+        )
+    })?;
+    println!(
+        "node {}: following its NodeImage on {}, pulling through {endpoint}, at most {} at once",
+        args.node,
+        remote.base(),
+        args.max_concurrent_pulls
+    );
+    let follow_config = FollowConfig {
+        heartbeat: args.heartbeat,
+        ..FollowConfig::default()
+    };
+    let mut printer = Printer::default();
+    follow(
+        engine,
+        server,
+        args.node.clone(),
+        labels,
+        follow_config,
+        |s| printer.print(s),
+    )
+    .await;
+    Ok(0)
+}
+
+/// `KEY=VALUE` labels, checked as Kubernetes checks label values.
+fn labels(given: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+    let mut out = BTreeMap::new();
+    for l in given {
+        let Some((k, v)) = l.split_once('=') else {
+            return Err(CliError::usage(
+                format!(
+                    "label `{}` is not KEY=VALUE",
+                    slipway_model::names::shown(l)
+                ),
+                "pass --label zone=a",
+            ));
+        };
+        let fine = |s: &str, empty_ok: bool| {
+            (empty_ok || !s.is_empty())
+                && s.len() <= 253
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        };
+        if !fine(k, false) || !fine(v, true) {
+            return Err(CliError::usage(
+                format!(
+                    "label `{}` is not a Kubernetes label",
+                    slipway_model::names::shown(l)
+                ),
+                "keys and values take letters, digits, `-`, `_`, `.` (and `/` after a key's prefix)",
+            ));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        cause = c.source();
+    }
+    out
 }
 
 fn unreachable(e: EndpointError) -> CliError {
@@ -107,6 +216,7 @@ fn specs(args: &AgentArgs) -> Result<Vec<TagSpec>, CliError> {
             timeout: args.timeout,
             backoff_limit: args.backoff_limit,
             auth,
+            version: 0,
         });
     }
     Ok(specs)

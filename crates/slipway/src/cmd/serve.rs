@@ -103,6 +103,15 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
         state.clone(),
         stop.clone().cancelled_owned(),
     ));
+    let prewarming = slipway_server::controller::Config {
+        node_grace: args.node_grace,
+        ..Default::default()
+    };
+    tokio::spawn(slipway_server::controller::run(
+        store.clone(),
+        prewarming,
+        stop.clone().cancelled_owned(),
+    ));
     let server = slipway_server::serve(listener, state, options, stop.clone().cancelled_owned());
     tokio::pin!(server);
     let served = tokio::select! {

@@ -15,6 +15,7 @@ mod flood;
 mod kaniko;
 mod kube;
 mod namespaces;
+mod prewarm;
 mod prewarm_api;
 mod secrets;
 mod server;

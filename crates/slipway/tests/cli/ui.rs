@@ -164,3 +164,102 @@ fn web_ui_works_in_headless_chromium() {
         artifacts.display()
     );
 }
+
+/// The pre-warming page: a real server whose controller spreads a job over two nodes
+/// registered as agents register them, statuses written as agents write them, and
+/// `crates/slipway-server/tests/ui/prewarm.mjs` looking at the grid in headless Chromium.
+#[test]
+fn prewarm_page_shows_the_node_grid_live_in_headless_chromium() {
+    use crate::server::Served;
+    use serde_json::{Value, json};
+    let root = workspace_root();
+    let env = Command::new("bash")
+        .arg(root.join("scripts/ui-env.sh"))
+        .output()
+        .expect("scripts/ui-env.sh runs");
+    assert!(
+        env.status.success(),
+        "scripts/ui-env.sh failed: {}",
+        text(&env.stderr)
+    );
+    let modules = text(&env.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let home = tempfile::tempdir().expect("tempdir");
+    let server = Served::start(home.path(), &[]);
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    for node in ["node-a", "node-b"] {
+        let body = json!({"metadata": {"name": node}, "status": {"conditions": [
+            {"type": "Ready", "status": "True", "lastHeartbeatTime": now}]}});
+        let (code, out) = server.http("PUT", &format!("/api/v1/nodes/{node}"), &body.to_string());
+        assert!(code < 300, "{out}");
+    }
+    let job = "apiVersion: apps.kruise.io/v1alpha1\nkind: ImagePullJob\nmetadata: {name: warm-ui}\nspec:\n  image: 127.0.0.1:5000/slipway-test/big:latest\n  parallelism: 2\n  selector: {names: [node-a, node-b]}\n";
+    let (code, out) = server.http(
+        "POST",
+        "/apis/apps.kruise.io/v1alpha1/namespaces/default/imagepulljobs",
+        job,
+    );
+    assert_eq!(code, 201, "{out}");
+    let node_image = |node: &str| -> Value {
+        let (_, out) = server.http(
+            "GET",
+            &format!("/apis/apps.kruise.io/v1alpha1/nodeimages/{node}"),
+            "",
+        );
+        serde_json::from_str(&out).unwrap_or(Value::Null)
+    };
+    let start = std::time::Instant::now();
+    while node_image("node-b")["spec"]["images"]
+        .as_object()
+        .is_none_or(|m| m.is_empty())
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the controller asked no node"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // As the agents report: node-a done, node-b half-way.
+    for (node, phase, done) in [
+        ("node-a", "Succeeded", 125_900_000u64),
+        ("node-b", "Pulling", 50_000_000),
+    ] {
+        let mut ni = node_image(node);
+        let version =
+            ni["spec"]["images"]["127.0.0.1:5000/slipway-test/big"]["tags"][0]["version"].clone();
+        ni["status"] = json!({"desired": 1, "imageStatuses": {"127.0.0.1:5000/slipway-test/big": {"tags": [{
+            "tag": "latest", "phase": phase, "version": version, "startTime": now,
+            "completedBytes": done, "totalBytes": 125_900_000u64,
+            "completionTime": if phase == "Succeeded" { json!(now) } else { Value::Null },
+        }]}}});
+        if let Some(m) = ni["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        let (code, out) = server.http(
+            "PUT",
+            &format!("/apis/apps.kruise.io/v1alpha1/nodeimages/{node}/status"),
+            &ni.to_string(),
+        );
+        assert_eq!(code, 200, "{out}");
+    }
+    let artifacts = root.join("artifacts/ui");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let out = Command::new("node")
+        .arg(ui_tests().join("prewarm.mjs"))
+        .env("BASE_URL", &server.url)
+        .env("SLIPWAY_TOKEN", server.token.clone().unwrap_or_default())
+        .env("JOB", "warm-ui")
+        .env("ARTIFACTS", &artifacts)
+        .env("SLIPWAY_UI_NODE_MODULES", &modules)
+        .output()
+        .expect("node runs");
+    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the pre-warming page check failed:\n{report}"
+    );
+}
