@@ -12,7 +12,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use crate::content::ProgressProbe;
 use crate::runtime::{ImageRuntime, RuntimeError};
-use crate::status::{Phase, PullPolicy, TagSpec, TagStatus};
+use crate::status::{Phase, Progress, PullPolicy, TagSpec, TagStatus};
 
 /// How the engine paces itself.
 #[derive(Debug, Clone)]
@@ -205,6 +205,16 @@ async fn pull_tag(shared: Shared, spec: TagSpec) {
     }
 }
 
+/// A reading never below the last one of the same total: the content store's ingests and
+/// committed blobs are read one after the other, so a layer moving from one to the other
+/// between the two reads can show a dip that did not happen.
+fn monotone(last: Option<Progress>, now: Option<Progress>) -> Option<Progress> {
+    match (last, now) {
+        (Some(l), Some(n)) if l.total == n.total && n.completed < l.completed => Some(l),
+        (_, n) => n,
+    }
+}
+
 /// One attempt: a look-up for `IfNotPresent`, then the pull, reading progress meanwhile.
 async fn attempt(
     shared: &Shared,
@@ -231,6 +241,7 @@ async fn attempt(
             outcome = &mut bounded => break outcome,
             _ = ticks.tick() => {
                 let progress = shared.probe.progress(reference, started).await;
+                let progress = monotone(status.progress, progress);
                 if progress.is_some() && progress != status.progress {
                     status.progress = progress;
                     let _ = shared.out.send(status.clone());
@@ -250,6 +261,16 @@ async fn attempt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_never_dips_within_one_total() {
+        let p = |completed, total| Some(Progress { completed, total });
+        assert_eq!(monotone(p(50, 100), p(40, 100)), p(50, 100));
+        assert_eq!(monotone(p(50, 100), p(60, 100)), p(60, 100));
+        // A new total (the manifest arrived) starts over.
+        assert_eq!(monotone(p(50, 100), p(10, 200)), p(10, 200));
+        assert_eq!(monotone(None, p(1, 2)), p(1, 2));
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
