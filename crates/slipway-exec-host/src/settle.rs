@@ -102,6 +102,8 @@ mod tests {
                 file.display()
             ))
             .process_group(0)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("sh starts");
         let pgid = child.id().and_then(|p| i32::try_from(p).ok()).expect("pid");
