@@ -266,7 +266,7 @@ pub async fn build(args: &BuildArgs, config: &crate::config::Config) -> Result<i
 
 /// A build error as the CLI shows it: bad input exits 2, a failing build 1.
 fn report(e: BuildError) -> CliError {
-    let text = chain(&e);
+    let text = crate::error::chain(&e);
     let invalid = matches!(
         innermost(&e),
         BuildError::Dockerfile(_)
@@ -307,19 +307,4 @@ fn innermost(e: &BuildError) -> &BuildError {
         BuildError::Instruction { source, .. } => innermost(source),
         other => other,
     }
-}
-
-/// An error and its causes, `: `-separated.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
 }
