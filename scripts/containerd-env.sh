@@ -15,6 +15,7 @@ DIR="${SLIPWAY_CONTAINERD_DIR:-/tmp/slipway-containerd}"
 NODES="${SLIPWAY_CONTAINERD_NODES:-3}"
 PORT="${SLIPWAY_REGISTRY_PORT:-5000}"
 AUTH_PORT="${SLIPWAY_AUTH_REGISTRY_PORT:-5001}"
+FLAKY_PORT="${SLIPWAY_FLAKY_REGISTRY_PORT:-5002}"
 DOCKER_DIR="${SLIPWAY_DOCKER_DIR:-/tmp/slipway-docker}"
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -108,24 +109,47 @@ state = "$d/state"
 
 [plugins."io.containerd.grpc.v1.cri".registry.mirrors."127.0.0.1:$AUTH_PORT"]
   endpoint = ["http://127.0.0.1:$AUTH_PORT"]
+
+# A port tests open and close in front of the plain registry: a registry that goes away.
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."127.0.0.1:$FLAKY_PORT"]
+  endpoint = ["http://127.0.0.1:$FLAKY_PORT"]
 EOF
 }
 
-start_node() { # index
-  local d="$DIR/node-$1"
+launch_node() { # dir
+  local d=$1
   local sock="$d/containerd.sock"
-  if ctr --address "$sock" version >/dev/null 2>&1 && cri_list_images "$sock"; then return 0; fi
   # A dead instance leaves its pid file and sockets behind.
   if [ -f "$d/containerd.pid" ] && kill -0 "$(cat "$d/containerd.pid")" 2>/dev/null; then
-    sudo_if_needed kill "$(cat "$d/containerd.pid")" 2>/dev/null || true
-    sleep 1
+    local old
+    old=$(cat "$d/containerd.pid")
+    sudo_if_needed kill "$old" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.2; done
   fi
   mkdir -p "$d/cni/bin" "$d/cni/net.d"
   rm -f "$sock" "$sock.ttrpc" "$d/debug.sock"
   node_config "$d" >"$d/config.toml"
   # containerd writes no pid file: the shell that becomes it writes its own pid first.
   sudo_if_needed sh -c 'echo $$ >"$1/containerd.pid"; exec containerd --config "$1/config.toml"' \
-    sh "$d" >"$d/containerd.log" 2>&1 9>&- &
+    sh "$d" >"$d/containerd.log" 2>&1 8>&- 9>&- &
+}
+
+start_node() { # index
+  local d="$DIR/node-$1"
+  local sock="$d/containerd.sock"
+  if ! { ctr --address "$sock" version >/dev/null 2>&1 && cri_list_images "$sock"; }; then
+    launch_node "$d"
+    return 0
+  fi
+  if node_config "$d" | cmp -s - "$d/config.toml"; then return 0; fi
+  # Running with an older configuration: restarted once no test holds the node, which is held
+  # (fd 8) until it answers again; containerd itself must not inherit the lock.
+  exec 8>"$d/test.lock"
+  flock 8
+  launch_node "$d"
+  wait_for "containerd node-$1" ctr --address "$sock" version
+  wait_for "containerd node-$1 CRI" cri_list_images "$sock"
+  exec 8>&-
 }
 
 for i in $(seq 1 "$NODES"); do start_node "$i"; done

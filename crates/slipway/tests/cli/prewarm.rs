@@ -3,8 +3,11 @@
 //! registries, `slipway prewarm`, and `ctr` on each node to see what arrived.
 
 use std::collections::HashMap;
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -604,6 +607,129 @@ fn a_containerd_stopped_mid_job_and_restarted_is_retried_until_the_node_succeeds
         "{s}"
     );
     assert!(has(3, BIG));
+}
+
+/// The big image through the port the containerd nodes know as a plain-HTTP registry (5002,
+/// `scripts/containerd-env.sh`), where [`Flaky`] forwards to the loopback registry.
+const FLAKY_BIG: &str = "127.0.0.1:5002/slipway-test/big:latest";
+
+/// A registry that goes away and comes back: port 5002 forwarding to the loopback registry,
+/// closed (listener gone, open connections cut) and opened again at will.
+struct Flaky {
+    stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flaky {
+    fn open() -> Flaky {
+        let listener = TcpListener::bind("127.0.0.1:5002").expect("port 5002 is free");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (s, c) = (stop.clone(), conns.clone());
+        let accept = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((down, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let _ = down.set_nonblocking(false);
+                let Ok(up) = TcpStream::connect("127.0.0.1:5000") else {
+                    continue;
+                };
+                let mut held = c.lock().expect("lock");
+                for (mut from, mut to) in [
+                    (
+                        down.try_clone().expect("clone"),
+                        up.try_clone().expect("clone"),
+                    ),
+                    (
+                        up.try_clone().expect("clone"),
+                        down.try_clone().expect("clone"),
+                    ),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Write);
+                    });
+                }
+                held.extend([down, up]);
+            }
+        });
+        Flaky {
+            stop,
+            conns,
+            accept: Some(accept),
+        }
+    }
+
+    /// Stops listening and cuts every connection.
+    fn close(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+        for c in self.conns.lock().expect("lock").drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Flaky {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[test]
+fn a_registry_that_stops_mid_job_is_retried_once_it_is_back() {
+    let mut c = Cluster::start();
+    c.agent(2, &[]);
+    forget(2, BIG);
+    forget(2, FLAKY_BIG);
+    let mut registry = Flaky::open();
+    let out = c.cli(&[
+        "prewarm",
+        FLAKY_BIG,
+        "--names",
+        "node-2",
+        "--backoff-limit",
+        "6",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let name = Cluster::created(&out);
+    until("a pull under way", Duration::from_secs(60), || {
+        c.tag(2, FLAKY_BIG)["phase"] == "Pulling"
+    });
+    registry.close();
+    until("a failed attempt", Duration::from_secs(60), || {
+        std::fs::read_to_string(c.log(2)).is_ok_and(|l| l.contains("failed, retrying"))
+    });
+    let log = std::fs::read_to_string(c.log(2)).expect("log");
+    let said = log
+        .lines()
+        .find(|l| l.contains("failed, retrying"))
+        .unwrap_or_default();
+    assert!(
+        said.contains("127.0.0.1:5002"),
+        "the failure does not name the registry: {said}"
+    );
+    assert!(
+        c.job(&name)["status"]["completionTime"].is_null(),
+        "the job ended while the registry was away"
+    );
+    let _registry = Flaky::open();
+    until("the job", Duration::from_secs(180), || {
+        c.job(&name)["status"]["completionTime"].is_string()
+    });
+    let s = &c.job(&name)["status"];
+    assert_eq!(
+        (s["succeeded"].clone(), s["failed"].clone()),
+        (1.into(), 0.into()),
+        "{s}"
+    );
+    assert!(has(2, FLAKY_BIG));
 }
 
 #[test]
