@@ -100,13 +100,21 @@ fn write_config(path: &Path, kubeconfig: &Path, extra: &str) {
 }
 
 /// Slipway's image at `127.0.0.1:5000/slipway-test/slipway:HASH`, built with `slipway build`
-/// from this binary (stripped), its loader and the libraries `ldd` names, once per binary.
+/// by `scripts/image.sh` from this binary, once per binary.
 fn slipway_image() -> &'static str {
     static IMAGE: OnceLock<String> = OnceLock::new();
     IMAGE.get_or_init(|| {
         use sha2::Digest as _;
-        let binary = std::fs::read(bin()).expect("read the binary");
-        let hash = hex::encode(&sha2::Sha256::digest(&binary)[..8]);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut digest = sha2::Sha256::new();
+        for input in [
+            PathBuf::from(bin()),
+            root.join("scripts/image.sh"),
+            root.join("deploy/image/Containerfile"),
+        ] {
+            digest.update(std::fs::read(input).expect("read an input of the image"));
+        }
+        let hash = hex::encode(&digest.finalize()[..8]);
         let image = format!("127.0.0.1:5000/slipway-test/slipway:{hash}");
         let probe = http(
             "127.0.0.1:5000",
@@ -116,54 +124,20 @@ fn slipway_image() -> &'static str {
         if probe.0 == 200 {
             return image;
         }
-        let ctx = tempfile::tempdir().expect("tempdir");
-        let dir = ctx.path().join("tekton/bin");
-        std::fs::create_dir_all(dir.join("lib")).expect("mkdir");
-        let stripped = Command::new("strip")
-            .arg("-o")
-            .arg(dir.join("slipway"))
-            .arg(bin())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !stripped {
-            std::fs::copy(bin(), dir.join("slipway")).expect("copy the binary");
-        }
-        let ldd = Command::new("ldd").arg(bin()).output().expect("ldd runs");
-        for lib in text(&ldd.stdout)
-            .split_whitespace()
-            .filter(|w| w.starts_with('/') && w.contains(".so"))
-        {
-            let target = if lib.contains("ld-linux") {
-                dir.join("ld.so")
-            } else {
-                dir.join("lib")
-                    .join(Path::new(lib).file_name().expect("name"))
-            };
-            std::fs::copy(lib, target).expect("copy a library");
-        }
-        std::fs::write(
-            ctx.path().join("Dockerfile"),
-            "FROM scratch\nCOPY tekton /tekton\n",
-        )
-        .expect("Dockerfile");
+        // The image users deploy (`deploy/image/Containerfile`), staged and built by the same
+        // script, from this binary.
         let home = tempfile::tempdir().expect("tempdir");
-        let ctx_arg = ctx.path().to_string_lossy().into_owned();
-        let out = slipway_with(
-            home.path(),
-            &[
-                "build",
-                "-c",
-                &ctx_arg,
-                "-d",
-                &image,
-                "--mode",
-                "privileged",
-            ],
-            &[],
-        );
+        let out = Command::new("bash")
+            .arg(root.join("scripts/image.sh"))
+            .args([image.as_str(), "--mode", "privileged"])
+            .env("SLIPWAY_BIN", bin())
+            .env("SLIPWAY_HOME", home.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("scripts/image.sh runs");
         assert!(
             out.status.success(),
-            "slipway build of its own image failed:\n{}",
+            "scripts/image.sh (slipway build of its own image) failed:\n{}",
             text(&out.stderr)
         );
         image
