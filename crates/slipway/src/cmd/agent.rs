@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use slipway_model::reference::Reference;
 use slipway_prewarm::agent::{engine_for, pull_list};
-use slipway_prewarm::follow::{FollowConfig, follow, register};
+use slipway_prewarm::follow::{FollowConfig, ServerPlane, follow, register};
 use slipway_prewarm::server::Server;
 use slipway_prewarm::{
     Endpoint, EndpointError, EngineConfig, Phase, PullPolicy, RegistryAuth, TagSpec, TagStatus,
@@ -104,15 +104,8 @@ pub async fn against_server(remote: &Remote, args: &AgentArgs) -> Result<i32, Cl
         ..FollowConfig::default()
     };
     let mut printer = Printer::default();
-    follow(
-        engine,
-        server,
-        args.node.clone(),
-        labels,
-        follow_config,
-        |s| printer.print(s),
-    )
-    .await;
+    let plane = ServerPlane::new(server, args.node.clone(), labels);
+    follow(engine, plane, follow_config, |s| printer.print(s)).await;
     Ok(0)
 }
 

@@ -1,0 +1,420 @@
+//! The controller's [`Cluster`] over a Kubernetes API server: reads come from the watch-backed
+//! [`Cache`], writes go to the API with the `resourceVersion` the controller saw as the
+//! precondition, and a status through the `status` subresource.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use kube::api::{DeleteParams, DynamicObject, PostParams};
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+use slipway_server::controller::{Cluster, ClusterError, Config};
+use slipway_store::{Expect, PrewarmKey, PrewarmObject, PrewarmOutcome};
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::Cache;
+use crate::error::{KubeApiError, status_code};
+use crate::kind::{Kind, to_prewarm, to_value, version_number};
+
+/// How the controller runs on a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The controller's pacing and grace.
+    pub controller: Config,
+    /// Only the jobs of this namespace (every namespace when `None`).
+    pub namespace: Option<String>,
+    /// How long the watches may take to list everything at start.
+    pub sync_timeout: Duration,
+    /// The API server's address, for messages.
+    pub server: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            controller: Config::default(),
+            namespace: None,
+            sync_timeout: Duration::from_secs(30),
+            server: "the API server".into(),
+        }
+    }
+}
+
+/// Why the controller could not start on the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A watch did not list its objects in time.
+    #[error("failed to watch {what} on {server} within {waited:?}{why}")]
+    NotSynced {
+        /// The resources not listed, e.g. `imagepulljobs.apps.kruise.io`.
+        what: String,
+        /// The API server.
+        server: String,
+        /// How long it waited.
+        waited: Duration,
+        /// The last error of those watches, as `: ...`, or nothing.
+        why: String,
+    },
+}
+
+/// The controller's world on a Kubernetes API server.
+pub struct KubeCluster {
+    client: kube::Client,
+    server: String,
+    cache: Arc<Cache>,
+    /// Objects a write found changed: the next `get` asks the API server, not the cache.
+    fresh: Mutex<HashSet<(Kind, String, String)>>,
+}
+
+impl std::fmt::Debug for KubeCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeCluster")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeCluster {
+    /// Starts the watches (jobs of `namespace`, or of all; NodeImages; Nodes) until `shutdown`.
+    pub fn start(
+        client: kube::Client,
+        server: &str,
+        namespace: Option<&str>,
+        shutdown: CancellationToken,
+    ) -> KubeCluster {
+        let watches = Kind::ALL
+            .into_iter()
+            .map(|k| (k, k.api(&client, namespace), watcher::Config::default()))
+            .collect();
+        KubeCluster {
+            cache: Cache::start(watches, shutdown),
+            client,
+            server: server.to_string(),
+            fresh: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Waits until every watch has listed once, at most `timeout`.
+    pub async fn synced(&self, timeout: Duration) -> Result<(), StartError> {
+        let started = tokio::time::Instant::now();
+        while !self.cache.synced() {
+            if started.elapsed() >= timeout {
+                let missing = self.cache.unsynced();
+                let what = missing
+                    .iter()
+                    .map(|(k, _)| {
+                        let r = k.resource();
+                        if r.group.is_empty() {
+                            r.plural
+                        } else {
+                            format!("{}.{}", r.plural, r.group)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let why = missing
+                    .iter()
+                    .find_map(|(_, w)| w.clone())
+                    .map(|w| format!(": {w}"))
+                    .unwrap_or_default();
+                return Err(StartError::NotSynced {
+                    what,
+                    server: self.server.clone(),
+                    waited: timeout,
+                    why,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    fn fail(&self, action: String, e: kube::Error) -> ClusterError {
+        ClusterError::Backend {
+            source: Box::new(KubeApiError::new(action.clone(), &self.server, e)),
+            action,
+        }
+    }
+
+    fn mark_fresh(&self, kind: Kind, key: PrewarmKey<'_>) {
+        self.fresh
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((kind, key.namespace.to_string(), key.name.to_string()));
+    }
+
+    fn take_fresh(&self, kind: Kind, key: PrewarmKey<'_>) -> bool {
+        self.fresh
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&(kind, key.namespace.to_string(), key.name.to_string()))
+    }
+
+    /// Creates `object` (a `409` is [`PrewarmOutcome::Exists`]).
+    async fn create(
+        &self,
+        kind: Kind,
+        key: PrewarmKey<'_>,
+        object: &Value,
+    ) -> Result<PrewarmOutcome, ClusterError> {
+        let mut body = object.clone();
+        if let Some(m) = body["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
+            m.remove("uid");
+        }
+        let api = kind.api(&self.client, Some(key.namespace));
+        let action = || format!("create {} {}", kind.name(), shown(key));
+        let o: DynamicObject = serde_json::from_value(body).map_err(|e| ClusterError::Backend {
+            action: action(),
+            source: Box::new(e),
+        })?;
+        match api.create(&PostParams::default(), &o).await {
+            Ok(created) => Ok(self.done(kind, &created)),
+            Err(e) if status_code(&e) == Some(409) => {
+                self.mark_fresh(kind, key);
+                Ok(PrewarmOutcome::Exists)
+            }
+            // The namespace went away.
+            Err(e) if status_code(&e) == Some(404) => Ok(PrewarmOutcome::Missing),
+            Err(e) => Err(self.fail(action(), e)),
+        }
+    }
+
+    /// Replaces `object` seen at `version`: the object when more than its status changed, then
+    /// its status through the subresource when that changed.
+    async fn replace(
+        &self,
+        kind: Kind,
+        key: PrewarmKey<'_>,
+        object: &Value,
+        version: i64,
+    ) -> Result<PrewarmOutcome, ClusterError> {
+        let cached = self.cache.get(kind, key.namespace, key.name);
+        let without_status = |v: &Value| {
+            let mut v = v.clone();
+            if let Some(m) = v.as_object_mut() {
+                m.remove("status");
+            }
+            v
+        };
+        let same_version = cached
+            .as_ref()
+            .is_some_and(|c| version_number(c) == version);
+        let main_changed = !same_version
+            || cached
+                .as_ref()
+                .is_some_and(|c| without_status(c) != without_status(object));
+        let status_changed = !object["status"].is_null()
+            && (!same_version
+                || cached
+                    .as_ref()
+                    .is_some_and(|c| c["status"] != object["status"]));
+        let mut body = object.clone();
+        body["metadata"]["resourceVersion"] = json!(version.to_string());
+        let api = kind.api(&self.client, Some(key.namespace));
+        let mut last: Option<DynamicObject> = None;
+        for (status, changed) in [(false, main_changed), (true, status_changed)] {
+            if !changed {
+                continue;
+            }
+            if let Some(o) = &last {
+                body["metadata"]["resourceVersion"] = json!(o.metadata.resource_version);
+            }
+            let what = if status { "the status of " } else { "" };
+            let action = || format!("update {what}{} {}", kind.name(), shown(key));
+            let o: DynamicObject =
+                serde_json::from_value(body.clone()).map_err(|e| ClusterError::Backend {
+                    action: action(),
+                    source: Box::new(e),
+                })?;
+            let pp = PostParams::default();
+            let answer = if status {
+                api.replace_status(key.name, &pp, &o).await
+            } else {
+                api.replace(key.name, &pp, &o).await
+            };
+            match answer {
+                Ok(o) => {
+                    self.cache.remember(kind, to_value(kind, &o));
+                    last = Some(o);
+                }
+                Err(e) if status_code(&e) == Some(409) => {
+                    self.mark_fresh(kind, key);
+                    return Ok(PrewarmOutcome::Stale(version));
+                }
+                Err(e) if status_code(&e) == Some(404) => return Ok(PrewarmOutcome::Missing),
+                Err(e) => return Err(self.fail(action(), e)),
+            }
+        }
+        Ok(match (last, cached) {
+            (Some(o), _) => self.done(kind, &o),
+            (None, Some(c)) => PrewarmOutcome::Done(to_prewarm(kind, &c)),
+            (None, None) => PrewarmOutcome::Missing,
+        })
+    }
+
+    fn done(&self, kind: Kind, o: &DynamicObject) -> PrewarmOutcome {
+        let v = to_value(kind, o);
+        self.cache.remember(kind, v.clone());
+        PrewarmOutcome::Done(to_prewarm(kind, &v))
+    }
+}
+
+/// `namespace/name`, or `name` for a cluster-scoped object.
+fn shown(key: PrewarmKey<'_>) -> String {
+    if key.namespace.is_empty() {
+        key.name.to_string()
+    } else {
+        format!("{}/{}", key.namespace, key.name)
+    }
+}
+
+/// A Node as the controller reads heartbeats: a `Ready` condition that is `True` counts as
+/// answering now. Kubelets renew a Lease rather than this condition, and the cluster's node
+/// lifecycle controller turns it `Unknown` after its own grace period, so Kubernetes' verdict is
+/// taken as it stands.
+fn node_as_seen(mut node: Value, now: SystemTime) -> Value {
+    let beat = humantime::format_rfc3339_seconds(now).to_string();
+    if let Some(conditions) = node["status"]["conditions"].as_array_mut() {
+        for c in conditions {
+            if c["type"] == "Ready" && c["status"] == "True" {
+                c["lastHeartbeatTime"] = json!(beat);
+            }
+        }
+    }
+    node
+}
+
+fn unknown(kind: &str) -> ClusterError {
+    ClusterError::Backend {
+        action: format!("find kind {kind} on the cluster"),
+        source: "slipway reads only ImagePullJob, ImageListPullJob, NodeImage and Node".into(),
+    }
+}
+
+#[async_trait]
+impl Cluster for KubeCluster {
+    async fn list(&self, kind: &str) -> Result<Vec<PrewarmObject>, ClusterError> {
+        let k = Kind::from_name(kind).ok_or_else(|| unknown(kind))?;
+        let now = SystemTime::now();
+        Ok(self
+            .cache
+            .list(k)
+            .into_iter()
+            .map(|v| match k {
+                Kind::Node => to_prewarm(k, &node_as_seen(v, now)),
+                _ => to_prewarm(k, &v),
+            })
+            .collect())
+    }
+
+    async fn get(&self, key: PrewarmKey<'_>) -> Result<Option<PrewarmObject>, ClusterError> {
+        let k = Kind::from_name(key.kind).ok_or_else(|| unknown(key.kind))?;
+        if !self.take_fresh(k, key) {
+            return Ok(self
+                .cache
+                .get(k, key.namespace, key.name)
+                .map(|v| to_prewarm(k, &v)));
+        }
+        let api = k.api(&self.client, Some(key.namespace));
+        match api.get_opt(key.name).await {
+            Ok(Some(o)) => {
+                let v = to_value(k, &o);
+                self.cache.remember(k, v.clone());
+                Ok(Some(to_prewarm(k, &v)))
+            }
+            Ok(None) => {
+                self.cache.forget(k, key.namespace, key.name);
+                Ok(None)
+            }
+            Err(e) => {
+                self.mark_fresh(k, key);
+                Err(self.fail(format!("read {} {}", k.name(), shown(key)), e))
+            }
+        }
+    }
+
+    async fn write(
+        &self,
+        key: PrewarmKey<'_>,
+        object: &Value,
+        expect: Expect,
+    ) -> Result<PrewarmOutcome, ClusterError> {
+        let k = Kind::from_name(key.kind).ok_or_else(|| unknown(key.kind))?;
+        match expect {
+            Expect::Absent => self.create(k, key, object).await,
+            Expect::Version(v) => self.replace(k, key, object, v).await,
+        }
+    }
+
+    async fn delete(&self, key: PrewarmKey<'_>) -> Result<(), ClusterError> {
+        let k = Kind::from_name(key.kind).ok_or_else(|| unknown(key.kind))?;
+        let api = k.api(&self.client, Some(key.namespace));
+        match api.delete(key.name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(e) if status_code(&e) == Some(404) => {}
+            Err(e) => return Err(self.fail(format!("delete {} {}", k.name(), shown(key)), e)),
+        }
+        self.cache.forget(k, key.namespace, key.name);
+        Ok(())
+    }
+}
+
+/// Runs the pre-warming controller against the cluster `client` reaches until `shutdown`:
+/// watches the jobs, NodeImages and Nodes, then runs a round every `config.controller.interval`.
+pub async fn run_on_cluster(
+    client: kube::Client,
+    config: ClusterConfig,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    let watches = shutdown.child_token();
+    let cluster = KubeCluster::start(
+        client,
+        &config.server,
+        config.namespace.as_deref(),
+        watches.clone(),
+    );
+    let synced = tokio::select! {
+        () = shutdown.cancelled() => return Ok(()),
+        s = cluster.synced(config.sync_timeout) => s,
+    };
+    if let Err(e) = synced {
+        watches.cancel();
+        return Err(e);
+    }
+    slipway_server::controller::run(
+        Arc::new(cluster),
+        config.controller,
+        shutdown.clone().cancelled_owned(),
+    )
+    .await;
+    watches.cancel();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ready_node_counts_as_answering_and_others_do_not() {
+        let node = |status: &str| {
+            json!({"metadata": {"name": "n1"}, "status": {"conditions": [
+                {"type": "Ready", "status": status, "lastHeartbeatTime": "2020-01-01T00:00:00Z"},
+            ]}})
+        };
+        let now = SystemTime::now();
+        let grace = Duration::from_secs(40);
+        let info = |v: Value| {
+            slipway_server::controller::NodeInfo::from_object(&to_prewarm(
+                Kind::Node,
+                &node_as_seen(v, now),
+            ))
+        };
+        assert_eq!(info(node("True")).silent(now, grace, now), None);
+        let why = info(node("Unknown")).silent(now, grace, now);
+        assert_eq!(why.as_deref(), Some("node n1 is not ready"));
+    }
+}
