@@ -1,0 +1,84 @@
+//! `slipway prewarm-controller`: the pre-warming controller against a Kubernetes cluster, until
+//! Ctrl-C or SIGTERM.
+
+use slipway_prewarm_kube::{ClusterConfig, connect, run_on_cluster};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::PrewarmControllerArgs;
+use crate::error::CliError;
+
+pub async fn run(args: &PrewarmControllerArgs) -> Result<i32, CliError> {
+    if let Some(ns) = &args.namespace
+        && let Some(why) = slipway_model::names::dns_label_problem(ns)
+    {
+        return Err(CliError::usage(
+            format!(
+                "invalid namespace `{}`: {why}",
+                slipway_model::names::shown(ns)
+            ),
+            "name a namespace as Kubernetes does: lower-case letters, digits and `-`",
+        ));
+    }
+    let connected = connect().await.map_err(|e| {
+        CliError::usage(
+            chain(&e),
+            "set KUBECONFIG (or run in a Pod with a ServiceAccount: deploy/prewarm/controller.yaml)",
+        )
+    })?;
+    let config = ClusterConfig {
+        controller: slipway_server::controller::Config {
+            node_grace: args.node_grace,
+            ..Default::default()
+        },
+        namespace: args.namespace.clone(),
+        server: connected.server.clone(),
+        ..ClusterConfig::default()
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    eprintln!(
+        "pre-warming controller on {} ({})",
+        connected.server,
+        args.namespace
+            .as_deref()
+            .map_or_else(|| "every namespace".to_string(), |n| format!("namespace {n}"))
+    );
+    run_on_cluster(connected.client, config, shutdown)
+        .await
+        .map_err(|e| {
+            CliError::usage(
+                chain(&e),
+                "apply deploy/prewarm/crds.yaml and the controller's RBAC (deploy/prewarm/controller.yaml)",
+            )
+        })?;
+    Ok(0)
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    shutdown.cancel();
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        cause = c.source();
+    }
+    out
+}
