@@ -39,7 +39,9 @@ pub enum ConnectError {
 /// A client for the cluster, found as kubectl finds it (else the in-cluster config), and the
 /// API server's address; `namespace` is the config's default namespace.
 pub async fn connect() -> Result<Connected, ConnectError> {
-    let config = kube::Config::infer().await.map_err(ConnectError::NoConfig)?;
+    let config = kube::Config::infer()
+        .await
+        .map_err(ConnectError::NoConfig)?;
     let server = config.cluster_url.to_string();
     let namespace = config.default_namespace.clone();
     let client = kube::Client::try_from(config).map_err(|source| ConnectError::Client {

@@ -9,10 +9,11 @@ use slipway_model::reference::Reference;
 use slipway_prewarm::agent::{engine_for, pull_list};
 use slipway_prewarm::follow::{FollowConfig, ServerPlane, follow, register};
 use slipway_prewarm::server::Server;
-use slipway_prewarm_kube::KubeNode;
 use slipway_prewarm::{
-    Endpoint, EndpointError, Engine, EngineConfig, Phase, PullPolicy, RegistryAuth, TagSpec, TagStatus,
+    Endpoint, EndpointError, Engine, EngineConfig, Phase, PullPolicy, RegistryAuth, TagSpec,
+    TagStatus,
 };
+use slipway_prewarm_kube::KubeNode;
 
 use crate::cli::{AgentArgs, PullPolicyArg};
 use crate::error::{CliError, EXIT_FAILED};

@@ -39,9 +39,10 @@ pub async fn run(args: &PrewarmControllerArgs) -> Result<i32, CliError> {
     eprintln!(
         "pre-warming controller on {} ({})",
         connected.server,
-        args.namespace
-            .as_deref()
-            .map_or_else(|| "every namespace".to_string(), |n| format!("namespace {n}"))
+        args.namespace.as_deref().map_or_else(
+            || "every namespace".to_string(),
+            |n| format!("namespace {n}")
+        )
     );
     run_on_cluster(connected.client, config, shutdown)
         .await

@@ -1,0 +1,278 @@
+//! Pre-warming on Kubernetes, end to end: `../shared/kube-emu` as the API server (the CRDs of
+//! `deploy/prewarm/` applied with kubectl), `slipway prewarm-controller`, and one
+//! `slipway agent --kube` per containerd node of `scripts/containerd-env.sh`, pulling for real.
+//!
+//! Where the emulator differs from a cluster: its Nodes here are API objects only (annotated
+//! `kube-emu.io/no-kubelet`, so no kubelet of the emulator serves them) and their `Ready`
+//! condition is set once, as a kubelet would keep it; the agents run as processes on this
+//! machine, not as the DaemonSet's Pods (its hostPath socket would be this machine's anyway).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::prewarm::{BIG, NODES, SMALL, environment, forget, has, socket, until};
+use super::{bin, text};
+
+/// One emulator for this test process, with the CRDs and the nodes' Node objects.
+struct Emulator {
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+    /// Stops the emulator when this process is gone (statics are never dropped).
+    _watchdog: Child,
+}
+
+fn emulator() -> &'static Emulator {
+    static EMU: OnceLock<Emulator> = OnceLock::new();
+    EMU.get_or_init(|| {
+        environment();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        let log = dir.path().join("emu.log");
+        let emu = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kube-emu/emu.py");
+        let script = format!(
+            "python3 '{}' --port 0 --kubeconfig '{}' --docker-host unix:///tmp/slipway-docker/docker.sock >'{}' 2>&1 & e=$!; \
+             while kill -0 {} 2>/dev/null && kill -0 $e 2>/dev/null; do sleep 0.5; done; \
+             kill -TERM $e 2>/dev/null; wait $e",
+            emu.display(),
+            kubeconfig.display(),
+            log.display(),
+            std::process::id()
+        );
+        let watchdog = Command::new("bash")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the emulator starts");
+        until("kube-emu to listen", Duration::from_secs(60), || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("kube-emu listening on"))
+                && kubeconfig.exists()
+        });
+        let e = Emulator {
+            kubeconfig,
+            _dir: dir,
+            _watchdog: watchdog,
+        };
+        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/prewarm/crds.yaml");
+        e.kubectl(&["apply", "-f", &crds.display().to_string()]);
+        for n in NODES {
+            let pool = if n == 2 { "b" } else { "a" };
+            e.create(&format!(
+                "apiVersion: v1\nkind: Node\nmetadata:\n  name: node-{n}\n  labels: {{pool: {pool}}}\n  \
+                 annotations: {{kube-emu.io/no-kubelet: \"true\"}}\nstatus:\n  conditions:\n  \
+                 - {{type: Ready, status: \"True\", reason: KubeletReady}}\n"
+            ));
+        }
+        e
+    })
+}
+
+impl Emulator {
+    fn kubectl(&self, args: &[&str]) -> String {
+        let out = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .output()
+            .expect("kubectl runs");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn create(&self, yaml: &str) {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), yaml).expect("write");
+        self.kubectl(&["create", "-f", &file.path().display().to_string()]);
+    }
+
+    fn get(&self, what: &str) -> Value {
+        let out = Command::new("kubectl")
+            .args(["get", "-o", "json"])
+            .args(what.split(' '))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .output()
+            .expect("kubectl runs");
+        if !out.status.success() {
+            return Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).expect("json")
+    }
+}
+
+/// The controller and the agents of the locked containerd nodes, stopped when dropped.
+struct Prewarming {
+    emu: &'static Emulator,
+    home: tempfile::TempDir,
+    children: HashMap<String, Child>,
+    _locks: Vec<std::fs::File>,
+}
+
+impl Prewarming {
+    fn start() -> Prewarming {
+        let emu = emulator();
+        let locks = NODES
+            .iter()
+            .map(|n| {
+                let f =
+                    std::fs::File::create(format!("/tmp/slipway-containerd/node-{n}/test.lock"))
+                        .expect("lock file");
+                f.lock().expect("lock the node");
+                f
+            })
+            .collect();
+        let mut p = Prewarming {
+            emu,
+            home: tempfile::tempdir().expect("tempdir"),
+            children: HashMap::new(),
+            _locks: locks,
+        };
+        p.spawn("controller", &["prewarm-controller"]);
+        for n in NODES {
+            let endpoint = format!("unix://{}", socket(n));
+            p.spawn(
+                &format!("agent-{n}"),
+                &["agent", "--kube", "--cri-endpoint", &endpoint],
+            );
+        }
+        p
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.home.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    fn spawn(&mut self, name: &str, args: &[&str]) {
+        let log = std::fs::File::create(self.home.path().join(format!("{name}.log"))).expect("log");
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .env("KUBECONFIG", &self.emu.kubeconfig)
+            .env("SLIPWAY_HOME", self.home.path())
+            .env("SLIPWAY_LOG", "warn")
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log));
+        if let Some(n) = name.strip_prefix("agent-") {
+            // As the DaemonSet sets it from the downward API.
+            cmd.env("NODE_NAME", format!("node-{n}"));
+        }
+        self.children
+            .insert(name.to_string(), cmd.spawn().expect("slipway starts"));
+    }
+
+    /// Creates an ImagePullJob `name` for `image` with the given spec lines, and waits until
+    /// its status says it completed.
+    fn job(&self, name: &str, image: &str, spec: &str) -> Value {
+        self.emu.create(&format!(
+            "apiVersion: apps.kruise.io/v1alpha1\nkind: ImagePullJob\nmetadata: {{name: {name}, namespace: default}}\n\
+             spec:\n  image: {image}\n{spec}"
+        ));
+        let what = format!("imagepulljobs.apps.kruise.io {name} -n default");
+        let mut job = Value::Null;
+        let started = Instant::now();
+        while job["status"]["completionTime"].is_null() {
+            assert!(
+                started.elapsed() < Duration::from_secs(240),
+                "job {name} did not complete: {job}\ncontroller: {}\nagents: {}{}{}",
+                self.log("controller"),
+                self.log("agent-1"),
+                self.log("agent-2"),
+                self.log("agent-3")
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            job = self.emu.get(&what);
+        }
+        job
+    }
+}
+
+impl Drop for Prewarming {
+    fn drop(&mut self) {
+        for c in self.children.values_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn jobs_created_through_the_api_land_on_the_nodes_they_select_and_a_missing_image_fails_in_containerd_s_words()
+ {
+    let p = Prewarming::start();
+    for n in NODES {
+        forget(n, SMALL);
+        forget(n, BIG);
+    }
+    // By names: every node pulls, and says so in the job's status and its NodeImage's.
+    let job = p.job(
+        "by-names",
+        SMALL,
+        "  selector: {names: [node-1, node-2, node-3]}\n  parallelism: 3\n",
+    );
+    let s = &job["status"];
+    assert_eq!(
+        (&s["desired"], &s["succeeded"], &s["failed"]),
+        (&3.into(), &3.into(), &0.into()),
+        "{job}"
+    );
+    assert_eq!(s["message"], "job has completed", "{job}");
+    for n in NODES {
+        assert!(has(n, SMALL), "node-{n} lacks {SMALL}");
+    }
+    // By label: only the node labelled pool=b, with its bytes counted from containerd.
+    let job = p.job("by-label", BIG, "  selector: {matchLabels: {pool: b}}\n");
+    assert_eq!(
+        (&job["status"]["desired"], &job["status"]["succeeded"]),
+        (&1.into(), &1.into()),
+        "{job}"
+    );
+    assert!(has(2, BIG), "node-2 lacks {BIG}");
+    assert!(
+        !has(1, BIG) && !has(3, BIG),
+        "a node outside the selector pulled"
+    );
+    assert!(
+        p.log("agent-2").contains(&format!("{BIG}  Succeeded")),
+        "{}",
+        p.log("agent-2")
+    );
+    // A missing image: the node fails, the job says which, the agent says containerd's words.
+    let missing = "127.0.0.1:5000/slipway-test/never-pushed:1";
+    let job = p.job(
+        "missing",
+        missing,
+        "  selector: {names: [node-3]}\n  pullPolicy: {backoffLimit: 0}\n",
+    );
+    assert_eq!(job["status"]["failed"], 1, "{job}");
+    assert_eq!(
+        job["status"]["failedNodes"],
+        serde_json::json!(["node-3"]),
+        "{job}"
+    );
+    let log = p.log("agent-3");
+    assert!(
+        log.contains(&format!("{missing}  Failed")) && log.contains("not found"),
+        "{log}"
+    );
+    // Finished jobs release their tags; the agent sees that through its watch and its status
+    // follows (desired 0), written through the status subresource over the controller's spec.
+    until(
+        "node-2's NodeImage to empty",
+        Duration::from_secs(30),
+        || {
+            let ni = p.emu.get("nodeimages.apps.kruise.io node-2");
+            ni["spec"]["images"]
+                .as_object()
+                .is_none_or(|m| m.is_empty())
+                && ni["status"]["desired"] == 0
+        },
+    );
+}
