@@ -397,6 +397,113 @@ pub async fn run_on_cluster(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mock::{self, Seen};
+
+    const JOBS: &str = "/apis/apps.kruise.io/v1alpha1/imagepulljobs";
+    const JOB: &str = "/apis/apps.kruise.io/v1alpha1/namespaces/default/imagepulljobs/j";
+
+    fn job(rv: &str) -> Value {
+        json!({"apiVersion": "apps.kruise.io/v1alpha1", "kind": "ImagePullJob",
+               "metadata": {"name": "j", "namespace": "default", "uid": "u-j", "resourceVersion": rv},
+               "spec": {"image": "r/app:1"}})
+    }
+
+    fn key() -> PrewarmKey<'static> {
+        PrewarmKey {
+            kind: "ImagePullJob",
+            namespace: "default",
+            name: "j",
+        }
+    }
+
+    /// A cluster over a mock API server holding job `j` at version 5 (a PUT at version 5
+    /// succeeds as version 6; any other version conflicts), and nothing else.
+    async fn cluster() -> (KubeCluster, mock::Log) {
+        let (client, log) = mock::client(|s: &Seen| match (s.method.as_str(), s.path()) {
+            ("GET", JOBS) => (200, mock::list(vec![job("5")])),
+            ("GET", JOB) => (200, job("9")),
+            ("GET", _) => (200, mock::list(vec![])),
+            ("PUT", p) if p.starts_with(JOB) => {
+                if s.body["metadata"]["resourceVersion"] == "5" {
+                    let mut o = s.body.clone();
+                    o["metadata"]["resourceVersion"] = json!("6");
+                    (200, o)
+                } else {
+                    (409, mock::status(409, "Conflict"))
+                }
+            }
+            ("POST", "/apis/apps.kruise.io/v1alpha1/namespaces/default/imagepulljobs") => {
+                (409, mock::status(409, "AlreadyExists"))
+            }
+            _ => (404, mock::status(404, "NotFound")),
+        });
+        let c = KubeCluster::start(client, "http://mock", None, CancellationToken::new());
+        c.synced(Duration::from_secs(5)).await.expect("synced");
+        (c, log)
+    }
+
+    fn writes(log: &mock::Log) -> Vec<Seen> {
+        let seen = log.lock().expect("lock");
+        seen.iter().filter(|s| s.method != "GET").cloned().collect()
+    }
+
+    #[tokio::test]
+    async fn a_status_goes_to_the_subresource_with_the_version_the_controller_saw() {
+        let (c, log) = cluster().await;
+        let read = c.get(key()).await.expect("get").expect("cached");
+        assert_eq!(read.resource_version, 5);
+        let mut object = read.object.clone();
+        object["status"] = json!({"desired": 2, "active": 2});
+        let out = c
+            .write(key(), &object, Expect::Version(5))
+            .await
+            .expect("write");
+        assert!(
+            matches!(out, PrewarmOutcome::Done(ref o) if o.resource_version == 6),
+            "{out:?}"
+        );
+        let w = writes(&log);
+        assert_eq!(w.len(), 1, "only the status changed: {w:?}");
+        assert_eq!(w[0].method, "PUT");
+        assert_eq!(w[0].path(), format!("{JOB}/status"));
+        assert_eq!(w[0].body["metadata"]["resourceVersion"], "5");
+        assert_eq!(w[0].body["status"]["active"], 2);
+        // Read-your-writes: the cache holds what the server answered.
+        let again = c.get(key()).await.expect("get").expect("cached");
+        assert_eq!(again.resource_version, 6);
+    }
+
+    #[tokio::test]
+    async fn a_stale_version_is_a_conflict_and_the_next_read_asks_the_server() {
+        let (c, log) = cluster().await;
+        let mut object = job("4");
+        object["spec"]["image"] = json!("r/app:2");
+        let out = c
+            .write(key(), &object, Expect::Version(4))
+            .await
+            .expect("write");
+        assert_eq!(out, PrewarmOutcome::Stale(4));
+        let w = writes(&log);
+        assert_eq!((w[0].method.as_str(), w[0].path()), ("PUT", JOB), "{w:?}");
+        assert_eq!(w[0].body["metadata"]["resourceVersion"], "4");
+        let fresh = c.get(key()).await.expect("get").expect("there");
+        assert_eq!(
+            fresh.resource_version, 9,
+            "read from the server, not the cache"
+        );
+        assert!(
+            log.lock()
+                .expect("lock")
+                .iter()
+                .any(|s| s.method == "GET" && s.path() == JOB)
+        );
+        // A create of what exists is `Exists`, not an error.
+        let out = c
+            .write(key(), &job("1"), Expect::Absent)
+            .await
+            .expect("create");
+        assert_eq!(out, PrewarmOutcome::Exists);
+    }
 
     #[test]
     fn a_ready_node_counts_as_answering_and_others_do_not() {

@@ -12,6 +12,8 @@ mod cache;
 mod cluster;
 mod error;
 mod kind;
+#[cfg(test)]
+mod mock;
 mod node;
 
 pub use cluster::{ClusterConfig, KubeCluster, StartError, run_on_cluster};
