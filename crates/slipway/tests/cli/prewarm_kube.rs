@@ -262,8 +262,16 @@ fn jobs_created_through_the_api_land_on_the_nodes_they_select_and_a_missing_imag
         log.contains(&format!("{missing}  Failed")) && log.contains("not found"),
         "{log}"
     );
-    // Finished jobs release their tags; the agent sees that through its watch and its status
+    // Deleted jobs release their tags; the agent sees that through its watch and its status
     // follows (desired 0), written through the status subresource over the controller's spec.
+    p.emu.kubectl(&[
+        "delete",
+        "-n",
+        "default",
+        "imagepulljobs.apps.kruise.io",
+        "by-names",
+        "by-label",
+    ]);
     until(
         "node-2's NodeImage to empty",
         Duration::from_secs(30),
@@ -275,4 +283,95 @@ fn jobs_created_through_the_api_land_on_the_nodes_they_select_and_a_missing_imag
                 && ni["status"]["desired"] == 0
         },
     );
+}
+
+#[test]
+fn a_job_s_pull_secret_is_read_from_the_cluster_and_its_password_never_shows() {
+    let p = Prewarming::start();
+    let env = std::fs::read_to_string("/tmp/slipway-docker/private-registry.env").expect("env");
+    let var = |k: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .expect(k)
+            .to_string()
+    };
+    let (registry, user, password) = (
+        var("SLIPWAY_TEST_AUTH_REGISTRY"),
+        var("SLIPWAY_TEST_AUTH_USER"),
+        var("SLIPWAY_TEST_AUTH_PASSWORD"),
+    );
+    let image = format!("{registry}/private/busybox:1");
+    forget(1, &image);
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let config = format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#);
+    let data = base64::engine::general_purpose::STANDARD.encode(config);
+    let secret = format!("kube-reg-{}", std::process::id());
+    p.emu.create(&format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {secret}, namespace: default}}\n\
+         type: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: {data}\n"
+    ));
+    let job = p.job(
+        &format!("private-{}", std::process::id()),
+        &image,
+        &format!("  selector: {{names: [node-1]}}\n  pullSecrets: [{secret}]\n  pullPolicy: {{backoffLimit: 0}}\n"),
+    );
+    assert_eq!(job["status"]["succeeded"], 1, "{job}\n{}", p.log("agent-1"));
+    assert!(has(1, &image), "node-1 lacks {image}");
+    let everything = format!(
+        "{}{}{}",
+        p.log("agent-1"),
+        p.log("controller"),
+        p.emu.get("nodeimages.apps.kruise.io node-1")
+    );
+    assert!(!everything.contains(&password), "the password leaked");
+}
+
+#[test]
+fn an_agent_without_a_cluster_or_with_a_bad_node_name_stops_with_exit_2() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = home.path().join("kubeconfig");
+    // A cluster nobody answers for.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"http://127.0.0.1:9\"}\n\
+         users:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n\
+         current-context: x\n",
+    )
+    .expect("write");
+    let endpoint = format!("unix://{}", socket(1));
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(bin())
+            .args(args)
+            .env("SLIPWAY_HOME", home.path())
+            .env("KUBECONFIG", &kubeconfig)
+            .env("NO_COLOR", "1")
+            .env_remove("NODE_NAME")
+            .envs(env.iter().copied())
+            .output()
+            .expect("slipway runs");
+        (out.status.code(), text(&out.stderr))
+    };
+    environment();
+    let (code, err) = run(
+        &["agent", "--kube", "--cri-endpoint", &endpoint],
+        &[("NODE_NAME", "node-1")],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("read NodeImage node-1") && err.contains("http://127.0.0.1:9"),
+        "{err}"
+    );
+    let (code, err) = run(
+        &["agent", "--kube", "--cri-endpoint", &endpoint],
+        &[("NODE_NAME", "Node_1")],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("invalid node name `Node_1`"), "{err}");
+    let (code, err) = run(&["agent", "--kube", "--pull", "x"], &[("NODE_NAME", "n")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--pull"), "{err}");
+    let (code, err) = run(&["prewarm-controller", "-n", "Bad_NS"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("invalid namespace `Bad_NS`"), "{err}");
 }
