@@ -183,7 +183,7 @@ impl KubeCluster {
     }
 
     /// Replaces `object` seen at `version`: the object when more than its status changed, then
-    /// its status through the subresource when that changed.
+    /// its status through the subresource when it differs from the server's.
     async fn replace(
         &self,
         kind: Kind,
@@ -191,7 +191,6 @@ impl KubeCluster {
         object: &Value,
         version: i64,
     ) -> Result<PrewarmOutcome, ClusterError> {
-        let cached = self.cache.get(kind, key.namespace, key.name);
         let without_status = |v: &Value| {
             let mut v = v.clone();
             if let Some(m) = v.as_object_mut() {
@@ -199,60 +198,76 @@ impl KubeCluster {
             }
             v
         };
-        let same_version = cached
-            .as_ref()
-            .is_some_and(|c| version_number(c) == version);
-        let main_changed = !same_version
-            || cached
-                .as_ref()
-                .is_some_and(|c| without_status(c) != without_status(object));
-        let status_changed = !object["status"].is_null()
-            && (!same_version
-                || cached
-                    .as_ref()
-                    .is_some_and(|c| c["status"] != object["status"]));
+        // The server's object at `version`, as far as this process knows it.
+        let mut current = self
+            .cache
+            .get(kind, key.namespace, key.name)
+            .filter(|c| version_number(c) == version);
         let mut body = object.clone();
         body["metadata"]["resourceVersion"] = json!(version.to_string());
-        let api = kind.api(&self.client, Some(key.namespace));
-        let mut last: Option<DynamicObject> = None;
-        for (status, changed) in [(false, main_changed), (true, status_changed)] {
-            if !changed {
-                continue;
-            }
-            if let Some(o) = &last {
-                body["metadata"]["resourceVersion"] = json!(o.metadata.resource_version);
-            }
-            let what = if status { "the status of " } else { "" };
-            let action = || format!("update {what}{} {}", kind.name(), shown(key));
-            let o: DynamicObject =
-                serde_json::from_value(body.clone()).map_err(|e| ClusterError::Backend {
-                    action: action(),
-                    source: Box::new(e),
-                })?;
-            let pp = PostParams::default();
-            let answer = if status {
-                api.replace_status(key.name, &pp, &o).await
-            } else {
-                api.replace(key.name, &pp, &o).await
-            };
-            match answer {
-                Ok(o) => {
-                    self.cache.remember(kind, to_value(kind, &o));
-                    last = Some(o);
-                }
-                Err(e) if status_code(&e) == Some(409) => {
-                    self.mark_fresh(kind, key);
-                    return Ok(PrewarmOutcome::Stale(version));
-                }
-                Err(e) if status_code(&e) == Some(404) => return Ok(PrewarmOutcome::Missing),
-                Err(e) => return Err(self.fail(action(), e)),
+        if current
+            .as_ref()
+            .is_none_or(|c| without_status(c) != without_status(object))
+        {
+            match self.put(kind, key, &body, false).await? {
+                Ok(o) => current = Some(o),
+                Err(outcome) => return Ok(outcome),
             }
         }
-        Ok(match (last, cached) {
-            (Some(o), _) => self.done(kind, &o),
-            (None, Some(c)) => PrewarmOutcome::Done(to_prewarm(kind, &c)),
-            (None, None) => PrewarmOutcome::Missing,
+        let status_differs = current
+            .as_ref()
+            .is_none_or(|c| c["status"] != object["status"]);
+        if !object["status"].is_null() && status_differs {
+            if let Some(c) = &current {
+                body["metadata"]["resourceVersion"] = c["metadata"]["resourceVersion"].clone();
+            }
+            match self.put(kind, key, &body, true).await? {
+                Ok(o) => current = Some(o),
+                Err(outcome) => return Ok(outcome),
+            }
+        }
+        Ok(match current {
+            Some(c) => PrewarmOutcome::Done(to_prewarm(kind, &c)),
+            None => PrewarmOutcome::Missing,
         })
+    }
+
+    /// One PUT of `body` (to the status subresource when `status`): the object as the server
+    /// answered, or the outcome a refusal means (`409` stale, `404` missing).
+    async fn put(
+        &self,
+        kind: Kind,
+        key: PrewarmKey<'_>,
+        body: &Value,
+        status: bool,
+    ) -> Result<Result<Value, PrewarmOutcome>, ClusterError> {
+        let what = if status { "the status of " } else { "" };
+        let action = || format!("update {what}{} {}", kind.name(), shown(key));
+        let o: DynamicObject =
+            serde_json::from_value(body.clone()).map_err(|e| ClusterError::Backend {
+                action: action(),
+                source: Box::new(e),
+            })?;
+        let api = kind.api(&self.client, Some(key.namespace));
+        let pp = PostParams::default();
+        let answer = if status {
+            api.replace_status(key.name, &pp, &o).await
+        } else {
+            api.replace(key.name, &pp, &o).await
+        };
+        match answer {
+            Ok(o) => {
+                let v = to_value(kind, &o);
+                self.cache.remember(kind, v.clone());
+                Ok(Ok(v))
+            }
+            Err(e) if status_code(&e) == Some(409) => {
+                self.mark_fresh(kind, key);
+                Ok(Err(PrewarmOutcome::Stale(version_number(body))))
+            }
+            Err(e) if status_code(&e) == Some(404) => Ok(Err(PrewarmOutcome::Missing)),
+            Err(e) => Err(self.fail(action(), e)),
+        }
     }
 
     fn done(&self, kind: Kind, o: &DynamicObject) -> PrewarmOutcome {
@@ -471,6 +486,26 @@ mod tests {
         // Read-your-writes: the cache holds what the server answered.
         let again = c.get(key()).await.expect("get").expect("cached");
         assert_eq!(again.resource_version, 6);
+    }
+
+    #[tokio::test]
+    async fn a_spec_change_goes_to_the_object_alone() {
+        let (c, log) = cluster().await;
+        let mut object = job("5");
+        object["spec"]["image"] = json!("r/app:2");
+        let out = c
+            .write(key(), &object, Expect::Version(5))
+            .await
+            .expect("write");
+        assert!(
+            matches!(out, PrewarmOutcome::Done(ref o) if o.resource_version == 6),
+            "{out:?}"
+        );
+        let w = writes(&log);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!((w[0].method.as_str(), w[0].path()), ("PUT", JOB));
+        assert_eq!(w[0].body["spec"]["image"], "r/app:2");
+        assert_eq!(w[0].body["metadata"]["resourceVersion"], "5");
     }
 
     #[tokio::test]
