@@ -29,7 +29,17 @@ struct Shelf {
     staging: Option<BTreeMap<Key, Value>>,
     synced: bool,
     /// Why the watch fails, while it does.
-    failing: Option<String>,
+    failing: Option<Failure>,
+}
+
+/// Why a watch fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// In a line.
+    pub why: String,
+    /// The API server refused for good (no such resource, or not allowed) rather than being
+    /// out of reach.
+    pub refused: bool,
 }
 
 /// The shelves of the kinds watched.
@@ -113,12 +123,12 @@ impl Cache {
     }
 
     /// The watches that have not listed yet, each with why, when it failed.
-    pub fn unsynced(&self) -> Vec<(Kind, Option<String>)> {
-        self.shelves
-            .iter()
-            .filter_map(|(k, s)| {
-                let s = lock(s);
-                (!s.synced).then(|| (*k, s.failing.clone()))
+    pub fn unsynced(&self) -> Vec<(Kind, Option<Failure>)> {
+        Kind::ALL
+            .into_iter()
+            .filter_map(|k| {
+                let s = self.shelf(k)?;
+                (!s.synced).then(|| (k, s.failing.clone()))
             })
             .collect()
     }
@@ -162,7 +172,7 @@ impl Cache {
         self.changed.notify_one();
     }
 
-    fn failed(&self, kind: Kind, why: String) -> bool {
+    fn failed(&self, kind: Kind, why: Failure) -> bool {
         let Some(mut s) = self.shelf(kind) else {
             return false;
         };
@@ -209,8 +219,9 @@ async fn feed(
             Some(Ok(event)) => cache.event(kind, event),
             Some(Err(e)) => {
                 let why = watch_error(&e);
-                if cache.failed(kind, why.clone()) {
-                    tracing::warn!("failed to watch {}: {why}", kind.resource().plural);
+                let line = why.why.clone();
+                if cache.failed(kind, why) {
+                    tracing::warn!("failed to watch {}: {line}", kind.resource().plural);
                 }
             }
         }
@@ -218,22 +229,27 @@ async fn feed(
 }
 
 /// A watcher error in a line (kube's own messages carry debug dumps).
-fn watch_error(e: &watcher::Error) -> String {
-    let said = |s: &kube::core::Status| {
-        format!(
+fn watch_error(e: &watcher::Error) -> Failure {
+    let said = |s: &kube::core::Status| Failure {
+        why: format!(
             "the API server answered {} {}: {}",
             s.code, s.reason, s.message
-        )
+        ),
+        refused: matches!(s.code, 401 | 403 | 404),
+    };
+    let other = |e: &dyn std::error::Error| Failure {
+        why: e.to_string(),
+        refused: false,
     };
     match e {
         watcher::Error::InitialListFailed(e)
         | watcher::Error::WatchStartFailed(e)
         | watcher::Error::WatchFailed(e) => match e {
             kube::Error::Api(s) => said(s),
-            other => other.to_string(),
+            e => other(e),
         },
         watcher::Error::WatchError(s) => said(s),
-        other => other.to_string(),
+        e => other(e),
     }
 }
 

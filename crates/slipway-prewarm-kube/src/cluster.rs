@@ -18,6 +18,10 @@ use crate::cache::Cache;
 use crate::error::{KubeApiError, status_code};
 use crate::kind::{Kind, to_prewarm, to_value, version_number};
 
+/// How long a watch the API server refuses (a `401`, `403` or `404`) may take to come right at
+/// start: CRDs applied just before may still be settling.
+const REFUSED_GRACE: Duration = Duration::from_secs(5);
+
 /// How the controller runs on a cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
@@ -46,7 +50,7 @@ impl Default for ClusterConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A watch did not list its objects in time.
-    #[error("failed to watch {what} on {server} within {waited:?}{why}")]
+    #[error("failed to watch {what} on {server} (waited {waited:?}){why}")]
     NotSynced {
         /// The resources not listed, e.g. `imagepulljobs.apps.kruise.io`.
         what: String,
@@ -96,12 +100,17 @@ impl KubeCluster {
         }
     }
 
-    /// Waits until every watch has listed once, at most `timeout`.
+    /// Waits until every watch has listed once, at most `timeout` (a few seconds when the
+    /// API server refuses outright: no CRDs, or no permission).
     pub async fn synced(&self, timeout: Duration) -> Result<(), StartError> {
         let started = tokio::time::Instant::now();
         while !self.cache.synced() {
-            if started.elapsed() >= timeout {
-                let missing = self.cache.unsynced();
+            let missing = self.cache.unsynced();
+            let refused = missing
+                .iter()
+                .any(|(_, f)| f.as_ref().is_some_and(|f| f.refused));
+            let waited = started.elapsed();
+            if waited >= timeout || (refused && waited >= REFUSED_GRACE) {
                 let what = missing
                     .iter()
                     .map(|(k, _)| {
@@ -116,13 +125,13 @@ impl KubeCluster {
                     .join(", ");
                 let why = missing
                     .iter()
-                    .find_map(|(_, w)| w.clone())
-                    .map(|w| format!(": {w}"))
+                    .find_map(|(_, f)| f.clone())
+                    .map(|f| format!(": {}", f.why))
                     .unwrap_or_default();
                 return Err(StartError::NotSynced {
                     what,
                     server: self.server.clone(),
-                    waited: timeout,
+                    waited: Duration::from_secs(waited.as_secs()),
                     why,
                 });
             }
@@ -486,6 +495,28 @@ mod tests {
         // Read-your-writes: the cache holds what the server answered.
         let again = c.get(key()).await.expect("get").expect("cached");
         assert_eq!(again.resource_version, 6);
+    }
+
+    #[tokio::test]
+    async fn a_cluster_without_the_crds_is_said_within_seconds() {
+        let (client, _) = mock::client(|s: &Seen| {
+            if s.path().starts_with("/apis/apps.kruise.io/") {
+                (404, mock::status(404, "NotFound"))
+            } else {
+                (200, mock::list(vec![]))
+            }
+        });
+        let c = KubeCluster::start(client, "http://mock", None, CancellationToken::new());
+        let e = c
+            .synced(Duration::from_secs(60))
+            .await
+            .expect_err("no CRDs");
+        assert_eq!(
+            e.to_string(),
+            "failed to watch imagepulljobs.apps.kruise.io, imagelistpulljobs.apps.kruise.io, \
+             nodeimages.apps.kruise.io on http://mock (waited 5s): the API server answered 404 \
+             NotFound: the server says NotFound"
+        );
     }
 
     #[tokio::test]
