@@ -375,3 +375,58 @@ fn an_agent_without_a_cluster_or_with_a_bad_node_name_stops_with_exit_2() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("invalid namespace `Bad_NS`"), "{err}");
 }
+
+#[test]
+fn an_image_list_becomes_owned_jobs_that_land_and_go_with_it() {
+    let p = Prewarming::start();
+    for n in [1, 3] {
+        forget(n, SMALL);
+        forget(n, BIG);
+    }
+    let name = format!("list-{}", std::process::id());
+    p.emu.create(&format!(
+        "apiVersion: apps.kruise.io/v1beta1\nkind: ImageListPullJob\nmetadata: {{name: {name}, namespace: default}}\n\
+         spec:\n  images: [{SMALL}, {BIG}]\n  selector: {{names: [node-1, node-3]}}\n  parallelism: 2\n"
+    ));
+    let what = format!("imagelistpulljobs.apps.kruise.io {name} -n default");
+    let mut list = Value::Null;
+    until("the list to complete", Duration::from_secs(240), || {
+        list = p.emu.get(&what);
+        list["status"]["completed"] == 2
+    });
+    assert_eq!(
+        (&list["status"]["desired"], &list["status"]["succeeded"]),
+        (&2.into(), &2.into()),
+        "{list}"
+    );
+    for n in [1, 3] {
+        assert!(
+            has(n, SMALL) && has(n, BIG),
+            "node-{n} lacks an image of the list"
+        );
+    }
+    // One job per image, owned by the list.
+    let uid = list["metadata"]["uid"].clone();
+    let owned = |jobs: &Value| -> usize {
+        jobs["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|j| j["metadata"]["ownerReferences"][0]["uid"] == uid)
+            .count()
+    };
+    assert_eq!(
+        owned(&p.emu.get("imagepulljobs.apps.kruise.io -n default")),
+        2
+    );
+    p.emu.kubectl(&[
+        "delete",
+        "-n",
+        "default",
+        "imagelistpulljobs.apps.kruise.io",
+        &name,
+    ]);
+    until("the list's jobs to go", Duration::from_secs(30), || {
+        owned(&p.emu.get("imagepulljobs.apps.kruise.io -n default")) == 0
+    });
+}
