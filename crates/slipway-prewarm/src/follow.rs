@@ -229,6 +229,12 @@ impl<P: ControlPlane> Agent<P> {
         let Some(mut object) = self.plane.node_image().await? else {
             self.plane.node_image_missing().await?;
             self.written = None;
+            self.object = None;
+            // No NodeImage asks for nothing: pulls under way stop.
+            if !self.wanted.is_empty() {
+                self.feed(&[]).await;
+                self.wanted.clear();
+            }
             return Ok(());
         };
         let spec: NodeImageSpec =

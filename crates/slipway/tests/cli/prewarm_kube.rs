@@ -430,3 +430,88 @@ fn an_image_list_becomes_owned_jobs_that_land_and_go_with_it() {
         owned(&p.emu.get("imagepulljobs.apps.kruise.io -n default")) == 0
     });
 }
+
+#[test]
+fn the_deploy_manifests_apply_and_the_agent_s_daemonset_runs_on_every_node_as_itself() {
+    let emu = emulator();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/prewarm");
+    let file = |f: &str| dir.join(f).display().to_string();
+    emu.kubectl(&[
+        "apply",
+        "-f",
+        &file("namespace.yaml"),
+        "-f",
+        &file("controller.yaml"),
+        "-f",
+        &file("agent.yaml"),
+    ]);
+    let ds = emu.get("daemonsets.apps slipway-prewarm-agent -n slipway-system");
+    let pod = &ds["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["tolerations"],
+        serde_json::json!([{"operator": "Exists"}]),
+        "{ds}"
+    );
+    let agent = &pod["containers"][0];
+    let node_name = agent["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == "NODE_NAME")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        node_name["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName",
+        "{ds}"
+    );
+    let command: Vec<&str> = agent["command"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        command.windows(2).any(|w| w == ["agent", "--kube"]),
+        "{command:?}"
+    );
+    assert_eq!(pod["volumes"][0]["hostPath"]["type"], "Socket", "{ds}");
+    // The agent's role: its NodeImages read and watched, their status written, Secrets read;
+    // nothing else.
+    let role = emu.get("clusterroles.rbac.authorization.k8s.io slipway-prewarm-agent");
+    let rules: Vec<(String, String)> = role["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| {
+            let verbs: Vec<String> = r["verbs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            r["resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .flat_map(move |res| {
+                    let res = res.to_string();
+                    verbs.clone().into_iter().map(move |v| (res.clone(), v))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut rules: Vec<String> = rules.iter().map(|(r, v)| format!("{v} {r}")).collect();
+    rules.sort();
+    assert_eq!(
+        rules,
+        [
+            "get nodeimages",
+            "get secrets",
+            "list nodeimages",
+            "patch nodeimages/status",
+            "update nodeimages/status",
+            "watch nodeimages",
+        ]
+    );
+}
