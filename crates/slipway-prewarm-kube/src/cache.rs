@@ -142,7 +142,10 @@ impl Cache {
         let Some(mut s) = self.shelf(kind) else {
             return;
         };
-        s.failing = None;
+        // The watcher says `Init` before every relist, failed ones too: only an answer clears.
+        if !matches!(event, Event::Init) {
+            s.failing = None;
+        }
         match event {
             Event::Apply(o) => apply(&mut s, to_value(kind, &o)),
             Event::Delete(o) => {
@@ -237,9 +240,20 @@ fn watch_error(e: &watcher::Error) -> Failure {
         ),
         refused: matches!(s.code, 401 | 403 | 404),
     };
-    let other = |e: &dyn std::error::Error| Failure {
-        why: e.to_string(),
-        refused: false,
+    let other = |e: &dyn std::error::Error| {
+        let mut why = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !why.contains(&text) {
+                why = format!("{why}: {text}");
+            }
+            cause = c.source();
+        }
+        Failure {
+            why,
+            refused: false,
+        }
     };
     match e {
         watcher::Error::InitialListFailed(e)

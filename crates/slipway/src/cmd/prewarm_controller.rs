@@ -49,7 +49,7 @@ pub async fn run(args: &PrewarmControllerArgs) -> Result<i32, CliError> {
         .map_err(|e| {
             CliError::usage(
                 chain(&e),
-                "apply deploy/prewarm/crds.yaml and the controller's RBAC (deploy/prewarm/controller.yaml)",
+                "check that the API server answers (KUBECONFIG), and apply deploy/prewarm/crds.yaml and the controller's RBAC (deploy/prewarm/controller.yaml)",
             )
         })?;
     Ok(0)
