@@ -339,41 +339,37 @@ fn an_agent_without_a_cluster_or_with_a_bad_node_name_stops_with_exit_2() {
          current-context: x\n",
     )
     .expect("write");
+    environment();
     let endpoint = format!("unix://{}", socket(1));
-    let run = |args: &[&str], env: &[(&str, &str)]| {
+    let mut all = String::new();
+    for (node, args) in [
+        (
+            "node-1",
+            &["agent", "--kube", "--cri-endpoint", &endpoint][..],
+        ),
+        (
+            "Node_1",
+            &["agent", "--kube", "--cri-endpoint", &endpoint][..],
+        ),
+        ("n", &["agent", "--kube", "--pull", "x"][..]),
+        ("", &["prewarm-controller", "-n", "Bad_NS"][..]),
+    ] {
         let out = Command::new(bin())
             .args(args)
             .env("SLIPWAY_HOME", home.path())
             .env("KUBECONFIG", &kubeconfig)
             .env("NO_COLOR", "1")
-            .env_remove("NODE_NAME")
-            .envs(env.iter().copied())
+            .env("NODE_NAME", node)
             .output()
             .expect("slipway runs");
-        (out.status.code(), text(&out.stderr))
-    };
-    environment();
-    let (code, err) = run(
-        &["agent", "--kube", "--cri-endpoint", &endpoint],
-        &[("NODE_NAME", "node-1")],
-    );
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("read NodeImage node-1") && err.contains("http://127.0.0.1:9"),
-        "{err}"
-    );
-    let (code, err) = run(
-        &["agent", "--kube", "--cri-endpoint", &endpoint],
-        &[("NODE_NAME", "Node_1")],
-    );
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("invalid node name `Node_1`"), "{err}");
-    let (code, err) = run(&["agent", "--kube", "--pull", "x"], &[("NODE_NAME", "n")]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--pull"), "{err}");
-    let (code, err) = run(&["prewarm-controller", "-n", "Bad_NS"], &[]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("invalid namespace `Bad_NS`"), "{err}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let shown = args.join(" ").replace(&endpoint, "unix://NODE-1");
+        all.push_str(&format!(
+            "$ NODE_NAME={node} slipway {shown}\n{}\n",
+            text(&out.stderr)
+        ));
+    }
+    insta::assert_snapshot!(all);
 }
 
 #[test]
