@@ -511,3 +511,61 @@ fn the_deploy_manifests_apply_and_the_agent_s_daemonset_runs_on_every_node_as_it
         ]
     );
 }
+
+#[test]
+fn a_node_that_is_not_ready_fails_at_once_and_jobs_wait_for_a_controller_that_is_away() {
+    let mut p = Prewarming::start();
+    let pid = std::process::id();
+    // Ready=False, as the node lifecycle controller would set it: the node fails at once.
+    let ready = |status: &str| {
+        let patch = format!(
+            r#"{{"status":{{"conditions":[{{"type":"Ready","status":"{status}","reason":"Test"}}]}}}}"#
+        );
+        p.emu.kubectl(&[
+            "patch",
+            "node",
+            "node-3",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &patch,
+        ]);
+    };
+    ready("False");
+    let job = p.job(
+        &format!("not-ready-{pid}"),
+        SMALL,
+        "  selector: {names: [node-3]}\n",
+    );
+    ready("True");
+    assert_eq!(
+        job["status"]["failedNodes"],
+        serde_json::json!(["node-3"]),
+        "{job}"
+    );
+    assert_eq!(job["status"]["succeeded"], 0, "{job}");
+    // A job created while no controller runs waits, and completes once one starts: the
+    // controller keeps nothing of its own.
+    if let Some(mut c) = p.children.remove("controller") {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    forget(1, SMALL);
+    let name = format!("while-away-{pid}");
+    p.emu.create(&format!(
+        "apiVersion: apps.kruise.io/v1alpha1\nkind: ImagePullJob\nmetadata: {{name: {name}, namespace: default}}\n\
+         spec:\n  image: {SMALL}\n  selector: {{names: [node-1]}}\n"
+    ));
+    std::thread::sleep(Duration::from_secs(2));
+    let what = format!("imagepulljobs.apps.kruise.io {name} -n default");
+    assert!(
+        p.emu.get(&what)["status"].is_null(),
+        "nobody should have acted"
+    );
+    assert!(!has(1, SMALL));
+    p.spawn("controller", &["prewarm-controller"]);
+    until("the job to complete", Duration::from_secs(60), || {
+        p.emu.get(&what)["status"]["succeeded"] == 1
+    });
+    assert!(has(1, SMALL));
+}
