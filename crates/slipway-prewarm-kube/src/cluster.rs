@@ -408,9 +408,13 @@ pub async fn run_on_cluster(
         watches.cancel();
         return Err(e);
     }
+    let controller = Config {
+        namespace: config.namespace.clone(),
+        ..config.controller
+    };
     slipway_server::controller::run(
         Arc::new(cluster),
-        config.controller,
+        controller,
         shutdown.clone().cancelled_owned(),
     )
     .await;

@@ -197,7 +197,7 @@ pub async fn round(
     memory
         .retries
         .retain(|(uid, _), _| live.contains(uid.as_str()));
-    release::release(&mut world, &claims);
+    release::release(&mut world, &claims, config.namespace.as_deref());
     for (node, doc) in world.images.iter().filter(|(_, d)| d.dirty) {
         write_spec(cluster, node, doc).await?;
     }
