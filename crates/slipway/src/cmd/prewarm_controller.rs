@@ -5,7 +5,7 @@ use slipway_prewarm_kube::{ClusterConfig, connect, run_on_cluster};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::PrewarmControllerArgs;
-use crate::error::CliError;
+use crate::error::{CliError, chain};
 
 pub async fn run(args: &PrewarmControllerArgs) -> Result<i32, CliError> {
     if let Some(ns) = &args.namespace
@@ -69,17 +69,4 @@ async fn stop_on_signal(shutdown: CancellationToken) {
         () = term => {}
     }
     shutdown.cancel();
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out = format!("{out}: {text}");
-        }
-        cause = c.source();
-    }
-    out
 }
