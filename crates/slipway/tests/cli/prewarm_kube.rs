@@ -227,6 +227,40 @@ fn jobs_created_through_the_api_land_on_the_nodes_they_select_and_a_missing_imag
     for n in NODES {
         assert!(has(n, SMALL), "node-{n} lacks {SMALL}");
     }
+    // kubectl shows the CRD's printer columns, as OpenKruise's.
+    let table = p.emu.kubectl(&[
+        "get",
+        "imagepulljobs.apps.kruise.io",
+        "by-names",
+        "-n",
+        "default",
+    ]);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "NAME", "TOTAL", "ACTIVE", "SUCCEED", "FAILED", "AGE", "MESSAGE"
+        ],
+        "{table}"
+    );
+    assert_eq!(rows[1][..5], ["by-names", "3", "0", "3", "0"], "{table}");
+    let table = p
+        .emu
+        .kubectl(&["get", "nodeimages.apps.kruise.io", "node-1"]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "DESIRED", "PULLING", "SUCCEED", "FAILED", "AGE"],
+        "{table}"
+    );
     // By label: only the node labelled pool=b, with its bytes counted from containerd.
     let job = p.job("by-label", BIG, "  selector: {matchLabels: {pool: b}}\n");
     assert_eq!(
