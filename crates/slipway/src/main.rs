@@ -61,7 +61,11 @@ async fn on_this_machine(
 ) -> Result<i32, CliError> {
     if !matches!(
         command,
-        Command::Apply(_) | Command::Validate(_) | Command::Agent(_) | Command::Prewarm(_)
+        Command::Apply(_)
+            | Command::Validate(_)
+            | Command::Agent(_)
+            | Command::Prewarm(_)
+            | Command::PrewarmController(_)
     ) {
         paths::make_private(data);
         // After the flag (set first, which wins): the config file's `[secrets] key_file`.
