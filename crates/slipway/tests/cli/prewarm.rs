@@ -227,7 +227,7 @@ pub(super) fn forget(n: usize, image: &str) {
 }
 
 /// Sends `SIG{signal}` to node `n`'s containerd.
-fn signal(n: usize, signal: &str) {
+pub(super) fn signal(n: usize, signal: &str) {
     let pid = std::fs::read_to_string(format!("/tmp/slipway-containerd/node-{n}/containerd.pid"))
         .expect("pid file");
     let sent = Command::new("kill")
@@ -238,7 +238,7 @@ fn signal(n: usize, signal: &str) {
 }
 
 /// Resumes a frozen containerd however the test ends.
-struct Thaw(usize);
+pub(super) struct Thaw(pub(super) usize);
 
 impl Drop for Thaw {
     fn drop(&mut self) {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::prewarm::{BIG, NODES, SMALL, environment, forget, has, socket, until};
+use super::prewarm::{BIG, NODES, SMALL, Thaw, environment, forget, has, signal, socket, until};
 use super::{bin, text};
 
 /// One emulator for this test process, with the CRDs and the nodes' Node objects.
@@ -602,4 +602,38 @@ fn a_node_that_is_not_ready_fails_at_once_and_jobs_wait_for_a_controller_that_is
         p.emu.get(&what)["status"]["succeeded"] == 1
     });
     assert!(has(1, SMALL));
+}
+
+#[test]
+fn an_agent_killed_mid_pull_and_started_again_finishes_the_job() {
+    let mut p = Prewarming::start();
+    forget(1, BIG);
+    // node-1's containerd is frozen so that the pull is surely under way when the agent dies.
+    signal(1, "STOP");
+    let thaw = Thaw(1);
+    let name = format!("killed-{}", std::process::id());
+    p.emu.create(&format!(
+        "apiVersion: apps.kruise.io/v1alpha1\nkind: ImagePullJob\nmetadata: {{name: {name}, namespace: default}}\n\
+         spec:\n  image: {BIG}\n  selector: {{names: [node-1]}}\n"
+    ));
+    let (repo, tag) = BIG.rsplit_once(':').expect("tag");
+    until("the pull to be under way", Duration::from_secs(60), || {
+        let ni = p.emu.get("nodeimages.apps.kruise.io node-1");
+        ni["status"]["imageStatuses"][repo]["tags"][0]["phase"] == "Pulling"
+            && ni["status"]["imageStatuses"][repo]["tags"][0]["tag"] == tag
+    });
+    if let Some(mut agent) = p.children.remove("agent-1") {
+        let _ = agent.kill();
+        let _ = agent.wait();
+    }
+    drop(thaw);
+    let endpoint = format!("unix://{}", socket(1));
+    p.spawn("agent-1", &["agent", "--kube", "--cri-endpoint", &endpoint]);
+    let what = format!("imagepulljobs.apps.kruise.io {name} -n default");
+    until("the job to succeed", Duration::from_secs(120), || {
+        p.emu.get(&what)["status"]["succeeded"] == 1
+    });
+    assert!(has(1, BIG), "node-1 lacks {BIG}");
+    let log = p.log("agent-1");
+    assert!(log.contains(&format!("{BIG}  Succeeded")), "{log}");
 }
