@@ -8,12 +8,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
 use serde_json::{Value, json};
 use slipway_model::kinds::kruise::{NodeImageSpec, NodeImageStatus};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-
-use async_trait::async_trait;
 
 use crate::engine::Engine;
 use crate::node_image::{Wanted, auth_for, status, wanted};
