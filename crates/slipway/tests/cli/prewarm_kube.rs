@@ -62,12 +62,7 @@ fn emulator() -> &'static Emulator {
         let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/prewarm/crds.yaml");
         e.kubectl(&["apply", "-f", &crds.display().to_string()]);
         for n in NODES {
-            let pool = if n == 2 { "b" } else { "a" };
-            e.create(&format!(
-                "apiVersion: v1\nkind: Node\nmetadata:\n  name: node-{n}\n  labels: {{pool: {pool}}}\n  \
-                 annotations: {{kube-emu.io/no-kubelet: \"true\"}}\nstatus:\n  conditions:\n  \
-                 - {{type: Ready, status: \"True\", reason: KubeletReady}}\n"
-            ));
+            e.add_node(n);
         }
         e
     })
@@ -87,6 +82,17 @@ impl Emulator {
             text(&out.stderr)
         );
         text(&out.stdout)
+    }
+
+    /// Creates the Node of containerd node `n` (pool `b` for node 2, `a` otherwise), `Ready`,
+    /// with no kubelet of the emulator behind it.
+    fn add_node(&self, n: usize) {
+        let pool = if n == 2 { "b" } else { "a" };
+        self.create(&format!(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: node-{n}\n  labels: {{pool: {pool}}}\n  \
+             annotations: {{kube-emu.io/no-kubelet: \"true\"}}\nstatus:\n  conditions:\n  \
+             - {{type: Ready, status: \"True\", reason: KubeletReady}}\n"
+        ));
     }
 
     fn create(&self, yaml: &str) {
@@ -636,4 +642,51 @@ fn an_agent_killed_mid_pull_and_started_again_finishes_the_job() {
     assert!(has(1, BIG), "node-1 lacks {BIG}");
     let log = p.log("agent-1");
     assert!(log.contains(&format!("{BIG}  Succeeded")), "{log}");
+}
+
+#[test]
+fn a_never_job_covers_a_node_that_joins_the_cluster_later() {
+    let p = Prewarming::start();
+    p.emu.kubectl(&["delete", "node", "node-3"]);
+    // However this test ends, node-3 is there again for the others.
+    struct Back(&'static Emulator);
+    impl Drop for Back {
+        fn drop(&mut self) {
+            if self.0.get("node node-3").is_null() {
+                self.0.add_node(3);
+            }
+        }
+    }
+    let back = Back(p.emu);
+    forget(1, SMALL);
+    forget(3, SMALL);
+    let name = format!("never-{}", std::process::id());
+    p.emu.create(&format!(
+        "apiVersion: apps.kruise.io/v1alpha1\nkind: ImagePullJob\nmetadata: {{name: {name}, namespace: default}}\n\
+         spec:\n  image: {SMALL}\n  selector: {{matchLabels: {{pool: a}}}}\n  completionPolicy: {{type: Never}}\n"
+    ));
+    let what = format!("imagepulljobs.apps.kruise.io {name} -n default");
+    until("node-1 to pull", Duration::from_secs(60), || {
+        p.emu.get(&what)["status"]["succeeded"] == 1
+    });
+    assert!(!has(3, SMALL));
+    // The Node comes (back): the controller's Node watch brings it, and the job covers it.
+    drop(back);
+    until("node-3 to pull", Duration::from_secs(60), || {
+        p.emu.get(&what)["status"]["succeeded"] == 2
+    });
+    assert!(has(3, SMALL), "node-3 lacks {SMALL}");
+    let job = p.emu.get(&what);
+    assert_eq!(job["status"]["desired"], 2, "{job}");
+    assert!(
+        job["status"]["completionTime"].is_null(),
+        "a Never job never completes: {job}"
+    );
+    p.emu.kubectl(&[
+        "delete",
+        "-n",
+        "default",
+        "imagepulljobs.apps.kruise.io",
+        &name,
+    ]);
 }
