@@ -33,6 +33,8 @@ pub struct ClusterConfig {
     pub sync_timeout: Duration,
     /// The API server's address, for messages.
     pub server: String,
+    /// Act only while holding this Lease (several replicas may run); `None`: act at once.
+    pub election: Option<crate::lease::Election>,
 }
 
 impl Default for ClusterConfig {
@@ -42,6 +44,7 @@ impl Default for ClusterConfig {
             namespace: None,
             sync_timeout: Duration::from_secs(30),
             server: "the API server".into(),
+            election: None,
         }
     }
 }
@@ -412,12 +415,13 @@ pub async fn run_on_cluster(
         namespace: config.namespace.clone(),
         ..config.controller
     };
-    slipway_server::controller::run(
-        Arc::new(cluster),
-        controller,
-        shutdown.clone().cancelled_owned(),
-    )
-    .await;
+    let cluster: Arc<dyn Cluster> = Arc::new(cluster);
+    match config.election {
+        None => {
+            slipway_server::controller::run(cluster, controller, shutdown.cancelled_owned()).await
+        }
+        Some(election) => crate::lease::lead(&election, cluster, controller, &shutdown).await,
+    }
     watches.cancel();
     Ok(())
 }

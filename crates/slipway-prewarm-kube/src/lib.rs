@@ -12,6 +12,7 @@ mod cache;
 mod cluster;
 mod error;
 mod kind;
+mod lease;
 #[cfg(test)]
 mod mock;
 mod node;
@@ -19,6 +20,7 @@ mod node;
 pub use cluster::{ClusterConfig, KubeCluster, StartError, run_on_cluster};
 pub use error::KubeApiError;
 pub use kind::{KRUISE_API_VERSION, Kind};
+pub use lease::Election;
 pub use node::KubeNode;
 
 /// Why no client for the cluster could be made.

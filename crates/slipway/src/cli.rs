@@ -97,6 +97,17 @@ pub struct PrewarmControllerArgs {
     /// a node may stay silent otherwise (the cluster's node lifecycle controller decides first).
     #[arg(long, default_value = "40s", value_parser = go_duration, value_name = "DURATION")]
     pub node_grace: std::time::Duration,
+    /// Act only while holding this `coordination.k8s.io` Lease, so that several replicas may
+    /// run (`NAME`, in the config's namespace, or `NAMESPACE/NAME`).
+    #[arg(
+        long,
+        default_value = "slipway-prewarm-controller",
+        value_name = "LEASE"
+    )]
+    pub lease: String,
+    /// Act at once, without a Lease (one controller only).
+    #[arg(long)]
+    pub no_leader_election: bool,
 }
 
 /// When to pull an image the node already has.
@@ -432,6 +443,17 @@ pub struct ServeArgs {
     /// Pre-warming: a node whose agent has not heartbeaten for this long fails its jobs' pulls.
     #[arg(long, default_value = "40s", value_parser = go_duration, value_name = "DURATION")]
     pub node_grace: std::time::Duration,
+    /// Act only while holding this `coordination.k8s.io` Lease, so that several replicas may
+    /// run (`NAME`, in the config's namespace, or `NAMESPACE/NAME`).
+    #[arg(
+        long,
+        default_value = "slipway-prewarm-controller",
+        value_name = "LEASE"
+    )]
+    pub lease: String,
+    /// Act at once, without a Lease (one controller only).
+    #[arg(long)]
+    pub no_leader_election: bool,
 }
 
 /// A connection timeout: a duration of at least 100ms (shorter ones cut off every client).

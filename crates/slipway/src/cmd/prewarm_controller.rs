@@ -1,7 +1,7 @@
 //! `slipway prewarm-controller`: the pre-warming controller against a Kubernetes cluster, until
 //! Ctrl-C or SIGTERM.
 
-use slipway_prewarm_kube::{ClusterConfig, connect, run_on_cluster};
+use slipway_prewarm_kube::{ClusterConfig, Election, connect, run_on_cluster};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::PrewarmControllerArgs;
@@ -25,7 +25,13 @@ pub async fn run(args: &PrewarmControllerArgs) -> Result<i32, CliError> {
             "set KUBECONFIG (or run in a Pod with a ServiceAccount: deploy/prewarm/controller.yaml)",
         )
     })?;
+    let election = if args.no_leader_election {
+        None
+    } else {
+        Some(election(args, &connected)?)
+    };
     let config = ClusterConfig {
+        election,
         controller: slipway_server::controller::Config {
             node_grace: args.node_grace,
             ..Default::default()
@@ -53,6 +59,49 @@ pub async fn run(args: &PrewarmControllerArgs) -> Result<i32, CliError> {
             )
         })?;
     Ok(0)
+}
+
+/// The Lease candidate: this Pod's name (`HOSTNAME`) and process.
+fn election(
+    args: &PrewarmControllerArgs,
+    connected: &slipway_prewarm_kube::Connected,
+) -> Result<Election, CliError> {
+    let (namespace, name) = match args.lease.split_once('/') {
+        Some((ns, name)) => (ns, name),
+        None => (connected.namespace.as_str(), args.lease.as_str()),
+    };
+    for (what, value, problem) in [
+        (
+            "namespace",
+            namespace,
+            slipway_model::names::dns_label_problem(namespace),
+        ),
+        (
+            "name",
+            name,
+            slipway_model::names::dns_subdomain_problem(name),
+        ),
+    ] {
+        if let Some(why) = problem {
+            return Err(CliError::usage(
+                format!(
+                    "invalid Lease {what} `{}`: {why}",
+                    slipway_model::names::shown(value)
+                ),
+                "pass --lease NAME or --lease NAMESPACE/NAME",
+            ));
+        }
+    }
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "slipway".into());
+    let identity = format!("{host}-{}", std::process::id());
+    Ok(Election::new(
+        connected.client.clone(),
+        &connected.server,
+        namespace,
+        name,
+        &identity,
+        std::time::Duration::from_secs(15),
+    ))
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -200,11 +200,29 @@ impl Prewarming {
     }
 }
 
+impl Prewarming {
+    /// Stops `name` with SIGTERM, as Kubernetes stops a Pod (a controller gives its Lease up),
+    /// and SIGKILL when it takes longer than 10 s.
+    fn stop(&mut self, name: &str) {
+        let Some(mut c) = self.children.remove(name) else {
+            return;
+        };
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let started = Instant::now();
+        while c.try_wait().ok().flatten().is_none() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
 impl Drop for Prewarming {
     fn drop(&mut self) {
-        for c in self.children.values_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
+        let names: Vec<String> = self.children.keys().cloned().collect();
+        for name in names {
+            self.stop(&name);
         }
     }
 }
@@ -511,6 +529,15 @@ fn the_deploy_manifests_apply_and_the_agent_s_daemonset_runs_on_every_node_as_it
         "{command:?}"
     );
     assert_eq!(pod["volumes"][0]["hostPath"]["type"], "Socket", "{ds}");
+    let lease_role = emu
+        .get("roles.rbac.authorization.k8s.io slipway-prewarm-controller-lease -n slipway-system");
+    assert_eq!(
+        lease_role["rules"][0]["resources"],
+        serde_json::json!(["leases"]),
+        "{lease_role}"
+    );
+    let deployment = emu.get("deployments.apps slipway-prewarm-controller -n slipway-system");
+    assert_eq!(deployment["spec"]["replicas"], 2, "{deployment}");
     // The agent's role: its NodeImages read and watched, their status written, Secrets read;
     // nothing else.
     let role = emu.get("clusterroles.rbac.authorization.k8s.io slipway-prewarm-agent");
@@ -586,10 +613,7 @@ fn a_node_that_is_not_ready_fails_at_once_and_jobs_wait_for_a_controller_that_is
     assert_eq!(job["status"]["succeeded"], 0, "{job}");
     // A job created while no controller runs waits, and completes once one starts: the
     // controller keeps nothing of its own.
-    if let Some(mut c) = p.children.remove("controller") {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
+    p.stop("controller");
     forget(1, SMALL);
     let name = format!("while-away-{pid}");
     p.emu.create(&format!(
@@ -689,4 +713,59 @@ fn a_never_job_covers_a_node_that_joins_the_cluster_later() {
         "imagepulljobs.apps.kruise.io",
         &name,
     ]);
+}
+
+#[test]
+fn of_two_controllers_one_holds_the_lease_and_the_other_takes_over_when_it_dies() {
+    let mut p = Prewarming::start();
+    p.spawn("controller-2", &["prewarm-controller"]);
+    let lease = || {
+        p.emu
+            .get("leases.coordination.k8s.io slipway-prewarm-controller -n default")
+    };
+    until("a holder", Duration::from_secs(30), || {
+        lease()["spec"]["holderIdentity"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty())
+    });
+    let first = lease()["spec"]["holderIdentity"].clone();
+    let pid = |name: &str| p.children[name].id();
+    let (leader, other) = if first
+        .as_str()
+        .is_some_and(|h| h.ends_with(&format!("-{}", pid("controller"))))
+    {
+        ("controller", "controller-2")
+    } else {
+        ("controller-2", "controller")
+    };
+    assert!(
+        first
+            .as_str()
+            .is_some_and(|h| h.ends_with(&format!("-{}", pid(leader)))),
+        "{first}"
+    );
+    // The leader dies without giving the Lease up; the other acts once it lapsed (15 s).
+    let standby = pid(other);
+    if let Some(mut c) = p.children.remove(leader) {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    forget(2, SMALL);
+    let job = p.job(
+        &format!("after-failover-{}", std::process::id()),
+        SMALL,
+        "  selector: {names: [node-2]}\n",
+    );
+    assert_eq!(job["status"]["succeeded"], 1, "{job}");
+    assert!(has(2, SMALL));
+    let holder = lease()["spec"]["holderIdentity"].clone();
+    assert!(
+        holder
+            .as_str()
+            .is_some_and(|h| h.ends_with(&format!("-{standby}"))),
+        "{holder}"
+    );
+    // A controller stopped with SIGTERM gives the Lease up.
+    p.stop(other);
+    assert_eq!(lease()["spec"]["holderIdentity"], "", "{}", lease());
 }
