@@ -230,6 +230,72 @@ async fn wait_to_hold(election: &Election, every: Duration, shutdown: &Cancellat
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mock::{self, Seen};
+
+    const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/ops/leases/ctl";
+
+    #[tokio::test]
+    async fn a_lapsed_lease_is_taken_over_the_version_read_and_a_live_one_is_left() {
+        let now = SystemTime::now();
+        let held_by = move |who: &str, ago: u64| {
+            json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                   "metadata": {"name": "ctl", "namespace": "ops", "resourceVersion": "7"},
+                   "spec": {"holderIdentity": who, "leaseDurationSeconds": 15,
+                            "renewTime": micro(now - Duration::from_secs(ago))}})
+        };
+        let mut reads = 0;
+        let (client, log) = mock::client(move |s: &Seen| match (s.method.as_str(), s.path()) {
+            ("GET", LEASE) => {
+                reads += 1;
+                // First alive, then lapsed.
+                (200, held_by("other", if reads == 1 { 3 } else { 60 }))
+            }
+            ("PUT", LEASE) => (200, s.body.clone()),
+            _ => (404, mock::status(404, "NotFound")),
+        });
+        let e = Election::new(
+            client,
+            "http://mock",
+            "ops",
+            "ctl",
+            "me",
+            Duration::from_secs(15),
+        );
+        assert!(
+            !e.try_hold(now).await.expect("try"),
+            "a live Lease is not taken"
+        );
+        assert!(e.try_hold(now).await.expect("try"), "a lapsed one is");
+        let seen = log.lock().expect("lock").clone();
+        let puts: Vec<&Seen> = seen.iter().filter(|s| s.method == "PUT").collect();
+        assert_eq!(puts.len(), 1, "{seen:?}");
+        assert_eq!(puts[0].body["metadata"]["resourceVersion"], "7");
+        assert_eq!(puts[0].body["spec"]["holderIdentity"], "me");
+    }
+
+    #[tokio::test]
+    async fn a_missing_lease_is_created_and_a_lost_race_is_not_a_failure() {
+        let (client, log) = mock::client(|s: &Seen| match s.method.as_str() {
+            "GET" => (404, mock::status(404, "NotFound")),
+            _ => (409, mock::status(409, "AlreadyExists")),
+        });
+        let e = Election::new(
+            client,
+            "http://mock",
+            "ops",
+            "ctl",
+            "me",
+            Duration::from_secs(15),
+        );
+        assert!(!e.try_hold(SystemTime::now()).await.expect("no error"));
+        let seen = log.lock().expect("lock").clone();
+        let post = seen.iter().find(|s| s.method == "POST").expect("a create");
+        assert_eq!(
+            post.path(),
+            "/apis/coordination.k8s.io/v1/namespaces/ops/leases"
+        );
+        assert_eq!(post.body["spec"]["holderIdentity"], "me");
+    }
 
     #[test]
     fn a_lease_lapses_after_its_duration_without_renewal() {
