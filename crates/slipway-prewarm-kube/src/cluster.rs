@@ -2,7 +2,7 @@
 //! [`Cache`], writes go to the API with the `resourceVersion` the controller saw as the
 //! precondition, and a status through the `status` subresource.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -73,6 +73,8 @@ pub struct KubeCluster {
     cache: Arc<Cache>,
     /// Objects a write found changed: the next `get` asks the API server, not the cache.
     fresh: Mutex<HashSet<(Kind, String, String)>>,
+    /// Each job's problem as the webhook would see it, by uid and generation.
+    verdicts: Mutex<HashMap<(String, i64), Option<String>>>,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -100,6 +102,7 @@ impl KubeCluster {
             client,
             server: server.to_string(),
             fresh: Mutex::new(HashSet::new()),
+            verdicts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -282,6 +285,48 @@ impl KubeCluster {
         }
     }
 
+    /// Whether a job passes what OpenKruise's webhook checks; one that does not is left alone
+    /// but for its status, which says why (written once per spec generation).
+    async fn admitted(&self, kind: Kind, o: &PrewarmObject) -> Result<bool, ClusterError> {
+        let id = (o.uid.clone(), o.generation);
+        let known = self
+            .verdicts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .cloned();
+        let verdict = match known {
+            Some(v) => v,
+            None => {
+                let v = crate::admission::problem(&o.object);
+                let mut verdicts = self
+                    .verdicts
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Older generations are not asked about again.
+                verdicts.retain(|(uid, _), _| *uid != o.uid);
+                verdicts.insert(id, v.clone());
+                v
+            }
+        };
+        let Some(problem) = verdict else {
+            return Ok(true);
+        };
+        let status = json!({ "message": format!("refused: {problem}") });
+        if o.object["status"] != status {
+            let mut object = o.object.clone();
+            object["status"] = status;
+            let key = PrewarmKey {
+                kind: kind.name(),
+                namespace: &o.namespace,
+                name: &o.name,
+            };
+            // A conflict is tried again next round.
+            self.replace(kind, key, &object, o.resource_version).await?;
+        }
+        Ok(false)
+    }
+
     fn done(&self, kind: Kind, o: &DynamicObject) -> PrewarmOutcome {
         let v = to_value(kind, o);
         self.cache.remember(kind, v.clone());
@@ -326,15 +371,18 @@ impl Cluster for KubeCluster {
     async fn list(&self, kind: &str) -> Result<Vec<PrewarmObject>, ClusterError> {
         let k = Kind::from_name(kind).ok_or_else(|| unknown(kind))?;
         let now = SystemTime::now();
-        Ok(self
-            .cache
-            .list(k)
-            .into_iter()
-            .map(|v| match k {
+        let mut out = Vec::new();
+        for v in self.cache.list(k) {
+            let o = match k {
                 Kind::Node => to_prewarm(k, &node_as_seen(v, now)),
                 _ => to_prewarm(k, &v),
-            })
-            .collect())
+            };
+            if k.namespaced() && !self.admitted(k, &o).await? {
+                continue;
+            }
+            out.push(o);
+        }
+        Ok(out)
     }
 
     async fn get(&self, key: PrewarmKey<'_>) -> Result<Option<PrewarmObject>, ClusterError> {

@@ -8,6 +8,7 @@
 //! [`Cluster`]: slipway_server::controller::Cluster
 //! [`ControlPlane`]: slipway_prewarm::ControlPlane
 
+mod admission;
 mod cache;
 mod cluster;
 mod error;

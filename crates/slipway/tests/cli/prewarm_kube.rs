@@ -321,7 +321,8 @@ fn jobs_created_through_the_api_land_on_the_nodes_they_select_and_a_missing_imag
         "{log}"
     );
     // Deleted jobs release their tags; the agent sees that through its watch and its status
-    // follows (desired 0), written through the status subresource over the controller's spec.
+    // follows (one entry per tag still asked for, other tests' jobs may hold some), written
+    // through the status subresource over the controller's spec.
     p.emu.kubectl(&[
         "delete",
         "-n",
@@ -331,14 +332,24 @@ fn jobs_created_through_the_api_land_on_the_nodes_they_select_and_a_missing_imag
         "by-label",
     ]);
     until(
-        "node-2's NodeImage to empty",
+        "node-2's NodeImage to drop the jobs",
         Duration::from_secs(30),
         || {
             let ni = p.emu.get("nodeimages.apps.kruise.io node-2");
-            ni["spec"]["images"]
+            let tags: Vec<&Value> = ni["spec"]["images"]
                 .as_object()
-                .is_none_or(|m| m.is_empty())
-                && ni["status"]["desired"] == 0
+                .into_iter()
+                .flat_map(|m| m.values())
+                .flat_map(|i| i["tags"].as_array().into_iter().flatten())
+                .collect();
+            let ours = tags.iter().any(|t| {
+                t["ownerReferences"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|o| o["name"] == "by-names" || o["name"] == "by-label")
+            });
+            !ours && ni["status"]["desired"] == tags.len()
         },
     );
 }
@@ -768,4 +779,38 @@ fn of_two_controllers_one_holds_the_lease_and_the_other_takes_over_when_it_dies(
     // A controller stopped with SIGTERM gives the Lease up.
     p.stop(other);
     assert_eq!(lease()["spec"]["holderIdentity"], "", "{}", lease());
+}
+
+#[test]
+fn a_job_openkruise_s_webhook_would_refuse_says_why_in_its_status_and_pulls_nothing() {
+    let p = Prewarming::start();
+    let name = format!("refused-{}", std::process::id());
+    // Names and a label selector both: the CRD's schema admits it, OpenKruise's webhook not.
+    p.emu.create(&format!(
+        "apiVersion: apps.kruise.io/v1alpha1\nkind: ImagePullJob\nmetadata: {{name: {name}, namespace: default}}\n\
+         spec:\n  image: {SMALL}\n  selector: {{names: [node-1], matchLabels: {{pool: a}}}}\n"
+    ));
+    let what = format!("imagepulljobs.apps.kruise.io {name} -n default");
+    let mut job = Value::Null;
+    until("the refusal", Duration::from_secs(30), || {
+        job = p.emu.get(&what);
+        job["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("refused: "))
+    });
+    let message = job["status"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("names"), "{message}");
+    let ni = p.emu.get("nodeimages.apps.kruise.io node-1");
+    let tags = ni["spec"]["images"][SMALL.rsplit_once(':').expect("tag").0]["tags"].clone();
+    assert!(
+        tags.as_array()
+            .into_iter()
+            .flatten()
+            .all(|t| t["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|o| o["name"] != name.as_str())),
+        "the refused job placed a tag: {ni}"
+    );
 }
