@@ -73,8 +73,8 @@ pub struct KubeCluster {
     cache: Arc<Cache>,
     /// Objects a write found changed: the next `get` asks the API server, not the cache.
     fresh: Mutex<HashSet<(Kind, String, String)>>,
-    /// Each job's problem as the webhook would see it, by uid and generation.
-    verdicts: Mutex<HashMap<(String, i64), Option<String>>>,
+    /// Each job's problem as the webhook would see it, by kind, uid and generation.
+    verdicts: Mutex<HashMap<(Kind, String, i64), Option<String>>>,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -288,7 +288,7 @@ impl KubeCluster {
     /// Whether a job passes what OpenKruise's webhook checks; one that does not is left alone
     /// but for its status, which says why (written once per spec generation).
     async fn admitted(&self, kind: Kind, o: &PrewarmObject) -> Result<bool, ClusterError> {
-        let id = (o.uid.clone(), o.generation);
+        let id = (kind, o.uid.clone(), o.generation);
         let known = self
             .verdicts
             .lock()
@@ -304,7 +304,7 @@ impl KubeCluster {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 // Older generations are not asked about again.
-                verdicts.retain(|(uid, _), _| *uid != o.uid);
+                verdicts.retain(|(_, uid, _), _| *uid != o.uid);
                 verdicts.insert(id, v.clone());
                 v
             }
@@ -372,16 +372,24 @@ impl Cluster for KubeCluster {
         let k = Kind::from_name(kind).ok_or_else(|| unknown(kind))?;
         let now = SystemTime::now();
         let mut out = Vec::new();
+        let mut listed = HashSet::new();
         for v in self.cache.list(k) {
             let o = match k {
                 Kind::Node => to_prewarm(k, &node_as_seen(v, now)),
                 _ => to_prewarm(k, &v),
             };
             if k.namespaced() && !self.admitted(k, &o).await? {
+                listed.insert(o.uid);
                 continue;
             }
+            listed.insert(o.uid.clone());
             out.push(o);
         }
+        // Verdicts on jobs gone are forgotten.
+        self.verdicts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(kind, uid, _), _| *kind != k || listed.contains(uid));
         Ok(out)
     }
 
