@@ -1,11 +1,14 @@
-//! The agent against a server: registers its Node (name, labels), heartbeats, reads its own
-//! NodeImage once a second (creating it when missing), feeds its tags to the engine, and writes
-//! the tags' statuses back. When the server is away the engine keeps pulling what it was last
-//! asked for; requests are retried with backoff and the status catches up when it returns.
+//! The agent against a control plane: heartbeats (where the plane wants them), reads its own
+//! NodeImage (once a second, and whenever the plane says it changed), feeds its tags to the
+//! engine, and writes the tags' statuses back. When the plane is away the engine keeps pulling
+//! what it was last asked for; requests are retried with backoff and the status catches up when
+//! it returns. [`ServerPlane`] is a slipway server as a plane: the agent registers its Node
+//! there and creates its NodeImage.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
 use serde_json::{Value, json};
 use slipway_model::kinds::kruise::{NodeImageSpec, NodeImageStatus};
 use tokio::sync::{mpsc, watch};
@@ -13,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::engine::Engine;
 use crate::node_image::{Wanted, auth_for, status, wanted};
+use crate::plane::ControlPlane;
 use crate::server::{Server, ServerError};
 use crate::status::{TagSpec, TagStatus};
 
@@ -64,11 +68,61 @@ pub async fn register(
     Ok(())
 }
 
-/// What the loop keeps between rounds.
-struct Agent {
+/// A slipway server as the plane of node `name` (with `labels`), whose agent registers it.
+#[derive(Debug, Clone)]
+pub struct ServerPlane {
     server: Server,
     name: String,
     labels: BTreeMap<String, String>,
+}
+
+impl ServerPlane {
+    /// The plane of node `name` on `server`.
+    pub fn new(server: Server, name: String, labels: BTreeMap<String, String>) -> ServerPlane {
+        ServerPlane {
+            server,
+            name,
+            labels,
+        }
+    }
+}
+
+#[async_trait]
+impl ControlPlane for ServerPlane {
+    type Error = ServerError;
+
+    fn location(&self) -> String {
+        format!("the server at {}", self.server.url())
+    }
+
+    async fn heartbeat(&self) -> Result<(), ServerError> {
+        let node = node_object(&self.name, &self.labels);
+        if !self.server.put_node_status(&node).await? {
+            self.server.put_node(&node).await?;
+        }
+        Ok(())
+    }
+
+    async fn node_image(&self) -> Result<Option<Value>, ServerError> {
+        self.server.node_image(&self.name).await
+    }
+
+    async fn node_image_missing(&self) -> Result<(), ServerError> {
+        self.server.create_node_image(&self.name).await
+    }
+
+    async fn write_status(&self, object: &Value) -> Result<(), ServerError> {
+        self.server.put_node_image_status(object).await
+    }
+
+    async fn pull_secret(&self, ns: &str, name: &str) -> Result<Option<Vec<u8>>, ServerError> {
+        self.server.pull_secret(&self.name, ns, name).await
+    }
+}
+
+/// What the loop keeps between rounds.
+struct Agent<P> {
+    plane: P,
     config: FollowConfig,
     desired: watch::Sender<Vec<TagSpec>>,
     wanted: Vec<Wanted>,
@@ -80,12 +134,11 @@ struct Agent {
     object: Option<Value>,
 }
 
-/// Follows the node's NodeImage until the process ends, reporting every status to `report`.
-pub async fn follow(
+/// Follows the node's NodeImage on `plane` until the process ends, reporting every status to
+/// `report`.
+pub async fn follow<P: ControlPlane>(
     engine: Engine,
-    server: Server,
-    name: String,
-    labels: BTreeMap<String, String>,
+    plane: P,
     config: FollowConfig,
     mut report: impl FnMut(&TagStatus),
 ) {
@@ -93,9 +146,7 @@ pub async fn follow(
     let (tx, mut statuses) = mpsc::unbounded_channel();
     let engine = tokio::spawn(engine.run(desired_rx, tx));
     let mut agent = Agent {
-        server,
-        name,
-        labels,
+        plane,
         desired,
         wanted: Vec::new(),
         latest: BTreeMap::new(),
@@ -125,6 +176,7 @@ pub async fn follow(
                 None => break,
             },
             _ = ticks.tick() => {}
+            () = agent.plane.changed() => {}
         }
         if Instant::now() < retry_at {
             continue;
@@ -132,7 +184,7 @@ pub async fn follow(
         match agent.round().await {
             Ok(()) => {
                 if failures > 0 {
-                    tracing::warn!("the server at {} answers again", agent.server.url());
+                    tracing::warn!("{} answers again", agent.plane.location());
                 }
                 failures = 0;
             }
@@ -166,19 +218,22 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-impl Agent {
+impl<P: ControlPlane> Agent<P> {
     /// One round: heartbeat when due, read the NodeImage, feed the engine, write the status.
-    async fn round(&mut self) -> Result<(), ServerError> {
+    async fn round(&mut self) -> Result<(), P::Error> {
         if Instant::now() >= self.next_beat {
-            let node = node_object(&self.name, &self.labels);
-            if !self.server.put_node_status(&node).await? {
-                self.server.put_node(&node).await?;
-            }
+            self.plane.heartbeat().await?;
             self.next_beat = Instant::now() + self.config.heartbeat;
         }
-        let Some(mut object) = self.server.node_image(&self.name).await? else {
-            self.server.create_node_image(&self.name).await?;
+        let Some(mut object) = self.plane.node_image().await? else {
+            self.plane.node_image_missing().await?;
             self.written = None;
+            self.object = None;
+            // No NodeImage asks for nothing: pulls under way stop.
+            if !self.wanted.is_empty() {
+                self.feed(&[]).await;
+                self.wanted.clear();
+            }
             return Ok(());
         };
         let spec: NodeImageSpec =
@@ -206,7 +261,7 @@ impl Agent {
     }
 
     /// Writes the status when it changed since it was last written.
-    async fn flush(&mut self) -> Result<(), ServerError> {
+    async fn flush(&mut self) -> Result<(), P::Error> {
         let new = status(&self.wanted, &self.latest);
         let Some(object) = &self.object else {
             return Ok(());
@@ -216,7 +271,7 @@ impl Agent {
         }
         let mut object = object.clone();
         object["status"] = serde_json::to_value(&new).unwrap_or(Value::Null);
-        self.server.put_node_image_status(&object).await?;
+        self.plane.write_status(&object).await?;
         self.written = Some(new);
         Ok(())
     }
@@ -250,13 +305,16 @@ impl Agent {
             eprintln!("agent: ignoring the pull secret with an invalid name");
             return None;
         }
-        match self.server.pull_secret(&self.name, ns, name).await {
+        match self.plane.pull_secret(ns, name).await {
             Ok(Some(c)) => {
                 self.secrets.insert(key, c.clone());
                 Some(c)
             }
             Ok(None) => {
-                eprintln!("agent: pull secret {ns}/{name} is not on the server");
+                eprintln!(
+                    "agent: pull secret {ns}/{name} is not on {}",
+                    self.plane.location()
+                );
                 None
             }
             Err(e) => {

@@ -82,6 +82,32 @@ pub enum Command {
     /// Pre-warm an image onto nodes: create an ImagePullJob on the server and, with --wait,
     /// follow it node by node (needs --server).
     Prewarm(PrewarmArgs),
+    /// Run the pre-warming controller against a Kubernetes cluster (OpenKruise's ImagePullJob,
+    /// ImageListPullJob and NodeImage CRDs of deploy/prewarm/), found as kubectl finds it.
+    PrewarmController(PrewarmControllerArgs),
+}
+
+/// `slipway prewarm-controller`: the controller of `slipway serve`, on a cluster.
+#[derive(Debug, Args)]
+pub struct PrewarmControllerArgs {
+    /// Only the jobs of this namespace [default: every namespace].
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+    /// A node whose `Ready` condition is not `True` fails its pulls at once; this is how long
+    /// a node may stay silent otherwise (the cluster's node lifecycle controller decides first).
+    #[arg(long, default_value = "40s", value_parser = go_duration, value_name = "DURATION")]
+    pub node_grace: std::time::Duration,
+    /// Act only while holding this `coordination.k8s.io` Lease, so that several replicas may
+    /// run (`NAME`, in the config's namespace, or `NAMESPACE/NAME`).
+    #[arg(
+        long,
+        default_value = "slipway-prewarm-controller",
+        value_name = "LEASE"
+    )]
+    pub lease: String,
+    /// Act at once, without a Lease (one controller only).
+    #[arg(long)]
+    pub no_leader_election: bool,
 }
 
 /// When to pull an image the node already has.
@@ -96,9 +122,14 @@ pub enum PullPolicyArg {
 /// `slipway agent`: pulls through CRI, like a NodeImage's tags.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// This node's name, as its statuses report it.
-    #[arg(long, value_name = "NAME")]
+    /// This node's name, as its statuses report it (in a DaemonSet, `NODE_NAME` from the
+    /// downward API's `spec.nodeName`).
+    #[arg(long, env = "NODE_NAME", value_name = "NAME")]
     pub node: String,
+    /// Follow the node's NodeImage on the Kubernetes cluster (kubectl's config, else the
+    /// in-cluster one) instead of a slipway server.
+    #[arg(long, conflicts_with_all = ["pull", "label"])]
+    pub kube: bool,
     /// The runtime's CRI socket.
     #[arg(
         long,
@@ -412,6 +443,17 @@ pub struct ServeArgs {
     /// Pre-warming: a node whose agent has not heartbeaten for this long fails its jobs' pulls.
     #[arg(long, default_value = "40s", value_parser = go_duration, value_name = "DURATION")]
     pub node_grace: std::time::Duration,
+    /// Act only while holding this `coordination.k8s.io` Lease, so that several replicas may
+    /// run (`NAME`, in the config's namespace, or `NAMESPACE/NAME`).
+    #[arg(
+        long,
+        default_value = "slipway-prewarm-controller",
+        value_name = "LEASE"
+    )]
+    pub lease: String,
+    /// Act at once, without a Lease (one controller only).
+    #[arg(long)]
+    pub no_leader_election: bool,
 }
 
 /// A connection timeout: a duration of at least 100ms (shorter ones cut off every client).

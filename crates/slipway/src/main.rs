@@ -20,7 +20,10 @@ fn main() {
     if let Command::Entrypoint(args) = cli.command {
         std::process::exit(cmd::entrypoint::entrypoint(args));
     }
-    logging(matches!(cli.command, Command::Serve(_)));
+    logging(matches!(
+        cli.command,
+        Command::Serve(_) | Command::PrewarmController(_)
+    ));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -58,7 +61,11 @@ async fn on_this_machine(
 ) -> Result<i32, CliError> {
     if !matches!(
         command,
-        Command::Apply(_) | Command::Validate(_) | Command::Agent(_) | Command::Prewarm(_)
+        Command::Apply(_)
+            | Command::Validate(_)
+            | Command::Agent(_)
+            | Command::Prewarm(_)
+            | Command::PrewarmController(_)
     ) {
         paths::make_private(data);
         // After the flag (set first, which wins): the config file's `[secrets] key_file`.
@@ -91,7 +98,9 @@ async fn on_this_machine(
         Command::Token(args) => cmd::token::token(data, &args).await,
         Command::Secrets(args) => cmd::secrets::secrets(data, &args).await,
         Command::Build(args) => cmd::build::build(&args, &config::load(config_path)?).await,
+        Command::Agent(args) if args.kube => cmd::agent::on_cluster(&args).await,
         Command::Agent(args) => cmd::agent::agent(&args).await,
+        Command::PrewarmController(args) => cmd::prewarm_controller::run(&args).await,
         Command::Entrypoint(args) => Ok(cmd::entrypoint::entrypoint(args)),
         Command::Prewarm(_) => Err(CliError::usage(
             "pre-warming runs on a server's nodes",
@@ -118,7 +127,15 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
         Command::Logs(args) => cmd::remote::logs(remote, &args).await,
         Command::Cancel(args) => cmd::remote::cancel(remote, &args).await,
         Command::Rerun(args) => cmd::remote::rerun(remote, &args).await,
+        Command::Agent(args) if args.kube => Err(CliError::usage(
+            "--kube and --server do not go together",
+            "with --kube the agent follows its NodeImage on the cluster; drop --server (and unset SLIPWAY_SERVER)",
+        )),
         Command::Agent(args) => cmd::agent::against_server(remote, &args).await,
+        Command::PrewarmController(_) => Err(CliError::usage(
+            "the pre-warming controller on a cluster takes no --server",
+            "drop --server (and unset SLIPWAY_SERVER); `slipway serve` runs the controller for its own agents",
+        )),
         Command::Prewarm(args) => cmd::prewarm_job::prewarm(remote, &args).await,
         Command::Entrypoint(args) => Ok(cmd::entrypoint::entrypoint(args)),
         Command::Build(_) => Err(CliError::usage(

@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use slipway_store::{Expect, PrewarmKey, PrewarmObject, PrewarmOutcome, StoreError};
+use slipway_store::{Expect, PrewarmKey, PrewarmObject, PrewarmOutcome};
 
 use super::world::{Config, Memory, format_time};
-use super::{Cluster, round};
+use super::{Cluster, ClusterError, round};
 
 type Id = (String, String, String);
 
@@ -25,11 +25,11 @@ fn id(k: PrewarmKey<'_>) -> Id {
 
 #[async_trait]
 impl Cluster for Fake {
-    async fn list(&self, kind: &str) -> Result<Vec<PrewarmObject>, StoreError> {
+    async fn list(&self, kind: &str) -> Result<Vec<PrewarmObject>, ClusterError> {
         let g = self.objects.lock().expect("lock");
         Ok(g.1.values().filter(|o| o.kind == kind).cloned().collect())
     }
-    async fn get(&self, key: PrewarmKey<'_>) -> Result<Option<PrewarmObject>, StoreError> {
+    async fn get(&self, key: PrewarmKey<'_>) -> Result<Option<PrewarmObject>, ClusterError> {
         Ok(self.objects.lock().expect("lock").1.get(&id(key)).cloned())
     }
     async fn write(
@@ -37,7 +37,7 @@ impl Cluster for Fake {
         key: PrewarmKey<'_>,
         object: &Value,
         expect: Expect,
-    ) -> Result<PrewarmOutcome, StoreError> {
+    ) -> Result<PrewarmOutcome, ClusterError> {
         let mut g = self.objects.lock().expect("lock");
         let old = g.1.get(&id(key)).cloned();
         let uid = match (&old, expect) {
@@ -63,7 +63,7 @@ impl Cluster for Fake {
         g.1.insert(id(key), o.clone());
         Ok(PrewarmOutcome::Done(o))
     }
-    async fn delete(&self, key: PrewarmKey<'_>) -> Result<(), StoreError> {
+    async fn delete(&self, key: PrewarmKey<'_>) -> Result<(), ClusterError> {
         self.objects.lock().expect("lock").1.remove(&id(key));
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! The pre-warming controller, a task of `slipway serve`: once a second it expands
 //! ImageListPullJobs into ImagePullJobs, spreads each ImagePullJob over its nodes' NodeImages,
 //! releases tags no job asks for, expires finished jobs and writes their statuses. It reads and
-//! writes only through [`Cluster`], so a fake can stand in for the store in tests.
+//! writes only through [`Cluster`]: the server's store, a Kubernetes API server (crate
+//! `slipway-prewarm-kube`) or, in tests, a fake.
 
 mod expand;
 mod expire;
@@ -18,51 +19,71 @@ use serde_json::{Value, json};
 use slipway_model::kinds::kruise::ImagePullJobSpec;
 use slipway_store::{Expect, PrewarmKey, PrewarmObject, PrewarmOutcome, SqliteStore, StoreError};
 
-pub use world::Config;
-use world::{Memory, NodeImageDoc, NodeInfo, World};
+pub use world::{Config, Memory, NodeInfo};
+use world::{NodeImageDoc, World};
+
+/// The kind name under which [`Cluster::list`] gives the nodes (Kubernetes `v1` Nodes).
+pub const NODE: &str = crate::nodes::NODE;
+
+/// Why the controller could not read or write what it needs.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The server's store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another backend (a Kubernetes API server); `action` reads after "failed to".
+    #[error("failed to {action}")]
+    Backend {
+        /// What was being done, e.g. `update the NodeImage n1`.
+        action: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
 
 /// What the controller reads and writes: the pre-warming objects and the nodes.
 #[async_trait]
 pub trait Cluster: Send + Sync {
     /// Objects of `kind` in every namespace.
-    async fn list(&self, kind: &str) -> Result<Vec<PrewarmObject>, StoreError>;
+    async fn list(&self, kind: &str) -> Result<Vec<PrewarmObject>, ClusterError>;
     /// One object.
-    async fn get(&self, key: PrewarmKey<'_>) -> Result<Option<PrewarmObject>, StoreError>;
+    async fn get(&self, key: PrewarmKey<'_>) -> Result<Option<PrewarmObject>, ClusterError>;
     /// Creates or replaces an object, as [`SqliteStore::write_prewarm_object`] does.
     async fn write(
         &self,
         key: PrewarmKey<'_>,
         object: &Value,
         expect: Expect,
-    ) -> Result<PrewarmOutcome, StoreError>;
+    ) -> Result<PrewarmOutcome, ClusterError>;
     /// Deletes an object (gone already is fine).
-    async fn delete(&self, key: PrewarmKey<'_>) -> Result<(), StoreError>;
+    async fn delete(&self, key: PrewarmKey<'_>) -> Result<(), ClusterError>;
 }
 
 #[async_trait]
 impl Cluster for SqliteStore {
-    async fn list(&self, kind: &str) -> Result<Vec<PrewarmObject>, StoreError> {
-        self.prewarm_objects(kind, None).await
+    async fn list(&self, kind: &str) -> Result<Vec<PrewarmObject>, ClusterError> {
+        Ok(self.prewarm_objects(kind, None).await?)
     }
-    async fn get(&self, key: PrewarmKey<'_>) -> Result<Option<PrewarmObject>, StoreError> {
-        self.prewarm_object(key).await
+    async fn get(&self, key: PrewarmKey<'_>) -> Result<Option<PrewarmObject>, ClusterError> {
+        Ok(self.prewarm_object(key).await?)
     }
     async fn write(
         &self,
         key: PrewarmKey<'_>,
         object: &Value,
         expect: Expect,
-    ) -> Result<PrewarmOutcome, StoreError> {
-        self.write_prewarm_object(key, object, expect).await
+    ) -> Result<PrewarmOutcome, ClusterError> {
+        Ok(self.write_prewarm_object(key, object, expect).await?)
     }
-    async fn delete(&self, key: PrewarmKey<'_>) -> Result<(), StoreError> {
-        self.delete_prewarm_object(key, None).await.map(|_| ())
+    async fn delete(&self, key: PrewarmKey<'_>) -> Result<(), ClusterError> {
+        Ok(self.delete_prewarm_object(key, None).await.map(|_| ())?)
     }
 }
 
 /// Runs rounds until `shutdown`; a failed round is logged and the next one tries again.
 pub async fn run(
-    store: Arc<SqliteStore>,
+    cluster: Arc<dyn Cluster>,
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -70,11 +91,19 @@ pub async fn run(
     let mut memory = Memory::default();
     let mut failing = false;
     loop {
-        match round(store.as_ref(), &mut memory, &config, SystemTime::now()).await {
-            Ok(()) => failing = false,
+        match round(cluster.as_ref(), &mut memory, &config, SystemTime::now()).await {
+            Ok(()) => {
+                if failing {
+                    tracing::warn!("pre-warming controller: rounds run again");
+                }
+                failing = false;
+            }
             Err(e) if !failing => {
                 failing = true;
-                tracing::warn!("pre-warming controller: failed to run a round: {e}");
+                tracing::warn!(
+                    "pre-warming controller: failed to run a round: {}",
+                    chain(&e)
+                );
             }
             Err(_) => {}
         }
@@ -83,6 +112,17 @@ pub async fn run(
             _ = tokio::time::sleep(config.interval) => {}
         }
     }
+}
+
+/// An error with its causes, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out = format!("{out}: {c}");
+        cause = c.source();
+    }
+    out
 }
 
 fn key<'a>(kind: &'a str, o: &'a PrewarmObject) -> PrewarmKey<'a> {
@@ -99,7 +139,7 @@ pub async fn round(
     memory: &mut Memory,
     config: &Config,
     now: SystemTime,
-) -> Result<(), StoreError> {
+) -> Result<(), ClusterError> {
     memory.started.get_or_insert(now);
     let lists = cluster.list("ImageListPullJob").await?;
     let jobs = cluster.list("ImagePullJob").await?;
@@ -157,7 +197,7 @@ pub async fn round(
     memory
         .retries
         .retain(|(uid, _), _| live.contains(uid.as_str()));
-    release::release(&mut world, &claims);
+    release::release(&mut world, &claims, config.namespace.as_deref());
     for (node, doc) in world.images.iter().filter(|(_, d)| d.dirty) {
         write_spec(cluster, node, doc).await?;
     }
@@ -173,7 +213,7 @@ async fn expand_list(
     cluster: &dyn Cluster,
     list: &PrewarmObject,
     jobs: &[PrewarmObject],
-) -> Result<(), StoreError> {
+) -> Result<(), ClusterError> {
     let children = expand::children(list, jobs);
     for change in expand::expand(list, &children) {
         let (name, object, expect) = match change {
@@ -215,7 +255,7 @@ async fn write_status(
     cluster: &dyn Cluster,
     key: PrewarmKey<'_>,
     status: &Value,
-) -> Result<(), StoreError> {
+) -> Result<(), ClusterError> {
     for _ in 0..3 {
         let Some(current) = cluster.get(key).await? else {
             return Ok(());
@@ -241,7 +281,7 @@ async fn write_spec(
     cluster: &dyn Cluster,
     node: &str,
     doc: &NodeImageDoc,
-) -> Result<(), StoreError> {
+) -> Result<(), ClusterError> {
     let key = PrewarmKey {
         kind: "NodeImage",
         namespace: "",

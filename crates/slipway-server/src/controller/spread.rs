@@ -12,8 +12,8 @@ use slipway_model::kinds::kruise::{
 
 use super::Config;
 use super::world::{
-    Memory, NodeImageDoc, NodeInfo, World, format_time, owned_by, owner, parse_time, selects,
-    split_image,
+    Memory, NodeImageDoc, NodeInfo, World, format_time, owned_by, parse_time, selects, split_image,
+    tag_owner,
 };
 
 /// An ImagePullJob as the controller reads it.
@@ -381,7 +381,7 @@ fn ask(doc: &mut NodeImageDoc, job: &Job, name: &str, tag: &str, now: SystemTime
             if !owned_by(entry, &job.uid) {
                 entry
                     .owner_references
-                    .push(owner("ImagePullJob", &job.name, &job.uid));
+                    .push(tag_owner(&job.namespace, &job.name, &job.uid));
             }
             entry.version = next(entry.version);
         }
@@ -389,7 +389,7 @@ fn ask(doc: &mut NodeImageDoc, job: &Job, name: &str, tag: &str, now: SystemTime
             tag: tag.to_string(),
             created_at: Some(format_time(now)),
             pull_policy: Some(policy),
-            owner_references: vec![owner("ImagePullJob", &job.name, &job.uid)],
+            owner_references: vec![tag_owner(&job.namespace, &job.name, &job.uid)],
             version: next(None),
             image_pull_policy,
             pull_secrets: secrets,

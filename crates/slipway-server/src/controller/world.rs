@@ -24,6 +24,9 @@ pub struct Config {
     pub job_retries: u32,
     /// How often a `Never` job checks a node it has finished again.
     pub recheck: Duration,
+    /// Only the jobs of this namespace are this controller's: tags that other namespaces' jobs
+    /// own are left alone (every namespace when `None`).
+    pub namespace: Option<String>,
 }
 
 impl Default for Config {
@@ -35,6 +38,7 @@ impl Default for Config {
             retry_base: Duration::from_secs(2),
             job_retries: 2,
             recheck: Duration::from_secs(24 * 3600),
+            namespace: None,
         }
     }
 }
@@ -222,6 +226,20 @@ pub fn owner(kind: &str, name: &str, uid: &str) -> Value {
         "apiVersion": "apps.kruise.io/v1alpha1", "kind": kind, "name": name, "uid": uid,
         "controller": true, "blockOwnerDeletion": true,
     })
+}
+
+/// The owner reference an ImagePullJob puts on a NodeImage tag: OpenKruise's tag owners are
+/// object references, so they carry the job's namespace.
+pub fn tag_owner(namespace: &str, name: &str, uid: &str) -> Value {
+    let mut o = owner("ImagePullJob", name, uid);
+    o["namespace"] = json!(namespace);
+    o
+}
+
+/// Whether the owner reference is of a job in `scope` (any, when `None`; a reference without a
+/// namespace is in no particular one).
+pub fn in_scope(reference: &Value, scope: Option<&str>) -> bool {
+    scope.is_none_or(|ns| reference["namespace"] == ns)
 }
 
 /// The uid of an owner reference of `kind`.

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use slipway_model::reference::Reference;
 use slipway_prewarm::agent::{engine_for, pull_list};
-use slipway_prewarm::follow::{FollowConfig, follow, register};
+use slipway_prewarm::follow::{FollowConfig, ServerPlane, follow, register};
 use slipway_prewarm::server::Server;
 use slipway_prewarm::{
-    Endpoint, EndpointError, EngineConfig, Phase, PullPolicy, RegistryAuth, TagSpec, TagStatus,
+    Endpoint, EndpointError, Engine, EngineConfig, Phase, PullPolicy, RegistryAuth, TagSpec,
+    TagStatus,
 };
+use slipway_prewarm_kube::KubeNode;
 
 use crate::cli::{AgentArgs, PullPolicyArg};
 use crate::error::{CliError, EXIT_FAILED};
@@ -24,7 +26,7 @@ pub async fn agent(args: &AgentArgs) -> Result<i32, CliError> {
     if args.pull.is_empty() {
         return Err(CliError::usage(
             "nothing to pull",
-            "name images with --pull IMAGE (repeatable), or follow a server's NodeImage with --server URL",
+            "name images with --pull IMAGE (repeatable), or follow the node's NodeImage with --server URL or --kube",
         ));
     }
     let specs = specs(args)?;
@@ -64,27 +66,8 @@ pub async fn against_server(remote: &Remote, args: &AgentArgs) -> Result<i32, Cl
             "with --server the node pulls what its NodeImage asks for; create jobs with `slipway prewarm`",
         ));
     }
-    if let Some(why) = slipway_model::names::dns_subdomain_problem(&args.node) {
-        return Err(CliError::usage(
-            format!(
-                "invalid node name `{}`: {why}",
-                slipway_model::names::shown(&args.node)
-            ),
-            "name nodes as Kubernetes does: lower-case letters, digits, `-` and `.`",
-        ));
-    }
     let labels = labels(&args.label)?;
-    let endpoint = Endpoint::parse(&args.cri_endpoint).map_err(|e| {
-        CliError::usage(
-            e.to_string(),
-            "pass --cri-endpoint unix:///path/to/runtime.sock",
-        )
-    })?;
-    let config = EngineConfig {
-        max_concurrent_pulls: usize::try_from(args.max_concurrent_pulls).unwrap_or(1),
-        ..EngineConfig::default()
-    };
-    let engine = engine_for(&endpoint, config).await.map_err(unreachable)?;
+    let (endpoint, engine) = node_engine(args).await?;
     let server = Server::new(remote.base(), remote.token().map(str::to_string))
         .map_err(|e| CliError::usage(e.to_string(), "pass --server http://HOST:PORT"))?;
     register(&server, &args.node, &labels).await.map_err(|e| {
@@ -104,16 +87,67 @@ pub async fn against_server(remote: &Remote, args: &AgentArgs) -> Result<i32, Cl
         ..FollowConfig::default()
     };
     let mut printer = Printer::default();
-    follow(
-        engine,
-        server,
-        args.node.clone(),
-        labels,
-        follow_config,
-        |s| printer.print(s),
-    )
-    .await;
+    let plane = ServerPlane::new(server, args.node.clone(), labels);
+    follow(engine, plane, follow_config, |s| printer.print(s)).await;
     Ok(0)
+}
+
+/// `slipway agent --kube`: follows the node's NodeImage on the cluster until stopped.
+pub async fn on_cluster(args: &AgentArgs) -> Result<i32, CliError> {
+    let (endpoint, engine) = node_engine(args).await?;
+    let connected = slipway_prewarm_kube::connect().await.map_err(|e| {
+        CliError::usage(
+            chain(&e),
+            "set KUBECONFIG (or run in a Pod with a ServiceAccount: deploy/prewarm/agent.yaml)",
+        )
+    })?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let plane = KubeNode::connect(
+        connected.client,
+        &connected.server,
+        &args.node,
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|e| {
+        CliError::usage(
+            chain(&e),
+            "apply deploy/prewarm/ (the CRDs and the agent's RBAC) and check the cluster answers",
+        )
+    })?;
+    println!(
+        "node {}: following its NodeImage on {}, pulling through {endpoint}, at most {} at once",
+        args.node, connected.server, args.max_concurrent_pulls
+    );
+    let mut printer = Printer::default();
+    follow(engine, plane, FollowConfig::default(), |s| printer.print(s)).await;
+    shutdown.cancel();
+    Ok(0)
+}
+
+/// The node's name checked, and an engine on its runtime's socket.
+async fn node_engine(args: &AgentArgs) -> Result<(Endpoint, Engine), CliError> {
+    if let Some(why) = slipway_model::names::dns_subdomain_problem(&args.node) {
+        return Err(CliError::usage(
+            format!(
+                "invalid node name `{}`: {why}",
+                slipway_model::names::shown(&args.node)
+            ),
+            "name nodes as Kubernetes does: lower-case letters, digits, `-` and `.`",
+        ));
+    }
+    let endpoint = Endpoint::parse(&args.cri_endpoint).map_err(|e| {
+        CliError::usage(
+            e.to_string(),
+            "pass --cri-endpoint unix:///path/to/runtime.sock",
+        )
+    })?;
+    let config = EngineConfig {
+        max_concurrent_pulls: usize::try_from(args.max_concurrent_pulls).unwrap_or(1),
+        ..EngineConfig::default()
+    };
+    let engine = engine_for(&endpoint, config).await.map_err(unreachable)?;
+    Ok((endpoint, engine))
 }
 
 /// `KEY=VALUE` labels, checked as Kubernetes checks label values.

@@ -9,6 +9,7 @@ pub mod images;
 pub mod logs;
 pub mod lookup;
 pub mod prewarm;
+pub mod prewarm_controller;
 pub mod prewarm_job;
 pub mod remote;
 pub mod run;

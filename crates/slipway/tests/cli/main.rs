@@ -17,6 +17,7 @@ mod kube;
 mod namespaces;
 mod prewarm;
 mod prewarm_api;
+mod prewarm_kube;
 mod secrets;
 mod server;
 mod server_door;

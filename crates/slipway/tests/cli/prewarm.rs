@@ -15,11 +15,11 @@ use serde_json::Value;
 use crate::server::Served;
 use crate::{bin, text};
 
-const BIG: &str = "127.0.0.1:5000/slipway-test/big:latest";
-const SMALL: &str = "127.0.0.1:5000/library/bash:latest";
-const NODES: [usize; 3] = [1, 2, 3];
+pub(super) const BIG: &str = "127.0.0.1:5000/slipway-test/big:latest";
+pub(super) const SMALL: &str = "127.0.0.1:5000/library/bash:latest";
+pub(super) const NODES: [usize; 3] = [1, 2, 3];
 
-fn socket(n: usize) -> String {
+pub(super) fn socket(n: usize) -> String {
     format!("/tmp/slipway-containerd/node-{n}/containerd.sock")
 }
 
@@ -168,7 +168,7 @@ impl Drop for Cluster {
 }
 
 /// The registries and the containerd nodes (idempotent scripts).
-fn environment() {
+pub(super) fn environment() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for script in ["scripts/docker-env.sh", "scripts/containerd-env.sh"] {
         let out = Command::new("bash")
@@ -185,7 +185,7 @@ fn serve(home: &Path, addr: &str) -> Served {
     Served::spawned(home, crate::spawn_with(home, &args, &[]))
 }
 
-fn ctr(n: usize, args: &[&str]) -> String {
+pub(super) fn ctr(n: usize, args: &[&str]) -> String {
     let out = Command::new("ctr")
         .args(["--address", &socket(n), "-n", "k8s.io"])
         .args(args)
@@ -195,14 +195,14 @@ fn ctr(n: usize, args: &[&str]) -> String {
 }
 
 /// Whether node `n` holds `image` (`ctr images ls`).
-fn has(n: usize, image: &str) -> bool {
+pub(super) fn has(n: usize, image: &str) -> bool {
     ctr(n, &["images", "ls", "-q"]).lines().any(|l| l == image)
 }
 
 /// Removes every name of `image`'s repository from node `n`, and the image-id names CRI adds
 /// for the same manifests, so that containerd drops the content and the next pull fetches
 /// every byte.
-fn forget(n: usize, image: &str) {
+pub(super) fn forget(n: usize, image: &str) {
     let repo = image.rsplit_once(':').map_or(image, |(r, _)| r);
     for lease in ctr(n, &["leases", "ls", "-q"]).lines() {
         ctr(n, &["leases", "rm", lease]);
@@ -230,7 +230,7 @@ fn forget(n: usize, image: &str) {
 }
 
 /// Sends `SIG{signal}` to node `n`'s containerd.
-fn signal(n: usize, signal: &str) {
+pub(super) fn signal(n: usize, signal: &str) {
     let pid = std::fs::read_to_string(format!("/tmp/slipway-containerd/node-{n}/containerd.pid"))
         .expect("pid file");
     let sent = Command::new("kill")
@@ -241,7 +241,7 @@ fn signal(n: usize, signal: &str) {
 }
 
 /// Resumes a frozen containerd however the test ends.
-struct Thaw(usize);
+pub(super) struct Thaw(pub(super) usize);
 
 impl Drop for Thaw {
     fn drop(&mut self) {
@@ -249,7 +249,7 @@ impl Drop for Thaw {
     }
 }
 
-fn until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+pub(super) fn until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
         assert!(start.elapsed() < timeout, "timed out waiting for {what}");
