@@ -136,7 +136,7 @@ async fn revoking_a_token_ends_its_log_streams() {
         .call(
             "POST",
             "/api/v1/runs",
-            "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: ticking}\nspec:\n  taskSpec:\n    steps:\n    - name: tick\n      image: busybox\n      script: 'for i in $(seq 1 100); do echo tick $i; sleep 0.1; done'\n",
+            "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: ticking}\nspec:\n  taskSpec:\n    steps:\n    - name: tick\n      image: busybox\n      script: 'for i in $(seq 1 300); do echo tick $i; sleep 0.1; done'\n",
         )
         .await;
     assert_eq!(code, StatusCode::CREATED, "{body}");
@@ -172,13 +172,14 @@ async fn revoking_a_token_ends_its_log_streams() {
     }
     assert!(s.store.revoke_token("follower").await.expect("revoke"));
     let revoked = tokio::time::Instant::now();
-    let rest = tokio::time::timeout(Duration::from_secs(5), body.collect())
+    let rest = tokio::time::timeout(Duration::from_secs(10), body.collect())
         .await
         .expect("the stream ends after the revocation")
         .expect("body")
         .to_bytes();
     let took = revoked.elapsed();
-    assert!(took < Duration::from_millis(2500), "ended after {took:?}");
+    // Tokens are checked about once a second; the margin is for a loaded machine.
+    assert!(took < Duration::from_millis(4500), "ended after {took:?}");
     let rest = String::from_utf8_lossy(&rest);
     assert!(rest.contains("event: error"), "{rest}");
     assert!(rest.contains("\"reason\":\"Unauthorized\""), "{rest}");
