@@ -13,8 +13,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use slipway_engine::executor::{Limits, ProbeAction, ProbePlan, StepPlan, TaskRunPlan};
-use slipway_exec_host::script::with_shebang;
 use slipway_model::reference::RegistryConfig;
+use slipway_taskdir::script::with_shebang;
 
 use crate::volumes::{self, Claim};
 use crate::{LABEL_MANAGED, LABEL_RUN, LABEL_TASKRUN};
