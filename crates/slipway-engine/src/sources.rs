@@ -274,11 +274,10 @@ pub(crate) fn volume_source(
         });
     }
     let kind = v.source.keys().next().cloned().unwrap_or_default();
-    Err(Failure::new(
-        "TaskRunValidationFailed",
-        format!(
-            "volume `{}` of type `{kind}` cannot be provided locally",
-            v.name
-        ),
-    ))
+    let mut volume = v.source.clone();
+    volume.insert("name".to_string(), Value::String(v.name.clone()));
+    Ok(VolumeSource::Cluster {
+        kind,
+        volume: Value::Object(volume),
+    })
 }

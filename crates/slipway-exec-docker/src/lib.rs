@@ -25,8 +25,8 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use serde::Deserialize;
-use slipway_engine::EventSink;
 use slipway_engine::executor::{ExecOutcome, Executor, ImageBuilder, TaskRunPlan};
+use slipway_engine::{EventSink, ExecEvent};
 use slipway_taskdir::layout::ScratchPool;
 use tokio_util::sync::CancellationToken;
 
@@ -225,6 +225,13 @@ impl Executor for DockerExecutor {
         events: EventSink,
         cancel: CancellationToken,
     ) -> ExecOutcome {
+        if let Some(unapplied) = plan.cluster_only_settings() {
+            events
+                .send(ExecEvent::Notice(format!(
+                    "the docker executor does not apply {unapplied}: they take effect on Kubernetes only"
+                )))
+                .await;
+        }
         taskrun::run(&self.inner, plan, events, cancel).await
     }
 

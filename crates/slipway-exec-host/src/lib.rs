@@ -139,6 +139,13 @@ impl Executor for HostExecutor {
         cancel: CancellationToken,
     ) -> ExecOutcome {
         let inner = &self.inner;
+        if let Some(unapplied) = plan.cluster_only_settings() {
+            events
+                .send(ExecEvent::Notice(format!(
+                    "the host executor does not apply {unapplied}: they take effect on Kubernetes only"
+                )))
+                .await;
+        }
         if inner.sandbox.is_none() {
             events.send(ExecEvent::Notice(
                 "user and mount namespaces are unavailable: steps see host paths; Tekton paths in step text are rewritten, hard-coded ones elsewhere may fail".into(),

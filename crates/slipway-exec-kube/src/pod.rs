@@ -50,6 +50,26 @@ pub enum PodError {
         #[source]
         source: serde_json::Error,
     },
+    /// A step's or sidecar's `securityContext` does not have the shape Kubernetes gives it.
+    #[error("failed to read the securityContext of {what} `{name}`: {source}")]
+    SecurityContext {
+        /// Step or sidecar.
+        what: &'static str,
+        /// Its name.
+        name: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A volume only a cluster provides does not have the shape Kubernetes gives it.
+    #[error("failed to read volume `{name}`: {source}")]
+    Volume {
+        /// The volume's name.
+        name: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A step names a volume that the Task does not declare.
     #[error("failed to mount volume `{volume}` in step `{step}`: the Task declares no such volume")]
     UnknownVolume {
@@ -141,7 +161,7 @@ pub fn image_for_pod(registry: &RegistryConfig, image: &str) -> Result<String, S
 
 /// Builds the Pod for `plan`.
 pub fn build(plan: &TaskRunPlan, inputs: &PodInputs<'_>) -> Result<PodParts, PodError> {
-    let mut vols = volumes::Volumes::new(plan, inputs.name, inputs.namespace);
+    let mut vols = volumes::Volumes::new(plan, inputs.name, inputs.namespace)?;
     let names = step_containers(plan);
     let runnable: Vec<usize> = (0..plan.steps.len())
         .filter(|i| names[*i].is_some())
@@ -265,6 +285,11 @@ fn pod_spec(
         dns_config: template("dnsConfig", &p.dns_config)?,
         dns_policy: p.dns_policy.clone(),
         host_network: p.host_network,
+        topology_spread_constraints: template(
+            "topologySpreadConstraints",
+            &p.topology_spread_constraints,
+        )?,
+        enable_service_links: p.enable_service_links,
         ..PodSpec::default()
     })
 }
@@ -409,12 +434,7 @@ fn base_container(
     mounts.reverse();
     mounts.retain(|m| seen.insert(m.mount_path.clone()));
     mounts.reverse();
-    let security_context =
-        (s.run_as_user.is_some() || s.run_as_group.is_some()).then(|| SecurityContext {
-            run_as_user: s.run_as_user.map(i64::from),
-            run_as_group: s.run_as_group.map(i64::from),
-            ..SecurityContext::default()
-        });
+    let security_context = security_context(s, what)?;
     Ok(Container {
         name: String::new(),
         image: Some(image),
@@ -437,6 +457,28 @@ fn base_container(
         security_context,
         ..Container::default()
     })
+}
+
+/// The container's `securityContext` as written, with the user and group the plan resolved
+/// (the Pod's, when the step names none).
+fn security_context(s: &StepPlan, what: &'static str) -> Result<Option<SecurityContext>, PodError> {
+    let written: Option<SecurityContext> = s
+        .security_context
+        .clone()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|source| PodError::SecurityContext {
+            what,
+            name: s.name.clone(),
+            source,
+        })?;
+    if written.is_none() && s.run_as_user.is_none() && s.run_as_group.is_none() {
+        return Ok(None);
+    }
+    let mut c = written.unwrap_or_default();
+    c.run_as_user = s.run_as_user.map(i64::from).or(c.run_as_user);
+    c.run_as_group = s.run_as_group.map(i64::from).or(c.run_as_group);
+    Ok(Some(c))
 }
 
 fn quantities(l: &Limits) -> Option<BTreeMap<String, Quantity>> {
@@ -489,4 +531,102 @@ fn probe(p: &ProbePlan) -> Probe {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use slipway_engine::executor::{MountPlan, PodPlan, VolumeSource};
+
+    fn pod_of(plan: &TaskRunPlan) -> Result<serde_json::Value, PodError> {
+        let registry = RegistryConfig::default();
+        let parts = build(
+            plan,
+            &PodInputs {
+                name: "p",
+                namespace: "ns",
+                slipway_image: "slipway",
+                registry: &registry,
+                commands: &[vec!["true".to_string()]],
+            },
+        )?;
+        Ok(serde_json::to_value(&parts.pod).expect("a Pod is JSON"))
+    }
+
+    fn plan(security_context: serde_json::Value) -> TaskRunPlan {
+        TaskRunPlan {
+            steps: vec![StepPlan {
+                name: "a".into(),
+                image: Some("busybox".into()),
+                run_as_user: Some(1000),
+                security_context: Some(security_context),
+                volume_mounts: vec![MountPlan {
+                    volume: "info".into(),
+                    path: "/info".into(),
+                    sub_path: None,
+                    read_only: true,
+                }],
+                ..StepPlan::default()
+            }],
+            volumes: vec![(
+                "info".into(),
+                VolumeSource::Cluster {
+                    kind: "downwardAPI".into(),
+                    volume: json!({"name": "info", "downwardAPI": {"items": [
+                        {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}),
+                },
+            )],
+            pod: PodPlan {
+                topology_spread_constraints: Some(json!([{"maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway"}])),
+                enable_service_links: Some(false),
+                ..PodPlan::default()
+            },
+            ..TaskRunPlan::default()
+        }
+    }
+
+    #[test]
+    fn pod_carries_the_security_context_cluster_volumes_and_placement() {
+        let pod = pod_of(&plan(json!({"privileged": true, "runAsUser": 5,
+            "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]},
+            "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+            "runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}})))
+        .expect("a Pod");
+        let spec = &pod["spec"];
+        let c = &spec["containers"][0]["securityContext"];
+        assert_eq!(c["privileged"], true);
+        assert_eq!(c["capabilities"]["drop"], json!(["ALL"]));
+        assert_eq!(c["readOnlyRootFilesystem"], true);
+        assert_eq!(c["allowPrivilegeEscalation"], false);
+        assert_eq!(c["runAsNonRoot"], true);
+        assert_eq!(c["seccompProfile"]["type"], "RuntimeDefault");
+        assert_eq!(c["runAsUser"], 1000, "the plan's resolved user wins");
+        assert_eq!(spec["enableServiceLinks"], false);
+        assert_eq!(spec["topologySpreadConstraints"][0]["maxSkew"], 1);
+        let info = spec["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| v.get("downwardAPI").is_some())
+            .expect("the downwardAPI volume");
+        let mount = spec["containers"][0]["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["mountPath"] == "/info")
+            .expect("mounted");
+        assert_eq!(mount["name"], info["name"]);
+    }
+
+    #[test]
+    fn a_misshapen_security_context_names_the_step() {
+        let err = pod_of(&plan(json!({"privileged": "very"}))).expect_err("refused");
+        assert!(
+            err.to_string()
+                .starts_with("failed to read the securityContext of step `a`"),
+            "{err}"
+        );
+    }
 }

@@ -244,6 +244,14 @@ fn materialize(
             confined_dir(&claims, name, "claimName", open)?
         }
         VolumeSource::HostPath { path } => PathBuf::from(path),
+        VolumeSource::Cluster { kind, .. } => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "volume `{name}` is a `{kind}` volume, which only a cluster provides: run it with --executor kubernetes, or use an emptyDir, a persistentVolumeClaim or a hostPath"
+                ),
+            ));
+        }
         VolumeSource::Files { files } => {
             let all = dir.join("files");
             mkdir(&all, false)?;
