@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::frame::{Ending, Report};
 use crate::status::{self, State};
-use crate::{Inner, Retention, error, image, pod, volumes};
+use crate::{Inner, Retention, affinity, error, image, pod, volumes};
 
 /// What the watch knows of the Pod.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ pub(crate) async fn run(
         Err(o) => return o,
     };
     let name = pod_name(&plan);
-    let parts = match pod::build(
+    let mut parts = match pod::build(
         &plan,
         &pod::PodInputs {
             name: &name,
@@ -82,6 +82,10 @@ pub(crate) async fn run(
     ) {
         Ok(p) => p,
         Err(e) => return ExecOutcome::new(ExecStatus::Error, error::chain(&e)),
+    };
+    let held = match hold_claims(inner, &plan, &mut parts.pod, &events, &cancel).await {
+        Ok(h) => h,
+        Err(o) => return o,
     };
     let pods: Api<Pod> = Api::namespaced(inner.client.clone(), &inner.namespace);
     if let Err(o) = create(inner, &pods, &parts).await {
@@ -98,6 +102,17 @@ pub(crate) async fn run(
         told_unschedulable: false,
         events: events.clone(),
     };
+    if held.places_first() {
+        // A stop here is met again, and reported, by the steps.
+        if let Ok(node) = w
+            .until(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+            .await
+        {
+            held.placed(&node);
+        }
+    } else {
+        drop(held);
+    }
     let containers = pod::step_containers(&plan);
     let outcome = steps(&pods, &name, &plan, &containers, &mut w, &events).await;
     let stopped = matches!(outcome.status, ExecStatus::Cancelled | ExecStatus::TimedOut);
@@ -119,6 +134,38 @@ pub(crate) async fn run(
     }
     watching.abort();
     outcome
+}
+
+/// Holds the placements of the plan's node-bound claims and pins the Pod to the node an
+/// earlier Pod of the run placed them on (see [`affinity`]).
+async fn hold_claims(
+    inner: &Inner,
+    plan: &TaskRunPlan,
+    pod: &mut Pod,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<affinity::Held, ExecOutcome> {
+    let claims: Api<PersistentVolumeClaim> =
+        Api::namespaced(inner.client.clone(), &inner.namespace);
+    let bound = affinity::node_bound_claims(&claims, plan).await;
+    let held = tokio::select! {
+        h = inner.placements.hold(&plan.root_uid, bound) => h,
+        () = cancel.cancelled() => {
+            return Err(ExecOutcome::new(ExecStatus::Cancelled, ""));
+        }
+    };
+    if let Some(node) = held.node() {
+        for (claim, other) in held.elsewhere(&node) {
+            events
+                .send(ExecEvent::Notice(format!(
+                    "TaskRun `{}` needs claim `{claim}`, which an earlier Pod placed on node `{other}`, and a claim placed on node `{node}`: its Pod goes to `{node}`",
+                    plan.name
+                )))
+                .await;
+        }
+        affinity::require_node(pod, &node);
+    }
+    Ok(held)
 }
 
 /// Creates the claims, the Pod and its files Secret (owned by the Pod, so deleted with it).
