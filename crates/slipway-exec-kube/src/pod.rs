@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, ExecAction, HTTPGetAction, Pod, PodSecurityContext, PodSpec, Probe,
-    ResourceRequirements, SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    Container, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EnvVar, ExecAction, HTTPGetAction,
+    ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, Probe, ResourceRequirements,
+    SecurityContext, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -23,6 +24,16 @@ use crate::{LABEL_MANAGED, LABEL_RUN, LABEL_TASKRUN};
 pub const BIN: &str = "/tekton/bin";
 /// Where the init container sees the shared volume it copies slipway's files into.
 const BIN_OUT: &str = "/tekton/bin-out";
+
+/// The annotation the executor sets to [`READY`] once every sidecar is ready, as Tekton's
+/// controller does; the first step reads it through a downward API file.
+pub const ANNOTATION_READY: &str = "tekton.dev/ready";
+/// The value of [`ANNOTATION_READY`] that lets the steps start.
+pub const READY: &str = "READY";
+/// Where steps see the Pod's downward API files (Tekton's path).
+const DOWNWARD: &str = "/tekton/downward";
+/// The downward API volume holding `ready`.
+const DOWNWARD_VOLUME: &str = "tekton-internal-downward";
 
 /// Annotation holding the TaskRun's name (labels are too short for some names).
 pub const ANNOTATION_TASKRUN: &str = "slipway.dev/taskrun";
@@ -150,6 +161,34 @@ pub fn step_containers(plan: &TaskRunPlan) -> Vec<Option<String>> {
         .collect()
 }
 
+/// The containers of a plan's sidecars, in order.
+pub fn sidecar_containers(plan: &TaskRunPlan) -> Vec<String> {
+    plan.sidecars
+        .iter()
+        .enumerate()
+        .map(|(i, s)| container_name("sidecar", &s.name, i))
+        .collect()
+}
+
+/// The downward API volume whose `ready` file holds the [`ANNOTATION_READY`] annotation.
+fn downward_volume() -> Volume {
+    Volume {
+        name: DOWNWARD_VOLUME.to_string(),
+        downward_api: Some(DownwardAPIVolumeSource {
+            items: Some(vec![DownwardAPIVolumeFile {
+                path: "ready".to_string(),
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: format!("metadata.annotations['{ANNOTATION_READY}']"),
+                    ..ObjectFieldSelector::default()
+                }),
+                ..DownwardAPIVolumeFile::default()
+            }]),
+            ..DownwardAPIVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
 /// The image name the Pod asks for: the config's rewrite and first mirror applied.
 pub fn image_for_pod(registry: &RegistryConfig, image: &str) -> Result<String, String> {
     let candidates = registry.candidates(image).map_err(|e| e.to_string())?;
@@ -167,17 +206,35 @@ pub fn build(plan: &TaskRunPlan, inputs: &PodInputs<'_>) -> Result<PodParts, Pod
         .filter(|i| names[*i].is_some())
         .collect();
     let mut containers = Vec::new();
+    // Steps wait for the sidecars only where there are some, as in Tekton.
+    let sidecars = !plan.sidecars.is_empty();
     for (pos, &i) in runnable.iter().enumerate() {
         let step = &plan.steps[i];
         let mut c = base_container(step, "step", inputs, &mut vols)?;
         c.name = names[i].clone().unwrap_or_default();
-        c.command = Some(step_command(
+        let mut command = step_command(
             plan,
             i,
             pos.checked_sub(1).map(|p| runnable[p]),
             pos + 1 == runnable.len(),
             inputs.commands.get(i).cloned().unwrap_or_default(),
-        ));
+        );
+        if sidecars && pos == 0 {
+            let at = entrypoint_prefix().len();
+            command.splice(
+                at..at,
+                ["--ready-file".to_string(), format!("{DOWNWARD}/ready")],
+            );
+            c.volume_mounts
+                .get_or_insert_with(Vec::new)
+                .push(VolumeMount {
+                    name: DOWNWARD_VOLUME.to_string(),
+                    mount_path: DOWNWARD.to_string(),
+                    read_only: Some(true),
+                    ..VolumeMount::default()
+                });
+        }
+        c.command = Some(command);
         c.args = None;
         containers.push(c);
     }
@@ -200,7 +257,10 @@ pub fn build(plan: &TaskRunPlan, inputs: &PodInputs<'_>) -> Result<PodParts, Pod
         c.readiness_probe = s.readiness.as_ref().map(probe);
         containers.push(c);
     }
-    let (volume_list, files, claims) = vols.finish();
+    let (mut volume_list, files, claims) = vols.finish();
+    if sidecars && !runnable.is_empty() {
+        volume_list.push(downward_volume());
+    }
     let spec = pod_spec(plan, inputs, containers, volume_list)?;
     let mut labels = BTreeMap::from([
         (LABEL_MANAGED.0.to_string(), LABEL_MANAGED.1.to_string()),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher;
 use slipway_engine::executor::{ExecOutcome, ExecStatus, PodFailure, StepTally, TaskRunPlan};
@@ -114,7 +114,10 @@ pub(crate) async fn run(
         drop(held);
     }
     let containers = pod::step_containers(&plan);
-    let outcome = steps(&pods, &name, &plan, &containers, &mut w, &events).await;
+    let outcome = match sidecars_ready(inner, &pods, &name, &plan, &mut w).await {
+        Ok(()) => steps(&pods, &name, &plan, &containers, &mut w, &events).await,
+        Err(o) => o,
+    };
     let stopped = matches!(outcome.status, ExecStatus::Cancelled | ExecStatus::TimedOut);
     let keep = !stopped
         && match inner.retention {
@@ -134,6 +137,46 @@ pub(crate) async fn run(
     }
     watching.abort();
     outcome
+}
+
+/// Waits until every sidecar is ready, then says so in the Pod's [`pod::ANNOTATION_READY`]
+/// annotation, which the first step's entrypoint waits for through a downward API file.
+async fn sidecars_ready(
+    inner: &Inner,
+    pods: &Api<Pod>,
+    name: &str,
+    plan: &TaskRunPlan,
+    w: &mut Waiter,
+) -> Result<(), ExecOutcome> {
+    let sidecars = pod::sidecar_containers(plan);
+    if sidecars.is_empty() {
+        return Ok(());
+    }
+    // A stop here is met again, and reported, by the steps.
+    if w.until(|p| status::sidecars_ready(p, &sidecars).then_some(()))
+        .await
+        .is_err()
+    {
+        return Ok(());
+    }
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {pod::ANNOTATION_READY: pod::READY}}
+    });
+    pods.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| {
+            ExecOutcome::new(
+                ExecStatus::PodFailed(PodFailure::CreationFailed),
+                error::chain(&error::refused(
+                    e,
+                    "patch",
+                    "pods",
+                    &inner.namespace,
+                    &inner.server,
+                )),
+            )
+        })?;
+    Ok(())
 }
 
 /// Holds the placements of the plan's node-bound claims and pins the Pod to the node an

@@ -652,6 +652,40 @@ spec:
     assert_eq!(nodes, want);
 }
 
+/// Steps wait for the sidecars as in Tekton: the executor sees them ready in the Pod's status
+/// and sets `tekton.dev/ready`, which the first step reads through a downward API file. (The
+/// emulator runs no probes: a running container is ready at once.)
+#[test]
+fn kube_first_step_starts_once_the_sidecars_are_ready() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = yaml(
+        home.path(),
+        "tr.yaml",
+        r#"apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: kube-sidecar-ready}
+spec:
+  timeout: 60s
+  taskSpec:
+    sidecars:
+      - {name: server, image: mirror.gcr.io/busybox, script: "sleep 3600"}
+      - {name: once, image: mirror.gcr.io/busybox, script: "true"}
+    steps:
+      - {name: first, image: mirror.gcr.io/busybox, script: "echo sidecars=$(cat /tekton/downward/ready)"}
+      - {name: second, image: mirror.gcr.io/busybox, script: "echo after"}
+"#,
+    );
+    let (out, o) = run(home.path(), &file);
+    let log = text(&out.stderr);
+    assert_eq!(condition(&o), ("True".into(), "Succeeded".into()), "{log}");
+    assert!(
+        log.contains("[kube-sidecar-ready/first] sidecars=READY"),
+        "{log}"
+    );
+    assert!(log.contains("[kube-sidecar-ready/second] after"), "{log}");
+    assert!(left("pods", &o).is_empty());
+}
+
 fn spawn_run(config: &Path, home: &Path, file: &Path) -> Child {
     Command::new(bin())
         .args([
