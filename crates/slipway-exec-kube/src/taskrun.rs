@@ -477,7 +477,8 @@ async fn run_step(
     Ok((step_end(report.as_ref(), &state), report))
 }
 
-/// Follows a container's log, trying again while the log cannot be opened yet.
+/// Follows a container's log, trying again while the log cannot be opened yet, and resuming
+/// where it stopped when the stream ends before the container does.
 async fn read_log(
     pods: &Api<Pod>,
     name: &str,
@@ -485,10 +486,20 @@ async fn read_log(
     i: usize,
     events: &EventSink,
 ) -> Option<Report> {
+    let mut follower = crate::logs::Follower::default();
     let mut tries = 0;
     loop {
-        match crate::logs::follow(pods, name, container, i, events).await {
-            Ok(report) => return report,
+        match follower.stream(pods, name, container, i, events).await {
+            Ok(end) => {
+                // A broken stream is read again even after the container's end: the rest of
+                // its log (the report) is still there.
+                if end == crate::logs::End::Closed && ended(pods, name, container).await {
+                    return follower.report();
+                }
+                tracing::debug!("the log of {name}/{container} broke off ({end:?}); resuming");
+                tries = 0;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             Err(e) if tries >= 20 => {
                 events
                     .send(ExecEvent::Notice(format!(
@@ -503,6 +514,18 @@ async fn read_log(
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
+    }
+}
+
+/// Whether the container has ended (or the Pod is gone): its log is then complete. A Pod that
+/// cannot be read counts as ended, so a stream is not reopened forever.
+async fn ended(pods: &Api<Pod>, name: &str, container: &str) -> bool {
+    match pods.get_opt(name).await {
+        Ok(Some(p)) => !matches!(
+            status::container(&p, container),
+            State::Running | State::Waiting(_)
+        ),
+        Ok(None) | Err(_) => true,
     }
 }
 

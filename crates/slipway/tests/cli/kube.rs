@@ -686,6 +686,136 @@ spec:
     assert!(left("pods", &o).is_empty());
 }
 
+/// A TCP proxy to `upstream` that cuts every followed log stream (`/log?...follow=true`
+/// without `sinceTime`) once, a second after it starts; how many it cut is counted.
+fn log_cutting_proxy(upstream: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let cuts = Arc::new(AtomicUsize::new(0));
+    let counted = cuts.clone();
+    let upstream = upstream.to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let following = Arc::new(AtomicBool::new(false));
+            let (mut c_in, mut s_out) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
+            let flag = following.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n) = c_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let head = String::from_utf8_lossy(&buf[..n]);
+                    if let Some(line) = head.lines().next() {
+                        let cut = line.contains("/log?")
+                            && line.contains("follow=true")
+                            && !line.contains("sinceTime");
+                        flag.store(cut, Ordering::SeqCst);
+                    }
+                    if s_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_out.shutdown(Shutdown::Write);
+            });
+            let (mut s_in, mut c_out) = (server, client);
+            let cuts = counted.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                let mut since: Option<Instant> = None;
+                let _ = s_in.set_read_timeout(Some(Duration::from_millis(100)));
+                loop {
+                    if following.load(Ordering::SeqCst) {
+                        let started = *since.get_or_insert_with(Instant::now);
+                        if started.elapsed() > Duration::from_secs(1) {
+                            cuts.fetch_add(1, Ordering::SeqCst);
+                            let _ = c_out.shutdown(Shutdown::Both);
+                            let _ = s_in.shutdown(Shutdown::Both);
+                            return;
+                        }
+                    } else {
+                        since = None;
+                    }
+                    match s_in.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            if c_out.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(_) => break,
+                    }
+                }
+                let _ = c_out.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    (addr, cuts)
+}
+
+/// A log stream cut mid-step (by a proxy in front of the emulator) is resumed from the last
+/// line's time: every line arrives once, in order.
+#[test]
+fn kube_broken_log_stream_resumes_without_repeating_lines() {
+    let emu = emulator();
+    let home = tempfile::tempdir().expect("tempdir");
+    let (proxy, cuts) = log_cutting_proxy(emu.server.trim_start_matches("http://"));
+    let kubeconfig = home.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        std::fs::read_to_string(&emu.kubeconfig)
+            .expect("kubeconfig")
+            .replace(&emu.server, &format!("http://{proxy}")),
+    )
+    .expect("write kubeconfig");
+    let config = home.path().join("slipway.toml");
+    write_config(&config, &kubeconfig, "");
+    let file = yaml(
+        home.path(),
+        "tr.yaml",
+        r#"apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: kube-log-resume}
+spec:
+  timeout: 2m
+  taskSpec:
+    steps:
+      - name: count
+        image: mirror.gcr.io/busybox
+        script: |
+          i=1
+          while [ $i -le 40 ]; do echo "line $i"; i=$((i+1)); sleep 0.1; done
+"#,
+    );
+    let (out, o) = run_with(&config, home.path(), &file);
+    let log = text(&out.stderr);
+    assert_eq!(condition(&o), ("True".into(), "Succeeded".into()), "{log}");
+    assert!(
+        cuts.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the proxy cut no stream"
+    );
+    let lines: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("[kube-log-resume/count] "))
+        .collect();
+    let want: Vec<String> = (1..=40).map(|i| format!("line {i}")).collect();
+    assert_eq!(lines, want, "{log}");
+}
+
 fn spawn_run(config: &Path, home: &Path, file: &Path) -> Child {
     Command::new(bin())
         .args([
