@@ -244,11 +244,12 @@ fn materialize(
             confined_dir(&claims, name, "claimName", open)?
         }
         VolumeSource::HostPath { path } => PathBuf::from(path),
-        VolumeSource::Cluster { kind, .. } => {
+        VolumeSource::Cluster { kind, volume } => {
+            let written = volume.get("name").and_then(|n| n.as_str()).unwrap_or(name);
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 format!(
-                    "volume `{name}` is a `{kind}` volume, which only a cluster provides: run it with --executor kubernetes, or use an emptyDir, a persistentVolumeClaim or a hostPath"
+                    "volume `{written}` is a `{kind}` volume, which only a cluster provides: run it with --executor kubernetes, or use an emptyDir, a persistentVolumeClaim or a hostPath"
                 ),
             ));
         }
@@ -598,6 +599,35 @@ mod tests {
         let layout = Layout::create(&data, &runtime, &pool, &ok, false).expect("inside is fine");
         assert!(data.join("claims/ok/src/sub").is_dir());
         layout.remove(&pool);
+    }
+
+    #[test]
+    fn a_volume_only_a_cluster_has_is_refused_by_its_name() {
+        let top = tempfile::tempdir().expect("top");
+        let plan = TaskRunPlan {
+            volumes: vec![(
+                "cache".into(),
+                VolumeSource::Cluster {
+                    kind: "csi".into(),
+                    volume: serde_json::json!({"name": "cache", "csi": {"driver": "x"}}),
+                },
+            )],
+            ..TaskRunPlan::default()
+        };
+        let err = Layout::create(
+            &top.path().join("data"),
+            &top.path().join("run"),
+            &ScratchPool::default(),
+            &plan,
+            false,
+        )
+        .expect_err("refused");
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        assert!(
+            err.to_string()
+                .starts_with("volume `cache` is a `csi` volume, which only a cluster provides"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -24,10 +24,16 @@ pub fn http_get(
         "GET {path} HTTP/1.0\r\nHost: localhost:{port}\r\nUser-Agent: slipway-probe\r\n\r\n"
     )
     .map_err(|e| format!("sending the request: {e}"))?;
+    // The status line may come in several reads (a server writing it piece by piece).
     let mut head = [0u8; 64];
-    let n = stream
-        .read(&mut head)
-        .map_err(|e| format!("reading the answer: {e}"))?;
+    let mut n = 0;
+    while n < head.len() && !head[..n].contains(&b'\n') {
+        match stream.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(got) => n += got,
+            Err(e) => return Err(format!("reading the answer: {e}")),
+        }
+    }
     let line = String::from_utf8_lossy(&head[..n]);
     let status: u16 = line
         .split_whitespace()
