@@ -250,6 +250,58 @@ mod tests {
         assert_eq!(split_timestamp("no time here"), (None, "no time here"));
     }
 
+    #[tokio::test]
+    async fn a_long_line_cut_by_a_break_continues_where_it_stopped() {
+        let (sink, mut rx) = EventSink::channel("uid".into());
+        let mut f = Follower::default();
+        let piece = |line: &str, continued: bool| Piece {
+            line: line.to_string(),
+            continued,
+        };
+        // The first stream: a line, then a long line cut after two of its pieces.
+        let mut cursor = Cursor::default();
+        for (line, cont) in [
+            ("2026-12-02T02:09:00.1Z one", false),
+            ("2026-12-02T02:09:00.2Z aaaa", false),
+            ("bbbb", true),
+        ] {
+            f.piece(piece(line, cont), None, &mut cursor, 0, &sink)
+                .await;
+        }
+        // The resumed stream sends the second again, whole, then what came after.
+        let from = f.last;
+        let mut cursor = Cursor::default();
+        for (line, cont) in [
+            ("2026-12-02T02:09:00.1Z one", false),
+            ("2026-12-02T02:09:00.2Z aaaa", false),
+            ("bbbb", true),
+            ("cccc", true),
+            ("2026-12-02T02:09:01Z two", false),
+        ] {
+            f.piece(piece(line, cont), from, &mut cursor, 0, &sink)
+                .await;
+        }
+        drop(sink);
+        let mut got = Vec::new();
+        while let Some((_, ev)) = rx.recv().await {
+            if let slipway_engine::ExecEvent::Log {
+                line, continued, ..
+            } = ev
+            {
+                got.push((line, continued));
+            }
+        }
+        let want = [
+            ("one", false),
+            ("aaaa", false),
+            ("bbbb", true),
+            ("cccc", true),
+            ("two", false),
+        ];
+        let want: Vec<(String, bool)> = want.iter().map(|(l, c)| (l.to_string(), *c)).collect();
+        assert_eq!(got, want);
+    }
+
     #[test]
     fn a_resumed_stream_leaves_out_what_was_forwarded() {
         let from = (t("2026-12-02T02:09:00.5Z"), 2);

@@ -4,8 +4,9 @@
 //!
 //! Where the emulator differs from a cluster: no `pods/exec`, no probes (a running container
 //! is ready at once), no network between Pods (`--network none`), PVCs are plain directories.
-//! So sidecar readiness and anything that dials a Service are not tested here; tests marked
-//! `needs cluster` run against a real one (README: the Kubernetes executor).
+//! So readiness probes themselves (sidecar readiness is tested as "running") and anything that
+//! dials a Service are not tested here; tests marked `needs cluster` run against a real one
+//! (README: the Kubernetes executor).
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
