@@ -170,6 +170,23 @@ pub fn sidecar_containers(plan: &TaskRunPlan) -> Vec<String> {
         .collect()
 }
 
+/// Makes the first step wait for Tekton's ready file (the sidecars' readiness).
+fn wait_for_sidecars(c: &mut Container, command: &mut Vec<String>) {
+    let at = entrypoint_prefix().len();
+    command.splice(
+        at..at,
+        ["--ready-file".to_string(), format!("{DOWNWARD}/ready")],
+    );
+    c.volume_mounts
+        .get_or_insert_with(Vec::new)
+        .push(VolumeMount {
+            name: DOWNWARD_VOLUME.to_string(),
+            mount_path: DOWNWARD.to_string(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+}
+
 /// The downward API volume whose `ready` file holds the [`ANNOTATION_READY`] annotation.
 fn downward_volume() -> Volume {
     Volume {
@@ -220,19 +237,7 @@ pub fn build(plan: &TaskRunPlan, inputs: &PodInputs<'_>) -> Result<PodParts, Pod
             inputs.commands.get(i).cloned().unwrap_or_default(),
         );
         if sidecars && pos == 0 {
-            let at = entrypoint_prefix().len();
-            command.splice(
-                at..at,
-                ["--ready-file".to_string(), format!("{DOWNWARD}/ready")],
-            );
-            c.volume_mounts
-                .get_or_insert_with(Vec::new)
-                .push(VolumeMount {
-                    name: DOWNWARD_VOLUME.to_string(),
-                    mount_path: DOWNWARD.to_string(),
-                    read_only: Some(true),
-                    ..VolumeMount::default()
-                });
+            wait_for_sidecars(&mut c, &mut command);
         }
         c.command = Some(command);
         c.args = None;

@@ -102,17 +102,7 @@ pub(crate) async fn run(
         told_unschedulable: false,
         events: events.clone(),
     };
-    if held.places_first() {
-        // A stop here is met again, and reported, by the steps.
-        if let Ok(node) = w
-            .until(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
-            .await
-        {
-            held.placed(&node);
-        }
-    } else {
-        drop(held);
-    }
+    record_placement(held, &mut w).await;
     let containers = pod::step_containers(&plan);
     let outcome = match sidecars_ready(inner, &pods, &name, &plan, &mut w).await {
         Ok(()) => steps(&pods, &name, &plan, &containers, &mut w, &events).await,
@@ -177,6 +167,20 @@ async fn sidecars_ready(
             )
         })?;
     Ok(())
+}
+
+/// Records the node the Pod landed on for the claims it is the first to use.
+async fn record_placement(held: affinity::Held, w: &mut Waiter) {
+    if !held.places_first() {
+        return;
+    }
+    // A stop here is met again, and reported, by the steps.
+    if let Ok(node) = w
+        .until(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+        .await
+    {
+        held.placed(&node);
+    }
 }
 
 /// Holds the placements of the plan's node-bound claims and pins the Pod to the node an
