@@ -159,6 +159,13 @@ pub fn pending_reason(pod: &Pod) -> String {
             }
         }
     }
+    // A sidecar whose readiness probe does not pass holds the steps back.
+    let unready = statuses(pod, false)
+        .iter()
+        .find(|s| !s.ready && s.state.as_ref().is_some_and(|st| st.running.is_some()));
+    if let Some(s) = unready {
+        return format!("container `{}` is running but not ready", s.name);
+    }
     pod.status
         .as_ref()
         .and_then(|s| s.phase.clone())
@@ -196,6 +203,10 @@ mod tests {
         assert!(
             !sidecars_ready(&pod(json!({"phase": "Pending"})), &names),
             "not reported yet"
+        );
+        assert_eq!(
+            pending_reason(&status(db(false))),
+            "container `sidecar-db` is running but not ready"
         );
     }
 
