@@ -502,6 +502,8 @@ fn kube_pod_template_env_volumes_and_security_context_reach_the_pod() {
 kind: TaskRun
 metadata: {name: kube-pod-fields}
 spec:
+  workspaces:
+    - {name: cache, csi: {driver: inline.storage.example}}
   podTemplate:
     env: [{name: WHO, value: pod}, {name: EXTRA, value: added}]
     enableServiceLinks: false
@@ -512,6 +514,7 @@ spec:
         downwardAPI:
           items: [{path: name, fieldRef: {fieldPath: metadata.name}}]
   taskSpec:
+    workspaces: [{name: cache}]
     steps:
       - name: look
         image: mirror.gcr.io/busybox
@@ -525,6 +528,7 @@ spec:
           echo "who=$WHO extra=$EXTRA pod=$(cat /info/name)"
           touch /not-here 2>/dev/null && echo root-writable || echo root-read-only
           grep CapEff /proc/self/status
+          echo kept > $(workspaces.cache.path)/f && echo "cache=$(cat $(workspaces.cache.path)/f)"
 "#,
     );
     let (out, o) = run_with(&config, home.path(), &file);
@@ -537,6 +541,7 @@ spec:
         "{log}"
     );
     assert!(log.contains("root-read-only"), "{log}");
+    assert!(log.contains("cache=kept"), "a csi workspace:\n{log}");
     assert!(
         log.contains("CapEff:\t0000000000000000"),
         "every capability dropped:\n{log}"
@@ -547,6 +552,14 @@ spec:
     );
     let spec = &pod["spec"];
     assert_eq!(spec["enableServiceLinks"], false, "{spec}");
+    assert!(
+        spec["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| v["csi"]["driver"] == "inline.storage.example"),
+        "{spec}"
+    );
     assert_eq!(
         spec["topologySpreadConstraints"][0]["topologyKey"],
         "kubernetes.io/hostname"
