@@ -39,6 +39,9 @@ pub struct StepPlan {
     pub run_as_user: Option<u32>,
     /// Numeric group to run as.
     pub run_as_group: Option<u32>,
+    /// The step's or sidecar's whole `securityContext` as written (after the `stepTemplate`),
+    /// for executors that pass it on; `run_as_user`/`run_as_group` already hold its ids.
+    pub security_context: Option<serde_json::Value>,
     /// Names of results this step declares (StepAction results).
     pub results: Vec<String>,
     /// Those of its results declared as arrays or objects (their files hold JSON), so later
@@ -239,6 +242,14 @@ pub enum VolumeSource {
         /// The path.
         path: String,
     },
+    /// A volume only a cluster provides (`csi`, `nfs`, `ephemeral`, `downwardAPI`, ...): passed
+    /// to the Pod as written by executors that make Pods; the others cannot provide it.
+    Cluster {
+        /// The source's key (`csi`), for messages.
+        kind: String,
+        /// The Kubernetes `Volume` as written, `name` included.
+        volume: serde_json::Value,
+    },
 }
 
 /// One projected file.
@@ -337,6 +348,10 @@ pub struct PodPlan {
     pub dns_policy: Option<String>,
     /// `hostNetwork`.
     pub host_network: Option<bool>,
+    /// `topologySpreadConstraints`.
+    pub topology_spread_constraints: Option<serde_json::Value>,
+    /// `enableServiceLinks`.
+    pub enable_service_links: Option<bool>,
 }
 
 impl PodPlan {
@@ -373,7 +388,84 @@ impl PodPlan {
             dns_config: get("dnsConfig"),
             dns_policy: text("dnsPolicy"),
             host_network: get("hostNetwork").and_then(|v| v.as_bool()),
+            topology_spread_constraints: get("topologySpreadConstraints"),
+            enable_service_links: get("enableServiceLinks").and_then(|v| v.as_bool()),
         }
+    }
+
+    /// The `podTemplate` fields set here that only a cluster applies (placement, DNS, the
+    /// Pod's security context beyond its user and group), by their names in the template.
+    pub fn cluster_only_fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut note = |set: bool, field: &'static str| {
+            if set {
+                out.push(field);
+            }
+        };
+        note(self.node_selector.is_some(), "nodeSelector");
+        note(self.tolerations.is_some(), "tolerations");
+        note(self.affinity.is_some(), "affinity");
+        note(
+            self.topology_spread_constraints.is_some(),
+            "topologySpreadConstraints",
+        );
+        note(
+            self.security_context
+                .as_ref()
+                .is_some_and(|c| beyond_ids(c).next().is_some()),
+            "securityContext",
+        );
+        note(self.runtime_class_name.is_some(), "runtimeClassName");
+        note(self.priority_class_name.is_some(), "priorityClassName");
+        note(self.scheduler_name.is_some(), "schedulerName");
+        note(self.host_aliases.is_some(), "hostAliases");
+        note(self.dns_config.is_some(), "dnsConfig");
+        note(self.dns_policy.is_some(), "dnsPolicy");
+        note(self.enable_service_links.is_some(), "enableServiceLinks");
+        out
+    }
+}
+
+/// The keys of a `securityContext` other than the user and group ids every executor applies.
+fn beyond_ids(context: &serde_json::Value) -> impl Iterator<Item = &str> {
+    context
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| !v.is_null() && !matches!(k.as_str(), "runAsUser" | "runAsGroup"))
+        .map(|(k, _)| k.as_str())
+}
+
+impl TaskRunPlan {
+    /// What this plan asks of a Pod that an executor without a cluster does not apply, as one
+    /// sentence for a notice (`None` when there is nothing): `podTemplate` fields, step and
+    /// sidecar `securityContext` fields beyond the user and group.
+    pub fn cluster_only_settings(&self) -> Option<String> {
+        let mut parts: Vec<String> = self
+            .pod
+            .cluster_only_fields()
+            .into_iter()
+            .map(|f| format!("podTemplate.{f}"))
+            .collect();
+        let containers = self
+            .steps
+            .iter()
+            .map(|s| ("step", s))
+            .chain(self.sidecars.iter().map(|s| ("sidecar", s)));
+        for (what, s) in containers {
+            let Some(context) = &s.security_context else {
+                continue;
+            };
+            let fields: Vec<&str> = beyond_ids(context).collect();
+            if !fields.is_empty() {
+                parts.push(format!(
+                    "{what} `{}` securityContext.{}",
+                    s.name,
+                    fields.join("/")
+                ));
+            }
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
     }
 }
 

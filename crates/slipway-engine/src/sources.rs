@@ -201,6 +201,12 @@ pub fn binding_source(lib: &Library, b: &WorkspaceBinding, owner: &str) -> Resul
         projected(secret_entries(lib, name, s.optional.unwrap_or(false))?, s)
     } else if let Some(p) = &b.projected {
         projected_sources(lib, p)?
+    } else if let Some(csi) = &b.csi {
+        // A cluster's volume (Tekton's csi workspaces): passed on as written.
+        VolumeSource::Cluster {
+            kind: "csi".to_string(),
+            volume: serde_json::json!({"name": b.name, "csi": csi}),
+        }
     } else {
         return Err(Failure::new(
             "TaskRunValidationFailed",
@@ -274,11 +280,31 @@ pub(crate) fn volume_source(
         });
     }
     let kind = v.source.keys().next().cloned().unwrap_or_default();
-    Err(Failure::new(
-        "TaskRunValidationFailed",
-        format!(
-            "volume `{}` of type `{kind}` cannot be provided locally",
-            v.name
-        ),
-    ))
+    let mut volume = v.source.clone();
+    volume.insert("name".to_string(), Value::String(v.name.clone()));
+    Ok(VolumeSource::Cluster {
+        kind,
+        volume: Value::Object(volume),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_csi_workspace_is_a_cluster_volume_named_after_it() {
+        let b: WorkspaceBinding =
+            serde_json::from_value(json!({"name": "cache", "csi": {"driver": "secrets-store"}}))
+                .expect("a binding");
+        let bound = binding_source(&Library::default(), &b, "uid").expect("bound");
+        assert_eq!(
+            bound.source,
+            VolumeSource::Cluster {
+                kind: "csi".into(),
+                volume: json!({"name": "cache", "csi": {"driver": "secrets-store"}}),
+            }
+        );
+    }
 }

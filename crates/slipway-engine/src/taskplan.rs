@@ -120,6 +120,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
     }
 
     let pod_sc = inv.pod_template.and_then(|p| p.get("securityContext"));
+    let pod_env = pod_env(inv.pod_template)?;
     let mut steps = Vec::with_capacity(spec.steps.len());
     for (i, step) in spec.steps.iter().enumerate() {
         let name = &names[i];
@@ -200,7 +201,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
             name,
             &merged,
             &step_scope,
-            pod_sc,
+            (pod_sc, &pod_env),
             declared_results.iter().map(|(n, _)| n.clone()).collect(),
         )?;
         plan.structured_results = declared_results
@@ -215,7 +216,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
     let mut sidecars = Vec::new();
     for (i, s) in spec.sidecars.iter().enumerate() {
         let name = s.name.clone().unwrap_or_else(|| format!("sidecar-{i}"));
-        let mut plan = step_plan(inv.lib, &name, s, &scope, pod_sc, Vec::new())?;
+        let mut plan = step_plan(inv.lib, &name, s, &scope, (pod_sc, &pod_env), Vec::new())?;
         plan.volume_mounts
             .extend(workspace_mounts(s, &workspaces, &scope));
         plan.readiness = crate::podspec::readiness(
@@ -397,12 +398,29 @@ fn apply_template(mut step: Step, template: Option<&Step>) -> Step {
     step
 }
 
+/// `podTemplate.env`, which Tekton adds to every step and sidecar over their own.
+fn pod_env(template: Option<&Value>) -> Result<Vec<EnvVar>, Failure> {
+    let Some(env) = template.and_then(|p| p.get("env")).filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_value(env.clone()).map_err(|e| {
+        Failure::new(
+            "TaskRunValidationFailed",
+            format!("podTemplate.env is not a list of environment variables (name, value or valueFrom): {e}"),
+        )
+    })
+}
+
+/// The Pod-wide defaults a step or sidecar takes: the Pod's `securityContext` (for the user
+/// and group) and `podTemplate.env`.
+type PodDefaults<'a> = (Option<&'a Value>, &'a [EnvVar]);
+
 fn step_plan(
     lib: &Library,
     name: &str,
     s: &Step,
     scope: &Scope,
-    pod_sc: Option<&Value>,
+    (pod_sc, pod_env): PodDefaults<'_>,
     results: Vec<String>,
 ) -> Result<StepPlan, Failure> {
     let mut env = Vec::new();
@@ -422,7 +440,9 @@ fn step_plan(
             )
         }));
     }
-    for e in s.env.iter().flatten() {
+    // The Pod template's come last: Tekton documents that they take precedence over the
+    // step's and the stepTemplate's.
+    for e in s.env.iter().flatten().chain(pod_env) {
         let value = match (&e.value, &e.value_from) {
             (Some(v), _) => Some(scope.subst(v)),
             (None, Some(src)) => env_from_source(lib, &e.name, src)?,
@@ -494,6 +514,7 @@ fn step_plan(
         stderr_path: s.stderr_config.as_ref().map(|c| scope.subst(&c.path)),
         run_as_user: id("runAsUser"),
         run_as_group: id("runAsGroup"),
+        security_context: sc.filter(|c| !c.is_null()).cloned(),
         results,
         image_pull_policy: s.image_pull_policy.clone(),
         skipped: false,
@@ -523,5 +544,102 @@ pub fn parse_result(kind: slipway_model::ParamType, raw: &str) -> Result<ParamVa
                 _ => Err(format!("is not a JSON {kind} of strings")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plan_with(spec: Value, template: Value) -> Result<TaskRunPlan, Failure> {
+        let spec: TaskSpec = serde_json::from_value(spec).expect("a Task spec");
+        let lib = Library::default();
+        let (context, workspaces) = (Scope::new(), IndexMap::new());
+        plan(&Invocation {
+            lib: &lib,
+            spec: &spec,
+            embedded: true,
+            params: &[],
+            context: &context,
+            workspaces: &workspaces,
+            pod_template: Some(&template),
+            timeout: None,
+            uid: "uid-1",
+            name: "tr",
+            root_uid: "uid-1",
+            max_result_bytes: 4096,
+            allow_host_paths: true,
+            service_account: None,
+        })
+    }
+
+    fn env_of(s: &StepPlan) -> Vec<(&str, &str)> {
+        s.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn pod_template_env_reaches_steps_and_sidecars_over_their_own() {
+        let p = plan_with(
+            json!({
+                "stepTemplate": {"env": [{"name": "FROM", "value": "stepTemplate"}]},
+                "steps": [{"name": "a", "image": "busybox",
+                           "env": [{"name": "MINE", "value": "step"}, {"name": "WHO", "value": "step"}]}],
+                "sidecars": [{"name": "db", "image": "busybox"}],
+            }),
+            json!({"env": [{"name": "WHO", "value": "pod"}, {"name": "FROM", "value": "pod"}]}),
+        )
+        .expect("plans");
+        assert_eq!(
+            env_of(&p.steps[0]),
+            [("MINE", "step"), ("WHO", "pod"), ("FROM", "pod")]
+        );
+        assert_eq!(env_of(&p.sidecars[0]), [("WHO", "pod"), ("FROM", "pod")]);
+        let err = plan_with(
+            json!({"steps": [{"name": "a", "image": "busybox"}]}),
+            json!({"env": {"WHO": "pod"}}),
+        )
+        .expect_err("env must be a list");
+        assert!(err.message.contains("podTemplate.env"), "{}", err.message);
+    }
+
+    #[test]
+    fn security_context_and_cluster_fields_are_kept_and_named_for_local_executors() {
+        let p = plan_with(
+            json!({
+                "steps": [
+                    {"name": "a", "image": "busybox",
+                     "securityContext": {"runAsUser": 1000, "privileged": true,
+                                         "capabilities": {"drop": ["ALL"]}}},
+                    {"name": "b", "image": "busybox", "securityContext": {"runAsUser": 1000}},
+                ],
+                "volumes": [{"name": "info", "downwardAPI": {"items": []}}],
+            }),
+            json!({"topologySpreadConstraints": [{"maxSkew": 1}], "enableServiceLinks": false,
+                   "securityContext": {"runAsGroup": 3}}),
+        )
+        .expect("plans");
+        let a = &p.steps[0];
+        assert_eq!(a.run_as_user, Some(1000));
+        assert_eq!(a.run_as_group, Some(3), "the Pod's group");
+        assert_eq!(
+            a.security_context.as_ref().map(|c| c["privileged"].clone()),
+            Some(json!(true))
+        );
+        assert_eq!(p.pod.enable_service_links, Some(false));
+        assert_eq!(
+            p.cluster_only_settings().as_deref(),
+            Some(
+                "podTemplate.topologySpreadConstraints, podTemplate.enableServiceLinks, step `a` securityContext.privileged/capabilities"
+            )
+        );
+        assert!(matches!(
+            &p.volumes[0].1,
+            VolumeSource::Cluster { kind, volume }
+                if kind == "downwardAPI" && volume["name"] == "info"
+        ));
     }
 }

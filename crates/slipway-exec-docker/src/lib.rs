@@ -25,9 +25,9 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use serde::Deserialize;
-use slipway_engine::EventSink;
 use slipway_engine::executor::{ExecOutcome, Executor, ImageBuilder, TaskRunPlan};
-use slipway_exec_host::layout::ScratchPool;
+use slipway_engine::{EventSink, ExecEvent};
+use slipway_taskdir::layout::ScratchPool;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::container::{LABEL_OWNER, LABEL_TASKRUN};
@@ -119,7 +119,7 @@ impl DockerExecutor {
                 docker,
                 host,
                 data_dir: data_dir.to_path_buf(),
-                runtime_dir: slipway_exec_host::control_dir(data_dir),
+                runtime_dir: slipway_taskdir::layout::runtime_dir(data_dir),
                 pool: ScratchPool::default(),
                 network: settings.network.clone().filter(|n| !n.is_empty()),
                 owner: owner_token(std::process::id()).unwrap_or_default(),
@@ -225,6 +225,13 @@ impl Executor for DockerExecutor {
         events: EventSink,
         cancel: CancellationToken,
     ) -> ExecOutcome {
+        if let Some(unapplied) = plan.cluster_only_settings() {
+            events
+                .send(ExecEvent::Notice(format!(
+                    "the docker executor does not apply {unapplied}: they take effect on Kubernetes only"
+                )))
+                .await;
+        }
         taskrun::run(&self.inner, plan, events, cancel).await
     }
 

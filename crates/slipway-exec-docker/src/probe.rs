@@ -115,5 +115,5 @@ fn connect(reach: &Reach, port: u16, timeout: Duration) -> Result<TcpStream, Str
 }
 
 fn http_get(reach: &Reach, port: u16, path: &str, timeout: Duration) -> Result<(), String> {
-    slipway_exec_host::probe::http_get(connect(reach, port, timeout)?, port, path, timeout)
+    slipway_taskdir::probe::http_get(connect(reach, port, timeout)?, port, path, timeout)
 }

@@ -3,7 +3,7 @@
 
 use slipway_engine::executor::{ExecOutcome, ExecStatus, StepPlan};
 use slipway_engine::{EventSink, ExecEvent};
-use slipway_exec_host::layout::Layout;
+use slipway_taskdir::layout::Layout;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 

@@ -8,8 +8,8 @@ use slipway_engine::executor::{
     Builtin, ExecOutcome, ExecStatus, StepPlan, StepTally, TaskRunPlan,
 };
 use slipway_engine::{EventSink, StepEnd};
-use slipway_exec_host::layout::{Bind, Layout};
-use slipway_exec_host::script::with_shebang;
+use slipway_taskdir::layout::{Bind, Layout};
+use slipway_taskdir::script::with_shebang;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -483,7 +483,7 @@ async fn run_builder(
             read_only: m.read_only,
         })
         .collect();
-    slipway_exec_host::builder::run(
+    slipway_taskdir::builder::run(
         inner.builder.as_ref(),
         layout,
         &binds,

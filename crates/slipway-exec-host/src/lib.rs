@@ -4,11 +4,8 @@
 //! root is the host's plus Tekton's paths, so unmodified Tekton scripts work. Elsewhere, Tekton
 //! paths in step text are rewritten to host directories and the run says so once.
 
-pub mod builder;
-pub mod layout;
-pub mod probe;
+mod probe;
 mod sandbox;
-pub mod script;
 mod settle;
 mod step;
 
@@ -22,8 +19,9 @@ use slipway_engine::executor::{
 use slipway_engine::{EventSink, ExecEvent};
 use tokio_util::sync::CancellationToken;
 
-use crate::layout::Layout;
 use crate::sandbox::Sandbox;
+use slipway_taskdir::builder;
+use slipway_taskdir::layout::{self, Layout};
 
 /// Errors setting up the host executor.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +81,7 @@ impl HostExecutor {
                 .map(PathBuf::from)
                 .find(|p| p.exists())
         });
-        let runtime_dir = runtime_dir(&data_dir);
+        let runtime_dir = layout::runtime_dir(&data_dir);
         layout::sweep(&runtime_dir, &data_dir);
         let sandbox = if opts.no_sandbox || !cfg!(target_os = "linux") {
             None
@@ -107,33 +105,6 @@ impl HostExecutor {
     pub fn sandboxed(&self) -> bool {
         self.inner.sandbox.is_some()
     }
-}
-
-/// The directory for per-TaskRun control files under `data_dir` (see [`layout`]).
-pub fn control_dir(data_dir: &Path) -> PathBuf {
-    runtime_dir(data_dir)
-}
-
-/// Where per-TaskRun control files go: a private directory on tmpfs when one is writable
-/// (results and scripts are small and short-lived), else the data directory.
-fn runtime_dir(data_dir: &Path) -> PathBuf {
-    if let Some(d) = std::env::var_os("SLIPWAY_RUNTIME_DIR") {
-        return PathBuf::from(d);
-    }
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
-    let candidates = [
-        std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("slipway")),
-        Some(PathBuf::from(format!("/dev/shm/slipway-{uid}"))),
-    ];
-    for c in candidates.into_iter().flatten() {
-        if std::fs::create_dir_all(c.join("taskruns")).is_ok() {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o700));
-            return c;
-        }
-    }
-    data_dir.to_path_buf()
 }
 
 /// Runs a Kaniko step with slipway's builder, outside the sandbox: it mounts overlays and runs
@@ -168,6 +139,13 @@ impl Executor for HostExecutor {
         cancel: CancellationToken,
     ) -> ExecOutcome {
         let inner = &self.inner;
+        if let Some(unapplied) = plan.cluster_only_settings() {
+            events
+                .send(ExecEvent::Notice(format!(
+                    "the host executor does not apply {unapplied}: they take effect on Kubernetes only"
+                )))
+                .await;
+        }
         if inner.sandbox.is_none() {
             events.send(ExecEvent::Notice(
                 "user and mount namespaces are unavailable: steps see host paths; Tekton paths in step text are rewritten, hard-coded ones elsewhere may fail".into(),

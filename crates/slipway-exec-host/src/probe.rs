@@ -1,7 +1,6 @@
 //! Sidecar readiness on this machine: exec probes run beside the sidecar with its mounts, TCP
 //! and HTTP probes reach its port on the loopback, the network host processes share.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Stdio;
@@ -12,45 +11,9 @@ use tokio::process::Child;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::layout::Layout;
 use crate::sandbox::Sandbox;
-
-/// Whether an HTTP answer read from `stream` says ready (a status in 200..400), after sending
-/// `GET path` to `port`; shared with the Docker executor's probes.
-pub fn http_get(
-    mut stream: TcpStream,
-    port: u16,
-    path: &str,
-    timeout: Duration,
-) -> Result<(), String> {
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
-    let path = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("/{path}")
-    };
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: localhost:{port}\r\nUser-Agent: slipway-probe\r\n\r\n"
-    )
-    .map_err(|e| format!("sending the request: {e}"))?;
-    let mut head = [0u8; 64];
-    let n = stream
-        .read(&mut head)
-        .map_err(|e| format!("reading the answer: {e}"))?;
-    let line = String::from_utf8_lossy(&head[..n]);
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("GET {path} answered something that is not HTTP"))?;
-    if (200..400).contains(&status) {
-        Ok(())
-    } else {
-        Err(format!("GET {path} answered {status}"))
-    }
-}
+use slipway_taskdir::layout::Layout;
+use slipway_taskdir::probe::http_get;
 
 fn loopback(port: u16, timeout: Duration) -> Result<TcpStream, String> {
     TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), timeout)
@@ -106,7 +69,7 @@ impl Waiting<'_> {
             Ok(Ok(st)) => Err(format!("`{}` exited with {st}", command.join(" "))),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => {
-                crate::step::kill_group(&child, libc::SIGKILL);
+                slipway_taskdir::supervise::kill_group(&child, libc::SIGKILL);
                 let _ = child.wait().await;
                 Err(format!(
                     "`{}` took longer than {:?}",
@@ -160,44 +123,4 @@ async fn blocking(f: impl FnOnce() -> Result<(), String> + Send + 'static) -> Re
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| format!("probe thread failed: {e}"))?
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A one-shot HTTP server on the loopback answering `status`.
-    fn answering(status: u16) -> u16 {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        std::thread::spawn(move || {
-            if let Ok((mut s, _)) = listener.accept() {
-                // The whole request first: closing with unread bytes would reset the connection.
-                let mut request = Vec::new();
-                let mut buf = [0u8; 256];
-                while !request.ends_with(b"\r\n\r\n") {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = write!(s, "HTTP/1.0 {status} X\r\n\r\n");
-                let _ = s.shutdown(std::net::Shutdown::Write);
-            }
-        });
-        port
-    }
-
-    #[test]
-    fn http_probes_read_the_status() {
-        let t = Duration::from_secs(5);
-        let port = answering(204);
-        assert_eq!(
-            http_get(loopback(port, t).expect("connect"), port, "ready", t),
-            Ok(())
-        );
-        let port = answering(503);
-        let err = http_get(loopback(port, t).expect("connect"), port, "/", t);
-        assert_eq!(err, Err("GET / answered 503".into()));
-    }
 }

@@ -13,16 +13,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// One bind mount into the sandbox.
-#[derive(Debug, Clone)]
-pub struct Bind {
-    /// Path on the host.
-    pub host: PathBuf,
-    /// Path inside the sandbox.
-    pub target: String,
-    /// Mounted read-only.
-    pub read_only: bool,
-}
+use slipway_taskdir::layout::Bind;
 
 /// How the host's root directory looks, read once.
 #[derive(Debug, Clone)]
@@ -239,7 +230,8 @@ fn prepare(
         }
     };
     // Resolved as the step would, so `..` in a mount path cannot lead out of the new root.
-    let inside = |p: &str| new_root.join(crate::layout::normalized(p).trim_start_matches('/'));
+    let inside =
+        |p: &str| new_root.join(slipway_taskdir::layout::normalized(p).trim_start_matches('/'));
     let top: Vec<&str> = host.entries.iter().map(RootEntry::name).collect();
     let mut made: Vec<PathBuf> = Vec::new();
     // Directories that exist in the skeleton or on the host (inside a bound host directory) need no mkdir.

@@ -27,6 +27,9 @@ pub const FAILED_SUFFIX: &str = ".err";
 pub struct Entrypoint {
     /// Posted by the step before; absent for the first step.
     pub wait_file: Option<PathBuf>,
+    /// Tekton's `/tekton/downward/ready`: the step starts once it holds something, which the
+    /// executor writes (through a Pod annotation) when every sidecar is ready.
+    pub ready_file: Option<PathBuf>,
     /// Posted by this step when it ends (with [`FAILED_SUFFIX`] when it failed).
     pub post_file: PathBuf,
     /// `/tekton/steps/step-NAME`: gets `exitCode` and `results/`.
@@ -116,6 +119,11 @@ pub fn run(e: &Entrypoint) -> i32 {
             let _ = std::os::unix::fs::symlink(name, root.join(i.to_string()));
         }
     }
+    if let Some(f) = &e.ready_file
+        && !wait_for_content(f)
+    {
+        return finish(e, 143, Ending::Terminated, None);
+    }
     let previous_failed = match &e.wait_file {
         Some(f) => match wait_for(f) {
             Some(failed) => failed,
@@ -158,6 +166,19 @@ fn wait_for(file: &Path) -> Option<bool> {
         }
         if TERMINATED.load(Ordering::SeqCst) {
             return None;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Waits until `file` holds something; false when told to stop.
+fn wait_for_content(file: &Path) -> bool {
+    loop {
+        if std::fs::metadata(file).is_ok_and(|m| m.len() > 0) {
+            return true;
+        }
+        if TERMINATED.load(Ordering::SeqCst) {
+            return false;
         }
         std::thread::sleep(POLL);
     }
@@ -437,6 +458,28 @@ mod tests {
             ),
             "a 42 b $(steps.first.results.none) $(steps.../x) $(steps."
         );
+    }
+
+    #[test]
+    fn the_first_step_waits_until_the_ready_file_holds_something() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ready = dir.path().join("ready");
+        // As the kubelet projects an annotation not yet set: the file exists, empty.
+        std::fs::write(&ready, "").expect("write");
+        let e = Entrypoint {
+            ready_file: Some(ready.clone()),
+            post_file: dir.path().join("run/0/out"),
+            scripts_dir: dir.path().join("scripts"),
+            command: vec!["true".into()],
+            ..Entrypoint::default()
+        };
+        let step = std::thread::spawn(move || run(&e));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!step.is_finished(), "the step waits for the sidecars");
+        assert!(!dir.path().join("run/0/out").exists());
+        std::fs::write(&ready, "READY").expect("write");
+        assert_eq!(step.join().expect("the step ends"), 0);
+        assert!(dir.path().join("run/0/out").exists());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! entrypoint (copied into the Pod by an init container), as Tekton's entrypoint orders them;
 //! logs come from the Pod log API and results from a report each step prints at its end.
 
+mod affinity;
 pub mod entrypoint;
 mod error;
 pub mod frame;
@@ -103,6 +104,7 @@ pub(crate) struct Inner {
     pub(crate) start_timeout: Duration,
     pub(crate) registry: RegistryConfig,
     pub(crate) images: image::Images,
+    pub(crate) placements: affinity::Placements,
 }
 
 impl KubeExecutor {
@@ -158,6 +160,7 @@ impl KubeExecutor {
                 retention: Retention::default(),
                 start_timeout: DEFAULT_START_TIMEOUT,
                 images: image::Images::new(registry.clone()),
+                placements: affinity::Placements::default(),
                 registry,
             }),
         }
@@ -240,6 +243,7 @@ impl Executor for KubeExecutor {
     async fn cleanup(&self, root_uid: &str) {
         // Claims made from volumeClaimTemplates live as long as their run.
         let inner = &self.inner;
+        inner.placements.forget(root_uid);
         let claims: Api<PersistentVolumeClaim> =
             Api::namespaced(inner.client.clone(), &inner.namespace);
         let selector = format!("{LABEL_RUN}={root_uid}");

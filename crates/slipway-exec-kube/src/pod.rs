@@ -6,15 +6,16 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, ExecAction, HTTPGetAction, Pod, PodSecurityContext, PodSpec, Probe,
-    ResourceRequirements, SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    Container, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EnvVar, ExecAction, HTTPGetAction,
+    ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, Probe, ResourceRequirements,
+    SecurityContext, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use slipway_engine::executor::{Limits, ProbeAction, ProbePlan, StepPlan, TaskRunPlan};
-use slipway_exec_host::script::with_shebang;
 use slipway_model::reference::RegistryConfig;
+use slipway_taskdir::script::with_shebang;
 
 use crate::volumes::{self, Claim};
 use crate::{LABEL_MANAGED, LABEL_RUN, LABEL_TASKRUN};
@@ -23,6 +24,16 @@ use crate::{LABEL_MANAGED, LABEL_RUN, LABEL_TASKRUN};
 pub const BIN: &str = "/tekton/bin";
 /// Where the init container sees the shared volume it copies slipway's files into.
 const BIN_OUT: &str = "/tekton/bin-out";
+
+/// The annotation the executor sets to [`READY`] once every sidecar is ready, as Tekton's
+/// controller does; the first step reads it through a downward API file.
+pub const ANNOTATION_READY: &str = "tekton.dev/ready";
+/// The value of [`ANNOTATION_READY`] that lets the steps start.
+pub const READY: &str = "READY";
+/// Where steps see the Pod's downward API files (Tekton's path).
+const DOWNWARD: &str = "/tekton/downward";
+/// The downward API volume holding `ready`.
+const DOWNWARD_VOLUME: &str = "tekton-internal-downward";
 
 /// Annotation holding the TaskRun's name (labels are too short for some names).
 pub const ANNOTATION_TASKRUN: &str = "slipway.dev/taskrun";
@@ -46,6 +57,26 @@ pub enum PodError {
     Template {
         /// The field.
         field: &'static str,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A step's or sidecar's `securityContext` does not have the shape Kubernetes gives it.
+    #[error("failed to read the securityContext of {what} `{name}`: {source}")]
+    SecurityContext {
+        /// Step or sidecar.
+        what: &'static str,
+        /// Its name.
+        name: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A volume only a cluster provides does not have the shape Kubernetes gives it.
+    #[error("failed to read volume `{name}`: {source}")]
+    Volume {
+        /// The volume's name.
+        name: String,
         /// Why.
         #[source]
         source: serde_json::Error,
@@ -130,6 +161,51 @@ pub fn step_containers(plan: &TaskRunPlan) -> Vec<Option<String>> {
         .collect()
 }
 
+/// The containers of a plan's sidecars, in order.
+pub fn sidecar_containers(plan: &TaskRunPlan) -> Vec<String> {
+    plan.sidecars
+        .iter()
+        .enumerate()
+        .map(|(i, s)| container_name("sidecar", &s.name, i))
+        .collect()
+}
+
+/// Makes the first step wait for Tekton's ready file (the sidecars' readiness).
+fn wait_for_sidecars(c: &mut Container, command: &mut Vec<String>) {
+    let at = entrypoint_prefix().len();
+    command.splice(
+        at..at,
+        ["--ready-file".to_string(), format!("{DOWNWARD}/ready")],
+    );
+    c.volume_mounts
+        .get_or_insert_with(Vec::new)
+        .push(VolumeMount {
+            name: DOWNWARD_VOLUME.to_string(),
+            mount_path: DOWNWARD.to_string(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+}
+
+/// The downward API volume whose `ready` file holds the [`ANNOTATION_READY`] annotation.
+fn downward_volume() -> Volume {
+    Volume {
+        name: DOWNWARD_VOLUME.to_string(),
+        downward_api: Some(DownwardAPIVolumeSource {
+            items: Some(vec![DownwardAPIVolumeFile {
+                path: "ready".to_string(),
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: format!("metadata.annotations['{ANNOTATION_READY}']"),
+                    ..ObjectFieldSelector::default()
+                }),
+                ..DownwardAPIVolumeFile::default()
+            }]),
+            ..DownwardAPIVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
 /// The image name the Pod asks for: the config's rewrite and first mirror applied.
 pub fn image_for_pod(registry: &RegistryConfig, image: &str) -> Result<String, String> {
     let candidates = registry.candidates(image).map_err(|e| e.to_string())?;
@@ -141,23 +217,29 @@ pub fn image_for_pod(registry: &RegistryConfig, image: &str) -> Result<String, S
 
 /// Builds the Pod for `plan`.
 pub fn build(plan: &TaskRunPlan, inputs: &PodInputs<'_>) -> Result<PodParts, PodError> {
-    let mut vols = volumes::Volumes::new(plan, inputs.name, inputs.namespace);
+    let mut vols = volumes::Volumes::new(plan, inputs.name, inputs.namespace)?;
     let names = step_containers(plan);
     let runnable: Vec<usize> = (0..plan.steps.len())
         .filter(|i| names[*i].is_some())
         .collect();
     let mut containers = Vec::new();
+    // Steps wait for the sidecars only where there are some, as in Tekton.
+    let sidecars = !plan.sidecars.is_empty();
     for (pos, &i) in runnable.iter().enumerate() {
         let step = &plan.steps[i];
         let mut c = base_container(step, "step", inputs, &mut vols)?;
         c.name = names[i].clone().unwrap_or_default();
-        c.command = Some(step_command(
+        let mut command = step_command(
             plan,
             i,
             pos.checked_sub(1).map(|p| runnable[p]),
             pos + 1 == runnable.len(),
             inputs.commands.get(i).cloned().unwrap_or_default(),
-        ));
+        );
+        if sidecars && pos == 0 {
+            wait_for_sidecars(&mut c, &mut command);
+        }
+        c.command = Some(command);
         c.args = None;
         containers.push(c);
     }
@@ -180,7 +262,10 @@ pub fn build(plan: &TaskRunPlan, inputs: &PodInputs<'_>) -> Result<PodParts, Pod
         c.readiness_probe = s.readiness.as_ref().map(probe);
         containers.push(c);
     }
-    let (volume_list, files, claims) = vols.finish();
+    let (mut volume_list, files, claims) = vols.finish();
+    if sidecars && !runnable.is_empty() {
+        volume_list.push(downward_volume());
+    }
     let spec = pod_spec(plan, inputs, containers, volume_list)?;
     let mut labels = BTreeMap::from([
         (LABEL_MANAGED.0.to_string(), LABEL_MANAGED.1.to_string()),
@@ -265,6 +350,11 @@ fn pod_spec(
         dns_config: template("dnsConfig", &p.dns_config)?,
         dns_policy: p.dns_policy.clone(),
         host_network: p.host_network,
+        topology_spread_constraints: template(
+            "topologySpreadConstraints",
+            &p.topology_spread_constraints,
+        )?,
+        enable_service_links: p.enable_service_links,
         ..PodSpec::default()
     })
 }
@@ -409,12 +499,7 @@ fn base_container(
     mounts.reverse();
     mounts.retain(|m| seen.insert(m.mount_path.clone()));
     mounts.reverse();
-    let security_context =
-        (s.run_as_user.is_some() || s.run_as_group.is_some()).then(|| SecurityContext {
-            run_as_user: s.run_as_user.map(i64::from),
-            run_as_group: s.run_as_group.map(i64::from),
-            ..SecurityContext::default()
-        });
+    let security_context = security_context(s, what)?;
     Ok(Container {
         name: String::new(),
         image: Some(image),
@@ -437,6 +522,28 @@ fn base_container(
         security_context,
         ..Container::default()
     })
+}
+
+/// The container's `securityContext` as written, with the user and group the plan resolved
+/// (the Pod's, when the step names none).
+fn security_context(s: &StepPlan, what: &'static str) -> Result<Option<SecurityContext>, PodError> {
+    let written: Option<SecurityContext> = s
+        .security_context
+        .clone()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|source| PodError::SecurityContext {
+            what,
+            name: s.name.clone(),
+            source,
+        })?;
+    if written.is_none() && s.run_as_user.is_none() && s.run_as_group.is_none() {
+        return Ok(None);
+    }
+    let mut c = written.unwrap_or_default();
+    c.run_as_user = s.run_as_user.map(i64::from).or(c.run_as_user);
+    c.run_as_group = s.run_as_group.map(i64::from).or(c.run_as_group);
+    Ok(Some(c))
 }
 
 fn quantities(l: &Limits) -> Option<BTreeMap<String, Quantity>> {
@@ -489,4 +596,102 @@ fn probe(p: &ProbePlan) -> Probe {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use slipway_engine::executor::{MountPlan, PodPlan, VolumeSource};
+
+    fn pod_of(plan: &TaskRunPlan) -> Result<serde_json::Value, PodError> {
+        let registry = RegistryConfig::default();
+        let parts = build(
+            plan,
+            &PodInputs {
+                name: "p",
+                namespace: "ns",
+                slipway_image: "slipway",
+                registry: &registry,
+                commands: &[vec!["true".to_string()]],
+            },
+        )?;
+        Ok(serde_json::to_value(&parts.pod).expect("a Pod is JSON"))
+    }
+
+    fn plan(security_context: serde_json::Value) -> TaskRunPlan {
+        TaskRunPlan {
+            steps: vec![StepPlan {
+                name: "a".into(),
+                image: Some("busybox".into()),
+                run_as_user: Some(1000),
+                security_context: Some(security_context),
+                volume_mounts: vec![MountPlan {
+                    volume: "info".into(),
+                    path: "/info".into(),
+                    sub_path: None,
+                    read_only: true,
+                }],
+                ..StepPlan::default()
+            }],
+            volumes: vec![(
+                "info".into(),
+                VolumeSource::Cluster {
+                    kind: "downwardAPI".into(),
+                    volume: json!({"name": "info", "downwardAPI": {"items": [
+                        {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}),
+                },
+            )],
+            pod: PodPlan {
+                topology_spread_constraints: Some(json!([{"maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway"}])),
+                enable_service_links: Some(false),
+                ..PodPlan::default()
+            },
+            ..TaskRunPlan::default()
+        }
+    }
+
+    #[test]
+    fn pod_carries_the_security_context_cluster_volumes_and_placement() {
+        let pod = pod_of(&plan(json!({"privileged": true, "runAsUser": 5,
+            "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]},
+            "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+            "runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}})))
+        .expect("a Pod");
+        let spec = &pod["spec"];
+        let c = &spec["containers"][0]["securityContext"];
+        assert_eq!(c["privileged"], true);
+        assert_eq!(c["capabilities"]["drop"], json!(["ALL"]));
+        assert_eq!(c["readOnlyRootFilesystem"], true);
+        assert_eq!(c["allowPrivilegeEscalation"], false);
+        assert_eq!(c["runAsNonRoot"], true);
+        assert_eq!(c["seccompProfile"]["type"], "RuntimeDefault");
+        assert_eq!(c["runAsUser"], 1000, "the plan's resolved user wins");
+        assert_eq!(spec["enableServiceLinks"], false);
+        assert_eq!(spec["topologySpreadConstraints"][0]["maxSkew"], 1);
+        let info = spec["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| v.get("downwardAPI").is_some())
+            .expect("the downwardAPI volume");
+        let mount = spec["containers"][0]["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["mountPath"] == "/info")
+            .expect("mounted");
+        assert_eq!(mount["name"], info["name"]);
+    }
+
+    #[test]
+    fn a_misshapen_security_context_names_the_step() {
+        let err = pod_of(&plan(json!({"privileged": "very"}))).expect_err("refused");
+        assert!(
+            err.to_string()
+                .starts_with("failed to read the securityContext of step `a`"),
+            "{err}"
+        );
+    }
 }

@@ -28,6 +28,17 @@ impl State {
     }
 }
 
+/// Whether every one of the `sidecars` is ready, or has ended (a sidecar that did its work
+/// and exited holds no step back, as in Tekton).
+pub fn sidecars_ready(pod: &Pod, sidecars: &[String]) -> bool {
+    let all = statuses(pod, false);
+    sidecars.iter().all(|name| {
+        all.iter()
+            .find(|s| s.name == *name)
+            .is_some_and(|s| s.ready || s.state.as_ref().is_some_and(|st| st.terminated.is_some()))
+    })
+}
+
 /// A problem that ends the TaskRun.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
@@ -148,6 +159,13 @@ pub fn pending_reason(pod: &Pod) -> String {
             }
         }
     }
+    // A sidecar whose readiness probe does not pass holds the steps back.
+    let unready = statuses(pod, false)
+        .iter()
+        .find(|s| !s.ready && s.state.as_ref().is_some_and(|st| st.running.is_some()));
+    if let Some(s) = unready {
+        return format!("container `{}` is running but not ready", s.name);
+    }
     pod.status
         .as_ref()
         .and_then(|s| s.phase.clone())
@@ -162,6 +180,34 @@ mod tests {
 
     fn pod(status: serde_json::Value) -> Pod {
         serde_json::from_value(json!({"metadata": {"name": "p"}, "status": status})).expect("pod")
+    }
+
+    #[test]
+    fn sidecars_are_ready_when_ready_or_ended() {
+        let status = |db: serde_json::Value| {
+            pod(json!({"phase": "Running", "containerStatuses": [
+                {"name": "step-a", "ready": true, "restartCount": 0, "image": "x", "imageID": "",
+                 "state": {"running": {}}},
+                {"name": "sidecar-once", "ready": false, "restartCount": 0, "image": "x", "imageID": "",
+                 "state": {"terminated": {"exitCode": 0}}},
+                db
+            ]}))
+        };
+        let names = ["sidecar-once".to_string(), "sidecar-db".to_string()];
+        let db = |ready: bool| {
+            json!({"name": "sidecar-db", "ready": ready, "restartCount": 0, "image": "x",
+                   "imageID": "", "state": {"running": {}}})
+        };
+        assert!(!sidecars_ready(&status(db(false)), &names));
+        assert!(sidecars_ready(&status(db(true)), &names));
+        assert!(
+            !sidecars_ready(&pod(json!({"phase": "Pending"})), &names),
+            "not reported yet"
+        );
+        assert_eq!(
+            pending_reason(&status(db(false))),
+            "container `sidecar-db` is running but not ready"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher;
 use slipway_engine::executor::{ExecOutcome, ExecStatus, PodFailure, StepTally, TaskRunPlan};
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::frame::{Ending, Report};
 use crate::status::{self, State};
-use crate::{Inner, Retention, error, image, pod, volumes};
+use crate::{Inner, Retention, affinity, error, image, pod, volumes};
 
 /// What the watch knows of the Pod.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ pub(crate) async fn run(
         Err(o) => return o,
     };
     let name = pod_name(&plan);
-    let parts = match pod::build(
+    let mut parts = match pod::build(
         &plan,
         &pod::PodInputs {
             name: &name,
@@ -82,6 +82,10 @@ pub(crate) async fn run(
     ) {
         Ok(p) => p,
         Err(e) => return ExecOutcome::new(ExecStatus::Error, error::chain(&e)),
+    };
+    let held = match hold_claims(inner, &plan, &mut parts.pod, &events, &cancel).await {
+        Ok(h) => h,
+        Err(o) => return o,
     };
     let pods: Api<Pod> = Api::namespaced(inner.client.clone(), &inner.namespace);
     if let Err(o) = create(inner, &pods, &parts).await {
@@ -98,8 +102,12 @@ pub(crate) async fn run(
         told_unschedulable: false,
         events: events.clone(),
     };
+    record_placement(held, &mut w).await;
     let containers = pod::step_containers(&plan);
-    let outcome = steps(&pods, &name, &plan, &containers, &mut w, &events).await;
+    let outcome = match sidecars_ready(inner, &pods, &name, &plan, &mut w).await {
+        Ok(()) => steps(&pods, &name, &plan, &containers, &mut w, &events).await,
+        Err(o) => o,
+    };
     let stopped = matches!(outcome.status, ExecStatus::Cancelled | ExecStatus::TimedOut);
     let keep = !stopped
         && match inner.retention {
@@ -119,6 +127,92 @@ pub(crate) async fn run(
     }
     watching.abort();
     outcome
+}
+
+/// Waits until every sidecar is ready, then says so in the Pod's [`pod::ANNOTATION_READY`]
+/// annotation, which the first step's entrypoint waits for through a downward API file.
+async fn sidecars_ready(
+    inner: &Inner,
+    pods: &Api<Pod>,
+    name: &str,
+    plan: &TaskRunPlan,
+    w: &mut Waiter,
+) -> Result<(), ExecOutcome> {
+    let sidecars = pod::sidecar_containers(plan);
+    if sidecars.is_empty() {
+        return Ok(());
+    }
+    // A stop here is met again, and reported, by the steps.
+    if w.until(|p| status::sidecars_ready(p, &sidecars).then_some(()))
+        .await
+        .is_err()
+    {
+        return Ok(());
+    }
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {pod::ANNOTATION_READY: pod::READY}}
+    });
+    pods.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| {
+            ExecOutcome::new(
+                ExecStatus::PodFailed(PodFailure::CreationFailed),
+                error::chain(&error::refused(
+                    e,
+                    "patch",
+                    "pods",
+                    &inner.namespace,
+                    &inner.server,
+                )),
+            )
+        })?;
+    Ok(())
+}
+
+/// Records the node the Pod landed on for the claims it is the first to use.
+async fn record_placement(held: affinity::Held, w: &mut Waiter) {
+    if !held.places_first() {
+        return;
+    }
+    // A stop here is met again, and reported, by the steps.
+    if let Ok(node) = w
+        .until(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+        .await
+    {
+        held.placed(&node);
+    }
+}
+
+/// Holds the placements of the plan's node-bound claims and pins the Pod to the node an
+/// earlier Pod of the run placed them on (see [`affinity`]).
+async fn hold_claims(
+    inner: &Inner,
+    plan: &TaskRunPlan,
+    pod: &mut Pod,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<affinity::Held, ExecOutcome> {
+    let claims: Api<PersistentVolumeClaim> =
+        Api::namespaced(inner.client.clone(), &inner.namespace);
+    let bound = affinity::node_bound_claims(&claims, plan).await;
+    let held = tokio::select! {
+        h = inner.placements.hold(&plan.root_uid, bound) => h,
+        () = cancel.cancelled() => {
+            return Err(ExecOutcome::new(ExecStatus::Cancelled, ""));
+        }
+    };
+    if let Some(node) = held.node() {
+        for (claim, other) in held.elsewhere(&node) {
+            events
+                .send(ExecEvent::Notice(format!(
+                    "TaskRun `{}` needs claim `{claim}`, which an earlier Pod placed on node `{other}`, and a claim placed on node `{node}`: its Pod goes to `{node}`",
+                    plan.name
+                )))
+                .await;
+        }
+        affinity::require_node(pod, &node);
+    }
+    Ok(held)
 }
 
 /// Creates the claims, the Pod and its files Secret (owned by the Pod, so deleted with it).
@@ -387,7 +481,8 @@ async fn run_step(
     Ok((step_end(report.as_ref(), &state), report))
 }
 
-/// Follows a container's log, trying again while the log cannot be opened yet.
+/// Follows a container's log, trying again while the log cannot be opened yet, and resuming
+/// where it stopped when the stream ends before the container does.
 async fn read_log(
     pods: &Api<Pod>,
     name: &str,
@@ -395,10 +490,20 @@ async fn read_log(
     i: usize,
     events: &EventSink,
 ) -> Option<Report> {
+    let mut follower = crate::logs::Follower::default();
     let mut tries = 0;
     loop {
-        match crate::logs::follow(pods, name, container, i, events).await {
-            Ok(report) => return report,
+        match follower.stream(pods, name, container, i, events).await {
+            Ok(end) => {
+                // A broken stream is read again even after the container's end: the rest of
+                // its log (the report) is still there.
+                if end == crate::logs::End::Closed && ended(pods, name, container).await {
+                    return follower.report();
+                }
+                tracing::debug!("the log of {name}/{container} broke off ({end:?}); resuming");
+                tries = 0;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             Err(e) if tries >= 20 => {
                 events
                     .send(ExecEvent::Notice(format!(
@@ -413,6 +518,18 @@ async fn read_log(
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
+    }
+}
+
+/// Whether the container has ended (or the Pod is gone): its log is then complete. A Pod that
+/// cannot be read counts as ended, so a stream is not reopened forever.
+async fn ended(pods: &Api<Pod>, name: &str, container: &str) -> bool {
+    match pods.get_opt(name).await {
+        Ok(Some(p)) => !matches!(
+            status::container(&p, container),
+            State::Running | State::Waiting(_)
+        ),
+        Ok(None) | Err(_) => true,
     }
 }
 

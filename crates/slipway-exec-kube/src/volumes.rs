@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sha2::Digest as _;
 use slipway_engine::executor::{TaskRunPlan, VolumeSource};
 
+use crate::pod::PodError;
 use crate::{LABEL_MANAGED, LABEL_RUN};
 
 /// A claim to create from a `volumeClaimTemplate`, shared by the run's TaskRuns.
@@ -48,7 +49,11 @@ pub(crate) struct Volumes<'a> {
 }
 
 impl<'a> Volumes<'a> {
-    pub(crate) fn new(plan: &'a TaskRunPlan, pod: &'a str, namespace: &'a str) -> Self {
+    pub(crate) fn new(
+        plan: &'a TaskRunPlan,
+        pod: &'a str,
+        namespace: &'a str,
+    ) -> Result<Self, PodError> {
         let mut v = Volumes {
             plan,
             pod,
@@ -61,7 +66,7 @@ impl<'a> Volumes<'a> {
         };
         for (i, w) in plan.workspaces.iter().enumerate() {
             let name = format!("ws-{i}-{}", short_hash(&w.name));
-            v.add(&name, &w.source);
+            v.add(&name, &w.source)?;
             v.workspace_mounts.push(VolumeMount {
                 name,
                 mount_path: w.path.clone(),
@@ -72,10 +77,10 @@ impl<'a> Volumes<'a> {
         }
         for (i, (task_name, source)) in plan.volumes.iter().enumerate() {
             let name = format!("vol-{i}-{}", short_hash(task_name));
-            v.add(&name, source);
+            v.add(&name, source)?;
             v.task.insert(task_name.clone(), name);
         }
-        v
+        Ok(v)
     }
 
     /// The Pod volume behind a Task volume.
@@ -88,12 +93,26 @@ impl<'a> Volumes<'a> {
         self.workspace_mounts.clone()
     }
 
-    fn add(&mut self, name: &str, source: &VolumeSource) {
+    fn add(&mut self, name: &str, source: &VolumeSource) -> Result<(), PodError> {
         let mut volume = Volume {
             name: name.to_string(),
             ..Volume::default()
         };
         match source {
+            VolumeSource::Cluster {
+                volume: written, ..
+            } => {
+                volume =
+                    serde_json::from_value(written.clone()).map_err(|source| PodError::Volume {
+                        name: written
+                            .get("name")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        source,
+                    })?;
+                volume.name = name.to_string();
+            }
             VolumeSource::EmptyDir { .. } => {
                 volume.empty_dir = Some(EmptyDirVolumeSource::default());
             }
@@ -145,6 +164,7 @@ impl<'a> Volumes<'a> {
             }
         }
         self.volumes.push(volume);
+        Ok(())
     }
 
     /// The volumes, the files Secret (if any file is projected) and the claims to make.

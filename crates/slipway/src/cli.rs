@@ -205,6 +205,9 @@ pub struct EntrypointArgs {
     /// Wait for this file (or FILE.err, which skips the step) before running.
     #[arg(long, value_name = "FILE")]
     pub wait_file: Option<PathBuf>,
+    /// Wait until this file holds something (the sidecars are ready) before running.
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
     /// Write this file (FILE.err when the step failed) when done.
     #[arg(long, value_name = "FILE")]
     pub post_file: Option<PathBuf>,

@@ -22,6 +22,7 @@ pub fn entrypoint(args: EntrypointArgs) -> i32 {
     };
     entrypoint::run(&Entrypoint {
         wait_file: args.wait_file,
+        ready_file: args.ready_file,
         post_file,
         step_dir: args.step_dir,
         step_index: args.step_index,

@@ -4,8 +4,9 @@
 //!
 //! Where the emulator differs from a cluster: no `pods/exec`, no probes (a running container
 //! is ready at once), no network between Pods (`--network none`), PVCs are plain directories.
-//! So sidecar readiness and anything that dials a Service are not tested here; tests marked
-//! `needs cluster` run against a real one (README: the Kubernetes executor).
+//! So readiness probes themselves (sidecar readiness is tested as "running") and anything that
+//! dials a Service are not tested here; tests marked `needs cluster` run against a real one
+//! (README: the Kubernetes executor).
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -30,7 +31,18 @@ struct Emulator {
 
 fn emulator() -> &'static Emulator {
     static EMU: OnceLock<Emulator> = OnceLock::new();
-    EMU.get_or_init(|| {
+    EMU.get_or_init(|| start_emulator(""))
+}
+
+/// A second emulator with two nodes, `a` and `b`, for placement.
+fn two_nodes() -> &'static Emulator {
+    static EMU: OnceLock<Emulator> = OnceLock::new();
+    EMU.get_or_init(|| start_emulator("--node a --node b"))
+}
+
+/// Starts an emulator with `args` added to its command line.
+fn start_emulator(args: &str) -> Emulator {
+    {
         let docker = crate::docker::env();
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = dir.path().join("kubeconfig");
@@ -39,7 +51,7 @@ fn emulator() -> &'static Emulator {
         // A watchdog shell stops the emulator with SIGTERM when this test process is gone
         // (nextest runs each test in its own process; statics are never dropped).
         let script = format!(
-            "python3 '{}' --port 0 --kubeconfig '{}' --docker-host '{}' >'{}' 2>&1 & e=$!; \
+            "python3 '{}' --port 0 --kubeconfig '{}' --docker-host '{}' {args} >'{}' 2>&1 & e=$!; \
              while kill -0 {} 2>/dev/null && kill -0 $e 2>/dev/null; do sleep 0.5; done; \
              kill -TERM $e 2>/dev/null; wait $e",
             emu.display(),
@@ -82,7 +94,7 @@ fn emulator() -> &'static Emulator {
             _dir: dir,
             _watchdog: watchdog,
         }
-    })
+    }
 }
 
 /// The Docker config (its registry rewrites) with a `[kubernetes]` section.
@@ -166,9 +178,14 @@ fn http(host: &str, method: &str, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
-/// GET on the emulator's API.
+/// A request to the emulator's API.
 fn api(method: &str, path: &str) -> (u16, Value) {
-    let host = emulator().server.trim_start_matches("http://").to_string();
+    api_on(emulator(), method, path)
+}
+
+/// A request to `emu`'s API.
+fn api_on(emu: &Emulator, method: &str, path: &str) -> (u16, Value) {
+    let host = emu.server.trim_start_matches("http://").to_string();
     let (status, body) = http(&host, method, path);
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
@@ -438,6 +455,353 @@ fn kube_oom_killed_step_is_step_oom() {
     let (_, o) = run(home.path(), &fixtures().join("docker/oom.yaml"));
     assert_eq!(condition(&o), ("False".into(), "StepOOM".into()));
     assert!(left("pods", &o).is_empty());
+}
+
+/// `podTemplate.env` over the step's, a `podTemplate` volume only a cluster has (downwardAPI),
+/// the step's whole securityContext, `enableServiceLinks` and `topologySpreadConstraints`: seen
+/// from inside the step where the emulator applies them, and in the kept Pod's spec.
+#[test]
+fn kube_pod_template_env_volumes_and_security_context_reach_the_pod() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = home.path().join("slipway.toml");
+    write_config(
+        &config,
+        &emulator().kubeconfig,
+        "pod_retention = \"always\"\n",
+    );
+    let file = yaml(
+        home.path(),
+        "tr.yaml",
+        r#"apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: kube-pod-fields}
+spec:
+  workspaces:
+    - {name: cache, csi: {driver: inline.storage.example}}
+  podTemplate:
+    env: [{name: WHO, value: pod}, {name: EXTRA, value: added}]
+    enableServiceLinks: false
+    topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway}
+    volumes:
+      - name: info
+        downwardAPI:
+          items: [{path: name, fieldRef: {fieldPath: metadata.name}}]
+  taskSpec:
+    workspaces: [{name: cache}]
+    steps:
+      - name: look
+        image: mirror.gcr.io/busybox
+        env: [{name: WHO, value: step}]
+        volumeMounts: [{name: info, mountPath: /info}]
+        securityContext:
+          readOnlyRootFilesystem: true
+          allowPrivilegeEscalation: false
+          capabilities: {drop: [ALL]}
+        script: |
+          echo "who=$WHO extra=$EXTRA pod=$(cat /info/name)"
+          touch /not-here 2>/dev/null && echo root-writable || echo root-read-only
+          grep CapEff /proc/self/status
+          echo kept > $(workspaces.cache.path)/f && echo "cache=$(cat $(workspaces.cache.path)/f)"
+"#,
+    );
+    let (out, o) = run_with(&config, home.path(), &file);
+    let log = text(&out.stderr);
+    assert_eq!(condition(&o), ("True".into(), "Succeeded".into()), "{log}");
+    let pods = left("pods", &o);
+    assert_eq!(pods.len(), 1, "kept: {pods:?}");
+    assert!(
+        log.contains(&format!("who=pod extra=added pod={}", pods[0])),
+        "{log}"
+    );
+    assert!(log.contains("root-read-only"), "{log}");
+    assert!(log.contains("cache=kept"), "a csi workspace:\n{log}");
+    assert!(
+        log.contains("CapEff:\t0000000000000000"),
+        "every capability dropped:\n{log}"
+    );
+    let (_, pod) = api(
+        "GET",
+        &format!("/api/v1/namespaces/default/pods/{}", pods[0]),
+    );
+    let spec = &pod["spec"];
+    assert_eq!(spec["enableServiceLinks"], false, "{spec}");
+    assert!(
+        spec["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| v["csi"]["driver"] == "inline.storage.example"),
+        "{spec}"
+    );
+    assert_eq!(
+        spec["topologySpreadConstraints"][0]["topologyKey"],
+        "kubernetes.io/hostname"
+    );
+    let (status, _) = api(
+        "DELETE",
+        &format!("/api/v1/namespaces/default/pods/{}", pods[0]),
+    );
+    assert_eq!(status, 200);
+}
+
+/// Tekton's affinity assistant: TaskRuns sharing a ReadWriteOnce claim follow the first Pod
+/// that used it. The first task is sent to node `b`; the emulator's scheduler would put the
+/// later Pods on `a` (fewest Pods, then by name), as it does the task that uses no claim.
+#[test]
+fn kube_taskruns_sharing_a_claim_land_on_the_node_of_the_first() {
+    let emu = two_nodes();
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = home.path().join("slipway.toml");
+    write_config(&config, &emu.kubeconfig, "pod_retention = \"always\"\n");
+    let file = yaml(
+        home.path(),
+        "pr.yaml",
+        r#"apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: kube-coschedule}
+spec:
+  taskRunSpecs:
+    - pipelineTaskName: first
+      podTemplate:
+        nodeSelector: {kubernetes.io/hostname: b}
+  workspaces:
+    - name: shared
+      volumeClaimTemplate:
+        spec:
+          accessModes: [ReadWriteOnce]
+          resources: {requests: {storage: 16Mi}}
+  pipelineSpec:
+    workspaces: [{name: shared}]
+    tasks:
+      - name: first
+        workspaces: [{name: data, workspace: shared}]
+        taskSpec:
+          workspaces: [{name: data}]
+          steps:
+            - {name: w, image: mirror.gcr.io/busybox, script: "echo carried > $(workspaces.data.path)/note"}
+      - name: left
+        runAfter: [first]
+        workspaces: [{name: data, workspace: shared}]
+        taskSpec:
+          workspaces: [{name: data}]
+          steps:
+            - {name: r, image: mirror.gcr.io/busybox, script: "cat $(workspaces.data.path)/note"}
+      - name: right
+        runAfter: [first]
+        workspaces: [{name: data, workspace: shared}]
+        taskSpec:
+          workspaces: [{name: data}]
+          steps:
+            - {name: r, image: mirror.gcr.io/busybox, script: "cat $(workspaces.data.path)/note"}
+      - name: free
+        runAfter: [first]
+        taskSpec:
+          steps:
+            - {name: s, image: mirror.gcr.io/busybox, script: "true"}
+"#,
+    );
+    let (out, o) = run_with(&config, home.path(), &file);
+    assert_eq!(
+        condition(&o),
+        ("True".into(), "Succeeded".into()),
+        "{}",
+        text(&out.stderr)
+    );
+    let uid = o["metadata"]["uid"].as_str().expect("uid");
+    let (_, list) = api_on(
+        emu,
+        "GET",
+        &format!("/api/v1/pods?labelSelector=slipway.dev%2Frun-uid%3D{uid}"),
+    );
+    let mut nodes = std::collections::BTreeMap::new();
+    for p in list["items"].as_array().expect("pods") {
+        let task = p["metadata"]["annotations"]["slipway.dev/taskrun"]
+            .as_str()
+            .expect("the TaskRun annotation")
+            .trim_start_matches("kube-coschedule-")
+            .to_string();
+        nodes.insert(
+            task,
+            p["spec"]["nodeName"].as_str().unwrap_or("").to_string(),
+        );
+        let name = p["metadata"]["name"].as_str().expect("name");
+        api_on(
+            emu,
+            "DELETE",
+            &format!("/api/v1/namespaces/default/pods/{name}"),
+        );
+    }
+    let want: std::collections::BTreeMap<String, String> =
+        [("first", "b"), ("left", "b"), ("right", "b"), ("free", "a")]
+            .into_iter()
+            .map(|(t, n)| (t.to_string(), n.to_string()))
+            .collect();
+    assert_eq!(nodes, want);
+}
+
+/// Steps wait for the sidecars as in Tekton: the executor sees them ready in the Pod's status
+/// and sets `tekton.dev/ready`, which the first step reads through a downward API file. (The
+/// emulator runs no probes: a running container is ready at once.)
+#[test]
+fn kube_first_step_starts_once_the_sidecars_are_ready() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = yaml(
+        home.path(),
+        "tr.yaml",
+        r#"apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: kube-sidecar-ready}
+spec:
+  timeout: 60s
+  taskSpec:
+    sidecars:
+      - {name: server, image: mirror.gcr.io/busybox, script: "sleep 3600"}
+      - {name: once, image: mirror.gcr.io/busybox, script: "true"}
+    steps:
+      - {name: first, image: mirror.gcr.io/busybox, script: "echo sidecars=$(cat /tekton/downward/ready)"}
+      - {name: second, image: mirror.gcr.io/busybox, script: "echo after"}
+"#,
+    );
+    let (out, o) = run(home.path(), &file);
+    let log = text(&out.stderr);
+    assert_eq!(condition(&o), ("True".into(), "Succeeded".into()), "{log}");
+    assert!(
+        log.contains("[kube-sidecar-ready/first] sidecars=READY"),
+        "{log}"
+    );
+    assert!(log.contains("[kube-sidecar-ready/second] after"), "{log}");
+    assert!(left("pods", &o).is_empty());
+}
+
+/// A TCP proxy to `upstream` that cuts every followed log stream (`/log?...follow=true`
+/// without `sinceTime`) once, a second after it starts; how many it cut is counted.
+fn log_cutting_proxy(upstream: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let cuts = Arc::new(AtomicUsize::new(0));
+    let counted = cuts.clone();
+    let upstream = upstream.to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let following = Arc::new(AtomicBool::new(false));
+            let (mut c_in, mut s_out) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
+            let flag = following.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n) = c_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let head = String::from_utf8_lossy(&buf[..n]);
+                    if let Some(line) = head.lines().next() {
+                        let cut = line.contains("/log?")
+                            && line.contains("follow=true")
+                            && !line.contains("sinceTime");
+                        flag.store(cut, Ordering::SeqCst);
+                    }
+                    if s_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_out.shutdown(Shutdown::Write);
+            });
+            let (mut s_in, mut c_out) = (server, client);
+            let cuts = counted.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                let mut since: Option<Instant> = None;
+                let _ = s_in.set_read_timeout(Some(Duration::from_millis(100)));
+                loop {
+                    if following.load(Ordering::SeqCst) {
+                        let started = *since.get_or_insert_with(Instant::now);
+                        if started.elapsed() > Duration::from_secs(1) {
+                            cuts.fetch_add(1, Ordering::SeqCst);
+                            let _ = c_out.shutdown(Shutdown::Both);
+                            let _ = s_in.shutdown(Shutdown::Both);
+                            return;
+                        }
+                    } else {
+                        since = None;
+                    }
+                    match s_in.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            if c_out.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(_) => break,
+                    }
+                }
+                let _ = c_out.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    (addr, cuts)
+}
+
+/// A log stream cut mid-step (by a proxy in front of the emulator) is resumed from the last
+/// line's time: every line arrives once, in order.
+#[test]
+fn kube_broken_log_stream_resumes_without_repeating_lines() {
+    let emu = emulator();
+    let home = tempfile::tempdir().expect("tempdir");
+    let (proxy, cuts) = log_cutting_proxy(emu.server.trim_start_matches("http://"));
+    let kubeconfig = home.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        std::fs::read_to_string(&emu.kubeconfig)
+            .expect("kubeconfig")
+            .replace(&emu.server, &format!("http://{proxy}")),
+    )
+    .expect("write kubeconfig");
+    let config = home.path().join("slipway.toml");
+    write_config(&config, &kubeconfig, "");
+    let file = yaml(
+        home.path(),
+        "tr.yaml",
+        r#"apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: kube-log-resume}
+spec:
+  timeout: 2m
+  taskSpec:
+    steps:
+      - name: count
+        image: mirror.gcr.io/busybox
+        script: |
+          i=1
+          while [ $i -le 40 ]; do echo "line $i"; i=$((i+1)); sleep 0.1; done
+"#,
+    );
+    let (out, o) = run_with(&config, home.path(), &file);
+    let log = text(&out.stderr);
+    assert_eq!(condition(&o), ("True".into(), "Succeeded".into()), "{log}");
+    assert!(
+        cuts.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the proxy cut no stream"
+    );
+    let lines: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("[kube-log-resume/count] "))
+        .collect();
+    let want: Vec<String> = (1..=40).map(|i| format!("line {i}")).collect();
+    assert_eq!(lines, want, "{log}");
 }
 
 fn spawn_run(config: &Path, home: &Path, file: &Path) -> Child {

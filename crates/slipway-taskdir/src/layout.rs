@@ -8,7 +8,16 @@ use std::sync::Mutex;
 
 use slipway_engine::executor::{StepPlan, TaskRunPlan, VolumeSource};
 
-pub use crate::sandbox::Bind;
+/// One bind mount into a step: a host directory at a Tekton path.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    /// Path on the host.
+    pub host: PathBuf,
+    /// Path inside the sandbox.
+    pub target: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
 
 /// Where one TaskRun's files live and how step paths map onto them.
 #[derive(Debug)]
@@ -23,6 +32,28 @@ pub struct Layout {
     own_scratch: PathBuf,
     /// Pooled `/workspace` and `/tekton/home`, returned when the TaskRun ends.
     scratch: Option<PathBuf>,
+}
+
+/// Where per-TaskRun control files go: a private directory on tmpfs when one is writable
+/// (results and scripts are small and short-lived), else the data directory.
+pub fn runtime_dir(data_dir: &Path) -> PathBuf {
+    if let Some(d) = std::env::var_os("SLIPWAY_RUNTIME_DIR") {
+        return PathBuf::from(d);
+    }
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let candidates = [
+        std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("slipway")),
+        Some(PathBuf::from(format!("/dev/shm/slipway-{uid}"))),
+    ];
+    for c in candidates.into_iter().flatten() {
+        if std::fs::create_dir_all(c.join("taskruns")).is_ok() {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o700));
+            return c;
+        }
+    }
+    data_dir.to_path_buf()
 }
 
 fn mkdir(p: &Path, open: bool) -> io::Result<()> {
@@ -213,6 +244,15 @@ fn materialize(
             confined_dir(&claims, name, "claimName", open)?
         }
         VolumeSource::HostPath { path } => PathBuf::from(path),
+        VolumeSource::Cluster { kind, volume } => {
+            let written = volume.get("name").and_then(|n| n.as_str()).unwrap_or(name);
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "volume `{written}` is a `{kind}` volume, which only a cluster provides: run it with --executor kubernetes, or use an emptyDir, a persistentVolumeClaim or a hostPath"
+                ),
+            ));
+        }
         VolumeSource::Files { files } => {
             let all = dir.join("files");
             mkdir(&all, false)?;
@@ -559,6 +599,35 @@ mod tests {
         let layout = Layout::create(&data, &runtime, &pool, &ok, false).expect("inside is fine");
         assert!(data.join("claims/ok/src/sub").is_dir());
         layout.remove(&pool);
+    }
+
+    #[test]
+    fn a_volume_only_a_cluster_has_is_refused_by_its_name() {
+        let top = tempfile::tempdir().expect("top");
+        let plan = TaskRunPlan {
+            volumes: vec![(
+                "cache".into(),
+                VolumeSource::Cluster {
+                    kind: "csi".into(),
+                    volume: serde_json::json!({"name": "cache", "csi": {"driver": "x"}}),
+                },
+            )],
+            ..TaskRunPlan::default()
+        };
+        let err = Layout::create(
+            &top.path().join("data"),
+            &top.path().join("run"),
+            &ScratchPool::default(),
+            &plan,
+            false,
+        )
+        .expect_err("refused");
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        assert!(
+            err.to_string()
+                .starts_with("volume `cache` is a `csi` volume, which only a cluster provides"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -322,7 +322,7 @@ pub async fn run(
     }
     let mut cmd = command(builder, &inv);
     say(events, i, notice(s)).await;
-    let run = crate::step::Supervised {
+    let run = crate::supervise::Supervised {
         layout,
         binds,
         sandboxed: false,
