@@ -27,7 +27,7 @@ use slipway_engine::executor::{ExecOutcome, Executor, TaskRunPlan};
 use slipway_model::reference::RegistryConfig;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::error::KubeError;
+pub use crate::error::{KubeError, refused};
 
 /// Label on every Pod and claim: the top-level run uid.
 pub const LABEL_RUN: &str = "slipway.dev/run-uid";
@@ -131,12 +131,8 @@ impl KubeExecutor {
             server: server.clone(),
             source,
         })?;
-        let mut exec = KubeExecutor::with_client(client, &server, &namespace, image, registry);
-        // Not shared yet: the settings go straight in.
-        if let Some(inner) = Arc::get_mut(&mut exec.inner) {
-            inner.retention = settings.pod_retention;
-            inner.start_timeout = settings.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT);
-        }
+        let exec = KubeExecutor::with_client(client, &server, &namespace, image, registry)
+            .with_settings(settings);
         exec.preflight().await?;
         Ok(exec)
     }
@@ -159,6 +155,40 @@ impl KubeExecutor {
                 start_timeout: DEFAULT_START_TIMEOUT,
                 images: image::Images::new(registry.clone()),
                 registry,
+            }),
+        }
+    }
+
+    /// The same executor with the settings' Pod retention and start timeout.
+    pub fn with_settings(self, settings: &KubeSettings) -> Self {
+        let inner = &self.inner;
+        KubeExecutor {
+            inner: Arc::new(Inner {
+                client: inner.client.clone(),
+                server: inner.server.clone(),
+                namespace: inner.namespace.clone(),
+                image: inner.image.clone(),
+                retention: settings.pod_retention,
+                start_timeout: settings.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT),
+                images: image::Images::new(inner.registry.clone()),
+                registry: inner.registry.clone(),
+            }),
+        }
+    }
+
+    /// The same executor creating its Pods in `namespace` (a controller runs each run in its own).
+    pub fn in_namespace(&self, namespace: &str) -> Self {
+        let inner = &self.inner;
+        KubeExecutor {
+            inner: Arc::new(Inner {
+                client: inner.client.clone(),
+                server: inner.server.clone(),
+                namespace: namespace.to_string(),
+                image: inner.image.clone(),
+                retention: inner.retention,
+                start_timeout: inner.start_timeout,
+                images: image::Images::new(inner.registry.clone()),
+                registry: inner.registry.clone(),
             }),
         }
     }
@@ -192,7 +222,8 @@ impl KubeExecutor {
     }
 }
 
-async fn load_config(settings: &KubeSettings) -> Result<kube::Config, KubeError> {
+/// The cluster's client config as kubectl finds it, or the file and context the settings name.
+pub async fn load_config(settings: &KubeSettings) -> Result<kube::Config, KubeError> {
     let options = KubeConfigOptions {
         context: settings.context.clone(),
         ..KubeConfigOptions::default()
@@ -220,6 +251,11 @@ async fn load_config(settings: &KubeSettings) -> Result<kube::Config, KubeError>
             .await
             .map_err(|source| KubeError::NoConfig { source }),
     }
+}
+
+/// The name of the Pod that runs TaskRun `name` (uid `uid`), as a TaskRun's `status.podName`.
+pub fn pod_name(name: &str, uid: &str) -> String {
+    taskrun::pod_name_of(name, uid)
 }
 
 #[async_trait]

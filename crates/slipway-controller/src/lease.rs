@@ -1,0 +1,161 @@
+//! Leader election with a `coordination.k8s.io/v1` Lease: only the holder runs runs. The holder
+//! renews it; another replica takes it over once it has gone unrenewed for its duration.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{Api, PostParams};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ControllerError;
+
+/// Which Lease, who we are, and its timings.
+#[derive(Debug, Clone)]
+pub struct LeaseSettings {
+    /// The Lease's name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// This replica's identity (holderIdentity).
+    pub identity: String,
+    /// How long a holder keeps it without renewing.
+    pub duration: Duration,
+    /// How often the holder renews it.
+    pub renew_every: Duration,
+    /// How often a non-holder tries to take it.
+    pub retry_every: Duration,
+}
+
+impl LeaseSettings {
+    /// Client-go's usual timings (15 s lease, renewing every 5 s, retrying every 2 s).
+    pub fn new(name: &str, namespace: &str, identity: &str) -> Self {
+        LeaseSettings {
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            identity: identity.to_string(),
+            duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(5),
+            retry_every: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What one attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// We hold the Lease (created, renewed or taken over).
+    Held,
+    /// Another replica holds it, or won the race for it.
+    Taken,
+}
+
+/// One attempt to create, renew or take over the Lease; a write lost to another replica
+/// (409 Conflict) is [`Attempt::Taken`].
+pub async fn try_acquire(api: &Api<Lease>, s: &LeaseSettings) -> Result<Attempt, kube::Error> {
+    let now = MicroTime(Timestamp::now());
+    let seconds = i32::try_from(s.duration.as_secs()).unwrap_or(15);
+    let written = match api.get_opt(&s.name).await? {
+        None => {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(s.name.clone()),
+                    namespace: Some(s.namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some(s.identity.clone()),
+                    lease_duration_seconds: Some(seconds),
+                    acquire_time: Some(now.clone()),
+                    renew_time: Some(now),
+                    lease_transitions: Some(0),
+                    ..LeaseSpec::default()
+                }),
+            };
+            api.create(&PostParams::default(), &lease).await
+        }
+        Some(mut lease) => {
+            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+            let ours = spec.holder_identity.as_deref() == Some(s.identity.as_str());
+            if !ours && !expired(spec, now.0) {
+                return Ok(Attempt::Taken);
+            }
+            if !ours {
+                spec.holder_identity = Some(s.identity.clone());
+                spec.acquire_time = Some(now.clone());
+                spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+            }
+            spec.lease_duration_seconds = Some(seconds);
+            spec.renew_time = Some(now);
+            // The object's resourceVersion makes this a compare-and-swap.
+            api.replace(&s.name, &PostParams::default(), &lease).await
+        }
+    };
+    match written {
+        Ok(_) => Ok(Attempt::Held),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(Attempt::Taken),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the holder has let the Lease lapse (or it names none).
+fn expired(spec: &LeaseSpec, now: Timestamp) -> bool {
+    if spec.holder_identity.as_deref().unwrap_or("").is_empty() {
+        return true;
+    }
+    let Some(renewed) = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()) else {
+        return true;
+    };
+    let lasts = SignedDuration::from_secs(i64::from(spec.lease_duration_seconds.unwrap_or(15)));
+    renewed.0.checked_add(lasts).is_ok_and(|end| end < now)
+}
+
+/// Campaigns for the Lease until `stop`: `leading` turns true once held. A leader whose renewal
+/// fails or is refused steps down and this returns [`ControllerError::LostLease`], since its runs
+/// may now be taken over by the new leader.
+pub async fn lead(
+    api: Api<Lease>,
+    s: LeaseSettings,
+    leading: watch::Sender<bool>,
+    stop: CancellationToken,
+) -> Result<(), ControllerError> {
+    loop {
+        let leader = *leading.borrow();
+        let attempt = try_acquire(&api, &s).await;
+        match (leader, attempt) {
+            (_, Ok(Attempt::Held)) => {
+                if !leader {
+                    tracing::info!(lease = %s.name, identity = %s.identity, "became the leader");
+                    let _ = leading.send(true);
+                }
+            }
+            (true, outcome) => {
+                let _ = leading.send(false);
+                let why = match outcome {
+                    Err(e) => crate::error::chain(&e),
+                    _ => "another replica holds it".to_string(),
+                };
+                return Err(ControllerError::LostLease {
+                    name: s.name.clone(),
+                    namespace: s.namespace.clone(),
+                    why,
+                });
+            }
+            (false, Ok(Attempt::Taken)) => {}
+            (false, Err(e)) => {
+                tracing::warn!("failed to get the lease {}/{}: {e}", s.namespace, s.name);
+            }
+        }
+        let wait = if *leading.borrow() {
+            s.renew_every
+        } else {
+            s.retry_every
+        };
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}

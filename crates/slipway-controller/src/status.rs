@@ -1,0 +1,350 @@
+//! The engine's `Store` for a run in the cluster: its events become the run's `status` and one
+//! `TaskRun` object per pipeline task, written back in few requests. State is folded in memory
+//! and written at most once per coalescing window (and at the end), so a TaskRun that starts
+//! and ends within one window costs one create and one status patch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use indexmap::IndexMap;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Map, Value, json};
+use slipway_engine::status::{condition, ts};
+use slipway_engine::{RunEvent, Store};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::resources::{RunKind, task_runs};
+
+/// The run object the store writes to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// PipelineRun or TaskRun.
+    pub kind: RunKind,
+    /// Its name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its uid (also the engine's run uid).
+    pub uid: String,
+}
+
+/// What the store knows of a pipeline task before its TaskRun reports: the Task it refers
+/// to, where it sits (`tasks` or `finally`) and the TaskRun spec to create.
+#[derive(Debug, Clone)]
+pub struct PipelineTaskInfo {
+    /// The referenced Task's name, if by reference.
+    pub task: Option<String>,
+    /// `tasks` or `finally`.
+    pub member_of: &'static str,
+    /// The spec the TaskRun object is created with.
+    pub spec: Value,
+}
+
+enum Msg {
+    Event(Box<RunEvent>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The store: a channel to a writer task.
+#[derive(Debug, Clone)]
+pub struct ClusterStore {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Msg::Event(_) => "Event",
+            Msg::Flush(_) => "Flush",
+        })
+    }
+}
+
+impl ClusterStore {
+    /// A store writing `target`'s status (and its TaskRuns) through `client`, at most once per
+    /// `window`.
+    pub fn start(
+        client: kube::Client,
+        target: Target,
+        tasks: HashMap<String, PipelineTaskInfo>,
+        window: Duration,
+    ) -> Arc<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = Writer {
+            runs: Api::namespaced_with(
+                client.clone(),
+                &target.namespace,
+                &target.kind.resource(),
+            ),
+            task_runs: Api::namespaced_with(client, &target.namespace, &task_runs()),
+            target,
+            tasks,
+            root: Map::new(),
+            root_dirty: false,
+            refs: Vec::new(),
+            children: IndexMap::new(),
+            gone: false,
+        };
+        tokio::spawn(writer.run(rx, window));
+        Arc::new(ClusterStore { tx })
+    }
+}
+
+#[async_trait]
+impl Store for ClusterStore {
+    fn record(&self, event: &RunEvent) {
+        let _ = self.tx.send(Msg::Event(Box::new(event.clone())));
+    }
+    // Step output stays in the Pods' logs, where kubectl and tkn read it.
+    async fn record_log(&self, _event: RunEvent) {}
+    async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// One TaskRun object of a PipelineRun.
+#[derive(Debug)]
+struct Child {
+    labels: Map<String, Value>,
+    annotations: Option<Value>,
+    spec: Value,
+    status: Value,
+    created: bool,
+    dirty: bool,
+}
+
+struct Writer {
+    runs: Api<DynamicObject>,
+    task_runs: Api<DynamicObject>,
+    target: Target,
+    tasks: HashMap<String, PipelineTaskInfo>,
+    root: Map<String, Value>,
+    root_dirty: bool,
+    refs: Vec<Value>,
+    children: IndexMap<String, Child>,
+    /// The run object is gone (deleted): nothing more is written.
+    gone: bool,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>, window: Duration) {
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let due = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let msg = tokio::select! {
+                m = rx.recv() => m,
+                () = tokio::time::sleep_until(due), if deadline.is_some() => {
+                    self.write().await;
+                    deadline = None;
+                    continue;
+                }
+            };
+            match msg {
+                None => {
+                    self.write().await;
+                    return;
+                }
+                Some(Msg::Event(e)) => {
+                    if self.apply(*e) && deadline.is_none() {
+                        deadline = Some(Instant::now() + window);
+                    }
+                }
+                Some(Msg::Flush(done)) => {
+                    self.write().await;
+                    deadline = None;
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+
+    /// Folds one event into the state; true when something is to be written.
+    fn apply(&mut self, event: RunEvent) -> bool {
+        match event {
+            RunEvent::TaskRunStarted { info, at } => {
+                let pod = slipway_exec_kube::pod_name(&info.name, &info.uid);
+                if info.uid == self.target.uid {
+                    self.root.insert("podName".into(), json!(pod));
+                    self.root_dirty = true;
+                    return true;
+                }
+                let pt = info.pipeline_task.clone().unwrap_or_default();
+                let known = self.tasks.get(&pt);
+                let child = self.children.entry(info.name.clone()).or_insert_with(|| {
+                    let mut labels = Map::new();
+                    labels.insert("tekton.dev/pipelineRun".into(), json!(self.target.name));
+                    labels.insert("tekton.dev/pipelineTask".into(), json!(pt));
+                    labels.insert("tekton.dev/taskRun".into(), json!(info.name));
+                    labels.insert(
+                        "tekton.dev/memberOf".into(),
+                        json!(known.map_or("tasks", |k| k.member_of)),
+                    );
+                    if let Some(task) = known.and_then(|k| k.task.clone()) {
+                        labels.insert("tekton.dev/task".into(), json!(task));
+                    }
+                    Child {
+                        labels,
+                        annotations: None,
+                        spec: known.map_or_else(|| json!({}), |k| k.spec.clone()),
+                        status: Value::Null,
+                        created: false,
+                        dirty: false,
+                    }
+                });
+                child.status = json!({
+                    "conditions": condition(None, "Running", "", at),
+                    "startTime": ts(at),
+                    "podName": pod,
+                });
+                child.dirty = true;
+                if !self.refs.iter().any(|r| r["name"] == json!(info.name)) {
+                    self.refs.push(json!({
+                        "apiVersion": "tekton.dev/v1", "kind": "TaskRun",
+                        "name": info.name, "pipelineTaskName": pt,
+                    }));
+                    self.root.insert("childReferences".into(), json!(self.refs));
+                    self.root_dirty = true;
+                }
+                true
+            }
+            RunEvent::TaskRunFinished { uid, object, .. } if uid == self.target.uid => {
+                self.take_root_status(&object);
+                true
+            }
+            RunEvent::TaskRunFinished { object, .. } => {
+                let name = object["metadata"]["name"].as_str().unwrap_or_default();
+                let Some(child) = self.children.get_mut(name) else {
+                    return false;
+                };
+                let pod = child.status["podName"].clone();
+                child.status = object["status"].clone();
+                child.status["podName"] = pod;
+                if !child.created {
+                    // Not written yet: the object goes out whole, as the engine finished it.
+                    if let Some(labels) = object["metadata"]["labels"].as_object() {
+                        for (k, v) in labels {
+                            child.labels.entry(k.clone()).or_insert(v.clone());
+                        }
+                    }
+                    child.annotations = object["metadata"].get("annotations").cloned();
+                    child.spec = object["spec"].clone();
+                }
+                child.dirty = true;
+                true
+            }
+            RunEvent::RunFinished { uid, object, .. } if uid == self.target.uid => {
+                self.take_root_status(&object);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn take_root_status(&mut self, object: &Value) {
+        let pod = self.root.get("podName").cloned();
+        if let Some(status) = object["status"].as_object() {
+            for (k, v) in status {
+                self.root.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(pod) = pod {
+            self.root.insert("podName".into(), pod);
+        }
+        self.root_dirty = true;
+    }
+
+    /// Writes what changed: new TaskRuns first (so that childReferences name objects that
+    /// exist), their statuses, then the run's.
+    async fn write(&mut self) {
+        if self.gone {
+            return;
+        }
+        let owner = json!([{
+            "apiVersion": "tekton.dev/v1", "kind": self.target.kind.as_str(),
+            "name": self.target.name, "uid": self.target.uid,
+            "controller": true, "blockOwnerDeletion": true,
+        }]);
+        for (name, child) in &mut self.children {
+            if !child.created {
+                let mut object = json!({
+                    "apiVersion": "tekton.dev/v1", "kind": "TaskRun",
+                    "metadata": {
+                        "name": name, "namespace": self.target.namespace,
+                        "labels": child.labels, "ownerReferences": owner,
+                    },
+                    "spec": child.spec,
+                });
+                if let Some(a) = &child.annotations {
+                    object["metadata"]["annotations"] = a.clone();
+                }
+                child.created = match create(&self.task_runs, object).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!("failed to create TaskRun {name}: {e}");
+                        false
+                    }
+                };
+            }
+            if child.created && child.dirty {
+                match patch_status(&self.task_runs, name, &child.status).await {
+                    Ok(()) => child.dirty = false,
+                    Err(e) => tracing::warn!("failed to write the status of TaskRun {name}: {e}"),
+                }
+            }
+        }
+        if self.root_dirty {
+            let status = Value::Object(self.root.clone());
+            match patch_status(&self.runs, &self.target.name, &status).await {
+                Ok(()) => self.root_dirty = false,
+                Err(kube::Error::Api(s)) if s.code == 404 => self.gone = true,
+                Err(e) => tracing::warn!(
+                    "failed to write the status of {} {}: {e}",
+                    self.target.kind.as_str(),
+                    self.target.name
+                ),
+            }
+        }
+    }
+}
+
+/// Creates `object`; one that already exists (written before a restart) counts as created.
+async fn create(api: &Api<DynamicObject>, object: Value) -> Result<(), kube::Error> {
+    let object: DynamicObject = serde_json::from_value(object).map_err(kube::Error::SerdeError)?;
+    match api.create(&PostParams::default(), &object).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A merge patch of the `status` subresource.
+pub async fn patch_status(
+    api: &Api<DynamicObject>,
+    name: &str,
+    status: &Value,
+) -> Result<(), kube::Error> {
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// A run's status when it ends without running: the condition False with `reason`.
+pub fn failed_status(reason: &str, message: &str, started: Option<&Value>) -> Value {
+    let now = SystemTime::now();
+    let mut status = json!({
+        "conditions": condition(Some(false), reason, message, now),
+        "completionTime": ts(now),
+    });
+    status["startTime"] = started.cloned().unwrap_or_else(|| json!(ts(now)));
+    status
+}
