@@ -20,7 +20,10 @@ fn main() {
     if let Command::Entrypoint(args) = cli.command {
         std::process::exit(cmd::entrypoint::entrypoint(args));
     }
-    logging(matches!(cli.command, Command::Serve(_)));
+    logging(matches!(
+        cli.command,
+        Command::Serve(_) | Command::Controller(_)
+    ));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -58,7 +61,11 @@ async fn on_this_machine(
 ) -> Result<i32, CliError> {
     if !matches!(
         command,
-        Command::Apply(_) | Command::Validate(_) | Command::Agent(_) | Command::Prewarm(_)
+        Command::Apply(_)
+            | Command::Validate(_)
+            | Command::Agent(_)
+            | Command::Prewarm(_)
+            | Command::Controller(_)
     ) {
         paths::make_private(data);
         // After the flag (set first, which wins): the config file's `[secrets] key_file`.
@@ -92,6 +99,9 @@ async fn on_this_machine(
         Command::Secrets(args) => cmd::secrets::secrets(data, &args).await,
         Command::Build(args) => cmd::build::build(&args, &config::load(config_path)?).await,
         Command::Agent(args) => cmd::agent::agent(&args).await,
+        Command::Controller(args) => {
+            cmd::controller::controller(&config::load(config_path)?, &args).await
+        }
         Command::Entrypoint(args) => Ok(cmd::entrypoint::entrypoint(args)),
         Command::Prewarm(_) => Err(CliError::usage(
             "pre-warming runs on a server's nodes",
@@ -133,6 +143,10 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
             "tokens are managed on the server's machine",
             "run `slipway token ...` there without --server (it uses the server's data directory)",
         )),
+        Command::Controller(_) => Err(CliError::usage(
+            "`slipway controller` talks to a Kubernetes cluster, not to a slipway server",
+            "drop --server (and unset SLIPWAY_SERVER); the cluster is found as kubectl finds it",
+        )),
         Command::Serve(_) => Err(CliError::usage(
             "--server names a server to talk to; `slipway serve` is one",
             "drop --server (and unset SLIPWAY_SERVER) to start a server",
@@ -145,7 +159,7 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
 fn logging(serving: bool) {
     let filter = match std::env::var("SLIPWAY_LOG") {
         Ok(f) => tracing_subscriber::EnvFilter::new(f),
-        Err(_) if serving => tracing_subscriber::EnvFilter::new("slipway_server=info,slipway=info"),
+        Err(_) if serving => tracing_subscriber::EnvFilter::new("slipway_server=info,slipway=info,slipway_controller=info"),
         Err(_) => tracing_subscriber::EnvFilter::new("off"),
     };
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod build;
+pub mod controller;
 pub mod cancel;
 pub mod entrypoint;
 pub mod history;
