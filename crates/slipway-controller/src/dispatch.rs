@@ -52,7 +52,10 @@ pub(crate) fn seen(ctl: Arc<Controller>, kind: RunKind, object: Value) {
     if kind == RunKind::TaskRun && owned_by_pipeline_run(&object) {
         return;
     }
-    let uid = object["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let uid = object["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     if uid.is_empty() {
         return;
     }
@@ -173,8 +176,11 @@ async fn start(ctl: Arc<Controller>, kind: RunKind, object: Value) {
                 RunKind::PipelineRun => "CouldntGetPipeline",
                 RunKind::TaskRun => "CouldntGetTask",
             };
-            return fail(reason, format!("failed to read the namespace's Tekton objects: {e}"))
-                .await;
+            return fail(
+                reason,
+                format!("failed to read the namespace's Tekton objects: {e}"),
+            )
+            .await;
         }
     };
     let target = Target {
@@ -342,7 +348,8 @@ mod tests {
     #[test]
     fn stages_follow_the_succeeded_condition() {
         assert_eq!(stage(&json!({})), Stage::New);
-        let with = |s: &str| json!({"status": {"conditions": [{"type": "Succeeded", "status": s}]}});
+        let with =
+            |s: &str| json!({"status": {"conditions": [{"type": "Succeeded", "status": s}]}});
         assert_eq!(stage(&with("Unknown")), Stage::Running);
         assert_eq!(stage(&with("True")), Stage::Done);
         assert_eq!(stage(&with("False")), Stage::Done);
@@ -356,7 +363,9 @@ mod tests {
         assert!(owned_by_pipeline_run(
             &json!({"metadata": {"ownerReferences": [{"kind": "PipelineRun", "name": "pr"}]}})
         ));
-        assert!(!owned_by_pipeline_run(&json!({"metadata": {"labels": {"app": "x"}}})));
+        assert!(!owned_by_pipeline_run(
+            &json!({"metadata": {"labels": {"app": "x"}}})
+        ));
     }
 
     #[test]

@@ -77,7 +77,9 @@ pub struct Qps<S> {
 
 impl<S> std::fmt::Debug for Qps<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Qps").field("granted", &self.granted).finish()
+        f.debug_struct("Qps")
+            .field("granted", &self.granted)
+            .finish()
     }
 }
 
@@ -134,7 +136,13 @@ mod tests {
         let start = Instant::now();
         let mut at = Vec::new();
         for i in 0..7u32 {
-            let got = svc.ready().await.expect("ready").call(i).await.expect("answer");
+            let got = svc
+                .ready()
+                .await
+                .expect("ready")
+                .call(i)
+                .await
+                .expect("answer");
             assert_eq!(got, i);
             at.push(start.elapsed());
         }

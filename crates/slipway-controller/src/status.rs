@@ -74,11 +74,7 @@ impl ClusterStore {
     ) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = Writer {
-            runs: Api::namespaced_with(
-                client.clone(),
-                &target.namespace,
-                &target.kind.resource(),
-            ),
+            runs: Api::namespaced_with(client.clone(), &target.namespace, &target.kind.resource()),
             task_runs: Api::namespaced_with(client, &target.namespace, &task_runs()),
             target,
             tasks,

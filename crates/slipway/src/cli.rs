@@ -91,7 +91,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ControllerArgs {
     /// Watch only this namespace [default: every namespace].
-    #[arg(long, short = 'n', value_name = "NS", conflicts_with = "all_namespaces")]
+    #[arg(
+        long,
+        short = 'n',
+        value_name = "NS",
+        conflicts_with = "all_namespaces"
+    )]
     pub namespace: Option<String>,
     /// Watch every namespace (the default; for symmetry with kubectl).
     #[arg(long, short = 'A')]
@@ -119,7 +124,9 @@ pub struct ControllerArgs {
 fn positive_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 100_000.0 => Ok(v),
-        _ => Err(format!("`{s}` is not a rate between 0 and 100000 requests a second")),
+        _ => Err(format!(
+            "`{s}` is not a rate between 0 and 100000 requests a second"
+        )),
     }
 }
 

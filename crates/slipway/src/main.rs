@@ -159,7 +159,9 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
 fn logging(serving: bool) {
     let filter = match std::env::var("SLIPWAY_LOG") {
         Ok(f) => tracing_subscriber::EnvFilter::new(f),
-        Err(_) if serving => tracing_subscriber::EnvFilter::new("slipway_server=info,slipway=info,slipway_controller=info"),
+        Err(_) if serving => tracing_subscriber::EnvFilter::new(
+            "slipway_server=info,slipway=info,slipway_controller=info",
+        ),
         Err(_) => tracing_subscriber::EnvFilter::new("off"),
     };
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())

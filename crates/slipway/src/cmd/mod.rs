@@ -2,8 +2,8 @@
 
 pub mod agent;
 pub mod build;
-pub mod controller;
 pub mod cancel;
+pub mod controller;
 pub mod entrypoint;
 pub mod history;
 pub mod images;
