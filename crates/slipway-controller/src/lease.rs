@@ -159,3 +159,104 @@ pub async fn lead(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::testkit::{self, status};
+
+    const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ci/leases/ctl";
+
+    fn settings() -> LeaseSettings {
+        LeaseSettings::new("ctl", "ci", "me")
+    }
+
+    fn lease(holder: &str, renewed: Timestamp) -> Value {
+        json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "ctl", "namespace": "ci", "resourceVersion": "7"},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15,
+                     "renewTime": MicroTime(renewed), "leaseTransitions": 2},
+        })
+    }
+
+    #[tokio::test]
+    async fn no_lease_is_created_with_us_as_holder() {
+        let (client, log) = testkit::client(|s| match s.method.as_str() {
+            "GET" => (404, status(404, "NotFound")),
+            _ => (201, s.body.clone()),
+        });
+        let api: Api<Lease> = Api::namespaced(client, "ci");
+        assert_eq!(try_acquire(&api, &settings()).await.expect("answers"), Attempt::Held);
+        let log = log.lock().expect("lock");
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[1].method, "POST");
+        assert_eq!(log[1].path, "/apis/coordination.k8s.io/v1/namespaces/ci/leases");
+        let spec = &log[1].body["spec"];
+        assert_eq!(spec["holderIdentity"], "me");
+        assert_eq!(spec["leaseDurationSeconds"], 15);
+        assert!(spec["renewTime"].is_string() && spec["acquireTime"].is_string());
+    }
+
+    #[tokio::test]
+    async fn a_fresh_lease_of_another_is_left_alone() {
+        let held = lease("other", Timestamp::now());
+        let (client, log) = testkit::client(move |_| (200, held.clone()));
+        let api: Api<Lease> = Api::namespaced(client, "ci");
+        assert_eq!(try_acquire(&api, &settings()).await.expect("answers"), Attempt::Taken);
+        let log = log.lock().expect("lock");
+        assert_eq!(log.len(), 1, "only read: {log:?}");
+        assert_eq!(log[0].path, PATH);
+    }
+
+    #[tokio::test]
+    async fn a_lapsed_lease_is_taken_over_with_a_compare_and_swap() {
+        let old = Timestamp::now() - SignedDuration::from_secs(60);
+        let held = lease("other", old);
+        let (client, log) = testkit::client(move |s| match s.method.as_str() {
+            "GET" => (200, held.clone()),
+            _ => (200, s.body.clone()),
+        });
+        let api: Api<Lease> = Api::namespaced(client, "ci");
+        assert_eq!(try_acquire(&api, &settings()).await.expect("answers"), Attempt::Held);
+        let log = log.lock().expect("lock");
+        assert_eq!(log[1].method, "PUT");
+        assert_eq!(log[1].path, PATH);
+        let body = &log[1].body;
+        assert_eq!(body["metadata"]["resourceVersion"], "7", "guarded: {body}");
+        assert_eq!(body["spec"]["holderIdentity"], "me");
+        assert_eq!(body["spec"]["leaseTransitions"], 3);
+    }
+
+    #[tokio::test]
+    async fn losing_the_race_for_a_lease_is_not_an_error() {
+        let old = Timestamp::now() - SignedDuration::from_secs(60);
+        let held = lease("other", old);
+        let (client, _) = testkit::client(move |s| match s.method.as_str() {
+            "GET" => (200, held.clone()),
+            _ => (409, status(409, "Conflict")),
+        });
+        let api: Api<Lease> = Api::namespaced(client, "ci");
+        assert_eq!(try_acquire(&api, &settings()).await.expect("answers"), Attempt::Taken);
+    }
+
+    #[tokio::test]
+    async fn a_leader_that_cannot_renew_steps_down() {
+        let ours = lease("me", Timestamp::now());
+        let (client, _) = testkit::client(move |s| match s.method.as_str() {
+            "GET" => (200, ours.clone()),
+            _ => (409, status(409, "Conflict")),
+        });
+        let api: Api<Lease> = Api::namespaced(client, "ci");
+        let (tx, rx) = watch::channel(true);
+        let mut s = settings();
+        s.renew_every = Duration::from_millis(10);
+        let e = lead(api, s, tx, CancellationToken::new())
+            .await
+            .expect_err("steps down");
+        assert!(matches!(e, ControllerError::LostLease { .. }), "{e}");
+        assert!(!*rx.borrow());
+    }
+}

@@ -14,3 +14,6 @@ pub mod status;
 
 pub use controller::{Controller, ControllerSettings};
 pub use error::ControllerError;
+
+#[cfg(test)]
+mod testkit;

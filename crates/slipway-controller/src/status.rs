@@ -344,3 +344,145 @@ pub fn failed_status(reason: &str, message: &str, started: Option<&Value>) -> Va
     status["startTime"] = started.cloned().unwrap_or_else(|| json!(ts(now)));
     status
 }
+
+#[cfg(test)]
+mod tests {
+    use slipway_engine::event::TaskRunInfo;
+
+    use super::*;
+    use crate::testkit;
+
+    fn started(name: &str, task: &str) -> RunEvent {
+        RunEvent::TaskRunStarted {
+            info: TaskRunInfo {
+                uid: format!("{name}-uid"),
+                name: name.into(),
+                root_uid: "pr-uid".into(),
+                parent_uid: Some("pr-uid".into()),
+                pipeline_task: Some(task.into()),
+                steps: vec!["s".into()],
+                attempt: 0,
+            },
+            at: SystemTime::now(),
+        }
+    }
+
+    fn finished(name: &str, uid: &str) -> RunEvent {
+        RunEvent::TaskRunFinished {
+            uid: uid.into(),
+            root: "pr-uid".into(),
+            reason: "Succeeded".into(),
+            succeeded: true,
+            object: json!({
+                "metadata": {"name": name, "labels": {"tekton.dev/task": "build", "team": "a"}},
+                "spec": {"taskRef": {"name": "build"}, "params": [{"name": "p", "value": "v"}]},
+                "status": {"conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded"}],
+                           "results": [{"name": "r", "value": "1"}], "steps": [{"name": "s"}]},
+            }),
+        }
+    }
+
+    fn store(client: kube::Client, window: Duration) -> Arc<ClusterStore> {
+        let target = Target {
+            kind: RunKind::PipelineRun,
+            name: "pr".into(),
+            namespace: "ci".into(),
+            uid: "pr-uid".into(),
+        };
+        let tasks = HashMap::from([(
+            "compile".to_string(),
+            PipelineTaskInfo {
+                task: Some("build".into()),
+                member_of: "tasks",
+                spec: json!({"taskRef": {"name": "build", "kind": "Task"}}),
+            },
+        )]);
+        ClusterStore::start(client, target, tasks, window)
+    }
+
+    #[tokio::test]
+    async fn a_short_taskrun_costs_one_create_and_one_status_patch() {
+        let (client, log) = testkit::client(|s| (if s.method == "POST" { 201 } else { 200 }, s.body.clone()));
+        let store = store(client, Duration::from_secs(30));
+        store.record(&started("pr-compile", "compile"));
+        store.record(&finished("pr-compile", "pr-compile-uid"));
+        store.record(&RunEvent::RunFinished {
+            uid: "pr-uid".into(),
+            reason: "Succeeded".into(),
+            succeeded: true,
+            object: json!({"status": {"conditions": [{"type": "Succeeded", "status": "True"}],
+                                      "completionTime": "2026-01-01T00:00:00Z"}}),
+        });
+        store.flush().await;
+        let log = log.lock().expect("lock").clone();
+        let shape: Vec<(&str, &str)> = log.iter().map(|s| (s.method.as_str(), s.path.as_str())).collect();
+        assert_eq!(
+            shape,
+            [
+                ("POST", "/apis/tekton.dev/v1/namespaces/ci/taskruns"),
+                ("PATCH", "/apis/tekton.dev/v1/namespaces/ci/taskruns/pr-compile/status"),
+                ("PATCH", "/apis/tekton.dev/v1/namespaces/ci/pipelineruns/pr/status"),
+            ]
+        );
+        let created = &log[0].body;
+        let labels = &created["metadata"]["labels"];
+        assert_eq!(labels["tekton.dev/pipelineRun"], "pr");
+        assert_eq!(labels["tekton.dev/pipelineTask"], "compile");
+        assert_eq!(labels["tekton.dev/task"], "build");
+        assert_eq!(labels["tekton.dev/memberOf"], "tasks");
+        assert_eq!(labels["team"], "a", "the finished object's labels come along");
+        let owner = &created["metadata"]["ownerReferences"][0];
+        assert_eq!((&owner["kind"], &owner["uid"], &owner["controller"]), (&json!("PipelineRun"), &json!("pr-uid"), &json!(true)));
+        assert_eq!(created["spec"]["params"][0]["value"], "v", "the whole spec, as run");
+        for patch in &log[1..] {
+            assert_eq!(patch.content_type, "application/merge-patch+json");
+        }
+        let child = &log[1].body["status"];
+        assert_eq!(child["results"][0]["value"], "1");
+        assert!(child["podName"].as_str().is_some_and(|p| p.starts_with("pr-compile-pod-")), "{child}");
+        let root = &log[2].body["status"];
+        assert_eq!(root["childReferences"][0]["name"], "pr-compile");
+        assert_eq!(root["childReferences"][0]["pipelineTaskName"], "compile");
+        assert_eq!(root["completionTime"], "2026-01-01T00:00:00Z");
+    }
+
+    #[tokio::test]
+    async fn a_long_taskrun_is_created_while_it_runs_then_finished() {
+        let (client, log) = testkit::client(|s| (if s.method == "POST" { 201 } else { 200 }, s.body.clone()));
+        let store = store(client, Duration::from_millis(20));
+        store.record(&started("pr-compile", "compile"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        {
+            let log = log.lock().expect("lock");
+            assert_eq!(log.len(), 3, "create, its Running status, the run's childReferences: {log:?}");
+            assert_eq!(log[0].body["spec"]["taskRef"]["name"], "build");
+            assert_eq!(log[1].body["status"]["conditions"][0]["status"], "Unknown");
+        }
+        store.record(&finished("pr-compile", "pr-compile-uid"));
+        store.flush().await;
+        let log = log.lock().expect("lock");
+        assert_eq!(log.len(), 4, "one more status patch: {log:?}");
+        assert_eq!(log[3].body["status"]["conditions"][0]["status"], "True");
+    }
+
+    #[tokio::test]
+    async fn a_deleted_run_is_written_no_more() {
+        let (client, log) = testkit::client(|_| (404, testkit::status(404, "NotFound")));
+        let store = store(client, Duration::from_secs(30));
+        store.record(&RunEvent::RunFinished {
+            uid: "pr-uid".into(),
+            reason: "Succeeded".into(),
+            succeeded: true,
+            object: json!({"status": {}}),
+        });
+        store.flush().await;
+        store.record(&RunEvent::RunFinished {
+            uid: "pr-uid".into(),
+            reason: "Succeeded".into(),
+            succeeded: true,
+            object: json!({"status": {}}),
+        });
+        store.flush().await;
+        assert_eq!(log.lock().expect("lock").len(), 1);
+    }
+}
