@@ -392,20 +392,27 @@ mod mock_tests {
 
     #[tokio::test]
     async fn the_claim_is_a_status_patch_guarded_by_the_resource_version() {
-        let (client, log) = testkit::client(|s| match s.body["metadata"]["resourceVersion"].as_str() {
-            Some("41") => (200, s.body.clone()),
-            _ => (409, testkit::status(409, "Conflict")),
-        });
-        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client, "ci", &pipeline_runs());
+        let (client, log) =
+            testkit::client(|s| match s.body["metadata"]["resourceVersion"].as_str() {
+                Some("41") => (200, s.body.clone()),
+                _ => (409, testkit::status(409, "Conflict")),
+            });
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(client, "ci", &pipeline_runs());
         let status = json!({"conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Running"}]});
         let fresh = json!({"metadata": {"name": "pr", "resourceVersion": "41"}});
         claim(&api, &fresh, &status).await.expect("claimed");
         let stale = json!({"metadata": {"name": "pr", "resourceVersion": "40"}});
-        let lost = claim(&api, &stale, &status).await.expect_err("another replica wrote first");
+        let lost = claim(&api, &stale, &status)
+            .await
+            .expect_err("another replica wrote first");
         assert!(matches!(lost, kube::Error::Api(s) if s.code == 409));
         let log = log.lock().expect("lock");
         assert_eq!(log[0].method, "PATCH");
-        assert_eq!(log[0].path, "/apis/tekton.dev/v1/namespaces/ci/pipelineruns/pr/status");
+        assert_eq!(
+            log[0].path,
+            "/apis/tekton.dev/v1/namespaces/ci/pipelineruns/pr/status"
+        );
         assert_eq!(log[0].content_type, "application/merge-patch+json");
         assert_eq!(log[0].body["status"]["conditions"][0]["reason"], "Running");
     }

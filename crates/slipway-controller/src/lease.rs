@@ -189,11 +189,17 @@ mod tests {
             _ => (201, s.body.clone()),
         });
         let api: Api<Lease> = Api::namespaced(client, "ci");
-        assert_eq!(try_acquire(&api, &settings()).await.expect("answers"), Attempt::Held);
+        assert_eq!(
+            try_acquire(&api, &settings()).await.expect("answers"),
+            Attempt::Held
+        );
         let log = log.lock().expect("lock");
         assert_eq!(log.len(), 2);
         assert_eq!(log[1].method, "POST");
-        assert_eq!(log[1].path, "/apis/coordination.k8s.io/v1/namespaces/ci/leases");
+        assert_eq!(
+            log[1].path,
+            "/apis/coordination.k8s.io/v1/namespaces/ci/leases"
+        );
         let spec = &log[1].body["spec"];
         assert_eq!(spec["holderIdentity"], "me");
         assert_eq!(spec["leaseDurationSeconds"], 15);
@@ -205,7 +211,10 @@ mod tests {
         let held = lease("other", Timestamp::now());
         let (client, log) = testkit::client(move |_| (200, held.clone()));
         let api: Api<Lease> = Api::namespaced(client, "ci");
-        assert_eq!(try_acquire(&api, &settings()).await.expect("answers"), Attempt::Taken);
+        assert_eq!(
+            try_acquire(&api, &settings()).await.expect("answers"),
+            Attempt::Taken
+        );
         let log = log.lock().expect("lock");
         assert_eq!(log.len(), 1, "only read: {log:?}");
         assert_eq!(log[0].path, PATH);
@@ -220,7 +229,10 @@ mod tests {
             _ => (200, s.body.clone()),
         });
         let api: Api<Lease> = Api::namespaced(client, "ci");
-        assert_eq!(try_acquire(&api, &settings()).await.expect("answers"), Attempt::Held);
+        assert_eq!(
+            try_acquire(&api, &settings()).await.expect("answers"),
+            Attempt::Held
+        );
         let log = log.lock().expect("lock");
         assert_eq!(log[1].method, "PUT");
         assert_eq!(log[1].path, PATH);
@@ -239,7 +251,10 @@ mod tests {
             _ => (409, status(409, "Conflict")),
         });
         let api: Api<Lease> = Api::namespaced(client, "ci");
-        assert_eq!(try_acquire(&api, &settings()).await.expect("answers"), Attempt::Taken);
+        assert_eq!(
+            try_acquire(&api, &settings()).await.expect("answers"),
+            Attempt::Taken
+        );
     }
 
     #[tokio::test]

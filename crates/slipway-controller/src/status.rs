@@ -176,7 +176,6 @@ impl Writer {
                     let mut labels = Map::new();
                     labels.insert("tekton.dev/pipelineRun".into(), json!(self.target.name));
                     labels.insert("tekton.dev/pipelineTask".into(), json!(pt));
-                    labels.insert("tekton.dev/taskRun".into(), json!(info.name));
                     labels.insert(
                         "tekton.dev/memberOf".into(),
                         json!(known.map_or("tasks", |k| k.member_of)),
@@ -225,7 +224,10 @@ impl Writer {
                     // Not written yet: the object goes out whole, as the engine finished it.
                     if let Some(labels) = object["metadata"]["labels"].as_object() {
                         for (k, v) in labels {
-                            child.labels.entry(k.clone()).or_insert(v.clone());
+                            // Tekton puts `tekton.dev/taskRun` on the Pod, not on the TaskRun.
+                            if k != "tekton.dev/taskRun" {
+                                child.labels.entry(k.clone()).or_insert(v.clone());
+                            }
                         }
                     }
                     child.annotations = object["metadata"].get("annotations").cloned();
@@ -249,6 +251,13 @@ impl Writer {
                 self.root.insert(k.clone(), v.clone());
             }
         }
+        // The TaskRun objects written, nested pipelines' included: the engine's own list also
+        // names child PipelineRuns, which are not objects in the cluster.
+        if self.refs.is_empty() {
+            self.root.remove("childReferences");
+        } else {
+            self.root.insert("childReferences".into(), json!(self.refs));
+        }
         if let Some(pod) = pod {
             self.root.insert("podName".into(), pod);
         }
@@ -267,6 +276,10 @@ impl Writer {
             "controller": true, "blockOwnerDeletion": true,
         }]);
         for (name, child) in &mut self.children {
+            // A label value the API server would refuse (a long name) is left off, not the object.
+            child
+                .labels
+                .retain(|_, v| v.as_str().is_some_and(|v| v.len() <= 63));
             if !child.created {
                 let mut object = json!({
                     "apiVersion": "tekton.dev/v1", "kind": "TaskRun",
@@ -402,7 +415,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_taskrun_costs_one_create_and_one_status_patch() {
-        let (client, log) = testkit::client(|s| (if s.method == "POST" { 201 } else { 200 }, s.body.clone()));
+        let (client, log) =
+            testkit::client(|s| (if s.method == "POST" { 201 } else { 200 }, s.body.clone()));
         let store = store(client, Duration::from_secs(30));
         store.record(&started("pr-compile", "compile"));
         store.record(&finished("pr-compile", "pr-compile-uid"));
@@ -415,13 +429,22 @@ mod tests {
         });
         store.flush().await;
         let log = log.lock().expect("lock").clone();
-        let shape: Vec<(&str, &str)> = log.iter().map(|s| (s.method.as_str(), s.path.as_str())).collect();
+        let shape: Vec<(&str, &str)> = log
+            .iter()
+            .map(|s| (s.method.as_str(), s.path.as_str()))
+            .collect();
         assert_eq!(
             shape,
             [
                 ("POST", "/apis/tekton.dev/v1/namespaces/ci/taskruns"),
-                ("PATCH", "/apis/tekton.dev/v1/namespaces/ci/taskruns/pr-compile/status"),
-                ("PATCH", "/apis/tekton.dev/v1/namespaces/ci/pipelineruns/pr/status"),
+                (
+                    "PATCH",
+                    "/apis/tekton.dev/v1/namespaces/ci/taskruns/pr-compile/status"
+                ),
+                (
+                    "PATCH",
+                    "/apis/tekton.dev/v1/namespaces/ci/pipelineruns/pr/status"
+                ),
             ]
         );
         let created = &log[0].body;
@@ -430,16 +453,30 @@ mod tests {
         assert_eq!(labels["tekton.dev/pipelineTask"], "compile");
         assert_eq!(labels["tekton.dev/task"], "build");
         assert_eq!(labels["tekton.dev/memberOf"], "tasks");
-        assert_eq!(labels["team"], "a", "the finished object's labels come along");
+        assert_eq!(
+            labels["team"], "a",
+            "the finished object's labels come along"
+        );
         let owner = &created["metadata"]["ownerReferences"][0];
-        assert_eq!((&owner["kind"], &owner["uid"], &owner["controller"]), (&json!("PipelineRun"), &json!("pr-uid"), &json!(true)));
-        assert_eq!(created["spec"]["params"][0]["value"], "v", "the whole spec, as run");
+        assert_eq!(
+            (&owner["kind"], &owner["uid"], &owner["controller"]),
+            (&json!("PipelineRun"), &json!("pr-uid"), &json!(true))
+        );
+        assert_eq!(
+            created["spec"]["params"][0]["value"], "v",
+            "the whole spec, as run"
+        );
         for patch in &log[1..] {
             assert_eq!(patch.content_type, "application/merge-patch+json");
         }
         let child = &log[1].body["status"];
         assert_eq!(child["results"][0]["value"], "1");
-        assert!(child["podName"].as_str().is_some_and(|p| p.starts_with("pr-compile-pod-")), "{child}");
+        assert!(
+            child["podName"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("pr-compile-pod-")),
+            "{child}"
+        );
         let root = &log[2].body["status"];
         assert_eq!(root["childReferences"][0]["name"], "pr-compile");
         assert_eq!(root["childReferences"][0]["pipelineTaskName"], "compile");
@@ -448,13 +485,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_long_taskrun_is_created_while_it_runs_then_finished() {
-        let (client, log) = testkit::client(|s| (if s.method == "POST" { 201 } else { 200 }, s.body.clone()));
+        let (client, log) =
+            testkit::client(|s| (if s.method == "POST" { 201 } else { 200 }, s.body.clone()));
         let store = store(client, Duration::from_millis(20));
         store.record(&started("pr-compile", "compile"));
         tokio::time::sleep(Duration::from_millis(200)).await;
         {
             let log = log.lock().expect("lock");
-            assert_eq!(log.len(), 3, "create, its Running status, the run's childReferences: {log:?}");
+            assert_eq!(
+                log.len(),
+                3,
+                "create, its Running status, the run's childReferences: {log:?}"
+            );
             assert_eq!(log[0].body["spec"]["taskRef"]["name"], "build");
             assert_eq!(log[1].body["status"]["conditions"][0]["status"], "Unknown");
         }

@@ -166,6 +166,10 @@ fn top_runs(ns: &str) -> Vec<Value> {
     runs
 }
 
+fn done_or_running(o: &Value) -> bool {
+    !succeeded(o).0.is_empty()
+}
+
 fn done(o: &Value) -> bool {
     matches!(succeeded(o).0.as_str(), "True" | "False")
 }
@@ -328,7 +332,7 @@ fn controller_runs_the_corpus_created_as_cluster_objects() {
     yaml_files(&examples(), &mut files);
     files.retain(|f| !f.to_string_lossy().contains("/no-ci/"));
     files.sort();
-    assert_eq!(files.len(), 38, "the corpus has 38 examples outside no-ci/");
+    assert_eq!(files.len(), 39, "the corpus has 39 examples outside no-ci/");
     let mut spaces = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let ns = format!("ctl-{i}");
@@ -503,7 +507,14 @@ fn controller_fails_runs_left_by_a_killed_controller_and_never_reruns_them() {
         "{pr}"
     );
     let child = get(ns, "taskruns", "slow-sleepy");
-    assert_eq!(succeeded(&child).1, "ControllerRestarted", "{child}");
+    assert_eq!(
+        succeeded(&child).1,
+        "ControllerRestarted",
+        "{child}\n{:?}\nfirst:\n{}\nsecond:\n{}",
+        list(ns, "taskruns"),
+        first.log(),
+        second.log()
+    );
     wait_until("its Pods to go", Duration::from_secs(60), &second, || {
         pods_of(&pr).is_empty()
     });
