@@ -170,6 +170,10 @@ fn done_or_running(o: &Value) -> bool {
     !succeeded(o).0.is_empty()
 }
 
+fn running(o: &Value) -> bool {
+    succeeded(o).0 == "Unknown"
+}
+
 fn done(o: &Value) -> bool {
     matches!(succeeded(o).0.as_str(), "True" | "False")
 }
@@ -487,12 +491,14 @@ fn controller_fails_runs_left_by_a_killed_controller_and_never_reruns_them() {
     must(kubectl(&["create", "-n", ns, "-f", "-"], Some(SLOW)));
     let mut pr = Value::Null;
     wait_until(
-        "the Pod of the first task",
+        "the first task's Pod and TaskRun",
         Duration::from_secs(300),
         &first,
         || {
             pr = get(ns, "pipelineruns", "slow");
-            !pr["metadata"]["uid"].is_null() && !pods_of(&pr).is_empty()
+            !pr["metadata"]["uid"].is_null()
+                && !pods_of(&pr).is_empty()
+                && running(&get(ns, "taskruns", "slow-sleepy"))
         },
     );
     first.kill();
