@@ -7,7 +7,7 @@ use slipway_exec_kube::KubeError;
 pub enum ControllerError {
     /// The cluster could not be used (no config, no answer, a verb refused).
     #[error(transparent)]
-    Cluster(#[from] KubeError),
+    Cluster(Box<KubeError>),
     /// The kube client could not be made.
     #[error("failed to make a client for the Kubernetes API server at {server}")]
     Client {
@@ -40,6 +40,12 @@ pub enum ControllerError {
         #[source]
         source: kube::Error,
     },
+}
+
+impl From<KubeError> for ControllerError {
+    fn from(e: KubeError) -> Self {
+        ControllerError::Cluster(Box::new(e))
+    }
 }
 
 /// An error and its causes on one line.

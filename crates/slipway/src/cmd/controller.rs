@@ -62,21 +62,28 @@ pub async fn controller(config: &Config, args: &ControllerArgs) -> Result<i32, C
 /// A cluster that cannot be used is the user's to fix (exit 2).
 fn usage(e: ControllerError) -> CliError {
     let hint = match &e {
-        ControllerError::Cluster(KubeError::NoImage) => {
-            "build an image holding slipway, its loader and libraries under /tekton/bin (README: the Kubernetes executor) and pass --kube-image"
-        }
-        ControllerError::Cluster(
-            KubeError::NoConfig { .. } | KubeError::Kubeconfig { .. } | KubeError::Context { .. },
-        ) => {
-            "point KUBECONFIG or `[kubernetes] kubeconfig` at a kubeconfig, or run it in a Pod with a ServiceAccount"
-        }
-        ControllerError::Cluster(KubeError::Forbidden { .. }) => {
-            "bind the ClusterRole of deploy/controller/rbac.yaml to the controller's ServiceAccount"
-        }
+        ControllerError::Cluster(k) => kube_hint(k),
         ControllerError::NoCrds { .. } => "kubectl apply -f deploy/tekton/",
         _ => {
             "check that the API server runs and that the kubeconfig names it (`kubectl cluster-info`)"
         }
     };
     CliError::usage(crate::error::chain(&e), hint)
+}
+
+fn kube_hint(e: &KubeError) -> &'static str {
+    match e {
+        KubeError::NoImage => {
+            "build an image holding slipway, its loader and libraries under /tekton/bin (README: the Kubernetes executor) and pass --kube-image"
+        }
+        KubeError::NoConfig { .. } | KubeError::Kubeconfig { .. } | KubeError::Context { .. } => {
+            "point KUBECONFIG or `[kubernetes] kubeconfig` at a kubeconfig, or run it in a Pod with a ServiceAccount"
+        }
+        KubeError::Forbidden { .. } => {
+            "bind the ClusterRole of deploy/controller/rbac.yaml to the controller's ServiceAccount"
+        }
+        _ => {
+            "check that the API server runs and that the kubeconfig names it (`kubectl cluster-info`)"
+        }
+    }
 }

@@ -166,10 +166,6 @@ fn top_runs(ns: &str) -> Vec<Value> {
     runs
 }
 
-fn done_or_running(o: &Value) -> bool {
-    !succeeded(o).0.is_empty()
-}
-
 fn running(o: &Value) -> bool {
     succeeded(o).0 == "Unknown"
 }
