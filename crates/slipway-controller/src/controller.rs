@@ -108,7 +108,8 @@ impl Controller {
             image,
             settings.registry.clone(),
         )
-        .with_settings(&settings.kube);
+        .with_settings(&settings.kube)
+        .mounting_cluster_objects();
         let identity = settings.identity.clone().unwrap_or_else(default_identity);
         let lease_namespace = settings
             .lease_namespace

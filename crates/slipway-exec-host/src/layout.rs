@@ -213,7 +213,7 @@ fn materialize(
             confined_dir(&claims, name, "claimName", open)?
         }
         VolumeSource::HostPath { path } => PathBuf::from(path),
-        VolumeSource::Files { files } => {
+        VolumeSource::Files { files, .. } => {
             let all = dir.join("files");
             mkdir(&all, false)?;
             let p = confined_dir(&all, name, "volume", open)?;
@@ -541,6 +541,7 @@ mod tests {
                         content: b"x".to_vec(),
                         mode: 0o644,
                     }],
+                    origin: None,
                 },
                 None,
             ),

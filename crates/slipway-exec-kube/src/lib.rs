@@ -103,6 +103,8 @@ pub(crate) struct Inner {
     pub(crate) start_timeout: Duration,
     pub(crate) registry: RegistryConfig,
     pub(crate) images: image::Images,
+    /// Mount configMap/secret/projected volumes from the cluster's objects.
+    pub(crate) cluster_objects: bool,
 }
 
 impl KubeExecutor {
@@ -155,6 +157,7 @@ impl KubeExecutor {
                 start_timeout: DEFAULT_START_TIMEOUT,
                 images: image::Images::new(registry.clone()),
                 registry,
+                cluster_objects: false,
             }),
         }
     }
@@ -172,6 +175,7 @@ impl KubeExecutor {
                 start_timeout: settings.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT),
                 images: image::Images::new(inner.registry.clone()),
                 registry: inner.registry.clone(),
+                cluster_objects: inner.cluster_objects,
             }),
         }
     }
@@ -189,6 +193,27 @@ impl KubeExecutor {
                 start_timeout: inner.start_timeout,
                 images: image::Images::new(inner.registry.clone()),
                 registry: inner.registry.clone(),
+                cluster_objects: inner.cluster_objects,
+            }),
+        }
+    }
+
+    /// The same executor mounting configMap, secret and projected volumes from the cluster's
+    /// own objects (the controller's runs name objects of their namespace), instead of carrying
+    /// the files slipway read in a Secret per Pod.
+    pub fn mounting_cluster_objects(self) -> Self {
+        let inner = &self.inner;
+        KubeExecutor {
+            inner: Arc::new(Inner {
+                client: inner.client.clone(),
+                server: inner.server.clone(),
+                namespace: inner.namespace.clone(),
+                image: inner.image.clone(),
+                retention: inner.retention,
+                start_timeout: inner.start_timeout,
+                images: image::Images::new(inner.registry.clone()),
+                registry: inner.registry.clone(),
+                cluster_objects: true,
             }),
         }
     }

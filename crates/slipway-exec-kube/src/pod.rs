@@ -83,6 +83,9 @@ pub struct PodInputs<'a> {
     pub registry: &'a RegistryConfig,
     /// Per step: the command line it runs (resolved from its image when it has no command).
     pub commands: &'a [Vec<String>],
+    /// configMap, secret and projected volumes mount the cluster's own objects (the controller,
+    /// whose runs name them), rather than files slipway read and carries in a Secret.
+    pub cluster_objects: bool,
 }
 
 /// The Pod, and what must exist for it: a Secret with projected files, claims from templates.
@@ -141,7 +144,7 @@ pub fn image_for_pod(registry: &RegistryConfig, image: &str) -> Result<String, S
 
 /// Builds the Pod for `plan`.
 pub fn build(plan: &TaskRunPlan, inputs: &PodInputs<'_>) -> Result<PodParts, PodError> {
-    let mut vols = volumes::Volumes::new(plan, inputs.name, inputs.namespace);
+    let mut vols = volumes::Volumes::new(plan, inputs.name, inputs.namespace, inputs.cluster_objects);
     let names = step_containers(plan);
     let runnable: Vec<usize> = (0..plan.steps.len())
         .filter(|i| names[*i].is_some())

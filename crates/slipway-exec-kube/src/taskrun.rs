@@ -82,6 +82,7 @@ pub(crate) async fn run(
             slipway_image: &inner.image,
             registry: &inner.registry,
             commands: &commands,
+            cluster_objects: inner.cluster_objects,
         },
     ) {
         Ok(p) => p,
