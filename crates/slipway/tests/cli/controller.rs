@@ -290,6 +290,39 @@ spec:
         params: [{name: word, value: hello}]
 "#;
 
+/// A ConfigMap workspace and a Secret volume, both the namespace's own objects.
+const OBJECTS: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {greeting: hello-from-configmap}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {token: s3cr3t-value-123}
+---
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: objects}
+spec:
+  workspaces:
+    - name: conf
+      configMap: {name: settings}
+  taskSpec:
+    workspaces: [{name: conf}]
+    results: [{name: greeting}, {name: token-length}]
+    volumes:
+      - name: creds
+        secret: {secretName: creds}
+    steps:
+      - name: read
+        image: mirror.gcr.io/busybox
+        volumeMounts: [{name: creds, mountPath: /creds}]
+        script: |
+          cat $(workspaces.conf.path)/greeting | tee $(results.greeting.path)
+          wc -c < /creds/token | tr -d ' \n' > $(results.token-length.path)
+"#;
+
 const SLOW: &str = r#"apiVersion: tekton.dev/v1
 kind: PipelineRun
 metadata: {name: slow}
@@ -352,6 +385,7 @@ fn controller_runs_the_corpus_created_as_cluster_objects() {
     }
     for (ns, body) in [
         ("ctl-beta", BETA),
+        ("ctl-objects", OBJECTS),
         ("ctl-cancel", SLOW),
         ("ctl-delete", SLOW_TASKRUN),
     ] {
@@ -467,6 +501,13 @@ fn controller_runs_the_corpus_created_as_cluster_objects() {
         succeeded(&sleepy),
         ("False".into(), "TaskRunCancelled".into())
     );
+
+    let objects = get("ctl-objects", "taskruns", "objects");
+    assert_eq!(
+        objects["status"]["results"][0]["value"], "hello-from-configmap",
+        "{objects}"
+    );
+    assert_eq!(objects["status"]["results"][1]["value"], "16", "{objects}");
 
     let beta = get("ctl-beta", "pipelineruns", "beta-run");
     assert_eq!(beta["status"]["results"][0]["value"], "hello", "{beta}");
