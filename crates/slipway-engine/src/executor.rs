@@ -23,6 +23,9 @@ pub struct StepPlan {
     pub script: Option<String>,
     /// Environment, in order; later entries win.
     pub env: Vec<(String, String)>,
+    /// Of those, the ones read from a ConfigMap or Secret key: the name and the `valueFrom`
+    /// as written, for an executor whose cluster holds the objects (no value in the Pod spec).
+    pub env_sources: Vec<(String, serde_json::Value)>,
     /// Working directory as the step sees it.
     pub working_dir: Option<String>,
     /// Volume mounts (by task volume name).

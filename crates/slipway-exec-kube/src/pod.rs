@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, ExecAction, HTTPGetAction, Pod, PodSecurityContext, PodSpec, Probe,
+    Container, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, Pod, PodSecurityContext, PodSpec, Probe,
     ResourceRequirements, SecurityContext, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -362,6 +362,29 @@ fn step_command(
 }
 
 /// A container for a step or sidecar: image, env, directory, mounts, resources, user.
+/// An env var: its value, or in a cluster whose objects the run names, a reference to the
+/// ConfigMap or Secret key it came from (so no Secret value is written into the Pod spec).
+fn env_var(s: &StepPlan, name: &str, value: &str, cluster_objects: bool) -> EnvVar {
+    let source = s
+        .env_sources
+        .iter()
+        .filter(|_| cluster_objects)
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| serde_json::from_value::<EnvVarSource>(v.clone()).ok());
+    match source {
+        Some(from) => EnvVar {
+            name: name.to_string(),
+            value: None,
+            value_from: Some(from),
+        },
+        None => EnvVar {
+            name: name.to_string(),
+            value: Some(value.to_string()),
+            value_from: None,
+        },
+    }
+}
+
 fn base_container(
     s: &StepPlan,
     what: &'static str,
@@ -427,11 +450,7 @@ fn base_container(
         env: (!s.env.is_empty()).then(|| {
             s.env
                 .iter()
-                .map(|(k, v)| EnvVar {
-                    name: k.clone(),
-                    value: Some(v.clone()),
-                    value_from: None,
-                })
+                .map(|(k, v)| env_var(s, k, v, inputs.cluster_objects))
                 .collect()
         }),
         working_dir: s.working_dir.clone(),
@@ -492,4 +511,31 @@ fn probe(p: &ProbePlan) -> Probe {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_a_cluster_secret_env_is_a_reference_not_a_value() {
+        let step = StepPlan {
+            env: vec![("TOKEN".into(), "s3cr3t".into()), ("PLAIN".into(), "x".into())],
+            env_sources: vec![(
+                "TOKEN".into(),
+                serde_json::json!({"secretKeyRef": {"name": "creds", "key": "token"}}),
+            )],
+            ..StepPlan::default()
+        };
+        let var = env_var(&step, "TOKEN", "s3cr3t", true);
+        assert_eq!(var.value, None);
+        let key = var.value_from.and_then(|f| f.secret_key_ref).expect("a reference");
+        assert_eq!((key.name.as_str(), key.key.as_str()), ("creds", "token"));
+        assert_eq!(env_var(&step, "PLAIN", "x", true).value.as_deref(), Some("x"));
+        assert_eq!(
+            env_var(&step, "TOKEN", "s3cr3t", false).value.as_deref(),
+            Some("s3cr3t"),
+            "outside a controller the value is what slipway read"
+        );
+    }
 }

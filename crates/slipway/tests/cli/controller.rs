@@ -310,7 +310,7 @@ spec:
       configMap: {name: settings}
   taskSpec:
     workspaces: [{name: conf}]
-    results: [{name: greeting}, {name: token-length}]
+    results: [{name: greeting}, {name: token-length}, {name: env-length}]
     volumes:
       - name: creds
         secret: {secretName: creds}
@@ -318,9 +318,13 @@ spec:
       - name: read
         image: mirror.gcr.io/busybox
         volumeMounts: [{name: creds, mountPath: /creds}]
+        env:
+          - name: TOKEN
+            valueFrom: {secretKeyRef: {name: creds, key: token}}
         script: |
           cat $(workspaces.conf.path)/greeting | tee $(results.greeting.path)
           wc -c < /creds/token | tr -d ' \n' > $(results.token-length.path)
+          printf %s "$TOKEN" | wc -c | tr -d ' \n' > $(results.env-length.path)
 "#;
 
 const SLOW: &str = r#"apiVersion: tekton.dev/v1
@@ -508,6 +512,7 @@ fn controller_runs_the_corpus_created_as_cluster_objects() {
         "{objects}"
     );
     assert_eq!(objects["status"]["results"][1]["value"], "16", "{objects}");
+    assert_eq!(objects["status"]["results"][2]["value"], "16", "{objects}");
 
     let beta = get("ctl-beta", "pipelineruns", "beta-run");
     assert_eq!(beta["status"]["results"][0]["value"], "hello", "{beta}");
