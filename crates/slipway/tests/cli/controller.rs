@@ -554,6 +554,13 @@ fn controller_fails_runs_left_by_a_killed_controller_and_never_reruns_them() {
         ("False".into(), "ControllerRestarted".into()),
         "{pr}"
     );
+    // The TaskRuns are failed after the run and its Pods.
+    wait_until(
+        "its TaskRun to fail",
+        Duration::from_secs(30),
+        &second,
+        || done(&get(ns, "taskruns", "slow-sleepy")),
+    );
     let child = get(ns, "taskruns", "slow-sleepy");
     assert_eq!(
         succeeded(&child).1,
