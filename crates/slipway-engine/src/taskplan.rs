@@ -427,7 +427,10 @@ fn step_plan(
         if let Some(src) = e.value_from.as_ref().filter(|_| e.value.is_none())
             && (src.secret_key_ref.is_some() || src.config_map_key_ref.is_some())
         {
-            env_sources.push((e.name.clone(), serde_json::to_value(src).unwrap_or_default()));
+            env_sources.push((
+                e.name.clone(),
+                serde_json::to_value(src).unwrap_or_default(),
+            ));
         } else {
             env_sources.retain(|(k, _): &(String, Value)| k != &e.name);
         }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, Pod, PodSecurityContext, PodSpec, Probe,
-    ResourceRequirements, SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    Container, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, Pod, PodSecurityContext, PodSpec,
+    Probe, ResourceRequirements, SecurityContext, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -144,7 +144,8 @@ pub fn image_for_pod(registry: &RegistryConfig, image: &str) -> Result<String, S
 
 /// Builds the Pod for `plan`.
 pub fn build(plan: &TaskRunPlan, inputs: &PodInputs<'_>) -> Result<PodParts, PodError> {
-    let mut vols = volumes::Volumes::new(plan, inputs.name, inputs.namespace, inputs.cluster_objects);
+    let mut vols =
+        volumes::Volumes::new(plan, inputs.name, inputs.namespace, inputs.cluster_objects);
     let names = step_containers(plan);
     let runnable: Vec<usize> = (0..plan.steps.len())
         .filter(|i| names[*i].is_some())
@@ -520,7 +521,10 @@ mod tests {
     #[test]
     fn in_a_cluster_secret_env_is_a_reference_not_a_value() {
         let step = StepPlan {
-            env: vec![("TOKEN".into(), "s3cr3t".into()), ("PLAIN".into(), "x".into())],
+            env: vec![
+                ("TOKEN".into(), "s3cr3t".into()),
+                ("PLAIN".into(), "x".into()),
+            ],
             env_sources: vec![(
                 "TOKEN".into(),
                 serde_json::json!({"secretKeyRef": {"name": "creds", "key": "token"}}),
@@ -529,9 +533,15 @@ mod tests {
         };
         let var = env_var(&step, "TOKEN", "s3cr3t", true);
         assert_eq!(var.value, None);
-        let key = var.value_from.and_then(|f| f.secret_key_ref).expect("a reference");
+        let key = var
+            .value_from
+            .and_then(|f| f.secret_key_ref)
+            .expect("a reference");
         assert_eq!((key.name.as_str(), key.key.as_str()), ("creds", "token"));
-        assert_eq!(env_var(&step, "PLAIN", "x", true).value.as_deref(), Some("x"));
+        assert_eq!(
+            env_var(&step, "PLAIN", "x", true).value.as_deref(),
+            Some("x")
+        );
         assert_eq!(
             env_var(&step, "TOKEN", "s3cr3t", false).value.as_deref(),
             Some("s3cr3t"),

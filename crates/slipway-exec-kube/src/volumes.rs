@@ -10,8 +10,8 @@ use k8s_openapi::api::core::v1::{
     SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use sha2::Digest as _;
 use serde_json::json;
+use sha2::Digest as _;
 use slipway_engine::executor::{ObjectVolume, ObjectVolumeKind, TaskRunPlan, VolumeSource};
 
 use crate::{LABEL_MANAGED, LABEL_RUN};
@@ -308,19 +308,29 @@ mod tests {
         assert_eq!(secret.default_mode, Some(256));
         assert!(v.files.is_empty(), "no value leaves the cluster's Secret");
 
-        let plan = plan_with(files(ObjectVolumeKind::ConfigMap, json!({"name": "settings"})));
+        let plan = plan_with(files(
+            ObjectVolumeKind::ConfigMap,
+            json!({"name": "settings"}),
+        ));
         let vol = last(&Volumes::new(&plan, "p", "ci", true));
         assert_eq!(vol.config_map.map(|c| c.name), Some("settings".into()));
 
-        let projected = json!({"sources": [{"configMap": {"name": "a"}}, {"secret": {"name": "b"}}]});
+        let projected =
+            json!({"sources": [{"configMap": {"name": "a"}}, {"secret": {"name": "b"}}]});
         let plan = plan_with(files(ObjectVolumeKind::Projected, projected));
         let vol = last(&Volumes::new(&plan, "p", "ci", true));
-        assert_eq!(vol.projected.and_then(|p| p.sources).map(|s| s.len()), Some(2));
+        assert_eq!(
+            vol.projected.and_then(|p| p.sources).map(|s| s.len()),
+            Some(2)
+        );
     }
 
     #[test]
     fn outside_a_cluster_the_files_travel_in_the_pods_own_secret() {
-        let plan = plan_with(files(ObjectVolumeKind::Secret, json!({"secretName": "creds"})));
+        let plan = plan_with(files(
+            ObjectVolumeKind::Secret,
+            json!({"secretName": "creds"}),
+        ));
         let v = Volumes::new(&plan, "p", "ci", false);
         let vol = last(&v);
         assert_eq!(
