@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Map, Value, json};
-use slipway_engine::status::{condition, ts};
+use slipway_engine::status::{StepState, condition, ts};
 use slipway_engine::{RunEvent, Store};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -82,6 +82,7 @@ impl ClusterStore {
             root_dirty: false,
             refs: Vec::new(),
             children: IndexMap::new(),
+            steps: HashMap::new(),
             gone: false,
         };
         tokio::spawn(writer.run(rx, window));
@@ -124,6 +125,8 @@ struct Writer {
     root_dirty: bool,
     refs: Vec<Value>,
     children: IndexMap<String, Child>,
+    /// Steps of each TaskRun by uid: the TaskRun's name (`None` for the run itself) and states.
+    steps: HashMap<String, (Option<String>, Vec<StepState>)>,
     /// The run object is gone (deleted): nothing more is written.
     gone: bool,
 }
@@ -165,8 +168,16 @@ impl Writer {
         match event {
             RunEvent::TaskRunStarted { info, at } => {
                 let pod = slipway_exec_kube::pod_name(&info.name, &info.uid);
-                if info.uid == self.target.uid {
+                let states: Vec<StepState> = info.steps.iter().map(|n| StepState::new(n)).collect();
+                let steps = json!(states.iter().map(StepState::to_json).collect::<Vec<_>>());
+                let root = info.uid == self.target.uid;
+                self.steps.insert(
+                    info.uid.clone(),
+                    ((!root).then(|| info.name.clone()), states),
+                );
+                if root {
                     self.root.insert("podName".into(), json!(pod));
+                    self.root.insert("steps".into(), steps);
                     self.root_dirty = true;
                     return true;
                 }
@@ -196,6 +207,7 @@ impl Writer {
                     "conditions": condition(None, "Running", "", at),
                     "startTime": ts(at),
                     "podName": pod,
+                    "steps": steps,
                 });
                 child.dirty = true;
                 if !self.refs.iter().any(|r| r["name"] == json!(info.name)) {
@@ -236,12 +248,47 @@ impl Writer {
                 child.dirty = true;
                 true
             }
+            RunEvent::StepStarted { taskrun, step, at } => {
+                self.step(&taskrun, step, |s| s.started = Some(at))
+            }
+            RunEvent::StepFinished {
+                taskrun,
+                step,
+                end,
+                at,
+            } => self.step(&taskrun, step, |s| s.ended = Some((end, at))),
             RunEvent::RunFinished { uid, object, .. } if uid == self.target.uid => {
                 self.take_root_status(&object);
                 true
             }
             _ => false,
         }
+    }
+
+    /// A step of a running TaskRun moved on: its `status.steps` is written again.
+    fn step(&mut self, taskrun: &str, index: usize, change: impl FnOnce(&mut StepState)) -> bool {
+        let Some((name, states)) = self.steps.get_mut(taskrun) else {
+            return false;
+        };
+        let Some(state) = states.get_mut(index) else {
+            return false;
+        };
+        change(state);
+        let steps = json!(states.iter().map(StepState::to_json).collect::<Vec<_>>());
+        match name {
+            None => {
+                self.root.insert("steps".into(), steps);
+                self.root_dirty = true;
+            }
+            Some(name) => match self.children.get_mut(name.as_str()) {
+                Some(child) => {
+                    child.status["steps"] = steps;
+                    child.dirty = true;
+                }
+                None => return false,
+            },
+        }
+        true
     }
 
     fn take_root_status(&mut self, object: &Value) {
@@ -505,6 +552,24 @@ mod tests {
         let log = log.lock().expect("lock");
         assert_eq!(log.len(), 4, "one more status patch: {log:?}");
         assert_eq!(log[3].body["status"]["conditions"][0]["status"], "True");
+    }
+
+    #[tokio::test]
+    async fn running_steps_show_in_the_taskrun_status() {
+        let (client, log) =
+            testkit::client(|s| (if s.method == "POST" { 201 } else { 200 }, s.body.clone()));
+        let store = store(client, Duration::from_secs(30));
+        store.record(&started("pr-compile", "compile"));
+        store.record(&RunEvent::StepStarted {
+            taskrun: "pr-compile-uid".into(),
+            step: 0,
+            at: SystemTime::now(),
+        });
+        store.flush().await;
+        let log = log.lock().expect("lock");
+        let steps = &log[1].body["status"]["steps"];
+        assert_eq!(steps[0]["name"], "s");
+        assert!(steps[0]["running"]["startedAt"].is_string(), "{steps}");
     }
 
     #[tokio::test]

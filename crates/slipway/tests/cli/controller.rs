@@ -406,7 +406,11 @@ fn controller_runs_the_corpus_created_as_cluster_objects() {
         || {
             list("ctl-cancel", "taskruns")
                 .iter()
-                .any(|t| t["metadata"]["name"] == "slow-sleepy")
+                // Its step shows as running while it runs, as Tekton Dashboard reads it.
+                .any(|t| {
+                    t["metadata"]["name"] == "slow-sleepy"
+                        && t["status"]["steps"][0]["running"]["startedAt"].is_string()
+                })
         },
     );
     must(kubectl(
