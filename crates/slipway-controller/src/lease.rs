@@ -121,15 +121,28 @@ pub async fn lead(
     leading: watch::Sender<bool>,
     stop: CancellationToken,
 ) -> Result<(), ControllerError> {
+    // Renewal errors are retried until this much of the lease has passed since the last
+    // renewal (client-go's renew deadline), so a slow answer does not end the leadership.
+    let deadline = s.duration.mul_f64(2.0 / 3.0);
+    let mut renewed = tokio::time::Instant::now();
     loop {
         let leader = *leading.borrow();
         let attempt = try_acquire(&api, &s).await;
         match (leader, attempt) {
             (_, Ok(Attempt::Held)) => {
+                renewed = tokio::time::Instant::now();
                 if !leader {
                     tracing::info!(lease = %s.name, identity = %s.identity, "became the leader");
                     let _ = leading.send(true);
                 }
+            }
+            (true, Err(e)) if renewed.elapsed() < deadline => {
+                tracing::warn!("failed to renew the lease {}/{}: {e}", s.namespace, s.name);
+                tokio::select! {
+                    () = stop.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(s.retry_every) => {}
+                }
+                continue;
             }
             (true, outcome) => {
                 let _ = leading.send(false);
@@ -162,6 +175,9 @@ pub async fn lead(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use serde_json::{Value, json};
 
     use super::*;
@@ -255,6 +271,31 @@ mod tests {
             try_acquire(&api, &settings()).await.expect("answers"),
             Attempt::Taken
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_rides_out_a_failed_renewal_within_the_deadline() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let ours = lease("me", Timestamp::now());
+        let (client, _) = testkit::client(move |s| {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            match (s.method.as_str(), n) {
+                // The first read fails (a slow server), the next ones answer.
+                (_, 0) => (500, status(500, "InternalError")),
+                ("GET", _) => (200, ours.clone()),
+                _ => (200, s.body.clone()),
+            }
+        });
+        let api: Api<Lease> = Api::namespaced(client, "ci");
+        let (tx, rx) = watch::channel(true);
+        let stop = CancellationToken::new();
+        let lead = tokio::spawn(lead(api, settings(), tx, stop.clone()));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(*rx.borrow(), "still leading");
+        assert!(calls.load(Ordering::SeqCst) >= 3, "retried and renewed");
+        stop.cancel();
+        lead.await.expect("joins").expect("no error");
     }
 
     #[tokio::test]
