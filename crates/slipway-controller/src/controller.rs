@@ -62,6 +62,8 @@ pub struct Controller {
     pub(crate) identity: String,
     lease_namespace: String,
     pub(crate) runs: Mutex<HashMap<String, Running>>,
+    /// The client's rate limit, which also counts the requests sent.
+    qps: QpsLayer,
 }
 
 impl std::fmt::Debug for Controller {
@@ -94,12 +96,13 @@ impl Controller {
             .clone()
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| config.default_namespace.clone());
+        let qps = QpsLayer::new(settings.qps, settings.burst);
         let client = kube::client::ClientBuilder::try_from(config)
             .map_err(|source| ControllerError::Client {
                 server: server.clone(),
                 source,
             })?
-            .with_layer(&QpsLayer::new(settings.qps, settings.burst))
+            .with_layer(&qps)
             .build();
         let executor = KubeExecutor::with_client(
             client.clone(),
@@ -124,6 +127,7 @@ impl Controller {
             identity,
             lease_namespace,
             runs: Mutex::new(HashMap::new()),
+            qps,
         };
         controller.preflight().await?;
         Ok(controller)
@@ -144,10 +148,16 @@ impl Controller {
             server: "mock".into(),
             identity: settings.identity.clone().unwrap_or_else(default_identity),
             lease_namespace: settings.lease_namespace.clone().unwrap_or(namespace),
+            qps: QpsLayer::new(settings.qps, settings.burst),
             settings,
             executor,
             runs: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// API requests this controller has sent (through its own client).
+    pub fn requests_sent(&self) -> u64 {
+        self.qps.sent()
     }
 
     /// The API server's address.

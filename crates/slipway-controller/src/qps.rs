@@ -2,6 +2,7 @@
 //! per second, as client-go's flow control does, so a busy controller cannot flood the server.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -38,6 +39,7 @@ impl Bucket {
 #[derive(Debug, Clone)]
 pub struct QpsLayer {
     bucket: Arc<Mutex<Bucket>>,
+    sent: Arc<AtomicU64>,
 }
 
 impl QpsLayer {
@@ -51,7 +53,13 @@ impl QpsLayer {
                 tokens: burst,
                 last: Instant::now(),
             })),
+            sent: Arc::default(),
         }
+    }
+
+    /// Requests sent so far through every service of this layer (what a run costs the server).
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 }
 
@@ -61,6 +69,7 @@ impl<S> Layer<S> for QpsLayer {
         Qps {
             inner,
             bucket: self.bucket.clone(),
+            sent: self.sent.clone(),
             sleep: None,
             granted: false,
         }
@@ -71,6 +80,7 @@ impl<S> Layer<S> for QpsLayer {
 pub struct Qps<S> {
     inner: S,
     bucket: Arc<Mutex<Bucket>>,
+    sent: Arc<AtomicU64>,
     sleep: Option<Pin<Box<Sleep>>>,
     granted: bool,
 }
@@ -115,6 +125,7 @@ where
 
     fn call(&mut self, req: R) -> S::Future {
         self.granted = false;
+        self.sent.fetch_add(1, Ordering::Relaxed);
         self.inner.call(req)
     }
 }
@@ -132,7 +143,8 @@ mod tests {
                 send.send_response(req);
             }
         });
-        let mut svc = QpsLayer::new(10.0, 3).layer(mock);
+        let layer = QpsLayer::new(10.0, 3);
+        let mut svc = layer.layer(mock);
         let start = Instant::now();
         let mut at = Vec::new();
         for i in 0..7u32 {
@@ -151,6 +163,7 @@ mod tests {
         assert!(at[3] >= Duration::from_millis(99), "{at:?}");
         assert!(at[6] >= Duration::from_millis(399), "{at:?}");
         assert!(at[6] < Duration::from_millis(450), "{at:?}");
+        assert_eq!(layer.sent(), 7);
         drop(svc);
         answer.abort();
     }

@@ -53,7 +53,12 @@ pub async fn controller(config: &Config, args: &ControllerArgs) -> Result<i32, C
         }
         signals.cancel();
     });
-    match controller.run(stop).await {
+    let outcome = controller.clone().run(stop).await;
+    eprintln!(
+        "slipway controller: stopped after {} API requests",
+        controller.requests_sent()
+    );
+    match outcome {
         Ok(()) => Ok(0),
         Err(e) => Err(CliError::Internal(crate::error::chain(&e))),
     }
