@@ -14,6 +14,8 @@ command -v ps >/dev/null || missing+=(procps)
 command -v git >/dev/null || missing+=(git)
 # The Kubernetes executor's tests run against ../shared/kube-emu, which reads YAML with PyYAML.
 python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
+# The controller's tests create Tekton objects in the emulator with kubectl.
+command -v kubectl >/dev/null || missing+=(kubectl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   sudo_if_needed apt-get update -qq

@@ -23,6 +23,9 @@ pub struct StepPlan {
     pub script: Option<String>,
     /// Environment, in order; later entries win.
     pub env: Vec<(String, String)>,
+    /// Of those, the ones read from a ConfigMap or Secret key: the name and the `valueFrom`
+    /// as written, for an executor whose cluster holds the objects (no value in the Pod spec).
+    pub env_sources: Vec<(String, serde_json::Value)>,
     /// Working directory as the step sees it.
     pub working_dir: Option<String>,
     /// Volume mounts (by task volume name).
@@ -228,6 +231,8 @@ pub enum VolumeSource {
     Files {
         /// Path, content and mode of each file.
         files: Vec<ProjectedFile>,
+        /// The volume as written, for an executor whose cluster holds the objects themselves.
+        origin: Option<ObjectVolume>,
     },
     /// A fresh volume per run from a `volumeClaimTemplate`: scratch space by `key` where there
     /// is no cluster, a PersistentVolumeClaim made from `spec` where there is one.
@@ -250,6 +255,27 @@ pub enum VolumeSource {
         /// The Kubernetes `Volume` as written, `name` included.
         volume: serde_json::Value,
     },
+}
+
+/// A configMap, secret or projected volume as written (a cluster can mount it as it is).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectVolume {
+    /// Which kind of volume.
+    pub kind: ObjectVolumeKind,
+    /// Its source as written (`name`/`secretName`, `items`, `defaultMode`, `optional`; or
+    /// `sources` for a projected one).
+    pub spec: serde_json::Value,
+}
+
+/// The kinds of [`ObjectVolume`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectVolumeKind {
+    /// A ConfigMap's keys as files.
+    ConfigMap,
+    /// A Secret's keys as files.
+    Secret,
+    /// Several sources in one directory.
+    Projected,
 }
 
 /// One projected file.

@@ -8,7 +8,7 @@ use slipway_model::kinds::k8s::{EnvVarSource, Volume};
 use slipway_model::kinds::run::{ProjectionSource, WorkspaceBinding};
 
 use crate::error::Failure;
-use crate::executor::{ProjectedFile, VolumeSource};
+use crate::executor::{ObjectVolume, ObjectVolumeKind, ProjectedFile, VolumeSource};
 
 /// A workspace as bound for one TaskRun: its backing and sub-path.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,7 +137,21 @@ fn projected(entries: Vec<(String, Vec<u8>)>, src: &ProjectionSource) -> VolumeS
             })
             .collect(),
     };
-    VolumeSource::Files { files }
+    VolumeSource::Files {
+        files,
+        origin: None,
+    }
+}
+
+/// The same files, saying which volume as written they came from.
+fn with_origin(source: VolumeSource, kind: ObjectVolumeKind, spec: Value) -> VolumeSource {
+    match source {
+        VolumeSource::Files { files, .. } => VolumeSource::Files {
+            files,
+            origin: Some(ObjectVolume { kind, spec }),
+        },
+        other => other,
+    }
 }
 
 /// A `projected` volume or workspace: the files of each ConfigMap and Secret source together.
@@ -168,11 +182,18 @@ fn projected_sources(lib: &Library, spec: &Value) -> Result<VolumeSource, Failur
         } else {
             secret_entries(lib, &name, optional)?
         };
-        if let VolumeSource::Files { files: more } = projected(entries, &src) {
+        if let VolumeSource::Files { files: more, .. } = projected(entries, &src) {
             files.extend(more);
         }
     }
-    Ok(VolumeSource::Files { files })
+    Ok(with_origin(
+        VolumeSource::Files {
+            files,
+            origin: None,
+        },
+        ObjectVolumeKind::Projected,
+        spec.clone(),
+    ))
 }
 
 /// The backing of a run's workspace binding; `owner` scopes scratch space.
@@ -192,13 +213,23 @@ pub fn binding_source(lib: &Library, b: &WorkspaceBinding, owner: &str) -> Resul
         }
     } else if let Some(c) = &b.config_map {
         let name = c.object_name().unwrap_or("");
-        projected(
+        let files = projected(
             config_map_entries(lib, name, c.optional.unwrap_or(false))?,
             c,
+        );
+        with_origin(
+            files,
+            ObjectVolumeKind::ConfigMap,
+            serde_json::to_value(c).unwrap_or_default(),
         )
     } else if let Some(s) = &b.secret {
         let name = s.object_name().unwrap_or("");
-        projected(secret_entries(lib, name, s.optional.unwrap_or(false))?, s)
+        let files = projected(secret_entries(lib, name, s.optional.unwrap_or(false))?, s);
+        with_origin(
+            files,
+            ObjectVolumeKind::Secret,
+            serde_json::to_value(s).unwrap_or_default(),
+        )
     } else if let Some(p) = &b.projected {
         projected_sources(lib, p)?
     } else if let Some(csi) = &b.csi {
@@ -232,18 +263,20 @@ pub(crate) fn volume_source(
     if let Some(cm) = get("configMap") {
         let src: ProjectionSource = serde_json::from_value(cm.clone()).unwrap_or_default();
         let name = src.object_name().unwrap_or("").to_string();
-        return Ok(projected(
+        let files = projected(
             config_map_entries(lib, &name, src.optional.unwrap_or(false))?,
             &src,
-        ));
+        );
+        return Ok(with_origin(files, ObjectVolumeKind::ConfigMap, cm.clone()));
     }
     if let Some(s) = get("secret") {
         let src: ProjectionSource = serde_json::from_value(s.clone()).unwrap_or_default();
         let name = src.object_name().unwrap_or("").to_string();
-        return Ok(projected(
+        let files = projected(
             secret_entries(lib, &name, src.optional.unwrap_or(false))?,
             &src,
-        ));
+        );
+        return Ok(with_origin(files, ObjectVolumeKind::Secret, s.clone()));
     }
     if let Some(p) = get("projected") {
         return projected_sources(lib, p);

@@ -440,9 +440,20 @@ fn step_plan(
             )
         }));
     }
+    let mut env_sources = Vec::new();
     // The Pod template's come last: Tekton documents that they take precedence over the
     // step's and the stepTemplate's.
     for e in s.env.iter().flatten().chain(pod_env) {
+        if let Some(src) = e.value_from.as_ref().filter(|_| e.value.is_none())
+            && (src.secret_key_ref.is_some() || src.config_map_key_ref.is_some())
+        {
+            env_sources.push((
+                e.name.clone(),
+                serde_json::to_value(src).unwrap_or_default(),
+            ));
+        } else {
+            env_sources.retain(|(k, _): &(String, Value)| k != &e.name);
+        }
         let value = match (&e.value, &e.value_from) {
             (Some(v), _) => Some(scope.subst(v)),
             (None, Some(src)) => env_from_source(lib, &e.name, src)?,
@@ -492,6 +503,7 @@ fn step_plan(
         args: scope.subst_list(s.args.as_deref().unwrap_or_default()),
         script,
         env,
+        env_sources,
         working_dir: s
             .working_dir
             .as_deref()

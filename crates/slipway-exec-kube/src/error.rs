@@ -95,7 +95,7 @@ pub enum KubeError {
 }
 
 /// An API error worded with the verb and resource it was about.
-pub(crate) fn refused(
+pub fn refused(
     e: kube::Error,
     verb: &'static str,
     resource: &'static str,

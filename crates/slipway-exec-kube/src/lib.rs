@@ -28,7 +28,7 @@ use slipway_engine::executor::{ExecOutcome, Executor, TaskRunPlan};
 use slipway_model::reference::RegistryConfig;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::error::KubeError;
+pub use crate::error::{KubeError, refused};
 
 /// Label on every Pod and claim: the top-level run uid.
 pub const LABEL_RUN: &str = "slipway.dev/run-uid";
@@ -103,8 +103,12 @@ pub(crate) struct Inner {
     pub(crate) retention: Retention,
     pub(crate) start_timeout: Duration,
     pub(crate) registry: RegistryConfig,
-    pub(crate) images: image::Images,
-    pub(crate) placements: affinity::Placements,
+    /// Shared by the executors derived from one another (`in_namespace`, ...).
+    pub(crate) images: Arc<image::Images>,
+    /// Shared likewise: a run's claims stay on their node whichever copy runs its TaskRuns.
+    pub(crate) placements: Arc<affinity::Placements>,
+    /// Mount configMap/secret/projected volumes from the cluster's objects.
+    pub(crate) cluster_objects: bool,
 }
 
 impl KubeExecutor {
@@ -133,12 +137,8 @@ impl KubeExecutor {
             server: server.clone(),
             source,
         })?;
-        let mut exec = KubeExecutor::with_client(client, &server, &namespace, image, registry);
-        // Not shared yet: the settings go straight in.
-        if let Some(inner) = Arc::get_mut(&mut exec.inner) {
-            inner.retention = settings.pod_retention;
-            inner.start_timeout = settings.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT);
-        }
+        let exec = KubeExecutor::with_client(client, &server, &namespace, image, registry)
+            .with_settings(settings);
         exec.preflight().await?;
         Ok(exec)
     }
@@ -159,10 +159,52 @@ impl KubeExecutor {
                 image,
                 retention: Retention::default(),
                 start_timeout: DEFAULT_START_TIMEOUT,
-                images: image::Images::new(registry.clone()),
-                placements: affinity::Placements::default(),
+                images: Arc::new(image::Images::new(registry.clone())),
+                placements: Arc::default(),
                 registry,
+                cluster_objects: false,
             }),
+        }
+    }
+
+    /// The same executor with the settings' Pod retention and start timeout.
+    pub fn with_settings(self, settings: &KubeSettings) -> Self {
+        self.derived(|i| {
+            i.retention = settings.pod_retention;
+            i.start_timeout = settings.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT);
+        })
+    }
+
+    /// The same executor creating its Pods in `namespace` (a controller runs each run in its own).
+    pub fn in_namespace(&self, namespace: &str) -> Self {
+        self.derived(|i| i.namespace = namespace.to_string())
+    }
+
+    /// The same executor mounting configMap, secret and projected volumes from the cluster's
+    /// own objects (the controller's runs name objects of their namespace), instead of carrying
+    /// the files slipway read in a Secret per Pod.
+    pub fn mounting_cluster_objects(self) -> Self {
+        self.derived(|i| i.cluster_objects = true)
+    }
+
+    /// A copy sharing this executor's client and caches, with `edit` applied to its settings.
+    fn derived(&self, edit: impl FnOnce(&mut Inner)) -> Self {
+        let i = &self.inner;
+        let mut inner = Inner {
+            client: i.client.clone(),
+            server: i.server.clone(),
+            namespace: i.namespace.clone(),
+            image: i.image.clone(),
+            retention: i.retention,
+            start_timeout: i.start_timeout,
+            registry: i.registry.clone(),
+            images: i.images.clone(),
+            placements: i.placements.clone(),
+            cluster_objects: i.cluster_objects,
+        };
+        edit(&mut inner);
+        KubeExecutor {
+            inner: Arc::new(inner),
         }
     }
 
@@ -195,7 +237,8 @@ impl KubeExecutor {
     }
 }
 
-async fn load_config(settings: &KubeSettings) -> Result<kube::Config, KubeError> {
+/// The cluster's client config as kubectl finds it, or the file and context the settings name.
+pub async fn load_config(settings: &KubeSettings) -> Result<kube::Config, KubeError> {
     let options = KubeConfigOptions {
         context: settings.context.clone(),
         ..KubeConfigOptions::default()
@@ -223,6 +266,11 @@ async fn load_config(settings: &KubeSettings) -> Result<kube::Config, KubeError>
             .await
             .map_err(|source| KubeError::NoConfig { source }),
     }
+}
+
+/// The name of the Pod that runs TaskRun `name` (uid `uid`), as a TaskRun's `status.podName`.
+pub fn pod_name(name: &str, uid: &str) -> String {
+    taskrun::pod_name_of(name, uid)
 }
 
 #[async_trait]

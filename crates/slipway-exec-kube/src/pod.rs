@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::{
-    Container, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EnvVar, ExecAction, HTTPGetAction,
-    ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, Probe, ResourceRequirements,
-    SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    Container, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EnvVar, EnvVarSource, ExecAction,
+    HTTPGetAction, ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, Probe,
+    ResourceRequirements, SecurityContext, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -114,6 +114,9 @@ pub struct PodInputs<'a> {
     pub registry: &'a RegistryConfig,
     /// Per step: the command line it runs (resolved from its image when it has no command).
     pub commands: &'a [Vec<String>],
+    /// configMap, secret and projected volumes mount the cluster's own objects (the controller,
+    /// whose runs name them), rather than files slipway read and carries in a Secret.
+    pub cluster_objects: bool,
 }
 
 /// The Pod, and what must exist for it: a Secret with projected files, claims from templates.
@@ -217,7 +220,8 @@ pub fn image_for_pod(registry: &RegistryConfig, image: &str) -> Result<String, S
 
 /// Builds the Pod for `plan`.
 pub fn build(plan: &TaskRunPlan, inputs: &PodInputs<'_>) -> Result<PodParts, PodError> {
-    let mut vols = volumes::Volumes::new(plan, inputs.name, inputs.namespace)?;
+    let mut vols =
+        volumes::Volumes::new(plan, inputs.name, inputs.namespace, inputs.cluster_objects)?;
     let names = step_containers(plan);
     let runnable: Vec<usize> = (0..plan.steps.len())
         .filter(|i| names[*i].is_some())
@@ -449,6 +453,29 @@ fn step_command(
 }
 
 /// A container for a step or sidecar: image, env, directory, mounts, resources, user.
+/// An env var: its value, or in a cluster whose objects the run names, a reference to the
+/// ConfigMap or Secret key it came from (so no Secret value is written into the Pod spec).
+fn env_var(s: &StepPlan, name: &str, value: &str, cluster_objects: bool) -> EnvVar {
+    let source = s
+        .env_sources
+        .iter()
+        .filter(|_| cluster_objects)
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| serde_json::from_value::<EnvVarSource>(v.clone()).ok());
+    match source {
+        Some(from) => EnvVar {
+            name: name.to_string(),
+            value: None,
+            value_from: Some(from),
+        },
+        None => EnvVar {
+            name: name.to_string(),
+            value: Some(value.to_string()),
+            value_from: None,
+        },
+    }
+}
+
 fn base_container(
     s: &StepPlan,
     what: &'static str,
@@ -509,11 +536,7 @@ fn base_container(
         env: (!s.env.is_empty()).then(|| {
             s.env
                 .iter()
-                .map(|(k, v)| EnvVar {
-                    name: k.clone(),
-                    value: Some(v.clone()),
-                    value_from: None,
-                })
+                .map(|(k, v)| env_var(s, k, v, inputs.cluster_objects))
                 .collect()
         }),
         working_dir: s.working_dir.clone(),
@@ -614,6 +637,7 @@ mod tests {
                 slipway_image: "slipway",
                 registry: &registry,
                 commands: &[vec!["true".to_string()]],
+                cluster_objects: false,
             },
         )?;
         Ok(serde_json::to_value(&parts.pod).expect("a Pod is JSON"))
@@ -692,6 +716,37 @@ mod tests {
             err.to_string()
                 .starts_with("failed to read the securityContext of step `a`"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn in_a_cluster_secret_env_is_a_reference_not_a_value() {
+        let step = StepPlan {
+            env: vec![
+                ("TOKEN".into(), "s3cr3t".into()),
+                ("PLAIN".into(), "x".into()),
+            ],
+            env_sources: vec![(
+                "TOKEN".into(),
+                serde_json::json!({"secretKeyRef": {"name": "creds", "key": "token"}}),
+            )],
+            ..StepPlan::default()
+        };
+        let var = env_var(&step, "TOKEN", "s3cr3t", true);
+        assert_eq!(var.value, None);
+        let key = var
+            .value_from
+            .and_then(|f| f.secret_key_ref)
+            .expect("a reference");
+        assert_eq!((key.name.as_str(), key.key.as_str()), ("creds", "token"));
+        assert_eq!(
+            env_var(&step, "PLAIN", "x", true).value.as_deref(),
+            Some("x")
+        );
+        assert_eq!(
+            env_var(&step, "TOKEN", "s3cr3t", false).value.as_deref(),
+            Some("s3cr3t"),
+            "outside a controller the value is what slipway read"
         );
     }
 }

@@ -41,8 +41,12 @@ enum Stop {
 
 /// The Pod's name: the TaskRun's (cut to fit a hostname) and a piece of its uid.
 pub(crate) fn pod_name(plan: &TaskRunPlan) -> String {
-    let mut base: String = plan
-        .name
+    pod_name_of(&plan.name, &plan.uid)
+}
+
+/// The Pod's name for a TaskRun named `name` with uid `uid`.
+pub(crate) fn pod_name_of(name: &str, uid: &str) -> String {
+    let mut base: String = name
         .to_ascii_lowercase()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
@@ -51,7 +55,7 @@ pub(crate) fn pod_name(plan: &TaskRunPlan) -> String {
     while base.ends_with('-') {
         base.pop();
     }
-    let hash = volumes::short_hash(&plan.uid);
+    let hash = volumes::short_hash(uid);
     format!("{base}-pod-{}", &hash[..6])
 }
 
@@ -78,6 +82,7 @@ pub(crate) async fn run(
             slipway_image: &inner.image,
             registry: &inner.registry,
             commands: &commands,
+            cluster_objects: inner.cluster_objects,
         },
     ) {
         Ok(p) => p,

@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
-    EmptyDirVolumeSource, HostPathVolumeSource, KeyToPath, PersistentVolumeClaim,
-    PersistentVolumeClaimVolumeSource, Secret, SecretVolumeSource, Volume, VolumeMount,
+    ConfigMapVolumeSource, EmptyDirVolumeSource, HostPathVolumeSource, KeyToPath,
+    PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, ProjectedVolumeSource, Secret,
+    SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::json;
 use sha2::Digest as _;
-use slipway_engine::executor::{TaskRunPlan, VolumeSource};
+use slipway_engine::executor::{ObjectVolume, ObjectVolumeKind, TaskRunPlan, VolumeSource};
 
 use crate::pod::PodError;
 use crate::{LABEL_MANAGED, LABEL_RUN};
@@ -46,6 +48,7 @@ pub(crate) struct Volumes<'a> {
     workspace_mounts: Vec<VolumeMount>,
     files: BTreeMap<String, ByteString>,
     claims: Vec<Claim>,
+    cluster_objects: bool,
 }
 
 impl<'a> Volumes<'a> {
@@ -53,6 +56,7 @@ impl<'a> Volumes<'a> {
         plan: &'a TaskRunPlan,
         pod: &'a str,
         namespace: &'a str,
+        cluster_objects: bool,
     ) -> Result<Self, PodError> {
         let mut v = Volumes {
             plan,
@@ -63,6 +67,7 @@ impl<'a> Volumes<'a> {
             workspace_mounts: Vec::new(),
             files: BTreeMap::new(),
             claims: Vec::new(),
+            cluster_objects,
         };
         for (i, w) in plan.workspaces.iter().enumerate() {
             let name = format!("ws-{i}-{}", short_hash(&w.name));
@@ -141,7 +146,11 @@ impl<'a> Volumes<'a> {
                     ..HostPathVolumeSource::default()
                 });
             }
-            VolumeSource::Files { files } => {
+            VolumeSource::Files {
+                origin: Some(origin),
+                ..
+            } if self.cluster_objects && object_volume(&mut volume, origin) => {}
+            VolumeSource::Files { files, .. } => {
                 // Files as the engine resolved them from loaded objects, so the cluster needs
                 // no copy of the ConfigMaps and Secrets; a Secret keeps them off the Pod spec.
                 let mut items = Vec::new();
@@ -186,6 +195,41 @@ impl<'a> Volumes<'a> {
     }
 }
 
+/// Sets `volume` to mount the cluster's own object as the run wrote it; false when the
+/// source as written does not read as a Kubernetes volume (the files are carried instead).
+fn object_volume(volume: &mut Volume, origin: &ObjectVolume) -> bool {
+    let spec = &origin.spec;
+    let name = spec["secretName"].as_str().or(spec["name"].as_str());
+    if name.is_none() && origin.kind != ObjectVolumeKind::Projected {
+        return false;
+    }
+    let mut common = json!({});
+    for key in ["items", "defaultMode", "optional"] {
+        if !spec[key].is_null() {
+            common[key] = spec[key].clone();
+        }
+    }
+    let parsed = match origin.kind {
+        ObjectVolumeKind::ConfigMap => {
+            common["name"] = json!(name);
+            serde_json::from_value::<ConfigMapVolumeSource>(common)
+                .map(|c| volume.config_map = Some(c))
+        }
+        ObjectVolumeKind::Secret => {
+            common["secretName"] = json!(name);
+            serde_json::from_value::<SecretVolumeSource>(common).map(|s| volume.secret = Some(s))
+        }
+        ObjectVolumeKind::Projected => {
+            let mut p = spec.clone();
+            if let Some(o) = p.as_object_mut() {
+                o.retain(|k, _| k == "sources" || k == "defaultMode");
+            }
+            serde_json::from_value::<ProjectedVolumeSource>(p).map(|p| volume.projected = Some(p))
+        }
+    };
+    parsed.is_ok()
+}
+
 /// The Secret holding a Pod's projected files.
 pub fn files_secret_name(pod: &str) -> String {
     format!("{pod}-files")
@@ -227,4 +271,88 @@ fn claim_object(
     labels.insert(LABEL_MANAGED.0.to_string(), LABEL_MANAGED.1.to_string());
     object.status = None;
     object
+}
+
+#[cfg(test)]
+mod tests {
+    use slipway_engine::executor::{ProjectedFile, WorkspacePlan};
+
+    use super::*;
+    use serde_json::Value;
+
+    fn plan_with(source: VolumeSource) -> TaskRunPlan {
+        TaskRunPlan {
+            uid: "u".into(),
+            name: "t".into(),
+            workspaces: vec![WorkspacePlan {
+                name: "conf".into(),
+                path: "/workspace/conf".into(),
+                source,
+                sub_path: None,
+                read_only: false,
+                isolated: false,
+            }],
+            ..TaskRunPlan::default()
+        }
+    }
+
+    fn files(kind: ObjectVolumeKind, spec: Value) -> VolumeSource {
+        VolumeSource::Files {
+            files: vec![ProjectedFile {
+                path: "k".into(),
+                content: b"secret value".to_vec(),
+                mode: 0o644,
+            }],
+            origin: Some(ObjectVolume { kind, spec }),
+        }
+    }
+
+    fn last(v: &Volumes<'_>) -> Volume {
+        v.volumes.last().cloned().expect("a volume")
+    }
+
+    #[test]
+    fn in_a_cluster_the_run_mounts_the_objects_it_names() {
+        let plan = plan_with(files(
+            ObjectVolumeKind::Secret,
+            json!({"secretName": "creds", "items": [{"key": "k", "path": "k"}], "defaultMode": 256}),
+        ));
+        let v = Volumes::new(&plan, "p", "ci", true).expect("volumes");
+        let vol = last(&v);
+        let secret = vol.secret.expect("a secret volume");
+        assert_eq!(secret.secret_name.as_deref(), Some("creds"));
+        assert_eq!(secret.default_mode, Some(256));
+        assert!(v.files.is_empty(), "no value leaves the cluster's Secret");
+
+        let plan = plan_with(files(
+            ObjectVolumeKind::ConfigMap,
+            json!({"name": "settings"}),
+        ));
+        let vol = last(&Volumes::new(&plan, "p", "ci", true).expect("volumes"));
+        assert_eq!(vol.config_map.map(|c| c.name), Some("settings".into()));
+
+        let projected =
+            json!({"sources": [{"configMap": {"name": "a"}}, {"secret": {"name": "b"}}]});
+        let plan = plan_with(files(ObjectVolumeKind::Projected, projected));
+        let vol = last(&Volumes::new(&plan, "p", "ci", true).expect("volumes"));
+        assert_eq!(
+            vol.projected.and_then(|p| p.sources).map(|s| s.len()),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn outside_a_cluster_the_files_travel_in_the_pods_own_secret() {
+        let plan = plan_with(files(
+            ObjectVolumeKind::Secret,
+            json!({"secretName": "creds"}),
+        ));
+        let v = Volumes::new(&plan, "p", "ci", false).expect("volumes");
+        let vol = last(&v);
+        assert_eq!(
+            vol.secret.and_then(|s| s.secret_name),
+            Some(files_secret_name("p"))
+        );
+        assert_eq!(v.files.len(), 1);
+    }
 }

@@ -253,7 +253,7 @@ fn materialize(
                 ),
             ));
         }
-        VolumeSource::Files { files } => {
+        VolumeSource::Files { files, .. } => {
             let all = dir.join("files");
             mkdir(&all, false)?;
             let p = confined_dir(&all, name, "volume", open)?;
@@ -581,6 +581,7 @@ mod tests {
                         content: b"x".to_vec(),
                         mode: 0o644,
                     }],
+                    origin: None,
                 },
                 None,
             ),

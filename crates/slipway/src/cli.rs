@@ -85,6 +85,9 @@ pub enum Command {
     /// Run the pre-warming controller against a Kubernetes cluster (OpenKruise's ImagePullJob,
     /// ImageListPullJob and NodeImage CRDs of deploy/prewarm/), found as kubectl finds it.
     PrewarmController(PrewarmControllerArgs),
+    /// Run in a cluster as Tekton's controller: watch tekton.dev PipelineRuns and TaskRuns and
+    /// run each new one as Pods, writing Tekton's status back.
+    Controller(ControllerArgs),
 }
 
 /// `slipway prewarm-controller`: the controller of `slipway serve`, on a cluster.
@@ -108,6 +111,49 @@ pub struct PrewarmControllerArgs {
     /// Act at once, without a Lease (one controller only).
     #[arg(long)]
     pub no_leader_election: bool,
+}
+
+/// `slipway controller`: the `[kubernetes]` section of the config file applies too.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    /// Watch only this namespace [default: every namespace].
+    #[arg(
+        long,
+        short = 'n',
+        value_name = "NS",
+        conflicts_with = "all_namespaces"
+    )]
+    pub namespace: Option<String>,
+    /// Watch every namespace (the default; for symmetry with kubectl).
+    #[arg(long, short = 'A')]
+    pub all_namespaces: bool,
+    /// Average API requests per second, at most.
+    #[arg(long, default_value_t = 50.0, value_parser = positive_rate, value_name = "N")]
+    pub qps: f64,
+    /// API requests allowed at once above the average.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N")]
+    pub burst: u32,
+    /// The Lease replicas elect their leader with.
+    #[arg(long, default_value = "slipway-controller", value_name = "NAME")]
+    pub lease_name: String,
+    /// The Lease's namespace [default: --namespace, else the kubeconfig's].
+    #[arg(long, value_name = "NS")]
+    pub lease_namespace: Option<String>,
+    /// This replica's name in the Lease [default: host name and process id].
+    #[arg(long, value_name = "ID")]
+    pub identity: Option<String>,
+    /// The image holding slipway's entrypoint under /tekton/bin [default: `[kubernetes] image`].
+    #[arg(long, value_name = "IMAGE")]
+    pub kube_image: Option<String>,
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 100_000.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a rate between 0 and 100000 requests a second"
+        )),
+    }
 }
 
 /// When to pull an image the node already has.

@@ -22,7 +22,7 @@ fn main() {
     }
     logging(matches!(
         cli.command,
-        Command::Serve(_) | Command::PrewarmController(_)
+        Command::Serve(_) | Command::PrewarmController(_) | Command::Controller(_)
     ));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -66,6 +66,7 @@ async fn on_this_machine(
             | Command::Agent(_)
             | Command::Prewarm(_)
             | Command::PrewarmController(_)
+            | Command::Controller(_)
     ) {
         paths::make_private(data);
         // After the flag (set first, which wins): the config file's `[secrets] key_file`.
@@ -101,6 +102,9 @@ async fn on_this_machine(
         Command::Agent(args) if args.kube => cmd::agent::on_cluster(&args).await,
         Command::Agent(args) => cmd::agent::agent(&args).await,
         Command::PrewarmController(args) => cmd::prewarm_controller::run(&args).await,
+        Command::Controller(args) => {
+            cmd::controller::controller(&config::load(config_path)?, &args).await
+        }
         Command::Entrypoint(args) => Ok(cmd::entrypoint::entrypoint(args)),
         Command::Prewarm(_) => Err(CliError::usage(
             "pre-warming runs on a server's nodes",
@@ -150,6 +154,10 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
             "tokens are managed on the server's machine",
             "run `slipway token ...` there without --server (it uses the server's data directory)",
         )),
+        Command::Controller(_) => Err(CliError::usage(
+            "`slipway controller` talks to a Kubernetes cluster, not to a slipway server",
+            "drop --server (and unset SLIPWAY_SERVER); the cluster is found as kubectl finds it",
+        )),
         Command::Serve(_) => Err(CliError::usage(
             "--server names a server to talk to; `slipway serve` is one",
             "drop --server (and unset SLIPWAY_SERVER) to start a server",
@@ -162,7 +170,9 @@ async fn against_server(remote: &remote::Remote, command: Command) -> Result<i32
 fn logging(serving: bool) {
     let filter = match std::env::var("SLIPWAY_LOG") {
         Ok(f) => tracing_subscriber::EnvFilter::new(f),
-        Err(_) if serving => tracing_subscriber::EnvFilter::new("slipway_server=info,slipway=info"),
+        Err(_) if serving => tracing_subscriber::EnvFilter::new(
+            "slipway_server=info,slipway=info,slipway_controller=info",
+        ),
         Err(_) => tracing_subscriber::EnvFilter::new("off"),
     };
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod build;
 pub mod cancel;
+pub mod controller;
 pub mod entrypoint;
 pub mod history;
 pub mod images;

@@ -19,17 +19,17 @@ use serde_json::Value;
 use super::{bin, condition, conformance, fixtures, objects, slipway_with, text};
 
 /// One emulator for this test process, stopped (its containers removed) when the process ends.
-struct Emulator {
-    kubeconfig: PathBuf,
-    server: String,
+pub(crate) struct Emulator {
+    pub(crate) kubeconfig: PathBuf,
+    pub(crate) server: String,
     /// The config file for runs: the Docker config's registry rewrites plus `[kubernetes]`.
-    config: PathBuf,
+    pub(crate) config: PathBuf,
     _dir: tempfile::TempDir,
     /// The watchdog shell: it outlives this process on purpose, to stop the emulator.
     _watchdog: Child,
 }
 
-fn emulator() -> &'static Emulator {
+pub(crate) fn emulator() -> &'static Emulator {
     static EMU: OnceLock<Emulator> = OnceLock::new();
     EMU.get_or_init(|| start_emulator(""))
 }
@@ -179,7 +179,7 @@ fn http(host: &str, method: &str, path: &str) -> (u16, String) {
 }
 
 /// A request to the emulator's API.
-fn api(method: &str, path: &str) -> (u16, Value) {
+pub(crate) fn api(method: &str, path: &str) -> (u16, Value) {
     api_on(emulator(), method, path)
 }
 

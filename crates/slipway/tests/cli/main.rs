@@ -10,6 +10,7 @@ use serde_json::Value;
 mod agent;
 mod build;
 mod build_unprivileged;
+mod controller;
 mod docker;
 mod flood;
 mod kaniko;

@@ -1,0 +1,209 @@
+//! A run and what it refers to, read from the cluster: the run object as written (v1 or
+//! v1beta1, told apart by its fields), and the Tasks, Pipelines, StepActions, ConfigMaps and
+//! Secrets of its namespace, as the engine's `Library`.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::core::ApiResource;
+use serde_json::{Value, json};
+use slipway_model::{Diagnostics, Library, RunObject};
+
+use crate::resources::tekton;
+
+/// Annotations that describe how an object was written, not what it asks for.
+const DROPPED_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
+
+/// The object as the loader takes it: `apiVersion` set, status and server-kept fields gone.
+fn clean(object: &Value, api_version: &str, kind: &str) -> Value {
+    let meta = &object["metadata"];
+    let mut m = json!({ "name": meta["name"], "namespace": meta["namespace"] });
+    for key in ["uid", "generateName"] {
+        if !meta[key].is_null() {
+            m[key] = meta[key].clone();
+        }
+    }
+    if let Some(labels) = meta["labels"].as_object().filter(|l| !l.is_empty()) {
+        m["labels"] = Value::Object(labels.clone());
+    }
+    if let Some(a) = meta["annotations"].as_object() {
+        let kept: serde_json::Map<String, Value> = a
+            .iter()
+            .filter(|(k, _)| !DROPPED_ANNOTATIONS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !kept.is_empty() {
+            m["annotations"] = Value::Object(kept);
+        }
+    }
+    let mut out = json!({ "apiVersion": api_version, "kind": kind, "metadata": m });
+    for key in ["spec", "data", "binaryData", "stringData", "type"] {
+        if let Some(v) = object.get(key) {
+            out[key] = v.clone();
+        }
+    }
+    out
+}
+
+/// The versions to read a Tekton object as: the one it was read through first, then the other.
+/// The API server stores custom resources as written and only rewrites `apiVersion` when they
+/// are read through another version, so a v1beta1 object read as v1 still has v1beta1 fields.
+fn versions(object: &Value) -> [&'static str; 2] {
+    match object["apiVersion"].as_str() {
+        Some("tekton.dev/v1beta1") => ["tekton.dev/v1beta1", "tekton.dev/v1"],
+        _ => ["tekton.dev/v1", "tekton.dev/v1beta1"],
+    }
+}
+
+fn source_path(object: &Value, kind: &str) -> String {
+    format!(
+        "{kind} {}/{}",
+        object["metadata"]["namespace"].as_str().unwrap_or_default(),
+        object["metadata"]["name"].as_str().unwrap_or_default()
+    )
+}
+
+/// The text of `object` as the version its fields fit, or every problem of the first version.
+fn fitting(object: &Value, kind: &str) -> Result<String, Diagnostics> {
+    let mut first: Option<Diagnostics> = None;
+    for version in versions(object) {
+        let text = clean(object, version, kind).to_string();
+        let mut diags = Diagnostics::default();
+        let mut scratch = Library::default();
+        scratch.add_source(source_path(object, kind), text.clone(), &mut diags);
+        if diags.is_empty() {
+            return Ok(text);
+        }
+        first.get_or_insert(diags);
+    }
+    Err(first.unwrap_or_default())
+}
+
+/// Why a run cannot be read.
+#[derive(Debug)]
+pub struct Unreadable {
+    /// Tekton's reason.
+    pub reason: &'static str,
+    /// What is wrong, for the condition's message.
+    pub message: String,
+}
+
+/// The run object of a PipelineRun or TaskRun read from the cluster.
+pub fn run_object(object: &Value, kind: &str) -> Result<RunObject, Unreadable> {
+    let reason = match kind {
+        "PipelineRun" => "PipelineRunValidationFailed",
+        _ => "TaskRunValidationFailed",
+    };
+    let invalid = |d: Diagnostics| Unreadable {
+        reason,
+        message: d.render_plain().trim().to_string(),
+    };
+    let text = fitting(object, kind).map_err(invalid)?;
+    let mut diags = Diagnostics::default();
+    let mut lib = Library::default();
+    lib.add_source(source_path(object, kind), text, &mut diags);
+    if !diags.is_empty() {
+        return Err(invalid(diags));
+    }
+    lib.runs.pop().ok_or_else(|| Unreadable {
+        reason,
+        message: format!("the {kind} could not be read"),
+    })
+}
+
+/// Every Task, Pipeline, StepAction, ConfigMap and Secret of `namespace`, as a Library.
+pub async fn namespace_library(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Arc<Library>, kube::Error> {
+    let mut lib = Library::default();
+    let mut diags = Diagnostics::default();
+    let kinds = [
+        tekton("v1", "Task", "tasks"),
+        tekton("v1", "Pipeline", "pipelines"),
+        tekton("v1beta1", "StepAction", "stepactions"),
+    ];
+    for ar in &kinds {
+        for object in list(client, namespace, ar).await? {
+            match fitting(&object, &ar.kind) {
+                Ok(text) => lib.add_source(source_path(&object, &ar.kind), text, &mut diags),
+                // A broken Task only matters to the runs that use it; they fail as not found.
+                Err(d) => tracing::warn!("{}", d.render_plain().trim()),
+            }
+        }
+    }
+    let maps = ApiResource::erase::<ConfigMap>(&());
+    let secrets = ApiResource::erase::<Secret>(&());
+    for (ar, kind) in [(&maps, "ConfigMap"), (&secrets, "Secret")] {
+        for object in list(client, namespace, ar).await? {
+            let text = clean(&object, "v1", kind).to_string();
+            lib.add_source(source_path(&object, kind), text, &mut diags);
+        }
+    }
+    for d in &diags.0 {
+        tracing::warn!("{}", d.message);
+    }
+    Ok(Arc::new(lib))
+}
+
+async fn list(
+    client: &kube::Client,
+    namespace: &str,
+    ar: &ApiResource,
+) -> Result<Vec<Value>, kube::Error> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, ar);
+    let list = match api.list(&ListParams::default()).await {
+        Ok(l) => l,
+        // A cluster without StepActions has none to offer.
+        Err(kube::Error::Api(s)) if s.code == 404 && ar.kind == "StepAction" => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|o| serde_json::to_value(o).ok())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_v1beta1_run_read_through_v1_is_read_as_v1beta1() {
+        // As the API server returns it: apiVersion rewritten, fields as written.
+        let object = json!({
+            "apiVersion": "tekton.dev/v1", "kind": "PipelineRun",
+            "metadata": {"name": "old", "namespace": "default", "uid": "u1"},
+            "spec": {"timeout": "1h", "serviceAccountName": "builder", "pipelineRef": {"name": "p"}},
+            "status": {"conditions": []},
+        });
+        let run = run_object(&object, "PipelineRun").expect("reads as v1beta1");
+        let RunObject::PipelineRun(pr) = run else {
+            panic!("a PipelineRun")
+        };
+        let timeouts = pr.spec.timeouts.expect("timeout moved to timeouts");
+        assert_eq!(timeouts.pipeline.as_deref(), Some("1h"));
+    }
+
+    #[test]
+    fn a_v1_run_stays_v1_and_a_broken_one_names_the_field() {
+        let object = json!({
+            "apiVersion": "tekton.dev/v1", "kind": "TaskRun",
+            "metadata": {"name": "new", "namespace": "default",
+                          "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"timeout": "5m", "taskRef": {"name": "t"}},
+        });
+        let run = run_object(&object, "TaskRun").expect("reads as v1");
+        assert!(run.meta().annotations.is_empty());
+        let broken = json!({
+            "apiVersion": "tekton.dev/v1", "kind": "TaskRun",
+            "metadata": {"name": "bad", "namespace": "default"},
+            "spec": {"taskRef": {"name": "t"}, "nonsense": 1},
+        });
+        let e = run_object(&broken, "TaskRun").expect_err("unknown field");
+        assert_eq!(e.reason, "TaskRunValidationFailed");
+        assert!(e.message.contains("nonsense"), "{}", e.message);
+    }
+}
