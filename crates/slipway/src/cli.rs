@@ -143,7 +143,7 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "ID")]
     pub identity: Option<String>,
     /// The image holding slipway's entrypoint under /tekton/bin [default: `[kubernetes] image`].
-    #[arg(long, value_name = "IMAGE")]
+    #[arg(long, env = "SLIPWAY_KUBE_IMAGE", value_name = "IMAGE")]
     pub kube_image: Option<String>,
 }
 

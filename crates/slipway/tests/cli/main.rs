@@ -11,6 +11,7 @@ mod agent;
 mod build;
 mod build_unprivileged;
 mod controller;
+mod deploy;
 mod docker;
 mod flood;
 mod kaniko;
