@@ -14,8 +14,9 @@ command -v ps >/dev/null || missing+=(procps)
 command -v git >/dev/null || missing+=(git)
 # The Kubernetes executor's tests run against ../shared/kube-emu, which reads YAML with PyYAML.
 python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
-# The controller's tests create Tekton objects in the emulator with kubectl.
-command -v kubectl >/dev/null || missing+=(kubectl)
+# The controller's tests create Tekton objects in the emulator with kubectl (Debian's package is
+# kubernetes-client; `deploy/`'s kustomization needs kubectl's kustomize from 1.22 on).
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   sudo_if_needed apt-get update -qq
