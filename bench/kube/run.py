@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -61,10 +62,17 @@ class Emulator:
 
     def request(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return json.loads(r.read() or b"null")
+        for attempt in range(5):
+            req = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return json.loads(r.read() or b"null")
+            except (ConnectionResetError, urllib.error.URLError):
+                # The emulator's listen backlog is short; a reset request was not served.
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def lines(self):
         with open(self.log_path) as f:
@@ -189,7 +197,7 @@ def flood(emu, runs, qps, controller):
     time.sleep(1)
     body = pipelinerun(1, scheduler="slipway-bench-nobody")
     start = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda _: emu.request(
             "POST", f"/apis/tekton.dev/v1/namespaces/{NS}/pipelineruns?bench=create", body),
             range(runs)))

@@ -14,7 +14,7 @@ use slipway_engine::{CancelHandle, Engine, RunOptions};
 use slipway_model::{Library, RunObject};
 
 use crate::controller::{Controller, Running, spec_status};
-use crate::library::{namespace_library, run_object};
+use crate::library::{Needs, namespace_library, run_object};
 use crate::resources::RunKind;
 use crate::status::{ClusterStore, PipelineTaskInfo, Target, failed_status, patch_status};
 
@@ -171,7 +171,7 @@ async fn start(ctl: Arc<Controller>, kind: RunKind, object: Value) {
         Ok(run) => run,
         Err(e) => return fail(e.reason, e.message).await,
     };
-    let lib = match namespace_library(&ctl.client, &namespace).await {
+    let lib = match namespace_library(&ctl.client, &namespace, Needs::of(&object)).await {
         Ok(lib) => lib,
         Err(e) => {
             let reason = match kind {

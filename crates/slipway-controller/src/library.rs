@@ -112,10 +112,41 @@ pub fn run_object(object: &Value, kind: &str) -> Result<RunObject, Unreadable> {
     })
 }
 
-/// Every Task, Pipeline, StepAction, ConfigMap and Secret of `namespace`, as a Library.
+/// Which of its namespace's objects a run may need, judged from its own text: a run that names
+/// no Task, Pipeline or StepAction and mentions no ConfigMap or Secret needs none of them, and
+/// costs no list request. Conservative: a reference to another object means everything is read
+/// (what it refers to may need anything); a word that only looks like a reference costs a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// Tasks, Pipelines and StepActions.
+    pub tekton: bool,
+    /// ConfigMaps.
+    pub config_maps: bool,
+    /// Secrets.
+    pub secrets: bool,
+}
+
+impl Needs {
+    /// What `run` (the object as watched) may need.
+    pub fn of(run: &Value) -> Needs {
+        let text = run["spec"].to_string().to_ascii_lowercase();
+        let tekton = ["\"taskref\"", "\"pipelineref\"", "\"ref\""]
+            .iter()
+            .any(|k| text.contains(k));
+        Needs {
+            tekton,
+            config_maps: tekton || text.contains("configmap"),
+            secrets: tekton || text.contains("secret"),
+        }
+    }
+}
+
+/// The Tasks, Pipelines, StepActions, ConfigMaps and Secrets of `namespace` that `needs` asks
+/// for, as a Library.
 pub async fn namespace_library(
     client: &kube::Client,
     namespace: &str,
+    needs: Needs,
 ) -> Result<Arc<Library>, kube::Error> {
     let mut lib = Library::default();
     let mut diags = Diagnostics::default();
@@ -124,7 +155,7 @@ pub async fn namespace_library(
         tekton("v1", "Pipeline", "pipelines"),
         tekton("v1beta1", "StepAction", "stepactions"),
     ];
-    for ar in &kinds {
+    for ar in kinds.iter().filter(|_| needs.tekton) {
         for object in list(client, namespace, ar).await? {
             match fitting(&object, &ar.kind) {
                 Ok(text) => lib.add_source(source_path(&object, &ar.kind), text, &mut diags),
@@ -135,7 +166,11 @@ pub async fn namespace_library(
     }
     let maps = ApiResource::erase::<ConfigMap>(&());
     let secrets = ApiResource::erase::<Secret>(&());
-    for (ar, kind) in [(&maps, "ConfigMap"), (&secrets, "Secret")] {
+    let wanted = [
+        (&maps, "ConfigMap", needs.config_maps),
+        (&secrets, "Secret", needs.secrets),
+    ];
+    for (ar, kind, _) in wanted.into_iter().filter(|w| w.2) {
         for object in list(client, namespace, ar).await? {
             let text = clean(&object, "v1", kind).to_string();
             lib.add_source(source_path(&object, kind), text, &mut diags);
@@ -169,6 +204,47 @@ async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_that_names_nothing_needs_no_list_and_a_reference_needs_all() {
+        let embedded = json!({"spec": {"pipelineSpec": {"tasks": [{"name": "a",
+            "taskSpec": {"steps": [{"name": "s", "image": "busybox", "script": "true"}]}}]}}});
+        let none = Needs {
+            tekton: false,
+            config_maps: false,
+            secrets: false,
+        };
+        assert_eq!(Needs::of(&embedded), none);
+        let secret = json!({"spec": {"taskSpec": {"steps": [{"name": "s", "env": [
+            {"name": "T", "valueFrom": {"secretKeyRef": {"name": "x", "key": "t"}}}]}]}}});
+        assert_eq!(
+            Needs::of(&secret),
+            Needs {
+                secrets: true,
+                ..none
+            }
+        );
+        let map = json!({"spec": {"workspaces": [{"name": "w", "configMap": {"name": "m"}}]}});
+        assert_eq!(
+            Needs::of(&map),
+            Needs {
+                config_maps: true,
+                ..none
+            }
+        );
+        let all = Needs {
+            tekton: true,
+            config_maps: true,
+            secrets: true,
+        };
+        for run in [
+            json!({"spec": {"pipelineRef": {"name": "p"}}}),
+            json!({"spec": {"taskRef": {"name": "t"}}}),
+            json!({"spec": {"taskSpec": {"steps": [{"name": "s", "ref": {"name": "act"}}]}}}),
+        ] {
+            assert_eq!(Needs::of(&run), all, "{run}");
+        }
+    }
 
     #[test]
     fn a_v1beta1_run_read_through_v1_is_read_as_v1beta1() {

@@ -109,6 +109,9 @@ pub(crate) struct Inner {
     pub(crate) placements: Arc<affinity::Placements>,
     /// Mount configMap/secret/projected volumes from the cluster's objects.
     pub(crate) cluster_objects: bool,
+    /// Runs (root uids) that made claims from volumeClaimTemplates, deleted when they end;
+    /// other runs cost no request at their end.
+    pub(crate) claimed: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl KubeExecutor {
@@ -161,6 +164,7 @@ impl KubeExecutor {
                 start_timeout: DEFAULT_START_TIMEOUT,
                 images: Arc::new(image::Images::new(registry.clone())),
                 placements: Arc::default(),
+                claimed: Arc::default(),
                 registry,
                 cluster_objects: false,
             }),
@@ -200,6 +204,7 @@ impl KubeExecutor {
             registry: i.registry.clone(),
             images: i.images.clone(),
             placements: i.placements.clone(),
+            claimed: i.claimed.clone(),
             cluster_objects: i.cluster_objects,
         };
         edit(&mut inner);
@@ -292,6 +297,13 @@ impl Executor for KubeExecutor {
         // Claims made from volumeClaimTemplates live as long as their run.
         let inner = &self.inner;
         inner.placements.forget(root_uid);
+        let made = inner
+            .claimed
+            .lock()
+            .map_or(true, |mut runs| runs.remove(root_uid));
+        if !made {
+            return;
+        }
         let claims: Api<PersistentVolumeClaim> =
             Api::namespaced(inner.client.clone(), &inner.namespace);
         let selector = format!("{LABEL_RUN}={root_uid}");

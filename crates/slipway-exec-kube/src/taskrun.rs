@@ -236,6 +236,17 @@ async fn create(inner: &Inner, pods: &Api<Pod>, parts: &pod::PodParts) -> Result
     };
     let claims: Api<PersistentVolumeClaim> =
         Api::namespaced(inner.client.clone(), &inner.namespace);
+    // The run's claims are labelled with it: its end deletes them by that label.
+    let runs_of_claims = parts.claims.iter().filter_map(|c| {
+        c.object
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(crate::LABEL_RUN).cloned())
+    });
+    if let Ok(mut runs) = inner.claimed.lock() {
+        runs.extend(runs_of_claims);
+    }
     for c in &parts.claims {
         match claims.create(&PostParams::default(), &c.object).await {
             Ok(_) => {}
