@@ -19,6 +19,7 @@ mod podspec;
 pub mod sources;
 pub mod status;
 pub mod store;
+mod tee;
 pub mod supervise;
 pub mod taskplan;
 mod taskrun;
@@ -34,3 +35,4 @@ pub use executor::{
     PodPlan, ProbeAction, ProbePlan, PullSecret, StepPlan, StepTally, TaskRunPlan, VolumeSource,
 };
 pub use store::{NullStore, Store};
+pub use tee::TeeStore;
