@@ -503,6 +503,14 @@ pub struct ServeArgs {
     /// Act at once, without a Lease (one controller only).
     #[arg(long)]
     pub no_leader_election: bool,
+    /// Also be Tekton's controller in the cluster of the config's `[kubernetes]` section (as
+    /// `slipway controller`, with the flags below), keeping its runs and their logs in this
+    /// server's history.
+    #[arg(long)]
+    pub controller: bool,
+    /// The controller's flags (with --controller).
+    #[command(flatten, next_help_heading = "Controller (with --controller)")]
+    pub cluster: ControllerArgs,
 }
 
 /// A connection timeout: a duration of at least 100ms (shorter ones cut off every client).

@@ -45,6 +45,15 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
         allow_host_paths: config.server.allow_host_paths,
         ..EngineConfig::default()
     };
+    // Connected before the port opens: a cluster that cannot be used is the user's to fix.
+    let controller = match args.controller {
+        true => Some(Arc::new(
+            crate::cmd::controller::connect(config, &args.cluster, engine_config.clone())
+                .await?
+                .with_history(store.clone()),
+        )),
+        false => None,
+    };
     let engine = Engine::new(executor, store.clone(), engine_config);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let limits = Limits {
@@ -112,6 +121,22 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
         prewarming,
         stop.clone().cancelled_owned(),
     ));
+    // The controller's runs are its own (the cluster's): the dispatcher never sees them.
+    let cluster = controller.map(|c| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let outcome = c.clone().run(stop.child_token()).await;
+            eprintln!(
+                "slipway controller: stopped after {} API requests",
+                c.requests_sent()
+            );
+            if outcome.is_err() {
+                // Like `slipway controller`, a replica that lost its Lease stops (exit 3).
+                stop.cancel();
+            }
+            outcome
+        })
+    });
     let server = slipway_server::serve(listener, state, options, stop.clone().cancelled_owned());
     tokio::pin!(server);
     let served = tokio::select! {
@@ -122,6 +147,12 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
     let _ = queue.await;
     slipway_engine::Store::flush(store.as_ref()).await;
     served.map_err(|e| CliError::Internal(format!("failed to serve: {e}")))?;
+    if let Some(Ok(Err(e))) = match cluster {
+        Some(c) => Some(c.await),
+        None => None,
+    } {
+        return Err(CliError::Internal(crate::error::chain(&e)));
+    }
     Ok(0)
 }
 
