@@ -19,10 +19,10 @@ mod podspec;
 pub mod sources;
 pub mod status;
 pub mod store;
-mod tee;
 pub mod supervise;
 pub mod taskplan;
 mod taskrun;
+mod tee;
 pub mod when;
 
 pub use cancel::CancelHandle;

@@ -649,3 +649,173 @@ fn controller_without_a_reachable_cluster_is_invalid_input_naming_the_server() {
         .expect("slipway runs");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+/// Two tasks, each saying something: logs to find again after the Pods are gone.
+const SAYING: &str = r#"apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: saying}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: first
+        taskSpec:
+          steps: [{name: say, image: mirror.gcr.io/busybox, script: "echo said-by-first"}]
+      - name: second
+        runAfter: [first]
+        taskSpec:
+          steps: [{name: say, image: mirror.gcr.io/busybox, script: "echo said-by-second"}]
+"#;
+
+/// `slipway serve --controller`: a PipelineRun created in the cluster runs there and is in the
+/// server's history too (API, `get`, `logs`), with its logs after its Pods are deleted; a
+/// cancel through the server is refused, naming the kubectl patch that does it.
+#[test]
+fn serve_with_the_controller_keeps_the_cluster_runs_and_their_logs() {
+    let _serial = serial();
+    crds();
+    let ns = "ctl-served";
+    namespace(ns);
+    let home = tempfile::tempdir().expect("tempdir");
+    let client = tempfile::tempdir().expect("tempdir");
+    let config = emulator().config.to_string_lossy().to_string();
+    let s = super::server::Served::start_with(
+        home.path(),
+        &[
+            "--controller",
+            "--namespace",
+            ns,
+            "--lease-name",
+            "slipway-served",
+            "--identity",
+            "served",
+        ],
+        &[("SLIPWAY_CONFIG", &config)],
+    );
+    assert!(
+        s.banner.contains(&format!("watching namespace {ns} on")),
+        "{}",
+        s.banner
+    );
+    must(kubectl(&["create", "-n", ns, "-f", "-"], Some(SAYING)));
+    must(kubectl(&["create", "-n", ns, "-f", "-"], Some(SLOW)));
+    let start = Instant::now();
+    while !done(&get(ns, "pipelineruns", "saying")) {
+        assert!(start.elapsed() < Duration::from_secs(300), "never finished");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let pr = get(ns, "pipelineruns", "saying");
+    assert_eq!(succeeded(&pr), ("True".into(), "Succeeded".into()), "{pr}");
+    let uid = pr["metadata"]["uid"].as_str().expect("uid").to_string();
+
+    // The server's API lists it, as the cluster's uid, with its TaskRuns.
+    let (status, body) = s.http(
+        "GET",
+        &format!("/apis/tekton.dev/v1/namespaces/{ns}/pipelineruns"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let listed: Value = serde_json::from_str(&body).expect("json");
+    let ours = listed["items"]
+        .as_array()
+        .and_then(|i| i.iter().find(|r| r["metadata"]["name"] == "saying"))
+        .unwrap_or_else(|| panic!("not in the server's history: {body}"))
+        .clone();
+    assert_eq!(ours["metadata"]["uid"], uid.as_str(), "{ours}");
+    assert_eq!(succeeded(&ours).0, "True", "{ours}");
+    let (status, body) = s.http(
+        "GET",
+        &format!("/api/v1/namespaces/{ns}/runs/saying/taskruns"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let children: Value = serde_json::from_str(&body).expect("json");
+    let mut tasks: Vec<String> = children["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|t| {
+            t["metadata"]["labels"]["tekton.dev/pipelineTask"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    tasks.sort();
+    assert_eq!(tasks, ["first", "second"], "{body}");
+    let out = s.cli(client.path(), &["runs", "-n", ns]);
+    assert!(
+        text(&out.stdout).contains("saying"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // Tekton loses logs with Pods; the server keeps them.
+    must(kubectl(
+        &[
+            "delete",
+            "pods",
+            "-n",
+            ns,
+            "-l",
+            &format!("slipway.dev/run-uid={uid}"),
+        ],
+        None,
+    ));
+    assert!(pods_of(&pr).is_empty());
+    let out = s.cli(client.path(), &["logs", "saying", "-n", ns]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let logs = text(&out.stdout);
+    assert!(
+        logs.contains("said-by-first") && logs.contains("said-by-second"),
+        "{logs}"
+    );
+
+    // A cancel through the server is the cluster's to do: refused, with the way there.
+    let start = Instant::now();
+    while !running(&get(ns, "pipelineruns", "slow")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "slow never started"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut refused = String::new();
+    for _ in 0..20 {
+        let out = s.cli(client.path(), &["cancel", "slow", "-n", ns]);
+        refused = text(&out.stderr);
+        if refused.contains("kubectl patch") {
+            assert_ne!(out.status.code(), Some(0), "{refused}");
+            break;
+        }
+        // Not in the history yet: its first event is a moment behind the cluster's claim.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        refused.contains("runs in the cluster at")
+            && refused.contains(&format!("kubectl patch pipelinerun slow -n {ns}")),
+        "{refused}"
+    );
+    must(kubectl(
+        &[
+            "patch",
+            "pipelinerun",
+            "slow",
+            "-n",
+            ns,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"status":"Cancelled"}}"#,
+        ],
+        None,
+    ));
+    let start = Instant::now();
+    while !done(&get(ns, "pipelineruns", "slow")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "slow never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
