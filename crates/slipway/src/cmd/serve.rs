@@ -33,6 +33,14 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
             "give a name or an address, with a port or not: ci.example.com, proxy:8443",
         ));
     }
+    if !args.controller
+        && let Some(flag) = controller_flag(&args.cluster)
+    {
+        return Err(CliError::usage(
+            format!("{flag} is a flag of the controller, and this server runs none"),
+            "add --controller to run Tekton's controller in this server, or drop the flag",
+        ));
+    }
     let _lock = lock(data)?;
     let store = Arc::new(crate::paths::open_store(data).await?);
     let executor = crate::cmd::run::executor(data, config, args.executor).await?;
@@ -154,6 +162,22 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
         return Err(CliError::Internal(crate::error::chain(&e)));
     }
     Ok(0)
+}
+
+/// The first controller flag given away from its default, if any.
+fn controller_flag(c: &crate::cli::ControllerArgs) -> Option<&'static str> {
+    [
+        (c.namespace.is_some(), "--namespace"),
+        (c.all_namespaces, "--all-namespaces"),
+        (c.qps != crate::cli::DEFAULT_QPS, "--qps"),
+        (c.burst != crate::cli::DEFAULT_BURST, "--burst"),
+        (c.lease_name != crate::cli::DEFAULT_LEASE, "--lease-name"),
+        (c.lease_namespace.is_some(), "--lease-namespace"),
+        (c.identity.is_some(), "--identity"),
+        (c.kube_image.is_some(), "--kube-image"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
 }
 
 /// Who may use the API. With `--no-auth`, anyone (said loudly). Otherwise tokens: on a first

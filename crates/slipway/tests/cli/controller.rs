@@ -819,3 +819,22 @@ fn serve_with_the_controller_keeps_the_cluster_runs_and_their_logs() {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// A controller flag on a server that runs no controller is a mistake, said as such (exit 2).
+#[test]
+fn serve_refuses_controller_flags_without_the_controller() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--namespace", "ci"])
+        .env("SLIPWAY_HOME", home.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("slipway runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--namespace is a flag of the controller, and this server runs none"),
+        "{err}"
+    );
+    assert!(err.contains("add --controller"), "{err}");
+}
