@@ -663,7 +663,7 @@ spec:
       - name: second
         runAfter: [first]
         taskSpec:
-          steps: [{name: say, image: mirror.gcr.io/busybox, script: "echo said-by-second"}]
+          steps: [{name: say, image: mirror.gcr.io/busybox, script: "sleep 4; echo said-by-second"}]
 "#;
 
 /// `slipway serve --controller`: a PipelineRun created in the cluster runs there and is in the
@@ -698,6 +698,14 @@ fn serve_with_the_controller_keeps_the_cluster_runs_and_their_logs() {
     );
     must(kubectl(&["create", "-n", ns, "-f", "-"], Some(SAYING)));
     must(kubectl(&["create", "-n", ns, "-f", "-"], Some(SLOW)));
+    // Followed live through the server while the cluster still runs it.
+    let followed = follow(&s, client.path(), ns, "saying");
+    assert!(
+        running(&get(ns, "pipelineruns", "saying")),
+        "the first line came only after the run ended"
+    );
+    let rest = followed.join().expect("follower");
+    assert!(rest.contains("said-by-second"), "{rest}");
     let start = Instant::now();
     while !done(&get(ns, "pipelineruns", "saying")) {
         assert!(start.elapsed() < Duration::from_secs(300), "never finished");
@@ -817,6 +825,49 @@ fn serve_with_the_controller_keeps_the_cluster_runs_and_their_logs() {
             "slow never stopped"
         );
         std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// `slipway logs -f RUN` against the server, started again until the run is in its history;
+/// returns once the first step's line is out, with the follower's remaining output to join.
+fn follow(
+    s: &super::server::Served,
+    client: &Path,
+    ns: &str,
+    run: &str,
+) -> std::thread::JoinHandle<String> {
+    use std::io::{BufRead as _, BufReader};
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(120), "never followed");
+        let mut cmd = Command::new(bin());
+        cmd.args(["logs", "-f", run, "-n", ns])
+            .env("SLIPWAY_HOME", client)
+            .env("SLIPWAY_SERVER", &s.url)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(t) = &s.token {
+            cmd.env("SLIPWAY_TOKEN", t);
+        }
+        let mut child = cmd.spawn().expect("slipway logs");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        match lines.next() {
+            Some(Ok(first)) => {
+                assert!(first.contains("said-by-first"), "{first}");
+                return std::thread::spawn(move || {
+                    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+                    let status = child.wait().expect("logs ends");
+                    assert!(status.success(), "{rest:?}");
+                    rest.join("\n")
+                });
+            }
+            // Not in the history yet (its first event trails the cluster's claim), or no line yet.
+            _ => {
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
     }
 }
 
