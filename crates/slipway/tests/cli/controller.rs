@@ -889,3 +889,70 @@ fn serve_refuses_controller_flags_without_the_controller() {
     );
     assert!(err.contains("add --controller"), "{err}");
 }
+
+/// A server killed mid-run: its history says `Interrupted` once it is back, the cluster says
+/// `ControllerRestarted` (from the restarted server, once the Lease lapses).
+#[test]
+fn serve_with_the_controller_killed_mid_run_leaves_both_records_failed() {
+    let _serial = serial();
+    crds();
+    let ns = "ctl-served-kill";
+    namespace(ns);
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = emulator().config.to_string_lossy().to_string();
+    let start = |identity: &str| {
+        super::server::Served::start_with(
+            home.path(),
+            &[
+                "--controller",
+                "-n",
+                ns,
+                "--lease-name",
+                "slipway-served-kill",
+                "--identity",
+                identity,
+            ],
+            &[("SLIPWAY_CONFIG", &config)],
+        )
+    };
+    let first = start("first");
+    must(kubectl(&["create", "-n", ns, "-f", "-"], Some(SLOW)));
+    let in_history = |s: &super::server::Served| {
+        let (status, body) = s.http(
+            "GET",
+            &format!("/apis/tekton.dev/v1/namespaces/{ns}/pipelineruns/slow"),
+            "",
+        );
+        (status == 200).then(|| serde_json::from_str::<Value>(&body).expect("json"))
+    };
+    let began = Instant::now();
+    while !(in_history(&first).is_some() && !pods_of(&get(ns, "pipelineruns", "slow")).is_empty()) {
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "slow never started"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    first.kill();
+    let second = start("second");
+    let run = in_history(&second).expect("still in the history");
+    assert_eq!(
+        succeeded(&run),
+        ("False".into(), "Interrupted".into()),
+        "{run}"
+    );
+    let began = Instant::now();
+    while !done(&get(ns, "pipelineruns", "slow")) {
+        assert!(
+            began.elapsed() < Duration::from_secs(90),
+            "never failed in the cluster"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let pr = get(ns, "pipelineruns", "slow");
+    assert_eq!(
+        succeeded(&pr),
+        ("False".into(), "ControllerRestarted".into()),
+        "{pr}"
+    );
+}
