@@ -926,7 +926,7 @@ fn serve_with_the_controller_killed_mid_run_leaves_both_records_failed() {
         (status == 200).then(|| serde_json::from_str::<Value>(&body).expect("json"))
     };
     let began = Instant::now();
-    while !(in_history(&first).is_some() && !pods_of(&get(ns, "pipelineruns", "slow")).is_empty()) {
+    while in_history(&first).is_none() || pods_of(&get(ns, "pipelineruns", "slow")).is_empty() {
         assert!(
             began.elapsed() < Duration::from_secs(120),
             "slow never started"
