@@ -10,7 +10,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::watcher;
 use serde_json::Value;
-use slipway_engine::{CancelHandle, EngineConfig};
+use slipway_engine::{CancelHandle, EngineConfig, Store};
 use slipway_exec_kube::{KubeError, KubeExecutor, KubeSettings, refused};
 use slipway_model::reference::RegistryConfig;
 use tokio::sync::watch;
@@ -64,6 +64,8 @@ pub struct Controller {
     pub(crate) runs: Mutex<HashMap<String, Running>>,
     /// The client's rate limit, which also counts the requests sent.
     qps: QpsLayer,
+    /// A server's store that records every run too (`slipway serve --controller`).
+    pub(crate) history: Option<Arc<dyn Store>>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -128,6 +130,7 @@ impl Controller {
             lease_namespace,
             runs: Mutex::new(HashMap::new()),
             qps,
+            history: None,
         };
         controller.preflight().await?;
         Ok(controller)
@@ -152,7 +155,15 @@ impl Controller {
             settings,
             executor,
             runs: Mutex::new(HashMap::new()),
+            history: None,
         }
+    }
+
+    /// The same controller, recording every run it runs in `store` as well (a server's
+    /// history: its logs outlive the Pods).
+    pub fn with_history(mut self, store: Arc<dyn Store>) -> Self {
+        self.history = Some(store);
+        self
     }
 
     /// API requests this controller has sent (through its own client).

@@ -10,10 +10,11 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use slipway_engine::status::{condition, ts};
-use slipway_engine::{CancelHandle, Engine, RunOptions};
+use slipway_engine::{CancelHandle, Engine, RunOptions, Store, TeeStore};
 use slipway_model::{Library, RunObject};
 
 use crate::controller::{Controller, Running, spec_status};
+use crate::history::History;
 use crate::library::{Needs, namespace_library, run_object};
 use crate::resources::RunKind;
 use crate::status::{ClusterStore, PipelineTaskInfo, Target, failed_status, patch_status};
@@ -200,9 +201,18 @@ async fn start(ctl: Arc<Controller>, kind: RunKind, object: Value) {
     );
     let mut config = ctl.settings.engine.clone();
     config.namespace = namespace.clone();
+    // The cluster's status first: it is what kubectl and the next leader read.
+    let cluster: Arc<dyn Store> = store;
+    let store: Arc<dyn Store> = match &ctl.history {
+        Some(history) => Arc::new(TeeStore::new(vec![
+            cluster,
+            Arc::new(History::new(history.clone(), &ctl.server)),
+        ])),
+        None => cluster,
+    };
     let engine = Engine::new(
         Arc::new(ctl.executor.in_namespace(&namespace)),
-        store.clone(),
+        store,
         config,
     );
     let created = object["metadata"]["creationTimestamp"]

@@ -6,6 +6,7 @@
 mod controller;
 mod dispatch;
 mod error;
+mod history;
 pub mod lease;
 pub mod library;
 pub mod qps;

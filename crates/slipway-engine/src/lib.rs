@@ -22,6 +22,7 @@ pub mod store;
 pub mod supervise;
 pub mod taskplan;
 mod taskrun;
+mod tee;
 pub mod when;
 
 pub use cancel::CancelHandle;
@@ -34,3 +35,4 @@ pub use executor::{
     PodPlan, ProbeAction, ProbePlan, PullSecret, StepPlan, StepTally, TaskRunPlan, VolumeSource,
 };
 pub use store::{NullStore, Store};
+pub use tee::TeeStore;

@@ -12,6 +12,9 @@ pub const PRIORITY: &str = "slipway.dev/priority";
 pub const MAX_CONCURRENT_RUNS: &str = "slipway.dev/max-concurrent-runs";
 /// How often an EventListener's repository is polled (a Go duration).
 pub const POLL_INTERVAL: &str = "slipway.dev/poll-interval";
+/// On a run in a server's history that a cluster runs (`slipway serve --controller`): the API
+/// server it runs in. Such a run is cancelled in the cluster, not through the server.
+pub const CLUSTER_RUN: &str = "slipway.dev/cluster";
 
 /// Largest `slipway.dev/max-concurrent-runs`: more runs than any machine holds at once.
 pub const MAX_RUNS_LIMIT: usize = 1_000_000;

@@ -201,6 +201,26 @@ async fn cancel_run(state: &AppState, path: &RunPath, hard: bool) -> Result<Json
             row.kind, row.name, row.reason
         )));
     }
+    if let Some(cluster) =
+        row.object["metadata"]["annotations"][slipway_model::annotations::CLUSTER_RUN].as_str()
+    {
+        // The cluster owns it: a cancel here would be undone by nobody and seen by no one there.
+        let (plural, value) = match row.kind.as_str() {
+            "TaskRun" => ("taskrun", "TaskRunCancelled"),
+            _ => (
+                "pipelinerun",
+                if hard {
+                    "Cancelled"
+                } else {
+                    "CancelledRunFinally"
+                },
+            ),
+        };
+        return Err(ApiError::Conflict(format!(
+            "{} `{}` runs in the cluster at {cluster}, whose controller this server hosts; cancel it there: kubectl patch {plural} {} -n {} --type merge -p '{{\"spec\":{{\"status\":\"{value}\"}}}}'",
+            row.kind, row.name, row.name, row.namespace
+        )));
+    }
     match dispatcher.cancel(&row.uid, hard).await? {
         Cancelled::Queued | Cancelled::Running => {}
         Cancelled::NotActive => {

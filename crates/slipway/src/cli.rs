@@ -128,13 +128,13 @@ pub struct ControllerArgs {
     #[arg(long, short = 'A')]
     pub all_namespaces: bool,
     /// Average API requests per second, at most.
-    #[arg(long, default_value_t = 50.0, value_parser = positive_rate, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_QPS, value_parser = positive_rate, value_name = "N")]
     pub qps: f64,
     /// API requests allowed at once above the average.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_BURST, value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N")]
     pub burst: u32,
     /// The Lease replicas elect their leader with.
-    #[arg(long, default_value = "slipway-controller", value_name = "NAME")]
+    #[arg(long, default_value = DEFAULT_LEASE, value_name = "NAME")]
     pub lease_name: String,
     /// The Lease's namespace [default: --namespace, else the kubeconfig's].
     #[arg(long, value_name = "NS")]
@@ -146,6 +146,13 @@ pub struct ControllerArgs {
     #[arg(long, env = "SLIPWAY_KUBE_IMAGE", value_name = "IMAGE")]
     pub kube_image: Option<String>,
 }
+
+/// The controller's average API requests per second unless told.
+pub const DEFAULT_QPS: f64 = 50.0;
+/// The controller's requests above the average unless told.
+pub const DEFAULT_BURST: u32 = 100;
+/// The controller's Lease unless told.
+pub const DEFAULT_LEASE: &str = "slipway-controller";
 
 fn positive_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -503,6 +510,14 @@ pub struct ServeArgs {
     /// Act at once, without a Lease (one controller only).
     #[arg(long)]
     pub no_leader_election: bool,
+    /// Also be Tekton's controller in the cluster of the config's `[kubernetes]` section (as
+    /// `slipway controller`, with the flags below), keeping its runs and their logs in this
+    /// server's history.
+    #[arg(long)]
+    pub controller: bool,
+    /// The controller's flags (with --controller).
+    #[command(flatten, next_help_heading = "Controller (with --controller)")]
+    pub cluster: ControllerArgs,
 }
 
 /// A connection timeout: a duration of at least 100ms (shorter ones cut off every client).

@@ -110,8 +110,8 @@ async fn runs_wait_under_the_global_limit_and_start_by_priority() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipeline_limit_holds_its_runs_but_not_others() {
     let s = setup(Limits::default(), Some(1)).await;
-    // Long enough that `c` ends while `a` still runs, even on a loaded machine.
-    create(&s, &run("a", "nap", "6", "", "")).await;
+    // `a` holds the pipeline's one slot until the test cancels it, however loaded the machine.
+    create(&s, &run("a", "nap", "300", "", "")).await;
     wait_started(&s, "a").await;
     create(&s, &run("b", "nap", "0.1", "", "")).await;
     let other = "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata: {name: c}\nspec:\n  pipelineRef: {name: other}\n";
@@ -123,6 +123,8 @@ async fn a_pipeline_limit_holds_its_runs_but_not_others() {
         "nap allows one run at once"
     );
     assert_eq!(s.reason("a").await, "Running");
+    let (code, body) = s.call("POST", "/api/v1/runs/a/cancel", "").await;
+    assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(reason(&s.wait_done("b").await), "Succeeded");
     s.shut_down().await;
 }

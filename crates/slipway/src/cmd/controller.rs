@@ -14,31 +14,7 @@ use slipway::config::Config;
 
 /// Connects, then runs until SIGINT/SIGTERM (exit 0) or a lost Lease (exit 3).
 pub async fn controller(config: &Config, args: &ControllerArgs) -> Result<i32, CliError> {
-    let mut kube = config.kubernetes.clone();
-    if let Some(image) = &args.kube_image {
-        kube.image = Some(image.clone());
-    }
-    let settings = ControllerSettings {
-        namespace: args.namespace.clone().filter(|_| !args.all_namespaces),
-        qps: args.qps,
-        burst: args.burst,
-        lease_name: args.lease_name.clone(),
-        lease_namespace: args.lease_namespace.clone(),
-        identity: args.identity.clone(),
-        kube,
-        registry: config.registry.clone(),
-        engine: EngineConfig::default(),
-        status_window: Duration::from_secs(1),
-    };
-    let controller = Arc::new(Controller::connect(settings).await.map_err(usage)?);
-    eprintln!(
-        "slipway controller: watching {} on {} as {}",
-        args.namespace
-            .as_deref()
-            .map_or("every namespace".to_string(), |n| format!("namespace {n}")),
-        controller.server(),
-        controller.identity()
-    );
+    let controller = Arc::new(connect(config, args, EngineConfig::default()).await?);
     let stop = CancellationToken::new();
     let signals = stop.clone();
     tokio::spawn(async move {
@@ -62,6 +38,40 @@ pub async fn controller(config: &Config, args: &ControllerArgs) -> Result<i32, C
         Ok(()) => Ok(0),
         Err(e) => Err(CliError::Internal(crate::error::chain(&e))),
     }
+}
+
+/// Connects to the cluster (a cluster that cannot be used is exit 2) and says where it watches.
+pub(crate) async fn connect(
+    config: &Config,
+    args: &ControllerArgs,
+    engine: EngineConfig,
+) -> Result<Controller, CliError> {
+    let mut kube = config.kubernetes.clone();
+    if let Some(image) = &args.kube_image {
+        kube.image = Some(image.clone());
+    }
+    let settings = ControllerSettings {
+        namespace: args.namespace.clone().filter(|_| !args.all_namespaces),
+        qps: args.qps,
+        burst: args.burst,
+        lease_name: args.lease_name.clone(),
+        lease_namespace: args.lease_namespace.clone(),
+        identity: args.identity.clone(),
+        kube,
+        registry: config.registry.clone(),
+        engine,
+        status_window: Duration::from_secs(1),
+    };
+    let controller = Controller::connect(settings).await.map_err(usage)?;
+    eprintln!(
+        "slipway controller: watching {} on {} as {}",
+        args.namespace
+            .as_deref()
+            .map_or("every namespace".to_string(), |n| format!("namespace {n}")),
+        controller.server(),
+        controller.identity()
+    );
+    Ok(controller)
 }
 
 /// A cluster that cannot be used is the user's to fix (exit 2).

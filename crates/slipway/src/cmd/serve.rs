@@ -33,6 +33,14 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
             "give a name or an address, with a port or not: ci.example.com, proxy:8443",
         ));
     }
+    if !args.controller
+        && let Some(flag) = controller_flag(&args.cluster)
+    {
+        return Err(CliError::usage(
+            format!("{flag} is a flag of the controller, and this server runs none"),
+            "add --controller to run Tekton's controller in this server, or drop the flag",
+        ));
+    }
     let _lock = lock(data)?;
     let store = Arc::new(crate::paths::open_store(data).await?);
     let executor = crate::cmd::run::executor(data, config, args.executor).await?;
@@ -44,6 +52,15 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
         ),
         allow_host_paths: config.server.allow_host_paths,
         ..EngineConfig::default()
+    };
+    // Connected before the port opens: a cluster that cannot be used is the user's to fix.
+    let controller = match args.controller {
+        true => Some(Arc::new(
+            crate::cmd::controller::connect(config, &args.cluster, engine_config.clone())
+                .await?
+                .with_history(store.clone()),
+        )),
+        false => None,
     };
     let engine = Engine::new(executor, store.clone(), engine_config);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -112,6 +129,22 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
         prewarming,
         stop.clone().cancelled_owned(),
     ));
+    // The controller's runs are its own (the cluster's): the dispatcher never sees them.
+    let cluster = controller.map(|c| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let outcome = c.clone().run(stop.child_token()).await;
+            eprintln!(
+                "slipway controller: stopped after {} API requests",
+                c.requests_sent()
+            );
+            if outcome.is_err() {
+                // Like `slipway controller`, a replica that lost its Lease stops (exit 3).
+                stop.cancel();
+            }
+            outcome
+        })
+    });
     let server = slipway_server::serve(listener, state, options, stop.clone().cancelled_owned());
     tokio::pin!(server);
     let served = tokio::select! {
@@ -122,7 +155,29 @@ pub async fn serve(data: &Path, config: &Config, args: &ServeArgs) -> Result<i32
     let _ = queue.await;
     slipway_engine::Store::flush(store.as_ref()).await;
     served.map_err(|e| CliError::Internal(format!("failed to serve: {e}")))?;
+    if let Some(Ok(Err(e))) = match cluster {
+        Some(c) => Some(c.await),
+        None => None,
+    } {
+        return Err(CliError::Internal(crate::error::chain(&e)));
+    }
     Ok(0)
+}
+
+/// The first controller flag given away from its default, if any.
+fn controller_flag(c: &crate::cli::ControllerArgs) -> Option<&'static str> {
+    [
+        (c.namespace.is_some(), "--namespace"),
+        (c.all_namespaces, "--all-namespaces"),
+        (c.qps != crate::cli::DEFAULT_QPS, "--qps"),
+        (c.burst != crate::cli::DEFAULT_BURST, "--burst"),
+        (c.lease_name != crate::cli::DEFAULT_LEASE, "--lease-name"),
+        (c.lease_namespace.is_some(), "--lease-namespace"),
+        (c.identity.is_some(), "--identity"),
+        (c.kube_image.is_some(), "--kube-image"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
 }
 
 /// Who may use the API. With `--no-auth`, anyone (said loudly). Otherwise tokens: on a first

@@ -649,3 +649,310 @@ fn controller_without_a_reachable_cluster_is_invalid_input_naming_the_server() {
         .expect("slipway runs");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+/// Two tasks, each saying something: logs to find again after the Pods are gone.
+const SAYING: &str = r#"apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: saying}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: first
+        taskSpec:
+          steps: [{name: say, image: mirror.gcr.io/busybox, script: "echo said-by-first"}]
+      - name: second
+        runAfter: [first]
+        taskSpec:
+          steps: [{name: say, image: mirror.gcr.io/busybox, script: "sleep 4; echo said-by-second"}]
+"#;
+
+/// `slipway serve --controller`: a PipelineRun created in the cluster runs there and is in the
+/// server's history too (API, `get`, `logs`), with its logs after its Pods are deleted; a
+/// cancel through the server is refused, naming the kubectl patch that does it.
+#[test]
+fn serve_with_the_controller_keeps_the_cluster_runs_and_their_logs() {
+    let _serial = serial();
+    crds();
+    let ns = "ctl-served";
+    namespace(ns);
+    let home = tempfile::tempdir().expect("tempdir");
+    let client = tempfile::tempdir().expect("tempdir");
+    let config = emulator().config.to_string_lossy().to_string();
+    let s = super::server::Served::start_with(
+        home.path(),
+        &[
+            "--controller",
+            "--namespace",
+            ns,
+            "--lease-name",
+            "slipway-served",
+            "--identity",
+            "served",
+        ],
+        &[("SLIPWAY_CONFIG", &config)],
+    );
+    assert!(
+        s.banner.contains(&format!("watching namespace {ns} on")),
+        "{}",
+        s.banner
+    );
+    must(kubectl(&["create", "-n", ns, "-f", "-"], Some(SAYING)));
+    must(kubectl(&["create", "-n", ns, "-f", "-"], Some(SLOW)));
+    // Followed live through the server while the cluster still runs it.
+    let followed = follow(&s, client.path(), ns, "saying");
+    assert!(
+        running(&get(ns, "pipelineruns", "saying")),
+        "the first line came only after the run ended"
+    );
+    let rest = followed.join().expect("follower");
+    assert!(rest.contains("said-by-second"), "{rest}");
+    let start = Instant::now();
+    while !done(&get(ns, "pipelineruns", "saying")) {
+        assert!(start.elapsed() < Duration::from_secs(300), "never finished");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let pr = get(ns, "pipelineruns", "saying");
+    assert_eq!(succeeded(&pr), ("True".into(), "Succeeded".into()), "{pr}");
+    let uid = pr["metadata"]["uid"].as_str().expect("uid").to_string();
+
+    // The server's API lists it, as the cluster's uid, with its TaskRuns.
+    let (status, body) = s.http(
+        "GET",
+        &format!("/apis/tekton.dev/v1/namespaces/{ns}/pipelineruns"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let listed: Value = serde_json::from_str(&body).expect("json");
+    let ours = listed["items"]
+        .as_array()
+        .and_then(|i| i.iter().find(|r| r["metadata"]["name"] == "saying"))
+        .unwrap_or_else(|| panic!("not in the server's history: {body}"))
+        .clone();
+    assert_eq!(ours["metadata"]["uid"], uid.as_str(), "{ours}");
+    assert_eq!(succeeded(&ours).0, "True", "{ours}");
+    let (status, body) = s.http(
+        "GET",
+        &format!("/api/v1/namespaces/{ns}/runs/saying/taskruns"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let children: Value = serde_json::from_str(&body).expect("json");
+    let mut tasks: Vec<String> = children["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|t| {
+            t["metadata"]["labels"]["tekton.dev/pipelineTask"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    tasks.sort();
+    assert_eq!(tasks, ["first", "second"], "{body}");
+    let out = s.cli(client.path(), &["runs", "-n", ns]);
+    assert!(
+        text(&out.stdout).contains("saying"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // Tekton loses logs with Pods; the server keeps them.
+    must(kubectl(
+        &[
+            "delete",
+            "pods",
+            "-n",
+            ns,
+            "-l",
+            &format!("slipway.dev/run-uid={uid}"),
+        ],
+        None,
+    ));
+    assert!(pods_of(&pr).is_empty());
+    let out = s.cli(client.path(), &["logs", "saying", "-n", ns]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let logs = text(&out.stdout);
+    assert!(
+        logs.contains("said-by-first") && logs.contains("said-by-second"),
+        "{logs}"
+    );
+
+    // A cancel through the server is the cluster's to do: refused, with the way there.
+    let start = Instant::now();
+    while !running(&get(ns, "pipelineruns", "slow")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "slow never started"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut refused = String::new();
+    for _ in 0..20 {
+        let out = s.cli(client.path(), &["cancel", "slow", "-n", ns]);
+        refused = text(&out.stderr);
+        if refused.contains("kubectl patch") {
+            assert_ne!(out.status.code(), Some(0), "{refused}");
+            break;
+        }
+        // Not in the history yet: its first event is a moment behind the cluster's claim.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        refused.contains("runs in the cluster at")
+            && refused.contains(&format!("kubectl patch pipelinerun slow -n {ns}")),
+        "{refused}"
+    );
+    must(kubectl(
+        &[
+            "patch",
+            "pipelinerun",
+            "slow",
+            "-n",
+            ns,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"status":"Cancelled"}}"#,
+        ],
+        None,
+    ));
+    let start = Instant::now();
+    while !done(&get(ns, "pipelineruns", "slow")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "slow never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// `slipway logs -f RUN` against the server, started again until the run is in its history;
+/// returns once the first step's line is out, with the follower's remaining output to join.
+fn follow(
+    s: &super::server::Served,
+    client: &Path,
+    ns: &str,
+    run: &str,
+) -> std::thread::JoinHandle<String> {
+    use std::io::{BufRead as _, BufReader};
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(120), "never followed");
+        let mut cmd = Command::new(bin());
+        cmd.args(["logs", "-f", run, "-n", ns])
+            .env("SLIPWAY_HOME", client)
+            .env("SLIPWAY_SERVER", &s.url)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(t) = &s.token {
+            cmd.env("SLIPWAY_TOKEN", t);
+        }
+        let mut child = cmd.spawn().expect("slipway logs");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        match lines.next() {
+            Some(Ok(first)) => {
+                assert!(first.contains("said-by-first"), "{first}");
+                return std::thread::spawn(move || {
+                    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+                    let status = child.wait().expect("logs ends");
+                    assert!(status.success(), "{rest:?}");
+                    rest.join("\n")
+                });
+            }
+            // Not in the history yet (its first event trails the cluster's claim), or no line yet.
+            _ => {
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+    }
+}
+
+/// A controller flag on a server that runs no controller is a mistake, said as such (exit 2).
+#[test]
+fn serve_refuses_controller_flags_without_the_controller() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--namespace", "ci"])
+        .env("SLIPWAY_HOME", home.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("slipway runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--namespace is a flag of the controller, and this server runs none"),
+        "{err}"
+    );
+    assert!(err.contains("add --controller"), "{err}");
+}
+
+/// A server killed mid-run: its history says `Interrupted` once it is back, the cluster says
+/// `ControllerRestarted` (from the restarted server, once the Lease lapses).
+#[test]
+fn serve_with_the_controller_killed_mid_run_leaves_both_records_failed() {
+    let _serial = serial();
+    crds();
+    let ns = "ctl-served-kill";
+    namespace(ns);
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = emulator().config.to_string_lossy().to_string();
+    let start = |identity: &str| {
+        super::server::Served::start_with(
+            home.path(),
+            &[
+                "--controller",
+                "-n",
+                ns,
+                "--lease-name",
+                "slipway-served-kill",
+                "--identity",
+                identity,
+            ],
+            &[("SLIPWAY_CONFIG", &config)],
+        )
+    };
+    let first = start("first");
+    must(kubectl(&["create", "-n", ns, "-f", "-"], Some(SLOW)));
+    let in_history = |s: &super::server::Served| {
+        let (status, body) = s.http(
+            "GET",
+            &format!("/apis/tekton.dev/v1/namespaces/{ns}/pipelineruns/slow"),
+            "",
+        );
+        (status == 200).then(|| serde_json::from_str::<Value>(&body).expect("json"))
+    };
+    let began = Instant::now();
+    while in_history(&first).is_none() || pods_of(&get(ns, "pipelineruns", "slow")).is_empty() {
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "slow never started"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    first.kill();
+    let second = start("second");
+    let run = in_history(&second).expect("still in the history");
+    assert_eq!(
+        succeeded(&run),
+        ("False".into(), "Interrupted".into()),
+        "{run}"
+    );
+    let began = Instant::now();
+    while !done(&get(ns, "pipelineruns", "slow")) {
+        assert!(
+            began.elapsed() < Duration::from_secs(90),
+            "never failed in the cluster"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let pr = get(ns, "pipelineruns", "slow");
+    assert_eq!(
+        succeeded(&pr),
+        ("False".into(), "ControllerRestarted".into()),
+        "{pr}"
+    );
+}
