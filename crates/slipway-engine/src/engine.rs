@@ -231,7 +231,7 @@ impl Engine {
                 "startTime": now,
             });
             reporter.emit(RunEvent::RunStarted { run, object });
-            if self.executor.name() == "host" {
+            if !self.executor.runs_images() {
                 shared.notice(
                     "host executor: steps run as processes on this machine; `image` is ignored"
                         .into(),

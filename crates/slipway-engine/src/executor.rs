@@ -733,6 +733,12 @@ pub trait Executor: Send + Sync {
     /// Short name for messages (`host`, `docker`).
     fn name(&self) -> &'static str;
 
+    /// Whether steps run in their `image`; an executor that runs them as processes of this
+    /// machine says no, and the engine tells the user once per run.
+    fn runs_images(&self) -> bool {
+        true
+    }
+
     /// Runs one TaskRun to the end, reporting step events through `events`.
     /// Cancelling `cancel` must stop every step and return `ExecStatus::Cancelled`.
     async fn run(

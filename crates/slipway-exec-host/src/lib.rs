@@ -132,6 +132,10 @@ impl Executor for HostExecutor {
         "host"
     }
 
+    fn runs_images(&self) -> bool {
+        false
+    }
+
     async fn run(
         &self,
         mut plan: TaskRunPlan,

@@ -237,6 +237,25 @@ fn result<'a>(o: &'a Value, name: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
+/// The host executor runs steps as processes here and says so once; the engine asks the
+/// executor, it does not guess from its name.
+#[test]
+fn the_host_executor_says_once_that_images_are_ignored() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (out, objs) = run_json(
+        home.path(),
+        &examples().join("pipelineruns/pipelinerun-with-final-results.yaml"),
+    );
+    assert!(!objs.is_empty());
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        said.matches("steps run as processes on this machine; `image` is ignored")
+            .count(),
+        1,
+        "{said}"
+    );
+}
+
 #[test]
 fn pipeline_results_carry_task_and_finally_values() {
     let home = tempfile::tempdir().expect("tempdir");
