@@ -499,17 +499,6 @@ pub struct ServeArgs {
     /// Pre-warming: a node whose agent has not heartbeaten for this long fails its jobs' pulls.
     #[arg(long, default_value = "40s", value_parser = go_duration, value_name = "DURATION")]
     pub node_grace: std::time::Duration,
-    /// Act only while holding this `coordination.k8s.io` Lease, so that several replicas may
-    /// run (`NAME`, in the config's namespace, or `NAMESPACE/NAME`).
-    #[arg(
-        long,
-        default_value = "slipway-prewarm-controller",
-        value_name = "LEASE"
-    )]
-    pub lease: String,
-    /// Act at once, without a Lease (one controller only).
-    #[arg(long)]
-    pub no_leader_election: bool,
     /// Also be Tekton's controller in the cluster of the config's `[kubernetes]` section (as
     /// `slipway controller`, with the flags below), keeping its runs and their logs in this
     /// server's history.

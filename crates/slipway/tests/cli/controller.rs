@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::kube::{api, emulator};
+use super::prewarm::until;
 use super::{bin, examples, text, yaml_files};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -706,11 +707,9 @@ fn serve_with_the_controller_keeps_the_cluster_runs_and_their_logs() {
     );
     let rest = followed.join().expect("follower");
     assert!(rest.contains("said-by-second"), "{rest}");
-    let start = Instant::now();
-    while !done(&get(ns, "pipelineruns", "saying")) {
-        assert!(start.elapsed() < Duration::from_secs(300), "never finished");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    until("saying to finish", Duration::from_secs(300), || {
+        done(&get(ns, "pipelineruns", "saying"))
+    });
     let pr = get(ns, "pipelineruns", "saying");
     assert_eq!(succeeded(&pr), ("True".into(), "Succeeded".into()), "{pr}");
     let uid = pr["metadata"]["uid"].as_str().expect("uid").to_string();
@@ -780,14 +779,9 @@ fn serve_with_the_controller_keeps_the_cluster_runs_and_their_logs() {
     );
 
     // A cancel through the server is the cluster's to do: refused, with the way there.
-    let start = Instant::now();
-    while !running(&get(ns, "pipelineruns", "slow")) {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "slow never started"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    until("slow to start", Duration::from_secs(120), || {
+        running(&get(ns, "pipelineruns", "slow"))
+    });
     let mut refused = String::new();
     for _ in 0..20 {
         let out = s.cli(client.path(), &["cancel", "slow", "-n", ns]);
@@ -818,14 +812,9 @@ fn serve_with_the_controller_keeps_the_cluster_runs_and_their_logs() {
         ],
         None,
     ));
-    let start = Instant::now();
-    while !done(&get(ns, "pipelineruns", "slow")) {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "slow never stopped"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    until("slow to stop", Duration::from_secs(120), || {
+        done(&get(ns, "pipelineruns", "slow"))
+    });
 }
 
 /// `slipway logs -f RUN` against the server, started again until the run is in its history;
@@ -925,14 +914,9 @@ fn serve_with_the_controller_killed_mid_run_leaves_both_records_failed() {
         );
         (status == 200).then(|| serde_json::from_str::<Value>(&body).expect("json"))
     };
-    let began = Instant::now();
-    while in_history(&first).is_none() || pods_of(&get(ns, "pipelineruns", "slow")).is_empty() {
-        assert!(
-            began.elapsed() < Duration::from_secs(120),
-            "slow never started"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    until("slow to start", Duration::from_secs(120), || {
+        in_history(&first).is_some() && !pods_of(&get(ns, "pipelineruns", "slow")).is_empty()
+    });
     first.kill();
     let second = start("second");
     let run = in_history(&second).expect("still in the history");
@@ -941,14 +925,11 @@ fn serve_with_the_controller_killed_mid_run_leaves_both_records_failed() {
         ("False".into(), "Interrupted".into()),
         "{run}"
     );
-    let began = Instant::now();
-    while !done(&get(ns, "pipelineruns", "slow")) {
-        assert!(
-            began.elapsed() < Duration::from_secs(90),
-            "never failed in the cluster"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    until(
+        "slow to fail in the cluster",
+        Duration::from_secs(90),
+        || done(&get(ns, "pipelineruns", "slow")),
+    );
     let pr = get(ns, "pipelineruns", "slow");
     assert_eq!(
         succeeded(&pr),
