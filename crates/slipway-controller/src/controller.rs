@@ -114,7 +114,8 @@ impl Controller {
             settings.registry.clone(),
         )
         .with_settings(&settings.kube)
-        .mounting_cluster_objects();
+        .mounting_cluster_objects()
+        .keeping_pods_until_the_run_ends();
         let identity = settings.identity.clone().unwrap_or_else(default_identity);
         let lease_namespace = settings
             .lease_namespace
@@ -228,7 +229,7 @@ impl Controller {
     }
 
     /// Runs until `stop`, or until the Lease is lost (an error: the process should exit, and
-    /// the next leader fails the runs left running).
+    /// the next leader adopts the runs left running).
     pub async fn run(self: Arc<Self>, stop: CancellationToken) -> Result<(), ControllerError> {
         let (leading_tx, mut leading) = watch::channel(false);
         let settings = LeaseSettings::new(

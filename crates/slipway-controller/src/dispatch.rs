@@ -1,13 +1,13 @@
-//! What the controller does with each run it sees: new ones are claimed and run, running ones
-//! follow `spec.status` (cancellation), and ones left running by a controller that is gone are
-//! failed with `ControllerRestarted` (this version does not adopt them).
+//! What the controller does with each run it sees: new ones are run, running ones follow
+//! `spec.status` (cancellation), and ones left running by a controller that is gone are
+//! adopted: run again through the engine, whose Pods have the same names as before, so every
+//! Pod that exists is followed rather than made again, and nothing runs twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use slipway_engine::status::{condition, ts};
 use slipway_engine::{CancelHandle, Engine, RunOptions, Store, TeeStore};
@@ -61,7 +61,7 @@ pub(crate) fn seen(ctl: Arc<Controller>, kind: RunKind, object: Value) {
         return;
     }
     let wanted = spec_status(&object);
-    {
+    let how = {
         let Ok(mut runs) = ctl.runs.lock() else {
             return;
         };
@@ -72,31 +72,43 @@ pub(crate) fn seen(ctl: Arc<Controller>, kind: RunKind, object: Value) {
             }
             return;
         }
-        match stage(&object) {
+        let how = match stage(&object) {
             Stage::Done => return,
-            Stage::Running => {
-                tokio::spawn(orphaned(ctl.clone(), kind, object));
-                return;
-            }
+            Stage::Running => Start::Adopt,
             // Tekton starts a pending run once the field is cleared: a later event.
             Stage::New if wanted.as_deref() == Some("PipelineRunPending") => return,
-            Stage::New => {}
+            Stage::New => Start::New,
+        };
+        // Registered before anything is written, so that the write's own watch event finds it.
+        let handle = CancelHandle::new();
+        // An adopted run may have been cancelled while no controller ran it.
+        if how == Start::Adopt {
+            cancel(kind, wanted.as_deref(), &handle);
         }
-        // Registered before the claim, so that the claim's own watch event finds it.
         runs.insert(
             uid.clone(),
             Running {
-                cancel: CancelHandle::new(),
-                spec_status: None,
+                cancel: handle,
+                spec_status: (how == Start::Adopt).then_some(wanted).flatten(),
             },
         );
-    }
+        how
+    };
     tokio::spawn(async move {
-        start(ctl.clone(), kind, object).await;
+        start(ctl.clone(), kind, object, how).await;
         if let Ok(mut runs) = ctl.runs.lock() {
             runs.remove(&uid);
         }
     });
+}
+
+/// How a run is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Nobody ran it yet.
+    New,
+    /// A controller that is gone left it running.
+    Adopt,
 }
 
 /// `spec.status` to the engine: Tekton's `Cancelled` stops everything (finally too); the
@@ -117,8 +129,8 @@ fn meta(object: &Value, key: &str) -> String {
         .to_string()
 }
 
-/// Claims, loads and runs one new run.
-async fn start(ctl: Arc<Controller>, kind: RunKind, object: Value) {
+/// Loads and runs one run, new or adopted.
+async fn start(ctl: Arc<Controller>, kind: RunKind, object: Value, how: Start) {
     let (name, namespace, uid) = (
         meta(&object, "name"),
         meta(&object, "namespace"),
@@ -130,9 +142,8 @@ async fn start(ctl: Arc<Controller>, kind: RunKind, object: Value) {
         Err(_) => None,
     };
     let Some(handle) = handle else { return };
-    let now = SystemTime::now();
     // A run cancelled before it started is not started (as Tekton does).
-    if spec_status(&object).is_some() {
+    if how == Start::New && spec_status(&object).is_some() {
         let reason = match kind {
             RunKind::PipelineRun => "Cancelled",
             RunKind::TaskRun => "TaskRunCancelled",
@@ -141,26 +152,36 @@ async fn start(ctl: Arc<Controller>, kind: RunKind, object: Value) {
         let _ = claim(&api, &object, &status).await;
         return;
     }
-    let running = json!({
-        "conditions": condition(None, "Running", &format!("claimed by {}", ctl.identity), now),
-        "startTime": ts(now),
-    });
-    match claim(&api, &object, &running).await {
-        Ok(()) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
-            tracing::info!(run = %name, "another replica claimed it, or it is gone");
-            return;
+    let now = SystemTime::now();
+    let started = match how {
+        // No claim is written first: the run's Pods are made under names derived from its
+        // uid, so a second leader (a Lease handover) or a restarted one follows the same Pods.
+        // Its first status write comes with its first events.
+        Start::New => {
+            tracing::info!(run = %name, namespace = %namespace, kind = kind.as_str(), "started");
+            json!(ts(now))
         }
-        Err(e) => {
-            tracing::warn!("failed to claim {} {namespace}/{name}: {e}", kind.as_str());
-            return;
+        Start::Adopt => {
+            let started = object["status"]["startTime"].clone();
+            let adopted = json!({
+                "conditions": condition(None, "Running", &format!("adopted by {} after the controller running it stopped", ctl.identity), now),
+            });
+            // Guarded like a claim: two replicas never both adopt it.
+            match claim(&api, &object, &adopted).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::info!("left {} {namespace}/{name} alone: {e}", kind.as_str());
+                    return;
+                }
+            }
+            tracing::info!(run = %name, namespace = %namespace, kind = kind.as_str(), "adopted");
+            started
         }
-    }
-    tracing::info!(run = %name, namespace = %namespace, kind = kind.as_str(), "claimed");
+    };
     let fail = |reason: &'static str, message: String| {
         let api = api.clone();
         let name = name.clone();
-        let started = running["startTime"].clone();
+        let started = started.clone();
         async move {
             let status = failed_status(reason, &message, Some(&started));
             if let Err(e) = patch_status(&api, &name, &status).await {
@@ -223,6 +244,9 @@ async fn start(ctl: Arc<Controller>, kind: RunKind, object: Value) {
         uid,
         created,
         namespace: Some(namespace.clone()),
+        started: started
+            .as_str()
+            .and_then(|t| humantime::parse_rfc3339(t).ok()),
         ..RunOptions::default()
     };
     match engine.run(lib, &run, opts, handle).await {
@@ -295,62 +319,6 @@ fn pipeline_tasks(lib: &Library, run: &RunObject) -> HashMap<String, PipelineTas
         }
     }
     out
-}
-
-/// A run left running by a controller that is gone: this version cannot follow it, so it
-/// fails with `ControllerRestarted`, its Pods are deleted, and its unfinished TaskRuns fail too.
-/// It is never run again.
-async fn orphaned(ctl: Arc<Controller>, kind: RunKind, object: Value) {
-    let (name, namespace, uid) = (
-        meta(&object, "name"),
-        meta(&object, "namespace"),
-        meta(&object, "uid"),
-    );
-    let message = "the controller running it stopped before it finished; it is not run again";
-    let api = ctl.api(kind, Some(&namespace));
-    let status = failed_status(
-        "ControllerRestarted",
-        message,
-        Some(&object["status"]["startTime"]),
-    );
-    // Guarded like a claim: if it moved on meanwhile, it is someone else's.
-    if let Err(e) = claim(&api, &object, &status).await {
-        tracing::info!("left {} {namespace}/{name} alone: {e}", kind.as_str());
-        return;
-    }
-    tracing::warn!(run = %name, "failed as ControllerRestarted");
-    let pods: Api<Pod> = Api::namespaced(ctl.client.clone(), &namespace);
-    let selector = format!("{}={uid}", slipway_exec_kube::LABEL_RUN);
-    if let Err(e) = pods
-        .delete_collection(
-            &DeleteParams::default(),
-            &ListParams::default().labels(&selector),
-        )
-        .await
-    {
-        tracing::warn!("failed to delete the Pods of {name}: {e}");
-    }
-    if kind != RunKind::PipelineRun {
-        return;
-    }
-    let task_runs = ctl.api(RunKind::TaskRun, Some(&namespace));
-    let children = task_runs
-        .list(&ListParams::default().labels(&format!("tekton.dev/pipelineRun={name}")))
-        .await;
-    for child in children.map(|l| l.items).unwrap_or_default() {
-        let Ok(child) = serde_json::to_value(&child) else {
-            continue;
-        };
-        if stage(&child) == Stage::Done {
-            continue;
-        }
-        let status = failed_status(
-            "ControllerRestarted",
-            message,
-            Some(&child["status"]["startTime"]),
-        );
-        let _ = patch_status(&task_runs, &meta(&child, "name"), &status).await;
-    }
 }
 
 #[cfg(test)]

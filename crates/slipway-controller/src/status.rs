@@ -167,7 +167,7 @@ impl Writer {
     fn apply(&mut self, event: RunEvent) -> bool {
         match event {
             RunEvent::TaskRunStarted { info, at } => {
-                let pod = slipway_exec_kube::pod_name(&info.name, &info.uid);
+                let pod = slipway_exec_kube::pod_name(&info.name, &info.uid, info.attempt);
                 let states: Vec<StepState> = info.steps.iter().map(|n| StepState::new(n)).collect();
                 let steps = json!(states.iter().map(StepState::to_json).collect::<Vec<_>>());
                 let root = info.uid == self.target.uid;
@@ -218,6 +218,11 @@ impl Writer {
                     self.root.insert("childReferences".into(), json!(self.refs));
                     self.root_dirty = true;
                 }
+                true
+            }
+            // The run's first status (Running, its start time) goes with its first write.
+            RunEvent::RunStarted { run, object } if run.uid == self.target.uid => {
+                self.take_root_status(&object);
                 true
             }
             RunEvent::TaskRunFinished { uid, object, .. } if uid == self.target.uid => {
@@ -458,6 +463,35 @@ mod tests {
             },
         )]);
         ClusterStore::start(client, target, tasks, window)
+    }
+
+    #[tokio::test]
+    async fn a_run_says_it_runs_in_its_first_write() {
+        let (client, log) = testkit::client(|s| (200, s.body.clone()));
+        let store = store(client, Duration::from_secs(30));
+        store.record(&RunEvent::RunStarted {
+            run: slipway_engine::event::RunInfo {
+                uid: "pr-uid".into(),
+                name: "pr".into(),
+                kind: "PipelineRun",
+                target: String::new(),
+                parent_uid: None,
+                created: SystemTime::now(),
+            },
+            object: json!({"status": {
+                "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Running"}],
+                "startTime": "2026-01-01T00:00:00Z"}}),
+        });
+        store.flush().await;
+        let log = log.lock().expect("lock").clone();
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(
+            log[0].path,
+            "/apis/tekton.dev/v1/namespaces/ci/pipelineruns/pr/status"
+        );
+        let status = &log[0].body["status"];
+        assert_eq!(status["conditions"][0]["reason"], "Running");
+        assert_eq!(status["startTime"], "2026-01-01T00:00:00Z");
     }
 
     #[tokio::test]

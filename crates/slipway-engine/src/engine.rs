@@ -91,6 +91,9 @@ pub struct RunOptions {
     /// The namespace it was created in (a server's queue, `-n`), for a run whose own
     /// `metadata.namespace` names none; else the engine's default.
     pub namespace: Option<String>,
+    /// When it started before (a run adopted after a controller restart): its `startTime`
+    /// and the clock of its timeouts; else now.
+    pub started: Option<SystemTime>,
 }
 
 /// How a run ended.
@@ -214,8 +217,9 @@ impl Engine {
         });
         // Every run says it started, then (once) what the executor cannot honour.
         // A run's object says it runs from the moment it starts, before any TaskRun reports.
+        let started = opts.started.unwrap_or_else(SystemTime::now);
         let announce = |run: RunInfo, mut object: Value| {
-            let now = crate::status::ts(SystemTime::now());
+            let now = crate::status::ts(started);
             object["metadata"]["creationTimestamp"] = json!(crate::status::ts(run.created));
             object["metadata"]["uid"] = json!(run.uid);
             object["metadata"]["namespace"] = json!(config.namespace);
@@ -295,6 +299,7 @@ impl Engine {
                     metadata,
                     spec_json: serde_json::to_value(&pr.spec).unwrap_or(Value::Null),
                     created,
+                    started: opts.started,
                 };
                 let info = RunInfo {
                     uid: opts.uid.clone(),
@@ -387,8 +392,9 @@ impl Engine {
                 }
             }
         };
-        self.executor.cleanup(&opts.uid).await;
+        // The end is recorded before the executor lets go of what shows it (Pods kept until then).
         self.store.flush().await;
+        self.executor.cleanup(&opts.uid).await;
         let mut report = report;
         masker.value(&mut report.object);
         Ok(report)

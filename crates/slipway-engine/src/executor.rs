@@ -324,6 +324,8 @@ pub struct TaskRunPlan {
     pub name: String,
     /// Top-level run uid.
     pub root_uid: String,
+    /// Which attempt this is (0 for the first; `retries` add more).
+    pub attempt: u32,
     /// Steps, in order.
     pub steps: Vec<StepPlan>,
     /// Sidecars, started first and stopped last.
@@ -748,7 +750,8 @@ pub trait Executor: Send + Sync {
         cancel: CancellationToken,
     ) -> ExecOutcome;
 
-    /// Releases what a top-level run left behind (its scratch workspaces).
+    /// Releases what a top-level run left behind (its scratch workspaces; Pods an executor
+    /// keeps until the run's outcome is recorded). Called once the store has flushed the end.
     async fn cleanup(&self, _root_uid: &str) {}
 }
 

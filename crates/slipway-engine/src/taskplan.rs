@@ -231,6 +231,7 @@ pub fn plan(inv: &Invocation<'_>) -> Result<TaskRunPlan, Failure> {
         uid: inv.uid.to_string(),
         name: inv.name.to_string(),
         root_uid: inv.root_uid.to_string(),
+        attempt: 0,
         steps,
         sidecars,
         workspaces,

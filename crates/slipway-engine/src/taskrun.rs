@@ -129,7 +129,7 @@ async fn attempt_once(
             .and_then(Value::as_str),
     };
     let started = SystemTime::now();
-    let plan = match taskplan::plan(&inv) {
+    let mut plan = match taskplan::plan(&inv) {
         Ok(p) => p,
         Err(f) => {
             // Its steps are listed as never started, with the reason.
@@ -152,6 +152,7 @@ async fn attempt_once(
             );
         }
     };
+    plan.attempt = attempt;
     let step_names: Vec<String> = plan.steps.iter().map(|s| s.name.clone()).collect();
     let mut steps: Vec<StepState> = step_names.iter().map(|n| StepState::new(n)).collect();
     let permit = tokio::select! {

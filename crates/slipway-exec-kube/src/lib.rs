@@ -112,6 +112,56 @@ pub(crate) struct Inner {
     /// Runs (root uids) that made claims from volumeClaimTemplates, deleted when they end;
     /// other runs cost no request at their end.
     pub(crate) claimed: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Pods kept until their run ends (a controller's), by root uid: each Pod's name and
+    /// whether retention keeps it after; `None` when each Pod is deleted as its TaskRun ends.
+    pub(crate) finished: Option<Arc<std::sync::Mutex<FinishedPods>>>,
+}
+
+/// Finished Pods of each run, by root uid: name, and whether it is kept after the run.
+pub(crate) type FinishedPods = std::collections::HashMap<String, Vec<(String, bool)>>;
+
+impl Inner {
+    /// Notes a finished Pod of run `root`, deleted (or kept) by `cleanup`.
+    pub(crate) fn remember(&self, root: &str, pod: String, keep: bool) {
+        if let Some(finished) = &self.finished
+            && let Ok(mut runs) = finished.lock()
+        {
+            runs.entry(root.to_string()).or_default().push((pod, keep));
+        }
+    }
+
+    /// Deletes the finished Pods of run `root` that retention does not keep: all of them in
+    /// one request when none is kept.
+    async fn delete_finished(&self, root: &str) {
+        let Some(finished) = &self.finished else {
+            return;
+        };
+        let Some(pods_of_run) = finished.lock().ok().and_then(|mut r| r.remove(root)) else {
+            return;
+        };
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let params = DeleteParams {
+            grace_period_seconds: Some(1),
+            ..DeleteParams::default()
+        };
+        if pods_of_run.iter().all(|(_, keep)| !keep) {
+            let selector = format!("{LABEL_RUN}={}", pod::label_value(root));
+            if let Err(e) = pods
+                .delete_collection(&params, &ListParams::default().labels(&selector))
+                .await
+            {
+                tracing::warn!("failed to delete the Pods of run {root}: {e}");
+            }
+            return;
+        }
+        for (name, _) in pods_of_run.iter().filter(|(_, keep)| !keep) {
+            match pods.delete(name, &params).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => tracing::warn!("failed to delete pod {name}: {e}"),
+            }
+        }
+    }
 }
 
 impl KubeExecutor {
@@ -167,6 +217,7 @@ impl KubeExecutor {
                 claimed: Arc::default(),
                 registry,
                 cluster_objects: false,
+                finished: None,
             }),
         }
     }
@@ -191,6 +242,13 @@ impl KubeExecutor {
         self.derived(|i| i.cluster_objects = true)
     }
 
+    /// The same executor keeping each finished Pod until its run's end is recorded, then
+    /// deleting them together (`cleanup`): a controller restarted meanwhile finds every attempt
+    /// that ran, and adopts the runs instead of running anything twice.
+    pub fn keeping_pods_until_the_run_ends(self) -> Self {
+        self.derived(|i| i.finished = Some(Arc::default()))
+    }
+
     /// A copy sharing this executor's client and caches, with `edit` applied to its settings.
     fn derived(&self, edit: impl FnOnce(&mut Inner)) -> Self {
         let i = &self.inner;
@@ -206,6 +264,7 @@ impl KubeExecutor {
             placements: i.placements.clone(),
             claimed: i.claimed.clone(),
             cluster_objects: i.cluster_objects,
+            finished: i.finished.clone(),
         };
         edit(&mut inner);
         KubeExecutor {
@@ -273,9 +332,10 @@ pub async fn load_config(settings: &KubeSettings) -> Result<kube::Config, KubeEr
     }
 }
 
-/// The name of the Pod that runs TaskRun `name` (uid `uid`), as a TaskRun's `status.podName`.
-pub fn pod_name(name: &str, uid: &str) -> String {
-    taskrun::pod_name_of(name, uid)
+/// The name of the Pod that runs attempt `attempt` of TaskRun `name` (uid `uid`), as a
+/// TaskRun's `status.podName`.
+pub fn pod_name(name: &str, uid: &str, attempt: u32) -> String {
+    taskrun::pod_name_of(name, uid, attempt)
 }
 
 #[async_trait]
@@ -297,6 +357,7 @@ impl Executor for KubeExecutor {
         // Claims made from volumeClaimTemplates live as long as their run.
         let inner = &self.inner;
         inner.placements.forget(root_uid);
+        inner.delete_finished(root_uid).await;
         let made = inner
             .claimed
             .lock()

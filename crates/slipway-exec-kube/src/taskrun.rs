@@ -39,13 +39,15 @@ enum Stop {
     Prepare(String),
 }
 
-/// The Pod's name: the TaskRun's (cut to fit a hostname) and a piece of its uid.
+/// The Pod's name: the TaskRun's (cut to fit a hostname) and a piece of its uid and attempt.
 pub(crate) fn pod_name(plan: &TaskRunPlan) -> String {
-    pod_name_of(&plan.name, &plan.uid)
+    pod_name_of(&plan.name, &plan.uid, plan.attempt)
 }
 
-/// The Pod's name for a TaskRun named `name` with uid `uid`.
-pub(crate) fn pod_name_of(name: &str, uid: &str) -> String {
+/// The Pod's name for attempt `attempt` of a TaskRun named `name` with uid `uid`: the same
+/// every time, so a Pod made before a controller restart is found again (and each retry has
+/// its own, kept beside the earlier ones until the run ends).
+pub(crate) fn pod_name_of(name: &str, uid: &str, attempt: u32) -> String {
     let mut base: String = name
         .to_ascii_lowercase()
         .chars()
@@ -55,7 +57,10 @@ pub(crate) fn pod_name_of(name: &str, uid: &str) -> String {
     while base.ends_with('-') {
         base.pop();
     }
-    let hash = volumes::short_hash(uid);
+    let hash = match attempt {
+        0 => volumes::short_hash(uid),
+        n => volumes::short_hash(&format!("{uid}/{n}")),
+    };
     format!("{base}-pod-{}", &hash[..6])
 }
 
@@ -127,7 +132,12 @@ pub(crate) async fn run(
                 inner.namespace
             )))
             .await;
-    } else {
+    }
+    if !stopped && inner.finished.is_some() {
+        // Deleted by `cleanup` once the run's end is recorded: until then the Pod is what
+        // tells a restarted controller that this attempt ran, and how it ended.
+        inner.remember(&plan.root_uid, name, keep);
+    } else if !keep {
         delete(&pods, &name, &mut w.rx).await;
     }
     watching.abort();
@@ -255,10 +265,15 @@ async fn create(inner: &Inner, pods: &Api<Pod>, parts: &pod::PodParts) -> Result
             Err(e) => return Err(failed(e, "create", "persistentvolumeclaims")),
         }
     }
-    let created = pods
-        .create(&PostParams::default(), &parts.pod)
-        .await
-        .map_err(|e| failed(e, "create", "pods"))?;
+    let created = match pods.create(&PostParams::default(), &parts.pod).await {
+        Ok(p) => p,
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            return adopt(pods, &parts.pod)
+                .await
+                .map_err(|e| failed(e, "create", "pods"));
+        }
+        Err(e) => return Err(failed(e, "create", "pods")),
+    };
     if let Some(files) = &parts.files {
         let mut files = files.clone();
         files.metadata.owner_references = Some(vec![OwnerReference {
@@ -280,6 +295,32 @@ async fn create(inner: &Inner, pods: &Api<Pod>, parts: &pod::PodParts) -> Result
         }
     }
     Ok(())
+}
+
+/// A Pod of the same name exists: if it is this TaskRun attempt's own (made before a
+/// controller restart), it is followed instead of made again; anything else is a conflict.
+async fn adopt(pods: &Api<Pod>, wanted: &Pod) -> Result<(), kube::Error> {
+    let name = wanted.metadata.name.clone().unwrap_or_default();
+    let label = |p: &Pod| {
+        p.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(crate::LABEL_TASKRUN).cloned())
+    };
+    let existing = pods.get(&name).await?;
+    if label(&existing).is_some()
+        && label(&existing) == label(wanted)
+        && existing.metadata.deletion_timestamp.is_none()
+    {
+        tracing::info!(pod = %name, "adopted the Pod made before a restart");
+        return Ok(());
+    }
+    let message = format!("pods \"{name}\" already exists and belongs to another TaskRun");
+    Err(kube::Error::Api(
+        kube::core::Status::failure(&message, "AlreadyExists")
+            .with_code(409)
+            .boxed(),
+    ))
 }
 
 /// Feeds the Pod's changes into `tx` until the Pod is gone or the receiver dropped.
@@ -788,8 +829,18 @@ mod tests {
     }
 
     /// Answers like an API server holding one Pod, until it is deleted.
-    async fn serve(mut handle: Handle, seen: Arc<Mutex<Vec<Seen>>>) {
-        let mut pod: Option<Value> = None;
+    async fn serve(handle: Handle, seen: Arc<Mutex<Vec<Seen>>>) {
+        serve_holding(handle, seen, None).await;
+    }
+
+    /// The same, with a Pod of that name already there (labelled `labels`) when one is given.
+    async fn serve_holding(mut handle: Handle, seen: Arc<Mutex<Vec<Seen>>>, labels: Option<Value>) {
+        let existing = labels.map(|l| {
+            let mut p = pod_status(&pod_name(&plan()));
+            p["metadata"]["labels"] = l;
+            p
+        });
+        let mut pod: Option<Value> = existing.clone();
         let mut deleted = false;
         while let Some((req, send)) = handle.next_request().await {
             let method = req.method().to_string();
@@ -806,6 +857,13 @@ mod tests {
             });
             let path = uri.split('?').next().unwrap_or_default().to_string();
             let (status, text) = match (method.as_str(), path.as_str()) {
+                ("POST", "/api/v1/namespaces/ci/pods") if existing.is_some() => (
+                    409,
+                    json!({"kind": "Status", "code": 409, "reason": "AlreadyExists"}).to_string(),
+                ),
+                ("GET", p) if existing.is_some() && p.ends_with(&pod_name(&plan())) => {
+                    (200, existing.clone().unwrap_or_default().to_string())
+                }
                 ("POST", "/api/v1/namespaces/ci/pods") => {
                     let name = body["metadata"]["name"].as_str().unwrap_or_default();
                     pod = Some(pod_status(name));
@@ -1006,5 +1064,104 @@ mod tests {
                 .any(|s| s.method == "DELETE" && s.uri.contains(&format!("/pods/{pod}"))),
             "the Pod was deleted"
         );
+    }
+
+    /// Runs `plan()` through `exec` against `serve_holding(labels)`: the outcome and requests.
+    async fn run_against(
+        exec: &KubeExecutor,
+        handle: Handle,
+        labels: Option<Value>,
+    ) -> (
+        ExecOutcome,
+        Arc<Mutex<Vec<Seen>>>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let server = tokio::spawn(serve_holding(handle, seen.clone(), labels));
+        let (sink, mut rx) = EventSink::channel("tr-uid".into());
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(30),
+            exec.run(plan(), sink, CancellationToken::new()),
+        )
+        .await
+        .expect("the run ends");
+        drain.abort();
+        (outcome, seen, server)
+    }
+
+    fn executor(service: tower_test::mock::Mock<Request<Body>, Response<Body>>) -> KubeExecutor {
+        KubeExecutor::with_client(
+            kube::Client::new(service, "ci"),
+            "http://mock",
+            "ci",
+            "registry.example/slipway:1".into(),
+            RegistryConfig::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_pod_left_by_a_restarted_controller_is_followed_not_made_again_and_kept_until_cleanup()
+     {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let exec = executor(service.clone()).keeping_pods_until_the_run_ends();
+        let labels = json!({ crate::LABEL_TASKRUN: "tr-uid", crate::LABEL_RUN: "run-uid" });
+        let (outcome, log, server) = run_against(&exec, handle, Some(labels)).await;
+        assert_eq!(outcome.status, ExecStatus::Succeeded, "{}", outcome.message);
+        assert_eq!(outcome.results, vec![("answer".into(), "42".into())]);
+        let seen = log.lock().expect("lock").clone();
+        let posts = seen.iter().filter(|s| s.method == "POST").count();
+        assert_eq!(posts, 1, "one create, refused with 409: {seen:?}");
+        assert!(
+            !seen.iter().any(|s| s.method == "DELETE"),
+            "finished Pods wait for the run's end: {seen:?}"
+        );
+        exec.cleanup("run-uid").await;
+        server.abort();
+        let seen = log.lock().expect("lock").clone();
+        let deletes: Vec<&Seen> = seen.iter().filter(|s| s.method == "DELETE").collect();
+        assert_eq!(deletes.len(), 1, "{seen:?}");
+        assert!(
+            deletes[0].uri.starts_with("/api/v1/namespaces/ci/pods?")
+                && deletes[0]
+                    .uri
+                    .contains("labelSelector=slipway.dev%2Frun-uid%3Drun-uid"),
+            "the run's Pods go in one request: {}",
+            deletes[0].uri
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pod_of_the_same_name_from_another_taskrun_is_a_conflict() {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let exec = executor(service.clone());
+        let labels = json!({ crate::LABEL_TASKRUN: "someone-else" });
+        let (outcome, log, server) = run_against(&exec, handle, Some(labels)).await;
+        server.abort();
+        let seen = log.lock().expect("lock").clone();
+        assert_eq!(
+            outcome.status,
+            ExecStatus::PodFailed(PodFailure::CreationFailed),
+            "{}",
+            outcome.message
+        );
+        assert!(
+            outcome.message.contains("belongs to another TaskRun"),
+            "{}",
+            outcome.message
+        );
+        assert!(!seen.iter().any(|s| s.uri.contains("/log")), "{seen:?}");
+    }
+
+    #[test]
+    fn each_attempt_has_its_own_pod_name_and_every_run_the_same() {
+        let first = pod_name_of("build", "uid-1", 0);
+        assert_eq!(first, pod_name_of("build", "uid-1", 0));
+        assert_ne!(first, pod_name_of("build", "uid-1", 1));
+        assert_ne!(
+            pod_name_of("build", "uid-1", 1),
+            pod_name_of("build", "uid-1", 2)
+        );
+        assert!(first.starts_with("build-pod-"), "{first}");
     }
 }

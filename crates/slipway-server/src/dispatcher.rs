@@ -344,6 +344,7 @@ impl Dispatcher {
             workspace_dirs: Default::default(),
             created: Some(created),
             namespace: Some(q.namespace.clone()),
+            started: None,
         };
         match self.engine.run(lib, &run, opts, cancel).await {
             Ok(report) => {

@@ -16,6 +16,16 @@ use crate::sources::Bound;
 use crate::taskrun::{self, Parent, TaskRunRequest};
 use crate::when;
 
+/// A child run's uid, the same every time its parent runs it: a controller that adopts a run
+/// after a restart finds the Pods the first one made by the names derived from it.
+fn child_uid(parent_uid: &str, name: &str) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{parent_uid}/{name}").as_bytes(),
+    )
+    .to_string()
+}
+
 impl Dispatcher {
     /// Starts pipeline task `i`, or decides it is skipped or failed. Returns the child futures.
     pub(super) fn launch(&mut self, i: usize) -> Vec<ChildFuture> {
@@ -174,7 +184,7 @@ impl Dispatcher {
             } else {
                 format!("{}-{}", self.req.name, pt.name)
             };
-            let uid = uuid::Uuid::new_v4().to_string();
+            let uid = child_uid(&self.req.uid, &name);
             let child_uid = uid.clone();
             let shared = self.shared.clone();
             if pt.pipeline_ref.is_some() || pt.pipeline_spec.is_some() {
@@ -216,6 +226,7 @@ impl Dispatcher {
                     metadata: json!({ "name": name }),
                     spec_json,
                     created: SystemTime::now(),
+                    started: None,
                 };
                 let handle =
                     CancelHandle::from_tokens(token.clone(), self.finally_token.child_token());

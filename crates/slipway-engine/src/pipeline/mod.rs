@@ -50,6 +50,8 @@ pub(crate) struct PipelineRequest {
     pub metadata: Value,
     pub spec_json: Value,
     pub created: SystemTime,
+    /// When it started before (an adopted run); `None` for now.
+    pub started: Option<SystemTime>,
 }
 
 /// How a PipelineRun ended.
@@ -216,6 +218,7 @@ impl Dispatcher {
         }
         let dag_token = cancel.graceful().child_token();
         let finally_token = cancel.hard().child_token();
+        let started = req.started.unwrap_or_else(SystemTime::now);
         Dispatcher {
             shared,
             req,
@@ -228,7 +231,7 @@ impl Dispatcher {
             stopping: None,
             cancelled: false,
             timed_out: false,
-            started: SystemTime::now(),
+            started,
             finally_started: None,
             failure: None,
             task_failure_reason: None,
@@ -292,7 +295,12 @@ impl Dispatcher {
     }
 
     async fn schedule(&mut self) {
-        let start = Instant::now();
+        // An adopted run's timeouts count from its first start.
+        let now = Instant::now();
+        let before = SystemTime::now()
+            .duration_since(self.started)
+            .unwrap_or_default();
+        let start = now.checked_sub(before).unwrap_or(now);
         let far = start + slipway_model::duration::FAR;
         let pipeline_deadline = self
             .req

@@ -469,6 +469,7 @@ async fn execute(
             workspace_dirs: dirs.clone(),
             created: None,
             namespace: namespace.map(str::to_string),
+            started: None,
         };
         let record = RunInputs {
             documents: inputs.clone(),
