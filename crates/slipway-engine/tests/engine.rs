@@ -373,3 +373,93 @@ async fn a_store_that_falls_behind_holds_the_executor_back() {
     assert!(report.succeeded, "{}", report.reason);
     assert_eq!(store.taken.load(Ordering::SeqCst), CHATTY_LINES);
 }
+
+/// Records each TaskRun's uid, name and attempt as the executor gets them, fails the first
+/// attempt of `t1`, and notes whether the store had flushed when `cleanup` came.
+#[derive(Default)]
+struct Replayable {
+    seen: std::sync::Mutex<Vec<(String, String, u32)>>,
+    flushed: Arc<std::sync::atomic::AtomicBool>,
+    cleaned_after_flush: std::sync::Mutex<Vec<bool>>,
+}
+
+#[async_trait]
+impl Executor for Replayable {
+    fn name(&self) -> &'static str {
+        "replayable"
+    }
+    async fn run(
+        &self,
+        plan: TaskRunPlan,
+        _events: EventSink,
+        _cancel: CancellationToken,
+    ) -> ExecOutcome {
+        let first_try_of_t1 = plan.name.ends_with("-t1") && plan.attempt == 0;
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push((plan.uid, plan.name, plan.attempt));
+        }
+        if first_try_of_t1 {
+            ExecOutcome::new(ExecStatus::Failed, "first try")
+        } else {
+            ExecOutcome::new(ExecStatus::Succeeded, "")
+        }
+    }
+    async fn cleanup(&self, _root_uid: &str) {
+        let flushed = self.flushed.load(Ordering::SeqCst);
+        if let Ok(mut c) = self.cleaned_after_flush.lock() {
+            c.push(flushed);
+        }
+    }
+}
+
+/// A store that says when it was flushed.
+struct Flushing(Arc<std::sync::atomic::AtomicBool>);
+
+#[async_trait]
+impl Store for Flushing {
+    fn record(&self, _event: &RunEvent) {}
+    async fn record_log(&self, _event: RunEvent) {}
+    async fn flush(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// What lets a controller adopt a run after a restart: the same run (same uid) gives its
+/// TaskRuns the same uids and names each time, each retry its own attempt number, and the
+/// executor cleans up only once the store has the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_run_again_gives_its_taskruns_the_same_uids_and_cleans_up_after_the_flush() {
+    let yaml = "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata:\n  name: fan\nspec:\n  pipelineSpec:\n    tasks:\n      - name: t0\n        taskSpec:\n          steps: [{image: alpine, script: 'true'}]\n      - name: t1\n        retries: 1\n        taskSpec:\n          steps: [{image: alpine, script: 'true'}]\n";
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let exec = Arc::new(Replayable::default());
+        let store = Arc::new(Flushing(exec.flushed.clone()));
+        let report = run(exec.clone(), store, library(yaml), 1).await;
+        assert!(report.succeeded, "{}", report.reason);
+        let mut seen = exec.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        seen.sort();
+        let cleaned = exec
+            .cleaned_after_flush
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        assert_eq!(cleaned, [true], "cleanup once, after the flush");
+        runs.push(seen);
+    }
+    assert_eq!(runs[0], runs[1], "the same uids, names and attempts");
+    let attempts: Vec<(&str, u32)> = runs[0]
+        .iter()
+        .map(|(_, name, attempt)| (name.as_str(), *attempt))
+        .collect();
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    for (name, attempt) in [("fan-t0", 0), ("fan-t1", 0), ("fan-t1", 1)] {
+        assert!(attempts.contains(&(name, attempt)), "{attempts:?}");
+    }
+    let uids: std::collections::HashSet<&str> =
+        runs[0].iter().map(|(uid, _, _)| uid.as_str()).collect();
+    assert_eq!(
+        uids.len(),
+        2,
+        "one uid per TaskRun, kept across its retries"
+    );
+}

@@ -585,6 +585,16 @@ spec:
           steps: [{name: s, image: mirror.gcr.io/busybox, script: "echo finally"}]
 "#;
 
+/// A TaskRun on its own, running when its controller is killed.
+const ADOPTED_ALONE: &str = r#"apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: adopted-alone}
+spec:
+  taskSpec:
+    results: [{name: once}]
+    steps: [{name: s, image: mirror.gcr.io/busybox, script: "cat /proc/sys/kernel/random/uuid | tr -d '\\n' > $(results.once.path); sleep 15"}]
+"#;
+
 fn pod_exists(ns: &str, name: &str) -> bool {
     api("GET", &format!("/api/v1/namespaces/{ns}/pods/{name}")).0 == 200
 }
@@ -601,6 +611,10 @@ fn controller_adopts_runs_left_by_a_killed_controller_and_runs_nothing_twice() {
     let args = ["--namespace", ns, "--lease-name", "slipway-restart"];
     let mut first = Controller::start(&[&args[..], &["--identity", "first"]].concat());
     must(kubectl(&["create", "-n", ns, "-f", "-"], Some(ADOPTED)));
+    must(kubectl(
+        &["create", "-n", ns, "-f", "-"],
+        Some(ADOPTED_ALONE),
+    ));
     let mut before = Value::Null;
     let mut second_pod = String::new();
     wait_until(
@@ -613,7 +627,13 @@ fn controller_adopts_runs_left_by_a_killed_controller_and_runs_nothing_twice() {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            done(&before) && !second_pod.is_empty() && pod_exists(ns, &second_pod)
+            let alone = get(ns, "taskruns", "adopted-alone");
+            let alone_pod = alone["status"]["podName"].as_str().unwrap_or_default();
+            done(&before)
+                && !second_pod.is_empty()
+                && pod_exists(ns, &second_pod)
+                && !alone_pod.is_empty()
+                && pod_exists(ns, alone_pod)
         },
     );
     let once = before["status"]["results"][0]["value"].clone();
@@ -621,8 +641,8 @@ fn controller_adopts_runs_left_by_a_killed_controller_and_runs_nothing_twice() {
     first.kill();
 
     let second = Controller::start(&[&args[..], &["--identity", "second"]].concat());
-    wait_until("the run to end", Duration::from_secs(180), &second, || {
-        done(&get(ns, "pipelineruns", "adopted"))
+    wait_until("the runs to end", Duration::from_secs(180), &second, || {
+        done(&get(ns, "pipelineruns", "adopted")) && done(&get(ns, "taskruns", "adopted-alone"))
     });
     let pr = get(ns, "pipelineruns", "adopted");
     let said = format!("first:\n{}\nsecond:\n{}", first.log(), second.log());
@@ -639,15 +659,18 @@ fn controller_adopts_runs_left_by_a_killed_controller_and_runs_nothing_twice() {
         get(ns, "taskruns", "adopted-first")["status"]["results"][0]["value"],
         once
     );
-    // Both Pods there at the restart were followed, not made again.
+    // The three Pods there at the restart were followed, not made again.
     assert_eq!(
         second
             .log()
             .matches("adopted the Pod made before a restart")
             .count(),
-        2,
+        3,
         "{said}"
     );
+    let alone = get(ns, "taskruns", "adopted-alone");
+    assert_eq!(succeeded(&alone).0, "True", "{alone}\n{said}");
+    assert!(said.contains("adopted run=adopted-alone"), "{said}");
     assert!(
         pr["status"]["results"][1]["value"]
             .as_str()
