@@ -133,11 +133,14 @@ pub(crate) async fn run(
             )))
             .await;
     }
-    if !stopped && inner.finished.is_some() {
-        // Deleted by `cleanup` once the run's end is recorded: until then the Pod is what
-        // tells a restarted controller that this attempt ran, and how it ended.
-        inner.remember(&plan.root_uid, name, keep);
-    } else if !keep {
+    // Deleted by `cleanup` once the run's end is recorded: until then the Pod is what tells a
+    // restarted controller that this attempt ran, and how it ended. Not a Pod with sidecars:
+    // they stop only with it, and would run on until the whole run ends.
+    let defer = !stopped && inner.finished.is_some() && plan.sidecars.is_empty();
+    if keep || defer {
+        inner.remember(&plan.root_uid, name.clone(), keep);
+    }
+    if !keep && !defer {
         delete(&pods, &name, &mut w.rx).await;
     }
     watching.abort();
