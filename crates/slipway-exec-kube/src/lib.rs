@@ -8,6 +8,7 @@ pub mod entrypoint;
 mod error;
 pub mod frame;
 mod image;
+mod kaniko;
 mod logs;
 pub mod pod;
 mod status;

@@ -233,6 +233,19 @@ pub fn build(plan: &TaskRunPlan, inputs: &PodInputs<'_>) -> Result<PodParts, Pod
         let step = &plan.steps[i];
         let mut c = base_container(step, "step", inputs, &mut vols)?;
         c.name = names[i].clone().unwrap_or_default();
+        if crate::kaniko::stands_in(step) {
+            // slipway's image, not Kaniko's: the builder runs there, as the image's root.
+            c.image = Some(inputs.slipway_image.to_string());
+            c.image_pull_policy = None;
+            let env = c.env.get_or_insert_with(Vec::new);
+            for (k, v) in crate::kaniko::env(step) {
+                env.push(EnvVar {
+                    name: k,
+                    value: Some(v),
+                    value_from: None,
+                });
+            }
+        }
         let mut command = step_command(
             plan,
             i,

@@ -101,6 +101,11 @@ pub(crate) async fn run(
     if let Err(o) = create(inner, &pods, &parts).await {
         return o;
     }
+    for s in plan.steps.iter().filter(|s| crate::kaniko::stands_in(s)) {
+        events
+            .send(ExecEvent::Notice(crate::kaniko::notice(s)))
+            .await;
+    }
     let (tx, rx) = watch::channel(View::Unknown);
     let watching = tokio::spawn(watch_pod(pods.clone(), name.clone(), tx));
     let mut w = Waiter {
@@ -730,6 +735,10 @@ async fn resolve_commands(
         .collect();
     let mut out = Vec::with_capacity(plan.steps.len());
     for s in &plan.steps {
+        if crate::kaniko::stands_in(s) {
+            out.push(crate::kaniko::command_line(s));
+            continue;
+        }
         if s.skipped || s.script.is_some() || !s.command.is_empty() {
             out.push(image::command_line(s, None));
             continue;

@@ -15,7 +15,8 @@ use crate::progress::Event;
 use crate::run::RunError;
 
 /// Docker's PATH when the image sets none.
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Lines of output kept for the error of a failing RUN.
 const TAIL: usize = 20;

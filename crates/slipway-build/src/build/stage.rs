@@ -120,7 +120,13 @@ pub(crate) async fn build_stage(
         .cloned()
         .ok_or(BuildError::NothingToBuild)?;
     let label = stage.name.clone().unwrap_or_else(|| index.to_string());
-    let (image, base) = base_image(shared, &stage).await?;
+    let (mut image, base) = base_image(shared, &stage).await?;
+    // As `docker build` does: a stage whose base sets no PATH (`FROM scratch`) gets the
+    // default one in its config, before anything else of the stage.
+    let env = image.config.config.env.get_or_insert_with(Vec::new);
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push(crate::build::run_step::DEFAULT_PATH.to_string());
+    }
     shared.progress.event(Event::Stage {
         stage: label.clone(),
         base: base.clone(),

@@ -951,3 +951,126 @@ fn kube_real_cluster_runs_the_corpus() {
         ("SLIPWAY_KUBE_IMAGE", &image),
     ]);
 }
+
+fn docker(args: &[&str]) -> Output {
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", &crate::docker::env().docker.host)
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+/// `/hello.txt` of image `image`, and its `Config.Env`, read through Docker.
+fn file_and_env(image: &str) -> (Vec<u8>, String) {
+    let env = text(&docker(&["image", "inspect", "-f", "{{json .Config.Env}}", image]).stdout);
+    let id = text(&docker(&["create", image, "/none"]).stdout)
+        .trim()
+        .to_string();
+    let archive = docker(&["cp", &format!("{id}:/hello.txt"), "-"]).stdout;
+    docker(&["rm", &id]);
+    let mut entries = tar::Archive::new(archive.as_slice());
+    let mut content = Vec::new();
+    for entry in entries.entries().expect("tar") {
+        let mut entry = entry.expect("entry");
+        std::io::Read::read_to_end(&mut entry, &mut content).expect("read");
+    }
+    (content, env.trim().to_string())
+}
+
+/// A step with Kaniko's image builds in its own Pod with slipway's builder standing in (the
+/// emulator's Pods have no network, so it writes a tar, not a push): the image Docker loads from
+/// it has the file and config that `docker build` gives the same context.
+#[test]
+fn kube_kaniko_step_builds_in_its_pod_what_docker_build_builds() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let dockerfile = "FROM scratch\\nCOPY hello.txt /hello.txt\\nENV GREETING=hi\\n";
+    let tag = format!(
+        "127.0.0.1:5000/slipway-test/kaniko-in-pod:{:x}",
+        fastrand::u64(..)
+    );
+    let file = yaml(
+        home.path(),
+        "kaniko.yaml",
+        &format!(
+            r#"apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {{name: kube-kaniko}}
+spec:
+  taskSpec:
+    results: [{{name: IMAGE_DIGEST}}]
+    volumes: [{{name: out, hostPath: {{path: "{out}"}}}}]
+    steps:
+      - name: context
+        image: mirror.gcr.io/busybox
+        script: |
+          mkdir -p /workspace/ctx && cd /workspace/ctx
+          printf 'hello from the pod\n' > hello.txt
+          printf '{dockerfile}' > Dockerfile
+      - name: build
+        image: gcr.io/kaniko-project/executor:v1.23.2
+        args:
+          - --dockerfile=Dockerfile
+          - --context=dir:///workspace/ctx
+          - --destination={tag}
+          - --no-push
+          - --tar-path=/out/image.tar
+          - --digest-file=$(results.IMAGE_DIGEST.path)
+        volumeMounts: [{{name: out, mountPath: /out}}]
+"#,
+            out = out_dir.path().display()
+        ),
+    );
+    let (out, o) = run(home.path(), &file);
+    let log = text(&out.stderr);
+    assert_eq!(condition(&o), ("True".into(), "Succeeded".into()), "{log}");
+    assert!(
+        log.contains("slipway's builder stands in for gcr.io/kaniko-project/executor:v1.23.2"),
+        "{log}"
+    );
+    let digest = o["status"]["results"][0]["value"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{}",
+        o["status"]
+    );
+    let tar = out_dir.path().join("image.tar");
+    docker(&["load", "-i", &tar.to_string_lossy()]);
+
+    // The same context through `docker build` (the classic builder), the reference.
+    let ctx = tempfile::tempdir().expect("tempdir");
+    std::fs::write(ctx.path().join("hello.txt"), "hello from the pod\n").expect("write");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        dockerfile.replace("\\n", "\n"),
+    )
+    .expect("write");
+    let reference = format!("slipway-test/kaniko-reference:{:x}", fastrand::u64(..));
+    docker(&[
+        "build",
+        "-q",
+        "-t",
+        &reference,
+        &ctx.path().to_string_lossy(),
+    ]);
+    let (ours, ours_env) = file_and_env(&tag);
+    let (theirs, theirs_env) = file_and_env(&reference);
+    assert_eq!(ours, b"hello from the pod\n");
+    assert_eq!(ours, theirs);
+    assert_eq!(ours_env, theirs_env);
+    docker(&["rmi", &tag, &reference]);
+    assert!(
+        left("pods", &o).is_empty(),
+        "pods left: {:?}",
+        left("pods", &o)
+    );
+}
