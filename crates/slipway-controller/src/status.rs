@@ -194,10 +194,16 @@ impl Writer {
                     if let Some(task) = known.and_then(|k| k.task.clone()) {
                         labels.insert("tekton.dev/task".into(), json!(task));
                     }
+                    // The spec as the engine runs it (resolved params), else as the pipeline
+                    // names it.
+                    let spec = match &info.spec {
+                        Value::Object(_) => info.spec.clone(),
+                        _ => known.map_or_else(|| json!({}), |k| k.spec.clone()),
+                    };
                     Child {
                         labels,
                         annotations: None,
-                        spec: known.map_or_else(|| json!({}), |k| k.spec.clone()),
+                        spec,
                         status: Value::Null,
                         created: false,
                         dirty: false,
@@ -427,6 +433,7 @@ mod tests {
                 pipeline_task: Some(task.into()),
                 steps: vec!["s".into()],
                 attempt: 0,
+                spec: serde_json::Value::Null,
             },
             at: SystemTime::now(),
         }
@@ -569,7 +576,12 @@ mod tests {
         let (client, log) =
             testkit::client(|s| (if s.method == "POST" { 201 } else { 200 }, s.body.clone()));
         let store = store(client, Duration::from_millis(20));
-        store.record(&started("pr-compile", "compile"));
+        let mut event = started("pr-compile", "compile");
+        if let RunEvent::TaskRunStarted { info, .. } = &mut event {
+            info.spec = json!({"taskRef": {"name": "build", "kind": "Task"},
+                               "params": [{"name": "v", "value": "resolved"}]});
+        }
+        store.record(&event);
         tokio::time::sleep(Duration::from_millis(200)).await;
         {
             let log = log.lock().expect("lock");
@@ -579,6 +591,10 @@ mod tests {
                 "create, its Running status, the run's childReferences: {log:?}"
             );
             assert_eq!(log[0].body["spec"]["taskRef"]["name"], "build");
+            assert_eq!(
+                log[0].body["spec"]["params"][0]["value"], "resolved",
+                "created with the params as run, while it runs"
+            );
             assert_eq!(log[1].body["status"]["conditions"][0]["status"], "Unknown");
         }
         store.record(&finished("pr-compile", "pr-compile-uid"));

@@ -136,6 +136,8 @@ pub struct TaskRunInfo {
     pub steps: Vec<String>,
     /// Attempt number, from 0.
     pub attempt: u32,
+    /// Its `spec` as Tekton shows it (the Task's reference or spec, resolved params, timeout).
+    pub spec: serde_json::Value,
 }
 
 /// Identity of a PipelineRun or top-level TaskRun.

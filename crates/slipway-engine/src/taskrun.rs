@@ -317,6 +317,7 @@ fn info(shared: &Shared, req: &TaskRunRequest, steps: Vec<String>, attempt: u32)
         pipeline_task: req.parent.as_ref().map(|p| p.pipeline_task.clone()),
         steps,
         attempt,
+        spec: req.spec_json.clone(),
     }
 }
 

@@ -35,6 +35,7 @@ async fn recorded_events_are_readable_after_a_flush() {
         pipeline_task: Some("compile".into()),
         steps: vec!["make".into()],
         attempt: 0,
+        spec: serde_json::Value::Null,
     };
     store.record(&RunEvent::TaskRunStarted { info, at: now });
     store.record(&RunEvent::Log {

@@ -51,6 +51,7 @@ fn start(store: &SqliteStore) {
             pipeline_task: Some("compile".into()),
             steps: vec!["make".into()],
             attempt: 0,
+            spec: serde_json::Value::Null,
         },
         at: now,
     });
