@@ -12,12 +12,12 @@ use kube::runtime::watcher;
 use serde_json::Value;
 use slipway_engine::{CancelHandle, EngineConfig, Store};
 use slipway_exec_kube::{KubeError, KubeExecutor, KubeSettings, refused};
+use slipway_lease::LeaseSettings;
 use slipway_model::reference::RegistryConfig;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ControllerError;
-use crate::lease::{self, LeaseSettings};
 use crate::qps::QpsLayer;
 use crate::resources::RunKind;
 
@@ -238,7 +238,12 @@ impl Controller {
             &self.identity,
         );
         let leases: Api<Lease> = Api::namespaced(self.client.clone(), &self.lease_namespace);
-        let mut lead = tokio::spawn(lease::lead(leases, settings, leading_tx, stop.clone()));
+        let mut lead = tokio::spawn(slipway_lease::lead(
+            leases,
+            settings,
+            leading_tx,
+            stop.clone(),
+        ));
         tracing::info!(identity = %self.identity, "waiting to lead");
         loop {
             tokio::select! {
@@ -252,11 +257,13 @@ impl Controller {
         }
         let watching = self.clone().watch(stop.clone());
         let outcome = tokio::select! {
-            r = &mut lead => flatten(r),
+            r = &mut lead => return flatten(r),
             r = watching => r,
         };
-        // Stepping down or stopping: runs in flight are left to the next leader.
+        // Stopping: runs in flight are left to the next leader, which adopts them; the Lease
+        // is given up (a moment at most) so that it need not wait for it to lapse.
         stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(3), lead).await;
         outcome
     }
 
@@ -313,9 +320,9 @@ impl Controller {
 }
 
 fn flatten(
-    r: Result<Result<(), ControllerError>, tokio::task::JoinError>,
+    r: Result<Result<(), slipway_lease::LeaseError>, tokio::task::JoinError>,
 ) -> Result<(), ControllerError> {
-    r.unwrap_or(Ok(()))
+    r.unwrap_or(Ok(())).map_err(ControllerError::from)
 }
 
 fn default_identity() -> String {

@@ -17,16 +17,9 @@ pub enum ControllerError {
         #[source]
         source: kube::Error,
     },
-    /// The Lease could no longer be renewed: another replica may run the runs now.
-    #[error("failed to keep the lease {namespace}/{name}: {why}; stepping down")]
-    LostLease {
-        /// The Lease.
-        name: String,
-        /// Its namespace.
-        namespace: String,
-        /// Why.
-        why: String,
-    },
+    /// The Lease could no longer be kept: another replica may run the runs now.
+    #[error("failed to {0}; stepping down")]
+    Lease(#[from] slipway_lease::LeaseError),
     /// Tekton's CRDs are not installed.
     #[error(
         "failed to find tekton.dev/v1 {resource} on the API server at {server}: are Tekton's CRDs installed?"
@@ -46,19 +39,4 @@ impl From<KubeError> for ControllerError {
     fn from(e: KubeError) -> Self {
         ControllerError::Cluster(Box::new(e))
     }
-}
-
-/// An error and its causes on one line.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
 }

@@ -7,7 +7,6 @@ mod controller;
 mod dispatch;
 mod error;
 mod history;
-pub mod lease;
 pub mod library;
 pub mod qps;
 pub mod resources;

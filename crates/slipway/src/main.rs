@@ -171,7 +171,7 @@ fn logging(serving: bool) {
     let filter = match std::env::var("SLIPWAY_LOG") {
         Ok(f) => tracing_subscriber::EnvFilter::new(f),
         Err(_) if serving => tracing_subscriber::EnvFilter::new(
-            "slipway_server=info,slipway=info,slipway_controller=info",
+            "slipway_server=info,slipway=info,slipway_controller=info,slipway_lease=info",
         ),
         Err(_) => tracing_subscriber::EnvFilter::new("off"),
     };

@@ -12,7 +12,7 @@ pub use crate::run::bundle::{Bundle, BundleMount, Process};
 pub use crate::run::overlay::Overlay;
 pub(crate) use crate::run::runtime::forward;
 pub use crate::run::runtime::{ExitStatus, OciRuntime, Runtime, RuntimeKind};
-pub use crate::run::sweep::{mounts_under, sweep};
+pub use crate::run::sweep::{CONTAINER_PREFIX, mounts_under, sweep};
 pub use crate::run::user::{UserSpec, resolve_user};
 
 /// Why a RUN could not start or failed.

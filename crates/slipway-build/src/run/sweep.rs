@@ -4,15 +4,34 @@ use std::path::Path;
 
 use crate::run::OciRuntime;
 
-/// Deletes our runtime's leftover containers and detaches every mount under `dir` (deepest
-/// first), so removing stale temporary directories afterwards cannot reach through a mount.
+/// What container ids of builds start with; the rest is `<pid>-<random>`.
+pub const CONTAINER_PREFIX: &str = "slipway-build-";
+
+/// Deletes the containers and detaches the mounts under `dir` (deepest first) that builds no
+/// longer running left behind, so removing their temporary directories afterwards cannot reach
+/// through a mount. Those of a build running at the same time are its own, and left alone.
 pub fn sweep(runtime: Option<&OciRuntime>, dir: &Path) {
     if let Some(runtime) = runtime {
         for id in runtime.list() {
-            runtime.delete(&id);
+            if id
+                .strip_prefix(CONTAINER_PREFIX)
+                .is_some_and(crate::store::left_by_a_dead_process)
+            {
+                runtime.delete(&id);
+            }
         }
     }
-    let mut targets = mounts_under(dir);
+    let shown = dir.display().to_string();
+    let prefix = format!("{}/", shown.trim_end_matches('/'));
+    let mut targets: Vec<String> = mounts_under(dir)
+        .into_iter()
+        .filter(|t| {
+            // The temporary directory the mount is in names the build that made it.
+            t.strip_prefix(&prefix)
+                .and_then(|rest| rest.split('/').next())
+                .is_some_and(crate::store::left_by_a_dead_process)
+        })
+        .collect();
     targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
     for t in targets {
         let _ = crate::run::overlay::unmount(Path::new(&t));
@@ -63,28 +82,41 @@ fn unescape(field: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_leftover_mount_is_detached() -> Result<(), Box<dyn std::error::Error>> {
-        let tmp = tempfile::tempdir()?;
+    /// Mounts an overlay at `dir/m` (its lower, upper and work directories beside it).
+    fn mount_in(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+        std::fs::create_dir_all(dir.join("a"))?;
         let ov = crate::run::Overlay::mount(
-            &[tmp.path().join("a")],
-            Some((&tmp.path().join("u"), &tmp.path().join("w"))),
-            &tmp.path().join("l"),
-            &tmp.path().join("m"),
-        );
-        // A lower directory that does not exist is refused; make it and retry.
-        drop(ov);
-        std::fs::create_dir_all(tmp.path().join("a"))?;
-        let ov = crate::run::Overlay::mount(
-            &[tmp.path().join("a")],
-            Some((&tmp.path().join("u"), &tmp.path().join("w"))),
-            &tmp.path().join("l"),
-            &tmp.path().join("m"),
+            &[dir.join("a")],
+            Some((&dir.join("u"), &dir.join("w"))),
+            &dir.join("l"),
+            &dir.join("m"),
         )?;
         std::mem::forget(ov);
-        assert_eq!(mounts_under(tmp.path()).len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_mount_left_by_a_dead_build_is_detached_and_a_running_ones_kept()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let mut gone = std::process::Command::new("true").spawn()?;
+        let dead = gone.id();
+        gone.wait()?;
+        let left = tmp.path().join(format!("{dead}-00000000000000aa"));
+        let running = tmp
+            .path()
+            .join(format!("{}-00000000000000bb", std::process::id()));
+        mount_in(&left)?;
+        mount_in(&running)?;
+        assert_eq!(mounts_under(tmp.path()).len(), 2);
         sweep(None, tmp.path());
-        assert!(mounts_under(tmp.path()).is_empty());
+        let after = mounts_under(tmp.path());
+        assert_eq!(
+            after,
+            [running.join("m").display().to_string()],
+            "only the dead build's mount goes"
+        );
+        let _ = crate::run::overlay::unmount(&running.join("m"));
         Ok(())
     }
 

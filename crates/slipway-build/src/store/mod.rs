@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::store::digest::{Digest, is_sha256_hex};
 pub use crate::store::temp::TempDir;
+pub(crate) use crate::store::temp::{left_by_a_dead_process, unique_name};
 
 use crate::image::Image;
 use crate::layer::Layer;

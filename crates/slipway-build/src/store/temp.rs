@@ -62,19 +62,24 @@ pub(crate) fn remove_any(p: &Path) {
 pub(crate) fn remove_stale(tmp: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(tmp)? {
         let entry = entry?;
-        let name = entry.file_name();
-        let owner = name
+        if entry
+            .file_name()
             .to_str()
-            .and_then(|n| n.split_once('-'))
-            .and_then(|(pid, _)| pid.parse::<i32>().ok());
-        // A name this module did not make is left alone: someone else put it there.
-        if let Some(pid) = owner
-            && !process_alive(pid)
+            .is_some_and(left_by_a_dead_process)
         {
             remove_any(&entry.path());
         }
     }
     Ok(())
+}
+
+/// True when `name` is `<pid>-...` (as [`unique_name`] makes them) and that process no longer
+/// runs. A name made otherwise is never taken as left behind: someone else put it there, and
+/// another build running at the same time keeps what it made.
+pub(crate) fn left_by_a_dead_process(name: &str) -> bool {
+    name.split_once('-')
+        .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        .is_some_and(|pid| !process_alive(pid))
 }
 
 /// True while `pid` names a running process (signal 0 probes without sending anything).

@@ -96,7 +96,6 @@ fn election(
     let identity = format!("{host}-{}", std::process::id());
     Ok(Election::new(
         connected.client.clone(),
-        &connected.server,
         namespace,
         name,
         &identity,

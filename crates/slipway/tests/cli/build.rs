@@ -355,6 +355,58 @@ fn a_killed_build_leaves_nothing_after_the_next_start() {
     assert!(tmp.is_empty(), "{tmp:?}");
 }
 
+/// Two builds at once on one cache: the second one's start-up sweep (what killed builds left)
+/// leaves the first one's running container and mount alone, and both finish.
+#[test]
+fn a_build_starting_while_another_runs_leaves_its_container_and_mount_alone() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let marker = format!("sleep 3.{}", 100 + fastrand::u32(..800));
+    let slow = dockerfile(
+        home.path(),
+        &format!("FROM 127.0.0.1:5000/library/busybox\nRUN {marker} && echo done > /done\n"),
+    );
+    let cache = home.path().join("cache");
+    let first = Command::new(bin())
+        .args(["build", "--mode", "privileged", "--no-push", "-c"])
+        .arg(&slow)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .env("SLIPWAY_HOME", home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("slipway starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while processes_with(&marker).is_empty() {
+        assert!(Instant::now() < deadline, "the RUN never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let quick = home.path().join("quick");
+    std::fs::create_dir_all(&quick).expect("mkdir");
+    std::fs::write(
+        quick.join("Dockerfile"),
+        "FROM 127.0.0.1:5000/library/busybox\nRUN true\n",
+    )
+    .expect("write");
+    let second = build(
+        home.path(),
+        &[
+            "--no-push",
+            "-c",
+            quick.to_str().expect("utf-8"),
+            "--cache-dir",
+            cache.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(
+        !processes_with(&marker).is_empty(),
+        "the first build's RUN was killed by the second's start"
+    );
+    let first = first.wait_with_output().expect("the first build ends");
+    assert!(first.status.success(), "{}", text(&first.stderr));
+}
+
 #[test]
 fn kaniko_only_flags_are_accepted_and_said_to_do_nothing() {
     let home = tempfile::tempdir().expect("tempdir");

@@ -84,7 +84,7 @@ impl Controller {
             .env("SLIPWAY_CONFIG", &emulator().config)
             .env(
                 "SLIPWAY_LOG",
-                "slipway_controller=info,slipway_exec_kube=info",
+                "slipway_controller=info,slipway_lease=info,slipway_exec_kube=info",
             )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

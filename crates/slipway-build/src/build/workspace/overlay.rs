@@ -166,7 +166,12 @@ impl Workspace for Overlays {
             cwd: request.cwd,
             user: who,
         };
-        let id = format!("slipway-build-{:016x}", fastrand::u64(..));
+        // Named after this process, so a build starting meanwhile leaves it alone.
+        let id = format!(
+            "{}{}",
+            crate::run::CONTAINER_PREFIX,
+            crate::store::unique_name()
+        );
         let bundle = Bundle::write(
             &tmp.path().join("bundle"),
             upper.root(),

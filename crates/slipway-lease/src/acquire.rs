@@ -1,47 +1,11 @@
-//! Leader election with a `coordination.k8s.io/v1` Lease: only the holder runs runs. The holder
-//! renews it; another replica takes it over once it has gone unrenewed for its duration.
-
-use std::time::Duration;
+//! One attempt to create, renew or take over the Lease, and giving it up.
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, PostParams};
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
-use crate::error::ControllerError;
-
-/// Which Lease, who we are, and its timings.
-#[derive(Debug, Clone)]
-pub struct LeaseSettings {
-    /// The Lease's name.
-    pub name: String,
-    /// Its namespace.
-    pub namespace: String,
-    /// This replica's identity (holderIdentity).
-    pub identity: String,
-    /// How long a holder keeps it without renewing.
-    pub duration: Duration,
-    /// How often the holder renews it.
-    pub renew_every: Duration,
-    /// How often a non-holder tries to take it.
-    pub retry_every: Duration,
-}
-
-impl LeaseSettings {
-    /// Client-go's usual timings (15 s lease, renewing every 5 s, retrying every 2 s).
-    pub fn new(name: &str, namespace: &str, identity: &str) -> Self {
-        LeaseSettings {
-            name: name.to_string(),
-            namespace: namespace.to_string(),
-            identity: identity.to_string(),
-            duration: Duration::from_secs(15),
-            renew_every: Duration::from_secs(5),
-            retry_every: Duration::from_secs(2),
-        }
-    }
-}
+use crate::settings::LeaseSettings;
 
 /// What one attempt found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,8 +64,30 @@ pub async fn try_acquire(api: &Api<Lease>, s: &LeaseSettings) -> Result<Attempt,
     }
 }
 
+/// Gives the Lease up if we hold it (an empty holder), so another candidate takes it at once
+/// instead of waiting for it to lapse. Best effort: a failure only means that wait.
+pub async fn release(api: &Api<Lease>, s: &LeaseSettings) {
+    let Ok(Some(mut lease)) = api.get_opt(&s.name).await else {
+        return;
+    };
+    let Some(spec) = lease.spec.as_mut() else {
+        return;
+    };
+    if spec.holder_identity.as_deref() != Some(s.identity.as_str()) {
+        return;
+    }
+    spec.holder_identity = Some(String::new());
+    if let Err(e) = api.replace(&s.name, &PostParams::default(), &lease).await {
+        tracing::debug!(
+            "failed to release the Lease {}/{}: {e}",
+            s.namespace,
+            s.name
+        );
+    }
+}
+
 /// Whether the holder has let the Lease lapse (or it names none).
-fn expired(spec: &LeaseSpec, now: Timestamp) -> bool {
+pub(crate) fn expired(spec: &LeaseSpec, now: Timestamp) -> bool {
     if spec.holder_identity.as_deref().unwrap_or("").is_empty() {
         return true;
     }
@@ -112,76 +98,12 @@ fn expired(spec: &LeaseSpec, now: Timestamp) -> bool {
     renewed.0.checked_add(lasts).is_ok_and(|end| end < now)
 }
 
-/// Campaigns for the Lease until `stop`: `leading` turns true once held. A leader whose renewal
-/// fails or is refused steps down and this returns [`ControllerError::LostLease`], since its runs
-/// may now be taken over by the new leader.
-pub async fn lead(
-    api: Api<Lease>,
-    s: LeaseSettings,
-    leading: watch::Sender<bool>,
-    stop: CancellationToken,
-) -> Result<(), ControllerError> {
-    // Renewal errors are retried until this much of the lease has passed since the last
-    // renewal (client-go's renew deadline), so a slow answer does not end the leadership.
-    let deadline = s.duration.mul_f64(2.0 / 3.0);
-    let mut renewed = tokio::time::Instant::now();
-    loop {
-        let leader = *leading.borrow();
-        let attempt = try_acquire(&api, &s).await;
-        match (leader, attempt) {
-            (_, Ok(Attempt::Held)) => {
-                renewed = tokio::time::Instant::now();
-                if !leader {
-                    tracing::info!(lease = %s.name, identity = %s.identity, "became the leader");
-                    let _ = leading.send(true);
-                }
-            }
-            (true, Err(e)) if renewed.elapsed() < deadline => {
-                tracing::warn!("failed to renew the lease {}/{}: {e}", s.namespace, s.name);
-                tokio::select! {
-                    () = stop.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(s.retry_every) => {}
-                }
-                continue;
-            }
-            (true, outcome) => {
-                let _ = leading.send(false);
-                let why = match outcome {
-                    Err(e) => crate::error::chain(&e),
-                    _ => "another replica holds it".to_string(),
-                };
-                return Err(ControllerError::LostLease {
-                    name: s.name.clone(),
-                    namespace: s.namespace.clone(),
-                    why,
-                });
-            }
-            (false, Ok(Attempt::Taken)) => {}
-            (false, Err(e)) => {
-                tracing::warn!("failed to get the lease {}/{}: {e}", s.namespace, s.name);
-            }
-        }
-        let wait = if *leading.borrow() {
-            s.renew_every
-        } else {
-            s.retry_every
-        };
-        tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            () = tokio::time::sleep(wait) => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::testkit::{self, status};
+    use crate::mock::{self, status};
 
     const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ci/leases/ctl";
 
@@ -189,7 +111,7 @@ mod tests {
         LeaseSettings::new("ctl", "ci", "me")
     }
 
-    fn lease(holder: &str, renewed: Timestamp) -> Value {
+    pub(crate) fn lease(holder: &str, renewed: Timestamp) -> Value {
         json!({
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": "ctl", "namespace": "ci", "resourceVersion": "7"},
@@ -200,7 +122,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_lease_is_created_with_us_as_holder() {
-        let (client, log) = testkit::client(|s| match s.method.as_str() {
+        let (client, log) = mock::client(|s| match s.method.as_str() {
             "GET" => (404, status(404, "NotFound")),
             _ => (201, s.body.clone()),
         });
@@ -225,7 +147,7 @@ mod tests {
     #[tokio::test]
     async fn a_fresh_lease_of_another_is_left_alone() {
         let held = lease("other", Timestamp::now());
-        let (client, log) = testkit::client(move |_| (200, held.clone()));
+        let (client, log) = mock::client(move |_| (200, held.clone()));
         let api: Api<Lease> = Api::namespaced(client, "ci");
         assert_eq!(
             try_acquire(&api, &settings()).await.expect("answers"),
@@ -240,7 +162,7 @@ mod tests {
     async fn a_lapsed_lease_is_taken_over_with_a_compare_and_swap() {
         let old = Timestamp::now() - SignedDuration::from_secs(60);
         let held = lease("other", old);
-        let (client, log) = testkit::client(move |s| match s.method.as_str() {
+        let (client, log) = mock::client(move |s| match s.method.as_str() {
             "GET" => (200, held.clone()),
             _ => (200, s.body.clone()),
         });
@@ -262,7 +184,7 @@ mod tests {
     async fn losing_the_race_for_a_lease_is_not_an_error() {
         let old = Timestamp::now() - SignedDuration::from_secs(60);
         let held = lease("other", old);
-        let (client, _) = testkit::client(move |s| match s.method.as_str() {
+        let (client, _) = mock::client(move |s| match s.method.as_str() {
             "GET" => (200, held.clone()),
             _ => (409, status(409, "Conflict")),
         });
@@ -273,46 +195,39 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_leader_rides_out_a_failed_renewal_within_the_deadline() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let seen = calls.clone();
+    #[tokio::test]
+    async fn a_released_lease_names_no_holder_and_anothers_is_not_touched() {
         let ours = lease("me", Timestamp::now());
-        let (client, _) = testkit::client(move |s| {
-            let n = seen.fetch_add(1, Ordering::SeqCst);
-            match (s.method.as_str(), n) {
-                // The first read fails (a slow server), the next ones answer.
-                (_, 0) => (500, status(500, "InternalError")),
-                ("GET", _) => (200, ours.clone()),
-                _ => (200, s.body.clone()),
-            }
+        let (client, log) = mock::client(move |s| match s.method.as_str() {
+            "GET" => (200, ours.clone()),
+            _ => (200, s.body.clone()),
         });
         let api: Api<Lease> = Api::namespaced(client, "ci");
-        let (tx, rx) = watch::channel(true);
-        let stop = CancellationToken::new();
-        let lead = tokio::spawn(lead(api, settings(), tx, stop.clone()));
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        assert!(*rx.borrow(), "still leading");
-        assert!(calls.load(Ordering::SeqCst) >= 3, "retried and renewed");
-        stop.cancel();
-        lead.await.expect("joins").expect("no error");
+        release(&api, &settings()).await;
+        {
+            let log = log.lock().expect("lock");
+            assert_eq!(log[1].method, "PUT");
+            assert_eq!(log[1].body["spec"]["holderIdentity"], "");
+            assert_eq!(log[1].body["metadata"]["resourceVersion"], "7");
+        }
+        let theirs = lease("other", Timestamp::now());
+        let (client, log) = mock::client(move |_| (200, theirs.clone()));
+        let api: Api<Lease> = Api::namespaced(client, "ci");
+        release(&api, &settings()).await;
+        assert_eq!(log.lock().expect("lock").len(), 1, "only read");
     }
 
-    #[tokio::test]
-    async fn a_leader_that_cannot_renew_steps_down() {
-        let ours = lease("me", Timestamp::now());
-        let (client, _) = testkit::client(move |s| match s.method.as_str() {
-            "GET" => (200, ours.clone()),
-            _ => (409, status(409, "Conflict")),
-        });
-        let api: Api<Lease> = Api::namespaced(client, "ci");
-        let (tx, rx) = watch::channel(true);
-        let mut s = settings();
-        s.renew_every = Duration::from_millis(10);
-        let e = lead(api, s, tx, CancellationToken::new())
-            .await
-            .expect_err("steps down");
-        assert!(matches!(e, ControllerError::LostLease { .. }), "{e}");
-        assert!(!*rx.borrow());
+    #[test]
+    fn a_lease_lapses_after_its_duration_without_renewal_or_holder() {
+        let now = Timestamp::now();
+        let spec = |holder: &str, ago: i64| LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(15),
+            renew_time: Some(MicroTime(now - SignedDuration::from_secs(ago))),
+            ..LeaseSpec::default()
+        };
+        assert!(!expired(&spec("a", 5), now));
+        assert!(expired(&spec("a", 20), now));
+        assert!(expired(&spec("", 1), now), "released");
     }
 }
