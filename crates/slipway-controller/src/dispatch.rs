@@ -366,7 +366,7 @@ mod tests {
 mod mock_tests {
     use super::*;
     use crate::resources::pipeline_runs;
-    use crate::testkit;
+    use slipway_kube_mock as testkit;
 
     #[tokio::test]
     async fn the_claim_is_a_status_patch_guarded_by_the_resource_version() {
@@ -388,7 +388,7 @@ mod mock_tests {
         let log = log.lock().expect("lock");
         assert_eq!(log[0].method, "PATCH");
         assert_eq!(
-            log[0].path,
+            log[0].path(),
             "/apis/tekton.dev/v1/namespaces/ci/pipelineruns/pr/status"
         );
         assert_eq!(log[0].content_type, "application/merge-patch+json");

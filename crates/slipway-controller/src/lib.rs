@@ -14,6 +14,3 @@ pub mod status;
 
 pub use controller::{Controller, ControllerSettings};
 pub use error::ControllerError;
-
-#[cfg(test)]
-mod testkit;

@@ -421,7 +421,7 @@ mod tests {
     use slipway_engine::event::TaskRunInfo;
 
     use super::*;
-    use crate::testkit;
+    use slipway_kube_mock as testkit;
 
     fn started(name: &str, task: &str) -> RunEvent {
         RunEvent::TaskRunStarted {
@@ -493,7 +493,7 @@ mod tests {
         let log = log.lock().expect("lock").clone();
         assert_eq!(log.len(), 1, "{log:?}");
         assert_eq!(
-            log[0].path,
+            log[0].path(),
             "/apis/tekton.dev/v1/namespaces/ci/pipelineruns/pr/status"
         );
         let status = &log[0].body["status"];
@@ -517,10 +517,7 @@ mod tests {
         });
         store.flush().await;
         let log = log.lock().expect("lock").clone();
-        let shape: Vec<(&str, &str)> = log
-            .iter()
-            .map(|s| (s.method.as_str(), s.path.as_str()))
-            .collect();
+        let shape: Vec<(&str, &str)> = log.iter().map(|s| (s.method.as_str(), s.path())).collect();
         assert_eq!(
             shape,
             [

@@ -21,13 +21,7 @@ pub(crate) fn stands_in(step: &StepPlan) -> bool {
 /// the step's flags (after `/kaniko/executor` in `command`, then `args`, as the image runs
 /// them), with Kaniko's default context and the cache placed where the build leaves it be.
 pub(crate) fn command_line(step: &StepPlan) -> Vec<String> {
-    let given: Vec<String> = step
-        .command
-        .iter()
-        .skip(1)
-        .chain(&step.args)
-        .cloned()
-        .collect();
+    let given = kaniko::executor_flags(&step.command, &step.args);
     let names = |flags: &[&str]| {
         given.iter().any(|a| {
             let flag = a.split_once('=').map_or(a.as_str(), |(f, _)| f);

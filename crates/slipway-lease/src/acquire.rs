@@ -103,7 +103,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::mock::{self, status};
+    use slipway_kube_mock::{self as mock, status};
 
     const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ci/leases/ctl";
 
@@ -135,7 +135,7 @@ mod tests {
         assert_eq!(log.len(), 2);
         assert_eq!(log[1].method, "POST");
         assert_eq!(
-            log[1].path,
+            log[1].path(),
             "/apis/coordination.k8s.io/v1/namespaces/ci/leases"
         );
         let spec = &log[1].body["spec"];
@@ -155,7 +155,7 @@ mod tests {
         );
         let log = log.lock().expect("lock");
         assert_eq!(log.len(), 1, "only read: {log:?}");
-        assert_eq!(log[0].path, PATH);
+        assert_eq!(log[0].path(), PATH);
     }
 
     #[tokio::test]
@@ -173,7 +173,7 @@ mod tests {
         );
         let log = log.lock().expect("lock");
         assert_eq!(log[1].method, "PUT");
-        assert_eq!(log[1].path, PATH);
+        assert_eq!(log[1].path(), PATH);
         let body = &log[1].body;
         assert_eq!(body["metadata"]["resourceVersion"], "7", "guarded: {body}");
         assert_eq!(body["spec"]["holderIdentity"], "me");

@@ -101,7 +101,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::mock::{self, status};
+    use slipway_kube_mock::{self as mock, status};
 
     fn lease(holder: &str) -> serde_json::Value {
         json!({

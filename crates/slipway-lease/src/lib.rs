@@ -7,8 +7,6 @@
 mod acquire;
 mod error;
 mod lead;
-#[cfg(test)]
-mod mock;
 mod settings;
 
 pub use acquire::{Attempt, release, try_acquire};

@@ -39,6 +39,12 @@ pub fn runs_executor(image: Option<&str>, command: &[String], script: Option<&st
         && image.is_some_and(is_executor_image)
 }
 
+/// The executor's flags as a step gives them: those after `/kaniko/executor` in `command` come
+/// first, then `args`, as the image runs them.
+pub fn executor_flags(command: &[String], args: &[String]) -> Vec<String> {
+    command.iter().skip(1).chain(args).cloned().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

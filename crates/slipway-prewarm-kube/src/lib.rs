@@ -15,7 +15,7 @@ mod error;
 mod kind;
 mod lease;
 #[cfg(test)]
-mod mock;
+use slipway_kube_mock as mock;
 mod node;
 
 pub use cluster::{ClusterConfig, KubeCluster, StartError, run_on_cluster};

@@ -216,14 +216,7 @@ pub fn invocation(
         binds,
         workdir: workdir.clone(),
     };
-    // Flags after `/kaniko/executor` in `command` come before the args, as the image runs them.
-    let given: Vec<String> = step
-        .command
-        .iter()
-        .skip(1)
-        .chain(&step.args)
-        .cloned()
-        .collect();
+    let given = kaniko::executor_flags(&step.command, &step.args);
     let args = t.args(&given)?;
     let cwd = t.host(&workdir, false)?;
     let mut env: Vec<(String, String)> = Vec::new();

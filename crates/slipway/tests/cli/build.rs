@@ -290,6 +290,27 @@ fn processes_with(needle: &str) -> Vec<String> {
     found
 }
 
+/// Starts a privileged build of `ctx` on `cache` and returns once its RUN (a command line
+/// holding `marker`) runs.
+fn build_until_run(home: &Path, ctx: &Path, cache: &Path, marker: &str) -> std::process::Child {
+    let child = Command::new(bin())
+        .args(["build", "--mode", "privileged", "--no-push", "-c"])
+        .arg(ctx)
+        .arg("--cache-dir")
+        .arg(cache)
+        .env("SLIPWAY_HOME", home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("slipway starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while processes_with(marker).is_empty() {
+        assert!(Instant::now() < deadline, "the RUN never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 #[test]
 fn a_killed_build_leaves_nothing_after_the_next_start() {
     let home = tempfile::tempdir().expect("tempdir");
@@ -299,26 +320,7 @@ fn a_killed_build_leaves_nothing_after_the_next_start() {
         &format!("FROM 127.0.0.1:5000/library/busybox\nRUN echo started && {marker}\n"),
     );
     let cache = home.path().join("cache");
-    let mut child = Command::new(bin())
-        .args([
-            "build",
-            "--mode",
-            "privileged",
-            "--no-push",
-            "-c",
-            ctx.to_str().expect("utf-8"),
-        ])
-        .args(["--cache-dir", cache.to_str().expect("utf-8")])
-        .env("SLIPWAY_HOME", home.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("slipway starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while processes_with(&marker).is_empty() {
-        assert!(Instant::now() < deadline, "the RUN never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = build_until_run(home.path(), &ctx, &cache, &marker);
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     // What SIGKILL leaves: the container's process and the overlay.
@@ -366,21 +368,7 @@ fn a_build_starting_while_another_runs_leaves_its_container_and_mount_alone() {
         &format!("FROM 127.0.0.1:5000/library/busybox\nRUN {marker} && echo done > /done\n"),
     );
     let cache = home.path().join("cache");
-    let first = Command::new(bin())
-        .args(["build", "--mode", "privileged", "--no-push", "-c"])
-        .arg(&slow)
-        .arg("--cache-dir")
-        .arg(&cache)
-        .env("SLIPWAY_HOME", home.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("slipway starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while processes_with(&marker).is_empty() {
-        assert!(Instant::now() < deadline, "the RUN never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let first = build_until_run(home.path(), &slow, &cache, &marker);
     let quick = home.path().join("quick");
     std::fs::create_dir_all(&quick).expect("mkdir");
     std::fs::write(
