@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Controller benchmark against ../shared/kube-emu (an API server and kubelet emulator).
 
-1. API requests per run: one TaskRun (two steps) and one PipelineRun (three sequential tasks,
-   one step each) created while `slipway controller` watches; every request the emulator serves
+1. API requests per run: one TaskRun (two steps), one PipelineRun (three sequential tasks,
+   one step each) and the same PipelineRun naming its Task by `taskRef` created while `slipway controller` watches; every request the emulator serves
    from the creation to the run's end is counted (`emu.py -v` logs each one), by verb and
    resource, the benchmark's own create excluded and its own reads made on a separate watch
    opened before.
@@ -171,6 +171,20 @@ def pipelinerun(tasks, scheduler=None):
             "metadata": {"generateName": "bench-pr-"}, "spec": spec}
 
 
+def referring_pipelinerun(tasks):
+    """A PipelineRun of `tasks` sequential tasks, each by `taskRef` to one Task (created apart)."""
+    spec = {"pipelineSpec": {"tasks": [
+        {"name": f"t{i}", **({"runAfter": [f"t{i-1}"]} if i else {}),
+         "taskRef": {"name": "bench-echo"}} for i in range(tasks)]}}
+    return {"apiVersion": "tekton.dev/v1", "kind": "PipelineRun",
+            "metadata": {"generateName": "bench-pr-ref-"}, "spec": spec}
+
+
+def echo_task():
+    return {"apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "bench-echo"},
+            "spec": {"steps": [step("s", "by-ref")]}}
+
+
 def rss_mb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -240,12 +254,15 @@ def main():
             [binary, "controller", "--namespace", NS, "--qps", str(args.qps),
              "--burst", str(args.burst), "--kube-image", image],
             env=env, stdout=clog, stderr=subprocess.STDOUT)
+        emu.request("POST", f"/apis/tekton.dev/v1/namespaces/{NS}/tasks?bench=setup", echo_task())
         time.sleep(3)
         print(f"# {time.strftime('%Y-%m-%d')}, slipway controller --qps {args.qps:g} "
               f"--burst {args.burst} against kube-emu\n")
         for what, kind, body, plural in [
             ("TaskRun, 2 steps", "TaskRun", taskrun(), "taskruns"),
             ("PipelineRun, 3 tasks", "PipelineRun", pipelinerun(3), "pipelineruns"),
+            ("PipelineRun, 3 tasks by taskRef", "PipelineRun", referring_pipelinerun(3),
+             "pipelineruns"),
         ]:
             measure_requests(emu, kind, body, plural)  # warm: images, caches
             cond, tally, total, leases = measure_requests(emu, kind, body, plural)

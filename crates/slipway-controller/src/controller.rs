@@ -66,6 +66,8 @@ pub struct Controller {
     qps: QpsLayer,
     /// A server's store that records every run too (`slipway serve --controller`).
     pub(crate) history: Option<Arc<dyn Store>>,
+    /// The Tasks, Pipelines and StepActions runs name, watched once this replica leads.
+    pub(crate) cache: std::sync::OnceLock<crate::cache::TektonCache>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -132,6 +134,7 @@ impl Controller {
             runs: Mutex::new(HashMap::new()),
             qps,
             history: None,
+            cache: std::sync::OnceLock::new(),
         };
         controller.preflight().await?;
         Ok(controller)
@@ -157,6 +160,7 @@ impl Controller {
             executor,
             runs: Mutex::new(HashMap::new()),
             history: None,
+            cache: std::sync::OnceLock::new(),
         }
     }
 
@@ -269,6 +273,8 @@ impl Controller {
 
     async fn watch(self: Arc<Self>, stop: CancellationToken) -> Result<(), ControllerError> {
         let ns = self.settings.namespace.clone();
+        self.cache
+            .get_or_init(|| crate::cache::TektonCache::start(&self.client, ns.as_deref(), &stop));
         let stream = |kind: RunKind| {
             let config = watcher::Config::default().any_semantic();
             watcher(self.api(kind, ns.as_deref()), config)

@@ -193,7 +193,15 @@ async fn start(ctl: Arc<Controller>, kind: RunKind, object: Value, how: Start) {
         Ok(run) => run,
         Err(e) => return fail(e.reason, e.message).await,
     };
-    let lib = match namespace_library(&ctl.client, &namespace, Needs::of(&object)).await {
+    let lib = match namespace_library(
+        &ctl.client,
+        ctl.cache.get(),
+        &namespace,
+        Needs::of(&object),
+        &object,
+    )
+    .await
+    {
         Ok(lib) => lib,
         Err(e) => {
             let reason = match kind {

@@ -3,6 +3,7 @@
 //! Tekton-shaped status (and a TaskRun object per pipeline task) back, so kubectl, tkn and
 //! Tekton Dashboard read them.
 
+mod cache;
 mod controller;
 mod dispatch;
 mod error;

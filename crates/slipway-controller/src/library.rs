@@ -10,7 +10,7 @@ use kube::core::ApiResource;
 use serde_json::{Value, json};
 use slipway_model::{Diagnostics, Library, RunObject};
 
-use crate::resources::tekton;
+use crate::cache::TektonCache;
 
 /// Annotations that describe how an object was written, not what it asks for.
 const DROPPED_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
@@ -142,21 +142,66 @@ impl Needs {
 }
 
 /// The Tasks, Pipelines, StepActions, ConfigMaps and Secrets of `namespace` that `needs` asks
-/// for, as a Library.
-pub async fn namespace_library(
+/// for, as a Library. Tekton's kinds come from `cache` where it has them, unless `run` (the
+/// object as watched) names one the cache lacks (created a moment before the run, the watch not
+/// there yet): then they are listed, as without a cache.
+pub(crate) async fn namespace_library(
     client: &kube::Client,
+    cache: Option<&TektonCache>,
+    namespace: &str,
+    needs: Needs,
+    run: &Value,
+) -> Result<Arc<Library>, kube::Error> {
+    if needs.tekton
+        && let Some(cache) = cache
+    {
+        let tekton_only = Needs {
+            config_maps: false,
+            secrets: false,
+            ..needs
+        };
+        let lib = read_library(client, Some(cache), namespace, tekton_only).await?;
+        if let Some(specs) = referenced(&lib, run) {
+            // What the run and the objects it names mention decides the rest, as for a run
+            // that names nothing.
+            let text = specs
+                .iter()
+                .map(Value::to_string)
+                .collect::<String>()
+                .to_ascii_lowercase();
+            let rest = Needs {
+                tekton: false,
+                config_maps: text.contains("configmap"),
+                secrets: text.contains("secret"),
+            };
+            if !rest.config_maps && !rest.secrets {
+                return Ok(lib);
+            }
+            let more = read_library(client, None, namespace, rest).await?;
+            let mut lib = Arc::unwrap_or_clone(lib);
+            let more = Arc::unwrap_or_clone(more);
+            lib.config_maps.extend(more.config_maps);
+            lib.secrets.extend(more.secrets);
+            return Ok(Arc::new(lib));
+        }
+    }
+    read_library(client, None, namespace, needs).await
+}
+
+async fn read_library(
+    client: &kube::Client,
+    cache: Option<&TektonCache>,
     namespace: &str,
     needs: Needs,
 ) -> Result<Arc<Library>, kube::Error> {
     let mut lib = Library::default();
     let mut diags = Diagnostics::default();
-    let kinds = [
-        tekton("v1", "Task", "tasks"),
-        tekton("v1", "Pipeline", "pipelines"),
-        tekton("v1beta1", "StepAction", "stepactions"),
-    ];
-    for ar in kinds.iter().filter(|_| needs.tekton) {
-        for object in list(client, namespace, ar).await? {
+    for ar in crate::cache::kinds().iter().filter(|_| needs.tekton) {
+        let objects = match cache.and_then(|c| c.objects(&ar.kind, namespace)) {
+            Some(cached) => cached,
+            None => list(client, namespace, ar).await?,
+        };
+        for object in objects {
             match fitting(&object, &ar.kind) {
                 Ok(text) => lib.add_source(source_path(&object, &ar.kind), text, &mut diags),
                 // A broken Task only matters to the runs that use it; they fail as not found.
@@ -180,6 +225,65 @@ pub async fn namespace_library(
         tracing::warn!("{}", d.message);
     }
     Ok(Arc::new(lib))
+}
+
+/// The specs of `run` and of every Task, Pipeline and StepAction it names (by name, not through
+/// a resolver), through the Pipelines and Tasks it names; `None` when one of them is not in
+/// `lib`.
+fn referenced(lib: &Library, run: &Value) -> Option<Vec<Value>> {
+    let mut todo = vec![run["spec"].clone()];
+    let mut specs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(spec) = todo.pop() {
+        let mut refs = Vec::new();
+        named_refs(&spec, &mut refs);
+        specs.push(spec);
+        for (key, name) in refs {
+            if !seen.insert((key, name.clone())) {
+                continue;
+            }
+            let found = match key {
+                "taskRef" => serde_json::to_value(&lib.tasks.get(&name)?.spec),
+                "pipelineRef" => serde_json::to_value(&lib.pipelines.get(&name)?.spec),
+                _ => serde_json::to_value(&lib.step_actions.get(&name)?.spec),
+            };
+            if let Ok(spec) = found {
+                todo.push(spec);
+            }
+        }
+    }
+    Some(specs)
+}
+
+/// Whether `run` names an object `lib` lacks.
+#[cfg(test)]
+fn lacks(lib: &Library, run: &Value) -> bool {
+    referenced(lib, run).is_none()
+}
+
+/// Every `taskRef`, `pipelineRef` and step `ref` in `v` that names an object by name.
+fn named_refs(v: &Value, out: &mut Vec<(&'static str, String)>) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map {
+                let key = match k.as_str() {
+                    "taskRef" => Some("taskRef"),
+                    "pipelineRef" => Some("pipelineRef"),
+                    "ref" => Some("ref"),
+                    _ => None,
+                };
+                if let Some(key) = key
+                    && x["resolver"].is_null()
+                    && let Some(name) = x["name"].as_str()
+                {
+                    out.push((key, name.to_string()));
+                }
+                named_refs(x, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|x| named_refs(x, out)),
+        _ => {}
+    }
 }
 
 async fn list(
@@ -244,6 +348,37 @@ mod tests {
         ] {
             assert_eq!(Needs::of(&run), all, "{run}");
         }
+    }
+
+    #[test]
+    fn a_reference_the_library_lacks_is_found_through_pipelines_and_tasks() {
+        let mut lib = Library::default();
+        let mut diags = Diagnostics::default();
+        let docs = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  tasks:\n    - name: a\n      taskRef: {name: t}\n---\napiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: t}\nspec:\n  steps: [{name: s, ref: {name: act}}]\n";
+        lib.add_source("defs.yaml".into(), docs.into(), &mut diags);
+        assert!(diags.is_empty(), "{}", diags.render_plain());
+        let by_pipeline = json!({"spec": {"pipelineRef": {"name": "p"}}});
+        assert!(
+            lacks(&lib, &by_pipeline),
+            "the StepAction two levels down is missing"
+        );
+        let resolved = json!({"spec": {"taskRef": {"resolver": "git", "params": []}}});
+        assert!(
+            !lacks(&lib, &resolved),
+            "a resolver's reference is not the namespace's"
+        );
+        let absent = json!({"spec": {"taskRef": {"name": "nope"}}});
+        assert!(lacks(&lib, &absent));
+        let act = "apiVersion: tekton.dev/v1beta1\nkind: StepAction\nmetadata: {name: act}\nspec: {image: busybox, script: 'true'}\n";
+        lib.add_source("act.yaml".into(), act.into(), &mut diags);
+        assert!(diags.is_empty(), "{}", diags.render_plain());
+        assert!(!lacks(&lib, &by_pipeline), "everything it names is there");
+        let specs = referenced(&lib, &by_pipeline).expect("all there");
+        assert_eq!(
+            specs.len(),
+            4,
+            "the run's, the Pipeline's, the Task's, the StepAction's"
+        );
     }
 
     #[test]

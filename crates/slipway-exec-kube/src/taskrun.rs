@@ -1076,6 +1076,7 @@ mod tests {
                 .any(|s| s.method == "DELETE" && s.uri.contains(&format!("/pods/{pod}"))),
             "the Pod was deleted"
         );
+        assert_rbac_allows(&seen);
     }
 
     /// Runs `plan()` through `exec` against `serve_holding(labels)`: the outcome and requests.
@@ -1131,6 +1132,7 @@ mod tests {
         exec.cleanup("run-uid").await;
         server.abort();
         let seen = log.lock().expect("lock").clone();
+        assert_rbac_allows(&seen);
         let deletes: Vec<&Seen> = seen.iter().filter(|s| s.method == "DELETE").collect();
         assert_eq!(deletes.len(), 1, "{seen:?}");
         assert!(
@@ -1175,5 +1177,64 @@ mod tests {
             pod_name_of("build", "uid-1", 2)
         );
         assert!(first.starts_with("build-pod-"), "{first}");
+    }
+
+    /// The (verb, resource) Kubernetes' RBAC checks for a request.
+    fn rbac_verb(s: &Seen) -> (String, String) {
+        let path = s.uri.split('?').next().unwrap_or_default();
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        // /api/v1/namespaces/NS/RESOURCE[/NAME[/SUB]]
+        let resource = parts.get(4).copied().unwrap_or_default();
+        let name = parts.get(5);
+        let sub = parts.get(6);
+        let resource = match sub {
+            Some(sub) => format!("{resource}/{sub}"),
+            None => resource.to_string(),
+        };
+        let verb = match (s.method.as_str(), name) {
+            ("GET", None) if s.uri.contains("watch=true") => "watch",
+            ("GET", None) => "list",
+            ("GET", Some(_)) => "get",
+            ("POST", _) => "create",
+            ("PATCH", _) => "patch",
+            ("PUT", _) => "update",
+            ("DELETE", None) => "deletecollection",
+            ("DELETE", Some(_)) => "delete",
+            _ => "unknown",
+        };
+        (verb.to_string(), resource)
+    }
+
+    /// Whether `deploy/controller/rbac.yaml`'s ClusterRole grants `verb` on core `resource`.
+    fn rbac_allows(verb: &str, resource: &str) -> bool {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/controller/rbac.yaml");
+        let text = std::fs::read_to_string(path).expect("rbac.yaml");
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("rbac.yaml parses");
+        let role = docs
+            .iter()
+            .find(|d| d["kind"] == "ClusterRole")
+            .expect("a ClusterRole");
+        let has = |list: &Value, what: &str| {
+            list.as_array()
+                .is_some_and(|l| l.iter().any(|v| v == what || v == "*"))
+        };
+        role["rules"].as_array().into_iter().flatten().any(|r| {
+            has(&r["apiGroups"], "") && has(&r["resources"], resource) && has(&r["verbs"], verb)
+        })
+    }
+
+    /// Every request the executor made is one the controller's ClusterRole allows (the
+    /// emulator does not enforce RBAC, so this is where the file is checked against the code).
+    fn assert_rbac_allows(seen: &[Seen]) {
+        for s in seen {
+            let (verb, resource) = rbac_verb(s);
+            assert!(
+                rbac_allows(&verb, &resource),
+                "deploy/controller/rbac.yaml does not allow `{verb}` on `{resource}` ({} {})",
+                s.method,
+                s.uri
+            );
+        }
     }
 }
