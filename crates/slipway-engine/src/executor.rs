@@ -529,6 +529,8 @@ pub enum PodFailure {
     Deleted,
     /// A container could not be configured (a missing Secret or ConfigMap key).
     CreateContainerConfigError,
+    /// The node ended the Pod (an eviction, a node shutdown): a failed attempt `retries` repeat.
+    Ended,
 }
 
 impl PodFailure {
@@ -539,6 +541,7 @@ impl PodFailure {
             PodFailure::StartTimeout => "PodStartTimeout",
             PodFailure::Deleted => "PodDeleted",
             PodFailure::CreateContainerConfigError => "CreateContainerConfigError",
+            PodFailure::Ended => "PodEvicted",
         }
     }
 }

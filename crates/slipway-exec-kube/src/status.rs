@@ -48,6 +48,9 @@ pub enum Problem {
     Config(String),
     /// The init container that copies slipway failed.
     Prepare(String),
+    /// The kubelet ended the whole Pod (an eviction, the node shutting down, an admission
+    /// refused): its `status.reason` and `message`.
+    Ended(String),
 }
 
 fn statuses(pod: &Pod, init: bool) -> &[ContainerStatus] {
@@ -89,6 +92,16 @@ pub fn container(pod: &Pod, name: &str) -> State {
 
 /// A problem in any container of the Pod.
 pub fn problem(pod: &Pod) -> Option<Problem> {
+    // A Pod failed as a whole says why in its own status; one whose step failed does not.
+    if let Some(st) = pod.status.as_ref()
+        && st.phase.as_deref() == Some("Failed")
+        && let Some(reason) = st.reason.as_deref().filter(|r| !r.is_empty())
+    {
+        return Some(Problem::Ended(format!(
+            "{reason}: {}",
+            st.message.as_deref().unwrap_or("the kubelet ended the Pod")
+        )));
+    }
     for (init, s) in statuses(pod, true)
         .iter()
         .map(|s| (true, s))
@@ -208,6 +221,32 @@ mod tests {
             pending_reason(&status(db(false))),
             "container `sidecar-db` is running but not ready"
         );
+    }
+
+    #[test]
+    fn an_evicted_pod_is_a_problem_and_a_failed_step_is_not() {
+        let evicted = pod(json!({
+            "phase": "Failed", "reason": "Evicted",
+            "message": "The node was low on resource: memory.",
+            "containerStatuses": [
+                {"name": "step-a", "ready": false, "restartCount": 0, "image": "x", "imageID": "",
+                 "state": {"waiting": {"reason": "PodInitializing"}}}
+            ]
+        }));
+        assert_eq!(
+            problem(&evicted),
+            Some(Problem::Ended(
+                "Evicted: The node was low on resource: memory.".into()
+            ))
+        );
+        let failed_step = pod(json!({
+            "phase": "Failed",
+            "containerStatuses": [
+                {"name": "step-a", "ready": false, "restartCount": 0, "image": "x", "imageID": "",
+                 "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}
+            ]
+        }));
+        assert_eq!(problem(&failed_step), None);
     }
 
     #[test]

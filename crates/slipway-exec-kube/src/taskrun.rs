@@ -37,6 +37,7 @@ enum Stop {
     ImagePull(String),
     Config(String),
     Prepare(String),
+    Ended(String),
 }
 
 /// The Pod's name: the TaskRun's (cut to fit a hostname) and a piece of its uid and attempt.
@@ -391,6 +392,7 @@ impl Waiter {
                             status::Problem::ImagePull(m) => Stop::ImagePull(m),
                             status::Problem::Config(m) => Stop::Config(m),
                             status::Problem::Prepare(m) => Stop::Prepare(m),
+                            status::Problem::Ended(m) => Stop::Ended(m),
                         });
                     }
                     if let Some(v) = f(&p) {
@@ -648,6 +650,10 @@ fn stopped(s: Stop, name: &str) -> ExecOutcome {
             format!("pod `{name}`: {why}"),
         ),
         Stop::Prepare(why) => ExecOutcome::new(ExecStatus::Error, format!("pod `{name}`: {why}")),
+        Stop::Ended(why) => ExecOutcome::new(
+            ExecStatus::PodFailed(PodFailure::Ended),
+            format!("pod `{name}` was ended by its node before its steps did: {why}"),
+        ),
     }
 }
 

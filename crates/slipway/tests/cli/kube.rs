@@ -894,6 +894,61 @@ fn kube_pod_deleted_from_outside_fails_the_taskrun_and_ctrl_c_deletes_the_pod() 
     );
 }
 
+/// A Pod lost mid-step (deleted, as a drain's eviction or a lost node does) is a failed attempt:
+/// with `retries` the TaskRun runs again in a Pod of its own and succeeds, the first attempt
+/// kept in `retriesStatus` with its reason.
+#[test]
+fn kube_a_lost_pod_is_an_attempt_that_retries_repeat_in_a_new_pod() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = yaml(
+        home.path(),
+        "tr.yaml",
+        r#"apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: kube-retried}
+spec:
+  retries: 1
+  taskSpec:
+    steps:
+      - {name: nap, image: mirror.gcr.io/busybox, script: "if test $(context.task.retry-count) = 1; then sleep 3; else sleep 60; fi"}
+"#,
+    );
+    let child = spawn_run(&emulator().config, home.path(), &file);
+    let first = running_pod("kube-retried");
+    let (status, _) = api(
+        "DELETE",
+        &format!("/api/v1/namespaces/default/pods/{first}"),
+    );
+    assert_eq!(status, 200);
+    // The retry's Pod, while its step sleeps.
+    let started = Instant::now();
+    let second = loop {
+        let name = running_pod("kube-retried");
+        if name != first {
+            break name;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no second Pod");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().expect("slipway ends");
+    let o = objects(&out).pop().expect("object");
+    assert_eq!(
+        condition(&o),
+        ("True".into(), "Succeeded".into()),
+        "{}",
+        text(&out.stderr)
+    );
+    let retried = &o["status"]["retriesStatus"];
+    assert_eq!(
+        retried[0]["conditions"][0]["reason"], "PodDeleted",
+        "{retried}"
+    );
+    assert!(
+        second.starts_with("kube-retried-pod-"),
+        "the retry ran in a Pod of its own: {second} after {first}"
+    );
+}
+
 #[test]
 fn kube_no_cluster_is_a_usage_error_naming_the_server() {
     let home = tempfile::tempdir().expect("tempdir");
