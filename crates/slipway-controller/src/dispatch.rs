@@ -80,16 +80,15 @@ pub(crate) fn seen(ctl: Arc<Controller>, kind: RunKind, object: Value) {
             Stage::New => Start::New,
         };
         // Registered before anything is written, so that the write's own watch event finds it.
+        // An adopted run may have been cancelled while no controller ran it; a new one so
+        // cancelled is not started at all.
         let handle = CancelHandle::new();
-        // An adopted run may have been cancelled while no controller ran it.
-        if how == Start::Adopt {
-            cancel(kind, wanted.as_deref(), &handle);
-        }
+        cancel(kind, wanted.as_deref(), &handle);
         runs.insert(
             uid.clone(),
             Running {
                 cancel: handle,
-                spec_status: (how == Start::Adopt).then_some(wanted).flatten(),
+                spec_status: wanted,
             },
         );
         how
